@@ -1,0 +1,182 @@
+//! Transactions: the financial record a card decision creates.
+
+use crate::card::{EmvData, MaskedCard};
+use crate::id::{InteractionId, MerchantId, TerminalId, TransactionId};
+use crate::interaction::{DeclineReason, Interaction, InteractionType, TerminalOutcome};
+use crate::money::Money;
+use crate::receipt::{ReceiptContext, Receipts};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// What kind of money movement the transaction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TransactionKind {
+    Sale,
+    Auth,
+    Refund,
+    Validate,
+}
+
+impl From<InteractionType> for TransactionKind {
+    fn from(t: InteractionType) -> Self {
+        match t {
+            InteractionType::Sale => TransactionKind::Sale,
+            InteractionType::Auth => TransactionKind::Auth,
+            InteractionType::Refund => TransactionKind::Refund,
+            InteractionType::Validate => TransactionKind::Validate,
+        }
+    }
+}
+
+/// The card decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TransactionStatus {
+    Approved,
+    Declined,
+}
+
+/// Settlement condition, in NMI's vocabulary (`pendingsettlement`, `pending`, `complete`,
+/// `canceled`, `failed`), so that the NMI dialect renders it verbatim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Condition {
+    /// An approved sale or refund waiting for the daily settlement.
+    Pendingsettlement,
+    /// An approved auth waiting for capture.
+    Pending,
+    /// A validate, or a settled transaction.
+    Complete,
+    /// Voided.
+    Canceled,
+    /// Declined.
+    Failed,
+}
+
+impl Condition {
+    /// The condition a fresh card decision starts in.
+    pub fn initial(kind: TransactionKind, status: TransactionStatus) -> Condition {
+        match (status, kind) {
+            (TransactionStatus::Declined, _) => Condition::Failed,
+            (_, TransactionKind::Sale | TransactionKind::Refund) => Condition::Pendingsettlement,
+            (_, TransactionKind::Auth) => Condition::Pending,
+            (_, TransactionKind::Validate) => Condition::Complete,
+        }
+    }
+}
+
+/// A card decision and everything needed to show, reconcile and follow it up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub id: TransactionId,
+    pub merchant_id: MerchantId,
+    pub interaction_id: InteractionId,
+    pub terminal_id: TerminalId,
+    pub kind: TransactionKind,
+    pub status: TransactionStatus,
+    pub amount: Money,
+    pub auth_code: Option<String>,
+    pub decline_reason: Option<DeclineReason>,
+    pub decline_message: Option<String>,
+    pub card: Option<MaskedCard>,
+    pub emv: Option<EmvData>,
+    pub condition: Condition,
+    /// Captured so far, minor units (a sale captures at once; an auth when captured).
+    pub captured_amount: i64,
+    pub refunded_amount: i64,
+    pub refund_pending_amount: i64,
+    pub reference: Option<String>,
+    pub receipts: Receipts,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Why a terminal's card data was refused.
+pub use crate::card::CardDataError;
+
+impl Transaction {
+    /// Builds the record of a card decision. Card and EMV data are re-validated here, so
+    /// whatever a terminal sent, only masked data reaches storage.
+    pub fn from_terminal_outcome(
+        id: TransactionId,
+        interaction: &Interaction,
+        outcome: &TerminalOutcome,
+        receipt_context: &ReceiptContext,
+        now: Timestamp,
+    ) -> Result<Transaction, CardDataError> {
+        let kind = TransactionKind::from(interaction.kind);
+        let (status, auth_code, decline_reason, decline_message, card, emv) = match outcome {
+            TerminalOutcome::Approved {
+                auth_code,
+                card,
+                emv,
+            } => (
+                TransactionStatus::Approved,
+                Some(auth_code.clone()),
+                None,
+                None,
+                Some(card.clone()),
+                emv.clone(),
+            ),
+            TerminalOutcome::Declined {
+                reason,
+                message,
+                card,
+                emv,
+            } => (
+                TransactionStatus::Declined,
+                None,
+                Some(*reason),
+                Some(message.clone()),
+                card.clone(),
+                emv.clone(),
+            ),
+            TerminalOutcome::Cancelled { .. } | TerminalOutcome::Failed { .. } => {
+                return Err(CardDataError::NotACardDecision);
+            }
+        };
+        if let Some(code) = &auth_code
+            && (code.is_empty()
+                || code.len() > 12
+                || !code.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            return Err(CardDataError::BadAuthCode);
+        }
+        let card = card.map(MaskedCard::validated).transpose()?;
+        let emv = emv.map(EmvData::validated).transpose()?;
+        let captured_amount = match (status, kind) {
+            (TransactionStatus::Approved, TransactionKind::Sale | TransactionKind::Refund) => {
+                interaction.amount.value()
+            }
+            _ => 0,
+        };
+        let mut txn = Transaction {
+            id,
+            merchant_id: interaction.merchant_id,
+            interaction_id: interaction.id,
+            terminal_id: interaction.terminal_id,
+            kind,
+            status,
+            amount: interaction.amount,
+            auth_code,
+            decline_reason,
+            decline_message,
+            card,
+            emv,
+            condition: Condition::initial(kind, status),
+            captured_amount,
+            refunded_amount: 0,
+            refund_pending_amount: 0,
+            reference: interaction.reference.clone(),
+            receipts: Receipts::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        txn.receipts = crate::receipt::render(&txn, receipt_context);
+        Ok(txn)
+    }
+}

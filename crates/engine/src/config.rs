@@ -1,0 +1,29 @@
+//! Engine settings with the defaults a production gateway starts with.
+
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// How long a start may stay unacknowledged before it is cancelled as `not_delivered`.
+    pub delivery_timeout: Duration,
+    /// Added to the card-interaction timeout before a live interaction is flagged overdue.
+    pub overdue_grace: Duration,
+    /// Lifetime of `Idempotency-Key` records.
+    pub idempotency_ttl: Duration,
+    /// Lifetime of natural-key (`sale_id` + `service_id`) records.
+    pub natural_key_ttl: Duration,
+    /// Longest long-poll a client may ask for.
+    pub max_wait: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            delivery_timeout: Duration::from_secs(30),
+            overdue_grace: Duration::from_secs(60),
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            natural_key_ttl: Duration::from_secs(48 * 3600),
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}

@@ -1,0 +1,892 @@
+//! The engine: commands (create, cancel, terminal reports), queries, timers and waiters.
+
+use crate::auth;
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::error::EngineError;
+use crate::idempotency::{InFlight, fingerprint};
+use crate::link::{ReportKind, ReportOutcome, TerminalLink, TerminalReport};
+use crate::live::{LiveEntry, LiveMap};
+use crate::registry::{Registry, TerminalLive};
+use poigate_domain::{
+    ApiKeyId, ApiKeyMode, CallbackSubscription, Effect, Event, EventKind, Input, Interaction,
+    InteractionId, InteractionType, Merchant, MerchantId, Money, NewInteraction,
+    ReceiptContext, Status, Terminal, TerminalId, TerminalKind, Timestamp, Transaction,
+    TransactionId, Transition, ValidationErrors, apply,
+};
+use poigate_store::{
+    ApiKeyRecord, CreateInteraction, EventOrder, IdempotencyKey, IdempotencyRecord,
+    InteractionFilter, Store, StoreError, TransitionWrite,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+/// The authenticated caller: every query is scoped by its merchant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub merchant_id: MerchantId,
+    pub mode: ApiKeyMode,
+    pub key_id: ApiKeyId,
+}
+
+/// A create request, parsed but not yet validated against the rules.
+#[derive(Clone, Debug)]
+pub struct CreateRequest {
+    /// Terminal id, POIID or serial number.
+    pub terminal: String,
+    pub kind: InteractionType,
+    pub amount: Money,
+    pub reference: Option<String>,
+    pub sale_id: Option<String>,
+    pub service_id: Option<String>,
+    pub timeout_seconds: Option<u32>,
+    pub metadata: BTreeMap<String, String>,
+    pub webhooks: Vec<CallbackSubscription>,
+    pub idempotency_key: Option<String>,
+}
+
+/// The answer to a create.
+#[derive(Clone, Debug)]
+pub struct Created {
+    pub interaction: Interaction,
+    /// True when this is the stored answer to an earlier identical request.
+    pub replayed: bool,
+}
+
+/// What a cancel request achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelAnswer {
+    /// The interaction is cancelled (it was not delivered yet, or the terminal agreed).
+    Cancelled,
+    /// Forwarded to the terminal, which decides: cancelled, or too late.
+    CancelRequested,
+    /// The interaction reached another final state first.
+    TooLate,
+}
+
+#[derive(Clone, Debug)]
+pub struct CancelResult {
+    pub answer: CancelAnswer,
+    pub interaction: Interaction,
+}
+
+impl CancelResult {
+    fn from_state(interaction: Interaction) -> CancelResult {
+        let answer = match interaction.status {
+            Status::Cancelled => CancelAnswer::Cancelled,
+            s if s.is_final() => CancelAnswer::TooLate,
+            _ => CancelAnswer::CancelRequested,
+        };
+        CancelResult {
+            answer,
+            interaction,
+        }
+    }
+}
+
+/// A terminal with its live status.
+#[derive(Clone, Debug)]
+pub struct TerminalView {
+    pub terminal: Terminal,
+    pub live: Option<TerminalLive>,
+}
+
+/// A newly created API key: the secret is shown once and never stored.
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    pub secret: String,
+    pub record: ApiKeyRecord,
+}
+
+/// The engine handle. Cheap to clone; all clones share one engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// A handle that does not keep the engine alive (for links and timers).
+#[derive(Clone)]
+pub struct WeakEngine(Weak<Inner>);
+
+impl WeakEngine {
+    pub fn upgrade(&self) -> Option<Engine> {
+        self.0.upgrade().map(|inner| Engine { inner })
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    link: RwLock<Option<Arc<dyn TerminalLink>>>,
+    registry: Registry,
+    live: LiveMap,
+    in_flight: InFlight,
+    merchant_names: Mutex<HashMap<MerchantId, String>>,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: EngineConfig) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                config,
+                link: RwLock::new(None),
+                registry: Registry::default(),
+                live: LiveMap::default(),
+                in_flight: InFlight::default(),
+                merchant_names: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn downgrade(&self) -> WeakEngine {
+        WeakEngine(Arc::downgrade(&self.inner))
+    }
+
+    /// Attaches the terminal link. Call before [`Engine::start`].
+    pub fn set_link(&self, link: Arc<dyn TerminalLink>) {
+        match self.inner.link.write() {
+            Ok(mut l) => *l = Some(link),
+            Err(p) => *p.into_inner() = Some(link),
+        }
+    }
+
+    /// Detaches the link (at shutdown), breaking the engine ↔ link reference cycle.
+    pub fn clear_link(&self) {
+        match self.inner.link.write() {
+            Ok(mut l) => *l = None,
+            Err(p) => *p.into_inner() = None,
+        }
+    }
+
+    fn link(&self) -> Option<Arc<dyn TerminalLink>> {
+        match self.inner.link.read() {
+            Ok(l) => l.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Loads terminals and live interactions and resumes their timers and deliveries.
+    /// Call once, after [`Engine::set_link`], before serving requests.
+    pub async fn start(&self) -> Result<(), EngineError> {
+        let terminals = self.inner.store.list_all_terminals().await?;
+        for t in &terminals {
+            self.inner.registry.add(t.clone());
+        }
+        let live = self.inner.store.live_interactions().await?;
+        let now = self.now();
+        for interaction in &live {
+            let entry = self.inner.live.insert(interaction.clone());
+            self.inner
+                .registry
+                .set_active(interaction.terminal_id, interaction.id);
+            match interaction.status {
+                Status::Pending => {
+                    // A fresh delivery window: the link re-sends the start below.
+                    self.schedule(
+                        &entry,
+                        now.plus_millis(millis(self.inner.config.delivery_timeout)),
+                        Input::DeliveryTimedOut,
+                    );
+                }
+                _ => self.schedule_overdue(&entry, interaction),
+            }
+        }
+        if let Some(link) = self.link() {
+            for t in &terminals {
+                link.terminal_added(t).await;
+            }
+            for interaction in live {
+                let Some(terminal) = self.inner.registry.terminal(interaction.terminal_id) else {
+                    continue;
+                };
+                if interaction.status == Status::Pending {
+                    if let Err(e) = link.start(&terminal, &interaction).await {
+                        tracing::info!(interaction = %interaction.id, error = %e, "start not re-delivered yet");
+                    }
+                } else {
+                    link.resume(&terminal, &interaction).await;
+                }
+            }
+        }
+        tracing::info!(
+            terminals = terminals.len(),
+            live = self.inner.live.count(),
+            "engine started"
+        );
+        Ok(())
+    }
+
+    // --- merchants and keys ----------------------------------------------------------------
+
+    pub async fn create_merchant(&self, name: &str) -> Result<Merchant, EngineError> {
+        let mut errors = ValidationErrors::new();
+        errors.check_text("name", name, 100);
+        errors.into_result(())?;
+        let now = self.now();
+        let merchant = Merchant {
+            id: MerchantId::generate(now),
+            name: name.to_string(),
+            created_at: now,
+        };
+        self.inner.store.create_merchant(&merchant).await?;
+        Ok(merchant)
+    }
+
+    pub async fn find_merchant_by_name(&self, name: &str) -> Result<Option<Merchant>, EngineError> {
+        Ok(self.inner.store.find_merchant_by_name(name).await?)
+    }
+
+    /// Creates a key with a random secret.
+    pub async fn create_api_key(
+        &self,
+        merchant: MerchantId,
+        mode: ApiKeyMode,
+        label: Option<String>,
+    ) -> Result<NewApiKey, EngineError> {
+        let secret = auth::generate_secret(mode)
+            .map_err(|e| EngineError::Store(StoreError::Unavailable(format!("no randomness: {e}"))))?;
+        self.import_api_key(merchant, &secret, label).await
+    }
+
+    /// Stores a key for a secret chosen by the operator (the demo's `POIGATE_DEMO_API_KEY`).
+    pub async fn import_api_key(
+        &self,
+        merchant: MerchantId,
+        secret: &str,
+        label: Option<String>,
+    ) -> Result<NewApiKey, EngineError> {
+        let mode = ApiKeyMode::of_secret(secret).ok_or_else(|| {
+            EngineError::Validation(ValidationErrors::single(poigate_domain::FieldError::new(
+                "secret",
+                "invalid_api_key",
+                "an API key starts with pg_test_ or pg_live_",
+            )))
+        })?;
+        if secret.len() < 8 + 24 || !auth::well_formed(secret) {
+            return Err(EngineError::Validation(ValidationErrors::single(
+                poigate_domain::FieldError::new(
+                    "secret",
+                    "invalid_api_key",
+                    "an API key needs at least 24 characters after its prefix (128 bits or more)",
+                ),
+            )));
+        }
+        let now = self.now();
+        let record = ApiKeyRecord {
+            id: ApiKeyId::generate(now),
+            merchant_id: merchant,
+            mode,
+            secret_hash: auth::hash_secret(secret),
+            display_prefix: secret.chars().take(12).collect(),
+            label,
+            created_at: now,
+            revoked_at: None,
+        };
+        self.inner.store.create_api_key(&record).await?;
+        Ok(NewApiKey {
+            secret: secret.to_string(),
+            record,
+        })
+    }
+
+    /// The key record of `secret`, if it exists (revoked or not).
+    pub async fn find_api_key(&self, secret: &str) -> Result<Option<ApiKeyRecord>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .find_api_key_by_hash(&auth::hash_secret(secret))
+            .await?)
+    }
+
+    /// The caller a secret authenticates, or `None` for unknown, revoked or malformed keys
+    /// (deliberately indistinguishable).
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<Caller>, EngineError> {
+        if !auth::well_formed(secret) {
+            return Ok(None);
+        }
+        let hash = auth::hash_secret(secret);
+        let Some(record) = self.inner.store.find_api_key_by_hash(&hash).await? else {
+            return Ok(None);
+        };
+        if !auth::hashes_equal(&record.secret_hash, &hash) || record.revoked_at.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(Caller {
+            merchant_id: record.merchant_id,
+            mode: record.mode,
+            key_id: record.id,
+        }))
+    }
+
+    pub async fn revoke_api_key(&self, merchant: MerchantId, id: ApiKeyId) -> Result<bool, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .revoke_api_key(merchant, id, self.now())
+            .await?)
+    }
+
+    async fn merchant_name(&self, id: MerchantId) -> String {
+        let cached = self
+            .inner
+            .merchant_names
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&id).cloned());
+        if let Some(name) = cached {
+            return name;
+        }
+        match self.inner.store.get_merchant(id).await {
+            Ok(Some(m)) => {
+                if let Ok(mut names) = self.inner.merchant_names.lock() {
+                    names.insert(id, m.name.clone());
+                }
+                m.name
+            }
+            _ => "poigate merchant".to_string(),
+        }
+    }
+
+    // --- terminals -------------------------------------------------------------------------
+
+    pub async fn register_terminal(
+        &self,
+        merchant: MerchantId,
+        serial_number: &str,
+        model: &str,
+        label: Option<String>,
+        kind: TerminalKind,
+    ) -> Result<Terminal, EngineError> {
+        Terminal::validate_fields(serial_number, model, label.as_deref())?;
+        let now = self.now();
+        let terminal = Terminal {
+            id: TerminalId::generate(now),
+            merchant_id: merchant,
+            serial_number: serial_number.to_string(),
+            model: model.to_string(),
+            label,
+            kind,
+            created_at: now,
+        };
+        self.inner.store.create_terminal(&terminal).await?;
+        self.inner.registry.add(terminal.clone());
+        if let Some(link) = self.link() {
+            link.terminal_added(&terminal).await;
+        }
+        Ok(terminal)
+    }
+
+    pub async fn list_terminals(&self, merchant: MerchantId) -> Result<Vec<TerminalView>, EngineError> {
+        let terminals = self.inner.store.list_terminals(merchant).await?;
+        Ok(terminals
+            .into_iter()
+            .map(|t| TerminalView {
+                live: self.inner.registry.get(t.id),
+                terminal: t,
+            })
+            .collect())
+    }
+
+    /// A merchant's terminal by id, POIID or serial number.
+    pub async fn find_terminal(
+        &self,
+        merchant: MerchantId,
+        reference: &str,
+    ) -> Result<TerminalView, EngineError> {
+        let terminal = self
+            .inner
+            .store
+            .find_terminal(merchant, reference)
+            .await?
+            .ok_or(EngineError::NotFound("terminal"))?;
+        Ok(TerminalView {
+            live: self.inner.registry.get(terminal.id),
+            terminal,
+        })
+    }
+
+    /// Live state of a terminal (no merchant check: for links and test helpers).
+    pub fn terminal_live(&self, id: TerminalId) -> Option<TerminalLive> {
+        self.inner.registry.get(id)
+    }
+
+    /// Called by the link when a terminal connects or disconnects.
+    pub async fn terminal_connected(&self, id: TerminalId, connected: bool) {
+        let now = self.now();
+        if !self.inner.registry.set_connected(id, connected, now) {
+            return;
+        }
+        tracing::info!(terminal = %id, connected, "terminal connection changed");
+        if let Some(active) = self.inner.registry.active(id) {
+            let _ = self
+                .transition(active, Input::TerminalConnection { connected }, None)
+                .await;
+        }
+    }
+
+    // --- interactions: commands ------------------------------------------------------------
+
+    /// Creates an interaction (design sections 2.3 and 2.6): durable before it returns,
+    /// refused when the terminal is offline or busy, idempotent by key.
+    pub async fn create(&self, caller: &Caller, req: CreateRequest) -> Result<Created, EngineError> {
+        let now = self.now();
+        let merchant = caller.merchant_id;
+        let terminal = self
+            .inner
+            .store
+            .find_terminal(merchant, &req.terminal)
+            .await?
+            .ok_or_else(|| EngineError::TerminalNotFound(req.terminal.clone()))?;
+        let new = NewInteraction {
+            merchant_id: merchant,
+            terminal_id: terminal.id,
+            kind: req.kind,
+            amount: req.amount,
+            reference: req.reference,
+            sale_id: req.sale_id,
+            service_id: req.service_id,
+            timeout_seconds: req.timeout_seconds,
+            metadata: req.metadata,
+            webhooks: req.webhooks,
+        };
+        let mut errors = new.validate().err().unwrap_or_default();
+        if let Some(key) = &req.idempotency_key
+            && (key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..0x7f).contains(&b)))
+        {
+            errors.add(
+                "Idempotency-Key",
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
+            );
+        }
+        errors.into_result(())?;
+
+        let fp = fingerprint(&new);
+        let mut keys = Vec::new();
+        if let Some(k) = &req.idempotency_key {
+            keys.push((IdempotencyKey::Header(k.clone()), self.inner.config.idempotency_ttl));
+        }
+        if let (Some(sale_id), Some(service_id)) = (&new.sale_id, &new.service_id) {
+            keys.push((
+                IdempotencyKey::Natural {
+                    sale_id: sale_id.clone(),
+                    service_id: service_id.clone(),
+                },
+                self.inner.config.natural_key_ttl,
+            ));
+        }
+        let _guard = self
+            .inner
+            .in_flight
+            .claim(merchant, keys.iter().map(|(k, _)| k.storage_key()).collect())
+            .ok_or(EngineError::IdempotencyInProgress)?;
+        for (key, _) in &keys {
+            if let Some(existing) = self.inner.store.find_idempotency(merchant, key, now).await? {
+                return replay(existing, fp);
+            }
+        }
+
+        if !self.inner.registry.is_connected(terminal.id) {
+            return Err(EngineError::TerminalOffline);
+        }
+        if let Some(blocking) = self.inner.registry.active(terminal.id) {
+            return Err(EngineError::TerminalBusy { blocking });
+        }
+
+        let id = InteractionId::generate(now);
+        let (interaction, first_event) = Interaction::create(new, id, true, now)?;
+        let idempotency = keys
+            .into_iter()
+            .map(|(key, ttl)| IdempotencyRecord {
+                merchant_id: merchant,
+                key,
+                fingerprint: fp,
+                interaction_id: id,
+                response: interaction.clone(),
+                created_at: now,
+                expires_at: now.plus_millis(millis(ttl)),
+            })
+            .collect();
+        let create = CreateInteraction {
+            interaction: interaction.clone(),
+            first_event,
+            idempotency,
+        };
+        match self.inner.store.create_interaction(&create).await {
+            Ok(()) => {}
+            Err(StoreError::IdempotencyConflict { existing }) => return replay(*existing, fp),
+            Err(e) => return Err(e.into()),
+        }
+
+        let entry = self.inner.live.insert(interaction.clone());
+        self.inner.registry.set_active(terminal.id, id);
+        self.schedule(
+            &entry,
+            now.plus_millis(millis(self.inner.config.delivery_timeout)),
+            Input::DeliveryTimedOut,
+        );
+        if let Some(link) = self.link() {
+            let started = interaction.clone();
+            tokio::spawn(async move {
+                if let Err(e) = link.start(&terminal, &started).await {
+                    tracing::warn!(interaction = %started.id, error = %e, "start not delivered; the delivery timeout decides");
+                }
+            });
+        }
+        Ok(Created {
+            interaction,
+            replayed: false,
+        })
+    }
+
+    /// A cancel request (design section 2.4).
+    pub async fn cancel(&self, caller: &Caller, id: InteractionId) -> Result<CancelResult, EngineError> {
+        let current = self.get(caller, id).await?;
+        if current.is_final() {
+            return Ok(CancelResult::from_state(current));
+        }
+        let (_, interaction) = self.transition(id, Input::CancelRequested, None).await?;
+        Ok(CancelResult::from_state(interaction))
+    }
+
+    /// A report from a terminal. `Ok` means durable: the link may acknowledge the frame.
+    pub async fn report(
+        &self,
+        terminal_id: TerminalId,
+        report: TerminalReport,
+    ) -> Result<ReportOutcome, EngineError> {
+        let now = self.now();
+        self.inner.registry.seen(terminal_id, now);
+        let id = report.interaction_id;
+        let owner = match self.inner.live.get(id) {
+            Some(entry) => Some((entry.terminal_id, entry.merchant_id)),
+            None => self
+                .inner
+                .store
+                .get_interaction(id)
+                .await?
+                .map(|i| (i.terminal_id, i.merchant_id)),
+        };
+        let Some((owner_terminal, merchant)) = owner else {
+            return Err(EngineError::UnknownInteraction);
+        };
+        if owner_terminal != terminal_id {
+            return Err(EngineError::WrongTerminal);
+        }
+        let is_result = matches!(report.kind, ReportKind::Result(_));
+        let input = match report.kind {
+            ReportKind::Acknowledged => Input::TerminalAcknowledged,
+            ReportKind::Stage { message } => {
+                if message.is_empty() || message.chars().count() > 200 {
+                    return Err(EngineError::InvalidReport(
+                        "stage message must be 1 to 200 characters".into(),
+                    ));
+                }
+                Input::TerminalStage { message }
+            }
+            ReportKind::CancelTooLate => Input::TerminalCancelTooLate,
+            ReportKind::Result(outcome) => Input::TerminalResult {
+                outcome,
+                transaction_id: TransactionId::generate(now),
+                receipt_context: ReceiptContext {
+                    merchant_name: self.merchant_name(merchant).await,
+                    terminal_poiid: self
+                        .inner
+                        .registry
+                        .terminal(terminal_id)
+                        .map(|t| t.poiid())
+                        .unwrap_or_default(),
+                },
+            },
+        };
+        let (outcome, interaction) = self.transition(id, input, Some(report.terminal_seq)).await?;
+        if outcome == ReportOutcome::AlreadyFinal && is_result {
+            tracing::warn!(
+                interaction = %id,
+                status = interaction.status.as_str(),
+                "terminal reported a result for an interaction that is already final"
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// Applies one input to one interaction, durably, serialised per interaction.
+    async fn transition(
+        &self,
+        id: InteractionId,
+        input: Input,
+        terminal_seq: Option<u64>,
+    ) -> Result<(ReportOutcome, Interaction), EngineError> {
+        let entry = match self.inner.live.get(id) {
+            Some(e) => e,
+            None => {
+                let stored = self
+                    .inner
+                    .store
+                    .get_interaction(id)
+                    .await?
+                    .ok_or(EngineError::UnknownInteraction)?;
+                if stored.is_final() {
+                    return Ok((ReportOutcome::AlreadyFinal, stored));
+                }
+                self.inner.live.insert(stored)
+            }
+        };
+        let mut state = entry.state.lock().await;
+        if state.is_final() {
+            return Ok((ReportOutcome::AlreadyFinal, state.clone()));
+        }
+        if let Some(seq) = terminal_seq
+            && seq <= state.last_terminal_seq
+        {
+            return Ok((ReportOutcome::Duplicate, state.clone()));
+        }
+        let mut attempts = 0;
+        let (next, transition) = loop {
+            let transition = apply(&state, input.clone(), self.now())?;
+            let mut next = transition.interaction.clone();
+            if let Some(seq) = terminal_seq {
+                next.last_terminal_seq = seq;
+            }
+            if next == *state && transition.events.is_empty() {
+                return Ok((ReportOutcome::Applied, next));
+            }
+            let write = TransitionWrite {
+                interaction: next.clone(),
+                expected_last_seq: state.last_seq,
+                events: transition.events.clone(),
+                transaction: transition.transaction.clone(),
+            };
+            match self.inner.store.apply_transition(&write).await {
+                Ok(()) => break (next, transition),
+                Err(StoreError::VersionConflict(_)) if attempts < 3 => {
+                    attempts += 1;
+                    // Another writer (another node) got there first: reload and re-decide.
+                    let reloaded = self
+                        .inner
+                        .store
+                        .get_interaction(id)
+                        .await?
+                        .ok_or(EngineError::UnknownInteraction)?;
+                    *state = reloaded;
+                    if state.is_final() {
+                        entry.publish(state.clone());
+                        return Ok((ReportOutcome::AlreadyFinal, state.clone()));
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        *state = next.clone();
+        entry.publish(next.clone());
+        drop(state);
+        self.after_commit(&entry, &next, &transition);
+        Ok((ReportOutcome::Applied, next))
+    }
+
+    /// Side effects of a durable transition.
+    fn after_commit(&self, entry: &Arc<LiveEntry>, next: &Interaction, transition: &Transition) {
+        if transition
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Acknowledged)
+        {
+            self.schedule_overdue(entry, next);
+        }
+        for effect in &transition.effects {
+            match effect {
+                Effect::ForwardCancelToTerminal => {
+                    if let (Some(link), Some(terminal)) =
+                        (self.link(), self.inner.registry.terminal(next.terminal_id))
+                    {
+                        let id = next.id;
+                        tokio::spawn(async move {
+                            if let Err(e) = link.cancel(&terminal, id).await {
+                                tracing::info!(interaction = %id, error = %e, "cancel not forwarded");
+                            }
+                        });
+                    }
+                }
+                Effect::Completed => {
+                    self.inner.live.remove(next.id);
+                    self.inner.registry.release(next.terminal_id, next.id);
+                    entry.cancel_timers();
+                }
+            }
+        }
+    }
+
+    fn schedule(&self, entry: &Arc<LiveEntry>, at: Timestamp, input: Input) {
+        let engine = self.downgrade();
+        let sleep = self.inner.clock.sleep_until(at);
+        let id = entry.id;
+        let handle = tokio::spawn(async move {
+            sleep.await;
+            if let Some(engine) = engine.upgrade()
+                && let Err(e) = engine.transition(id, input, None).await
+            {
+                tracing::warn!(interaction = %id, error = %e, "timer transition failed");
+            }
+        });
+        entry.add_timer(handle);
+    }
+
+    fn schedule_overdue(&self, entry: &Arc<LiveEntry>, interaction: &Interaction) {
+        let grace = u32::try_from(self.inner.config.overdue_grace.as_secs()).unwrap_or(u32::MAX);
+        self.schedule(entry, interaction.safety_deadline(grace), Input::DeadlinePassed);
+    }
+
+    // --- interactions: queries ---------------------------------------------------------------
+
+    /// The current state of an interaction of the caller's merchant.
+    pub async fn get(&self, caller: &Caller, id: InteractionId) -> Result<Interaction, EngineError> {
+        if let Some(entry) = self.inner.live.get(id) {
+            if entry.merchant_id != caller.merchant_id {
+                return Err(EngineError::NotFound("interaction"));
+            }
+            return Ok((*entry.snapshot()).clone());
+        }
+        match self.inner.store.get_interaction(id).await? {
+            Some(i) if i.merchant_id == caller.merchant_id => Ok(i),
+            _ => Err(EngineError::NotFound("interaction")),
+        }
+    }
+
+    /// Waits until the interaction is final or, with `after_seq`, has an event newer than
+    /// `after_seq`; gives up after `timeout` (capped by `max_wait`) and returns the state.
+    pub async fn wait(
+        &self,
+        caller: &Caller,
+        id: InteractionId,
+        after_seq: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Interaction, EngineError> {
+        let done = |i: &Interaction| i.is_final() || after_seq.is_some_and(|s| i.last_seq > s);
+        let Some(entry) = self.inner.live.get(id) else {
+            return self.get(caller, id).await;
+        };
+        if entry.merchant_id != caller.merchant_id {
+            return Err(EngineError::NotFound("interaction"));
+        }
+        // Subscribe first, then look: a change in between still wakes us.
+        let mut rx = entry.published.subscribe();
+        drop(entry);
+        let timeout = timeout.min(self.inner.config.max_wait);
+        let deadline = self.now().plus_millis(millis(timeout));
+        let mut sleep = self.inner.clock.sleep_until(deadline);
+        loop {
+            let current = rx.borrow_and_update().clone();
+            if done(&current) {
+                return Ok((*current).clone());
+            }
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        // The entry is gone (completed and dropped): the store has the truth.
+                        return self.get(caller, id).await;
+                    }
+                }
+                _ = &mut sleep => return Ok((*rx.borrow().clone()).clone()),
+            }
+        }
+    }
+
+    /// Events of an interaction of the caller's merchant.
+    pub async fn events(
+        &self,
+        caller: &Caller,
+        id: InteractionId,
+        after_seq: u64,
+        limit: u32,
+        order: EventOrder,
+    ) -> Result<Vec<Event>, EngineError> {
+        self.get(caller, id).await?;
+        Ok(self
+            .inner
+            .store
+            .list_events(id, after_seq, limit, order)
+            .await?)
+    }
+
+    /// Lookup by POS references.
+    pub async fn find(
+        &self,
+        caller: &Caller,
+        filter: &InteractionFilter,
+    ) -> Result<Vec<Interaction>, EngineError> {
+        let found = self
+            .inner
+            .store
+            .find_interactions(caller.merchant_id, filter)
+            .await?;
+        // Live interactions are fresher in memory than in the row read a moment ago.
+        Ok(found
+            .into_iter()
+            .map(|i| match self.inner.live.get(i.id) {
+                Some(entry) => (*entry.snapshot()).clone(),
+                None => i,
+            })
+            .collect())
+    }
+
+    pub async fn transaction(
+        &self,
+        caller: &Caller,
+        id: TransactionId,
+    ) -> Result<Transaction, EngineError> {
+        match self.inner.store.get_transaction(id).await? {
+            Some(t) if t.merchant_id == caller.merchant_id => Ok(t),
+            _ => Err(EngineError::NotFound("transaction")),
+        }
+    }
+
+    /// Number of interactions not yet final.
+    pub fn live_count(&self) -> usize {
+        self.inner.live.count()
+    }
+
+    /// Interactions currently live on simulated or real terminals (for diagnostics).
+    pub fn live_snapshot(&self) -> Vec<Interaction> {
+        self.inner
+            .live
+            .all()
+            .iter()
+            .map(|e| (*e.snapshot()).clone())
+            .collect()
+    }
+}
+
+fn replay(existing: IdempotencyRecord, fp: [u8; 32]) -> Result<Created, EngineError> {
+    if existing.fingerprint == fp {
+        Ok(Created {
+            interaction: existing.response,
+            replayed: true,
+        })
+    } else {
+        Err(EngineError::IdempotencyMismatch)
+    }
+}

@@ -1,0 +1,94 @@
+//! Row ↔ domain conversions.
+
+use poigate_domain::{
+    ApiKeyMode, Merchant, Terminal, TerminalKind, Timestamp,
+};
+use poigate_store::{ApiKeyRecord, StoreError, StoreResult};
+use serde::{Serialize, de::DeserializeOwned};
+
+pub const API_KEY_SELECT: &str = "SELECT id, merchant_id, mode, secret_hash, display_prefix, label, created_at, revoked_at FROM api_keys";
+pub const TERMINAL_SELECT: &str =
+    "SELECT id, merchant_id, serial_number, model, label, kind, created_at FROM terminals";
+
+pub fn encode_json<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+pub fn decode_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("cannot decode: {e}")))
+}
+
+pub fn parse_id<T: std::str::FromStr>(text: &str) -> StoreResult<T> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad id `{text}`")))
+}
+
+pub fn terminal_kind_str(kind: TerminalKind) -> &'static str {
+    match kind {
+        TerminalKind::Simulated => "simulated",
+        TerminalKind::Device => "device",
+    }
+}
+
+/// Maps a merchant row; the outer `Result` is rusqlite's, the inner one ours.
+pub fn merchant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Merchant>> {
+    let id: String = r.get(0)?;
+    let name: String = r.get(1)?;
+    let created_at: i64 = r.get(2)?;
+    Ok(parse_id(&id).map(|id| Merchant {
+        id,
+        name,
+        created_at: Timestamp::from_millis(created_at),
+    }))
+}
+
+pub fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<ApiKeyRecord>> {
+    let id: String = r.get(0)?;
+    let merchant_id: String = r.get(1)?;
+    let mode: String = r.get(2)?;
+    let hash: Vec<u8> = r.get(3)?;
+    let display_prefix: String = r.get(4)?;
+    let label: Option<String> = r.get(5)?;
+    let created_at: i64 = r.get(6)?;
+    let revoked_at: Option<i64> = r.get(7)?;
+    Ok((|| {
+        Ok(ApiKeyRecord {
+            id: parse_id(&id)?,
+            merchant_id: parse_id(&merchant_id)?,
+            mode: ApiKeyMode::parse(&mode)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad key mode `{mode}`")))?,
+            secret_hash: hash
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("key hash is not 32 bytes".into()))?,
+            display_prefix,
+            label,
+            created_at: Timestamp::from_millis(created_at),
+            revoked_at: revoked_at.map(Timestamp::from_millis),
+        })
+    })())
+}
+
+pub fn terminal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Terminal>> {
+    let id: String = r.get(0)?;
+    let merchant_id: String = r.get(1)?;
+    let serial_number: String = r.get(2)?;
+    let model: String = r.get(3)?;
+    let label: Option<String> = r.get(4)?;
+    let kind: String = r.get(5)?;
+    let created_at: i64 = r.get(6)?;
+    Ok((|| {
+        Ok(Terminal {
+            id: parse_id(&id)?,
+            merchant_id: parse_id(&merchant_id)?,
+            serial_number,
+            model,
+            label,
+            kind: match kind.as_str() {
+                "simulated" => TerminalKind::Simulated,
+                "device" => TerminalKind::Device,
+                other => return Err(StoreError::Corrupt(format!("bad terminal kind `{other}`"))),
+            },
+            created_at: Timestamp::from_millis(created_at),
+        })
+    })())
+}

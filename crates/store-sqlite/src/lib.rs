@@ -1,0 +1,751 @@
+//! # poigate-store-sqlite
+//!
+//! The embedded default backend of the poigate [`Store`]: one SQLite file in WAL mode,
+//! `synchronous=FULL` by default (a commit survives power loss), ONE writer thread with group
+//! commit ([`writer`]), and a small pool of read-only connections ([`pool`]).
+//!
+//! **Owns:** the SQL schema and its migrations, the mapping between rows and domain types,
+//! the translation of SQLite constraint errors into [`StoreError`]s.
+//!
+//! **Must not know about:** the engine's rules beyond what the [`Store`] contract states,
+//! HTTP, terminals. Nothing SQLite-specific leaves this crate.
+
+mod codec;
+mod pool;
+mod schema;
+mod writer;
+
+use async_trait::async_trait;
+use codec::*;
+use poigate_domain::{
+    ApiKeyId, Event, Interaction, InteractionId, Merchant, MerchantId, Terminal, TerminalId,
+    Timestamp, Transaction, TransactionId,
+};
+use poigate_store::*;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+
+pub use pool::ReadPool;
+pub use schema::MIGRATIONS;
+
+/// How hard SQLite works to make a commit durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// fsync on every commit: survives power loss. The default.
+    #[default]
+    Full,
+    /// fsync at checkpoints only: survives a process crash, may lose the last commits on
+    /// power loss. Faster; for sandboxes and benchmarks that say so.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Where and how to open the database.
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    pub read_connections: usize,
+    pub max_batch: usize,
+}
+
+impl SqliteConfig {
+    pub fn new(path: impl Into<PathBuf>) -> SqliteConfig {
+        SqliteConfig {
+            path: path.into(),
+            synchronous: Synchronous::Full,
+            read_connections: 4,
+            max_batch: 512,
+        }
+    }
+}
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: writer::Writer,
+    readers: ReadPool,
+    path: PathBuf,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn open_connection(path: &Path, read_only: bool, sync: Synchronous) -> StoreResult<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(unavailable)?;
+    if !read_only {
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(unavailable)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(unavailable(format!("cannot enable WAL (got {mode})")));
+        }
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={}; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16000;",
+        sync.pragma()
+    ))
+    .map_err(unavailable)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database and applies pending migrations.
+    pub fn open(config: &SqliteConfig) -> StoreResult<SqliteStore> {
+        if let Some(dir) = config.path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = open_connection(&config.path, false, config.synchronous)?;
+        schema::migrate(&mut conn).map_err(|e| unavailable(format!("migration failed: {e}")))?;
+        let readers = (0..config.read_connections.max(1))
+            .map(|_| open_connection(&config.path, true, config.synchronous))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let writer = writer::Writer::spawn(conn, config.max_batch).map_err(unavailable)?;
+        Ok(SqliteStore {
+            writer,
+            readers: ReadPool::new(readers),
+            path: config.path.clone(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Whether a SQLite error is a UNIQUE / PRIMARY KEY violation.
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation
+                && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+    )
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("database error: {e}"))
+}
+
+fn insert_idempotency(conn: &Connection, rec: &IdempotencyRecord) -> StoreResult<()> {
+    let key = rec.key.storage_key();
+    let merchant = rec.merchant_id.to_string();
+    conn.prepare_cached(
+        "DELETE FROM idempotency WHERE merchant_id = ?1 AND key = ?2 AND expires_at <= ?3",
+    )
+    .and_then(|mut s| s.execute(params![merchant, key, rec.created_at.as_millis()]))
+    .map_err(db)?;
+    let response = encode_json(&rec.response)?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO idempotency (merchant_id, key, fingerprint, interaction_id, response, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                merchant,
+                key,
+                &rec.fingerprint[..],
+                rec.interaction_id.to_string(),
+                response,
+                rec.created_at.as_millis(),
+                rec.expires_at.as_millis()
+            ])
+        });
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => {
+            let existing = select_idempotency(conn, rec.merchant_id, &rec.key, None)?
+                .ok_or_else(|| StoreError::Corrupt("idempotency row vanished".into()))?;
+            Err(StoreError::IdempotencyConflict {
+                existing: Box::new(existing),
+            })
+        }
+        Err(e) => Err(db(e)),
+    }
+}
+
+fn select_idempotency(
+    conn: &Connection,
+    merchant: MerchantId,
+    key: &IdempotencyKey,
+    now: Option<Timestamp>,
+) -> StoreResult<Option<IdempotencyRecord>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT fingerprint, interaction_id, response, created_at, expires_at
+             FROM idempotency WHERE merchant_id = ?1 AND key = ?2 AND expires_at > ?3",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    merchant.to_string(),
+                    key.storage_key(),
+                    now.map(Timestamp::as_millis).unwrap_or(i64::MIN)
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                },
+            )
+            .optional()
+        })
+        .map_err(db)?;
+    let Some((fingerprint, interaction_id, response, created_at, expires_at)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(IdempotencyRecord {
+        merchant_id: merchant,
+        key: key.clone(),
+        fingerprint: fingerprint
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("fingerprint is not 32 bytes".into()))?,
+        interaction_id: parse_id(&interaction_id)?,
+        response: decode_json(&response)?,
+        created_at: Timestamp::from_millis(created_at),
+        expires_at: Timestamp::from_millis(expires_at),
+    }))
+}
+
+fn insert_events(conn: &Connection, events: &[Event]) -> StoreResult<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO events (interaction_id, seq, type, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(db)?;
+    for e in events {
+        let seq = i64::try_from(e.seq).map_err(|_| StoreError::Corrupt("seq overflow".into()))?;
+        stmt.execute(params![
+            e.interaction_id.to_string(),
+            seq,
+            e.kind.name(),
+            e.created_at.as_millis(),
+            encode_json(e)?
+        ])
+        .map_err(|err| {
+            if is_unique_violation(&err) {
+                StoreError::VersionConflict(e.interaction_id)
+            } else {
+                db(err)
+            }
+        })?;
+    }
+    Ok(())
+}
+
+fn upsert_transaction(conn: &Connection, txn: &Transaction) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO transactions (id, merchant_id, interaction_id, created_at, updated_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            txn.id.to_string(),
+            txn.merchant_id.to_string(),
+            txn.interaction_id.to_string(),
+            txn.created_at.as_millis(),
+            txn.updated_at.as_millis(),
+            encode_json(txn).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?
+        ])
+    })
+    .map_err(db)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_merchant(&self, merchant: &Merchant) -> StoreResult<()> {
+        let m = merchant.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO merchants (id, name, created_at) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![m.id.to_string(), m.name, m.created_at.as_millis()])
+                })
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Duplicate("merchant")
+                    } else {
+                        db(e)
+                    }
+                })?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_merchant(&self, id: MerchantId) -> StoreResult<Option<Merchant>> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached("SELECT id, name, created_at FROM merchants WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([id.to_string()], merchant_row).optional())
+                    .map_err(db)?
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn find_merchant_by_name(&self, name: &str) -> StoreResult<Option<Merchant>> {
+        let name = name.to_string();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT id, name, created_at FROM merchants WHERE name = ?1 ORDER BY id LIMIT 1",
+                )
+                .and_then(|mut s| s.query_row([name], merchant_row).optional())
+                .map_err(db)?
+                .transpose()
+            })
+            .await
+    }
+
+    async fn list_merchants(&self) -> StoreResult<Vec<Merchant>> {
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached("SELECT id, name, created_at FROM merchants ORDER BY id")
+                    .map_err(db)?;
+                let rows = stmt.query_map([], merchant_row).map_err(db)?;
+                rows.map(|r| r.map_err(db)?).collect()
+            })
+            .await
+    }
+
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        let k = key.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO api_keys (id, merchant_id, mode, secret_hash, display_prefix, label, created_at, revoked_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        k.id.to_string(),
+                        k.merchant_id.to_string(),
+                        k.mode.as_str(),
+                        &k.secret_hash[..],
+                        k.display_prefix,
+                        k.label,
+                        k.created_at.as_millis(),
+                        k.revoked_at.map(Timestamp::as_millis)
+                    ])
+                })
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Duplicate("api key")
+                    } else {
+                        db(e)
+                    }
+                })?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKeyRecord>> {
+        let hash = *hash;
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!("{API_KEY_SELECT} WHERE secret_hash = ?1"))
+                    .and_then(|mut s| s.query_row([&hash[..]], api_key_row).optional())
+                    .map_err(db)?
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn list_api_keys(&self, merchant: MerchantId) -> StoreResult<Vec<ApiKeyRecord>> {
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "{API_KEY_SELECT} WHERE merchant_id = ?1 ORDER BY id"
+                    ))
+                    .map_err(db)?;
+                let rows = stmt
+                    .query_map([merchant.to_string()], api_key_row)
+                    .map_err(db)?;
+                rows.map(|r| r.map_err(db)?).collect()
+            })
+            .await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        merchant: MerchantId,
+        id: ApiKeyId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.writer
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE api_keys SET revoked_at = ?3
+                         WHERE id = ?1 AND merchant_id = ?2 AND revoked_at IS NULL",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![id.to_string(), merchant.to_string(), at.as_millis()])
+                    })
+                    .map_err(db)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn create_terminal(&self, terminal: &Terminal) -> StoreResult<()> {
+        let t = terminal.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO terminals (id, merchant_id, serial_number, model, poiid, label, kind, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        t.id.to_string(),
+                        t.merchant_id.to_string(),
+                        t.serial_number,
+                        t.model,
+                        t.poiid(),
+                        t.label,
+                        terminal_kind_str(t.kind),
+                        t.created_at.as_millis()
+                    ])
+                })
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Duplicate("terminal")
+                    } else {
+                        db(e)
+                    }
+                })?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_terminal(&self, id: TerminalId) -> StoreResult<Option<Terminal>> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!("{TERMINAL_SELECT} WHERE id = ?1"))
+                    .and_then(|mut s| s.query_row([id.to_string()], terminal_row).optional())
+                    .map_err(db)?
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn find_terminal(
+        &self,
+        merchant: MerchantId,
+        reference: &str,
+    ) -> StoreResult<Option<Terminal>> {
+        let reference = reference.to_string();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "{TERMINAL_SELECT} WHERE merchant_id = ?1 AND (id = ?2 OR poiid = ?2 OR serial_number = ?2)
+                     ORDER BY (id = ?2) DESC, (poiid = ?2) DESC LIMIT 1"
+                ))
+                .and_then(|mut s| {
+                    s.query_row(params![merchant.to_string(), reference], terminal_row)
+                        .optional()
+                })
+                .map_err(db)?
+                .transpose()
+            })
+            .await
+    }
+
+    async fn list_terminals(&self, merchant: MerchantId) -> StoreResult<Vec<Terminal>> {
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "{TERMINAL_SELECT} WHERE merchant_id = ?1 ORDER BY id"
+                    ))
+                    .map_err(db)?;
+                let rows = stmt
+                    .query_map([merchant.to_string()], terminal_row)
+                    .map_err(db)?;
+                rows.map(|r| r.map_err(db)?).collect()
+            })
+            .await
+    }
+
+    async fn list_all_terminals(&self) -> StoreResult<Vec<Terminal>> {
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!("{TERMINAL_SELECT} ORDER BY id"))
+                    .map_err(db)?;
+                let rows = stmt.query_map([], terminal_row).map_err(db)?;
+                rows.map(|r| r.map_err(db)?).collect()
+            })
+            .await
+    }
+
+    async fn create_interaction(&self, create: &CreateInteraction) -> StoreResult<()> {
+        let c = create.clone();
+        self.writer
+            .write(move |conn| {
+                for rec in &c.idempotency {
+                    insert_idempotency(conn, rec)?;
+                }
+                let i = &c.interaction;
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO interactions (id, merchant_id, terminal_id, status, live, reference, sale_id,
+                                                   service_id, last_seq, created_at, updated_at, body)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            i.id.to_string(),
+                            i.merchant_id.to_string(),
+                            i.terminal_id.to_string(),
+                            i.status.as_str(),
+                            !i.is_final(),
+                            i.reference,
+                            i.sale_id,
+                            i.service_id,
+                            i.last_seq as i64,
+                            i.created_at.as_millis(),
+                            i.updated_at.as_millis(),
+                            encode_json(i).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?
+                        ])
+                    });
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        let blocking: Option<String> = conn
+                            .prepare_cached(
+                                "SELECT id FROM interactions WHERE terminal_id = ?1 AND live = 1",
+                            )
+                            .and_then(|mut s| {
+                                s.query_row([i.terminal_id.to_string()], |r| r.get(0)).optional()
+                            })
+                            .map_err(db)?;
+                        return match blocking {
+                            Some(id) => Err(StoreError::TerminalBusy {
+                                blocking: parse_id(&id)?,
+                            }),
+                            None => Err(StoreError::Duplicate("interaction")),
+                        };
+                    }
+                    Err(e) => return Err(db(e)),
+                }
+                insert_events(conn, std::slice::from_ref(&c.first_event))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn apply_transition(&self, write: &TransitionWrite) -> StoreResult<()> {
+        let w = write.clone();
+        self.writer
+            .write(move |conn| {
+                let i = &w.interaction;
+                let body = encode_json(i)?;
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE interactions SET status = ?2, live = ?3, last_seq = ?4, updated_at = ?5, body = ?6
+                         WHERE id = ?1 AND last_seq = ?7",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            i.id.to_string(),
+                            i.status.as_str(),
+                            !i.is_final(),
+                            i.last_seq as i64,
+                            i.updated_at.as_millis(),
+                            body,
+                            w.expected_last_seq as i64
+                        ])
+                    })
+                    .map_err(db)?;
+                if n != 1 {
+                    let exists: Option<i64> = conn
+                        .prepare_cached("SELECT 1 FROM interactions WHERE id = ?1")
+                        .and_then(|mut s| s.query_row([i.id.to_string()], |r| r.get(0)).optional())
+                        .map_err(db)?;
+                    return Err(match exists {
+                        Some(_) => StoreError::VersionConflict(i.id),
+                        None => StoreError::NotFound("interaction"),
+                    });
+                }
+                insert_events(conn, &w.events)?;
+                if let Some(txn) = &w.transaction {
+                    upsert_transaction(conn, txn)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_interaction(&self, id: InteractionId) -> StoreResult<Option<Interaction>> {
+        self.readers
+            .read(move |conn| {
+                let body: Option<String> = conn
+                    .prepare_cached("SELECT body FROM interactions WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
+                    .map_err(db)?;
+                body.map(|b| decode_json(&b)).transpose()
+            })
+            .await
+    }
+
+    async fn list_events(
+        &self,
+        id: InteractionId,
+        after_seq: u64,
+        limit: u32,
+        order: EventOrder,
+    ) -> StoreResult<Vec<Event>> {
+        self.readers
+            .read(move |conn| {
+                let sql = match order {
+                    EventOrder::Asc => {
+                        "SELECT body FROM events WHERE interaction_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3"
+                    }
+                    EventOrder::Desc => {
+                        "SELECT body FROM events WHERE interaction_id = ?1 AND seq > ?2 ORDER BY seq DESC LIMIT ?3"
+                    }
+                };
+                let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+                let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+                let rows = stmt
+                    .query_map(params![id.to_string(), after, i64::from(limit)], |r| {
+                        r.get::<_, String>(0)
+                    })
+                    .map_err(db)?;
+                rows.map(|r| decode_json(&r.map_err(db)?)).collect()
+            })
+            .await
+    }
+
+    async fn find_interactions(
+        &self,
+        merchant: MerchantId,
+        filter: &InteractionFilter,
+    ) -> StoreResult<Vec<Interaction>> {
+        let f = filter.clone();
+        self.readers
+            .read(move |conn| {
+                let mut sql = String::from("SELECT body FROM interactions WHERE merchant_id = ?");
+                let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(merchant.to_string())];
+                let mut add = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
+                    sql.push_str(clause);
+                    args.push(v);
+                };
+                if let Some(v) = f.sale_id.clone() {
+                    add(" AND sale_id = ?", Box::new(v));
+                }
+                if let Some(v) = f.service_id.clone() {
+                    add(" AND service_id = ?", Box::new(v));
+                }
+                if let Some(v) = f.reference.clone() {
+                    add(" AND reference = ?", Box::new(v));
+                }
+                if let Some(v) = f.terminal_id {
+                    add(" AND terminal_id = ?", Box::new(v.to_string()));
+                }
+                if let Some(v) = f.status {
+                    add(" AND status = ?", Box::new(v.as_str()));
+                }
+                if let Some(v) = f.before {
+                    add(" AND id < ?", Box::new(v.to_string()));
+                }
+                add(" ORDER BY id DESC LIMIT ?", Box::new(i64::from(f.limit)));
+                let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+                let params: Vec<&dyn rusqlite::ToSql> = args.iter().map(|b| b.as_ref()).collect();
+                let rows = stmt
+                    .query_map(params.as_slice(), |r| r.get::<_, String>(0))
+                    .map_err(db)?;
+                rows.map(|r| decode_json(&r.map_err(db)?)).collect()
+            })
+            .await
+    }
+
+    async fn live_interactions(&self) -> StoreResult<Vec<Interaction>> {
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached("SELECT body FROM interactions WHERE live = 1 ORDER BY id")
+                    .map_err(db)?;
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+                rows.map(|r| decode_json(&r.map_err(db)?)).collect()
+            })
+            .await
+    }
+
+    async fn get_transaction(&self, id: TransactionId) -> StoreResult<Option<Transaction>> {
+        self.readers
+            .read(move |conn| {
+                let body: Option<String> = conn
+                    .prepare_cached("SELECT body FROM transactions WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
+                    .map_err(db)?;
+                body.map(|b| decode_json(&b)).transpose()
+            })
+            .await
+    }
+
+    async fn find_idempotency(
+        &self,
+        merchant: MerchantId,
+        key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let key = key.clone();
+        self.readers
+            .read(move |conn| select_idempotency(conn, merchant, &key, Some(now)))
+            .await
+    }
+
+    async fn purge_expired_idempotency(&self, now: Timestamp) -> StoreResult<u64> {
+        self.writer
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached("DELETE FROM idempotency WHERE expires_at <= ?1")
+                    .and_then(|mut s| s.execute([now.as_millis()]))
+                    .map_err(db)?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}

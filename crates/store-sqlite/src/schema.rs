@@ -1,0 +1,134 @@
+//! Versioned migrations, applied in order at start-up inside one transaction each.
+//!
+//! `PRAGMA user_version` records the newest applied version. A migration is never edited
+//! once released: a change to the schema is a new entry at the end of [`MIGRATIONS`].
+
+use rusqlite::Connection;
+
+/// (version, SQL). Versions start at 1 and have no gaps.
+pub const MIGRATIONS: &[(u32, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE merchants (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX merchants_by_name ON merchants(name);
+
+CREATE TABLE api_keys (
+    id              TEXT PRIMARY KEY,
+    merchant_id     TEXT NOT NULL REFERENCES merchants(id),
+    mode            TEXT NOT NULL,
+    secret_hash     BLOB NOT NULL UNIQUE,
+    display_prefix  TEXT NOT NULL,
+    label           TEXT,
+    created_at      INTEGER NOT NULL,
+    revoked_at      INTEGER
+);
+CREATE INDEX api_keys_by_merchant ON api_keys(merchant_id);
+
+CREATE TABLE terminals (
+    id             TEXT PRIMARY KEY,
+    merchant_id    TEXT NOT NULL REFERENCES merchants(id),
+    serial_number  TEXT NOT NULL,
+    model          TEXT NOT NULL,
+    poiid          TEXT NOT NULL,
+    label          TEXT,
+    kind           TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    UNIQUE (merchant_id, serial_number)
+);
+CREATE INDEX terminals_by_poiid ON terminals(merchant_id, poiid);
+
+-- One row per interaction: indexed columns for lookups, the whole domain object in `body`.
+CREATE TABLE interactions (
+    id           TEXT PRIMARY KEY,
+    merchant_id  TEXT NOT NULL REFERENCES merchants(id),
+    terminal_id  TEXT NOT NULL REFERENCES terminals(id),
+    status       TEXT NOT NULL,
+    live         INTEGER NOT NULL,
+    reference    TEXT,
+    sale_id      TEXT,
+    service_id   TEXT,
+    last_seq     INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+-- The busy rule, enforced by the database: at most one live interaction per terminal.
+CREATE UNIQUE INDEX interactions_one_live_per_terminal ON interactions(terminal_id) WHERE live = 1;
+CREATE INDEX interactions_by_merchant ON interactions(merchant_id, id);
+CREATE INDEX interactions_by_sale ON interactions(merchant_id, sale_id, service_id);
+CREATE INDEX interactions_by_reference ON interactions(merchant_id, reference);
+CREATE INDEX interactions_by_terminal ON interactions(terminal_id, id);
+
+CREATE TABLE events (
+    interaction_id  TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    type            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    body            TEXT NOT NULL,
+    PRIMARY KEY (interaction_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE transactions (
+    id              TEXT PRIMARY KEY,
+    merchant_id     TEXT NOT NULL REFERENCES merchants(id),
+    interaction_id  TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    body            TEXT NOT NULL
+);
+CREATE INDEX transactions_by_merchant ON transactions(merchant_id, id);
+CREATE INDEX transactions_by_interaction ON transactions(interaction_id);
+
+CREATE TABLE idempotency (
+    merchant_id     TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    fingerprint     BLOB NOT NULL,
+    interaction_id  TEXT NOT NULL,
+    response        TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    PRIMARY KEY (merchant_id, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_by_expiry ON idempotency(expires_at);
+"#,
+)];
+
+/// Applies every migration newer than the database's `user_version`.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let mut applied = current;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        applied = *version;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_contiguous_from_one() {
+        for (i, (v, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*v as usize, i + 1);
+        }
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        let v1 = migrate(&mut conn).expect("first");
+        let v2 = migrate(&mut conn).expect("second");
+        assert_eq!(v1, v2);
+        assert_eq!(v1, MIGRATIONS.len() as u32);
+    }
+}

@@ -1,0 +1,139 @@
+//! # poigate-store
+//!
+//! The storage contract of poigate: the [`Store`] trait, the records it reads and writes, its
+//! error type, and a [conformance suite](conformance) that every backend runs.
+//!
+//! **Owns:** what must be durable and which writes are atomic together (a state change, its
+//! events, its transaction record and its idempotency records are ONE write), and which
+//! uniqueness rules the database itself enforces (one live interaction per terminal; one
+//! idempotency record per key) so that no read-then-insert race can break them.
+//!
+//! **Must not know about:** SQL dialects or drivers (no rusqlite or Postgres type appears
+//! here), HTTP, terminals, timers. The engine talks to storage only through this trait, so a
+//! PostgreSQL backend plugs in without engine changes.
+
+pub mod conformance;
+mod records;
+
+pub use records::*;
+
+use async_trait::async_trait;
+use poigate_domain::{
+    Event, Interaction, InteractionId, Merchant, MerchantId, Terminal, TerminalId, Timestamp,
+    Transaction, TransactionId,
+};
+
+/// Why a storage operation did not happen.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The terminal already has a live interaction (the database's unique rule fired).
+    #[error("terminal busy with {blocking}")]
+    TerminalBusy { blocking: InteractionId },
+    /// An idempotency key (header or natural key) is already taken.
+    #[error("idempotency key already used")]
+    IdempotencyConflict { existing: Box<IdempotencyRecord> },
+    /// The interaction changed since it was read (optimistic concurrency on `last_seq`).
+    #[error("interaction {0} changed concurrently")]
+    VersionConflict(InteractionId),
+    /// A uniqueness rule on another object fired (e.g. a terminal serial number reused).
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    /// The object to change does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The backend cannot serve requests (I/O error, closed, disk full).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Durable storage for poigate. Implementations must make every method that writes either
+/// happen completely and durably before it returns `Ok`, or not at all.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- merchants and API keys -------------------------------------------------------
+
+    async fn create_merchant(&self, merchant: &Merchant) -> StoreResult<()>;
+    async fn get_merchant(&self, id: MerchantId) -> StoreResult<Option<Merchant>>;
+    async fn find_merchant_by_name(&self, name: &str) -> StoreResult<Option<Merchant>>;
+    async fn list_merchants(&self) -> StoreResult<Vec<Merchant>>;
+
+    /// Stores a key record. Fails with `Duplicate("api key")` when the hash exists.
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// The key whose secret hashes to `hash`, revoked or not (callers check `revoked_at`).
+    async fn find_api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn list_api_keys(&self, merchant: MerchantId) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Marks a key revoked; `false` when the key does not exist or is revoked already.
+    async fn revoke_api_key(
+        &self,
+        merchant: MerchantId,
+        id: poigate_domain::ApiKeyId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+
+    // --- terminals ----------------------------------------------------------------------
+
+    /// Fails with `Duplicate("terminal")` when the merchant has this serial number already.
+    async fn create_terminal(&self, terminal: &Terminal) -> StoreResult<()>;
+    async fn get_terminal(&self, id: TerminalId) -> StoreResult<Option<Terminal>>;
+    /// Finds a merchant's terminal by id, POIID (`model-serial`) or serial number.
+    async fn find_terminal(
+        &self,
+        merchant: MerchantId,
+        reference: &str,
+    ) -> StoreResult<Option<Terminal>>;
+    async fn list_terminals(&self, merchant: MerchantId) -> StoreResult<Vec<Terminal>>;
+    async fn list_all_terminals(&self) -> StoreResult<Vec<Terminal>>;
+
+    // --- interactions -------------------------------------------------------------------
+
+    /// Stores a new interaction, its first event and its idempotency records in one
+    /// transaction. Fails with `TerminalBusy` when the terminal has a live interaction and
+    /// with `IdempotencyConflict` when a key is taken (and not expired).
+    async fn create_interaction(&self, create: &CreateInteraction) -> StoreResult<()>;
+
+    /// Stores a state change: the new interaction row, its events and the transaction a card
+    /// decision created, in one transaction, only if the stored `last_seq` still equals
+    /// `expected_last_seq` (else `VersionConflict`).
+    async fn apply_transition(&self, write: &TransitionWrite) -> StoreResult<()>;
+
+    async fn get_interaction(&self, id: InteractionId) -> StoreResult<Option<Interaction>>;
+
+    /// Events of an interaction with `seq > after_seq`, in the given order, at most `limit`.
+    async fn list_events(
+        &self,
+        id: InteractionId,
+        after_seq: u64,
+        limit: u32,
+        order: EventOrder,
+    ) -> StoreResult<Vec<Event>>;
+
+    /// A merchant's interactions matching `filter`, newest first.
+    async fn find_interactions(
+        &self,
+        merchant: MerchantId,
+        filter: &InteractionFilter,
+    ) -> StoreResult<Vec<Interaction>>;
+
+    /// Every interaction not in a final state (for recovery at start-up).
+    async fn live_interactions(&self) -> StoreResult<Vec<Interaction>>;
+
+    async fn get_transaction(&self, id: TransactionId) -> StoreResult<Option<Transaction>>;
+
+    // --- idempotency --------------------------------------------------------------------
+
+    /// The unexpired idempotency record of `key` for `merchant`.
+    async fn find_idempotency(
+        &self,
+        merchant: MerchantId,
+        key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+
+    /// Deletes records that expired before `now`; returns how many.
+    async fn purge_expired_idempotency(&self, now: Timestamp) -> StoreResult<u64>;
+}
