@@ -1,1 +1,231 @@
-//! placeholder
+//! # poigate-client
+//!
+//! A small Rust client of poigate's native API, used by the `poigate` CLI and by the tests.
+//! Every method is one HTTP call; errors keep the server's problem document.
+//!
+//! **Owns:** URLs, headers and decoding of the native API. **Must not know about:** how the
+//! server works inside.
+
+use poigate_api::*;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error (problem document).
+    #[error("{} {}: {}", .status.as_u16(), .problem.code, .problem.detail)]
+    Api {
+        status: StatusCode,
+        problem: Box<Problem>,
+    },
+    /// The request did not complete (connection refused, timeout …).
+    #[error("request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The server answered with something this client does not understand.
+    #[error("unexpected answer ({status}): {body}")]
+    Decode { status: StatusCode, body: String },
+}
+
+impl ClientError {
+    /// The problem `code` when the server answered with an error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { problem, .. } => Some(&problem.code),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Api { status, .. } | ClientError::Decode { status, .. } => Some(*status),
+            ClientError::Http(e) => e.status(),
+        }
+    }
+}
+
+/// A created interaction and whether the server replayed an earlier answer.
+#[derive(Clone, Debug)]
+pub struct CreateResponse {
+    pub interaction: InteractionView,
+    pub replayed: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    /// `base` like `http://127.0.0.1:8080`, `key` like `pg_test_…`.
+    pub fn new(base: impl Into<String>, key: impl Into<String>) -> Result<Client, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(90))
+            .build()?;
+        Ok(Client {
+            http,
+            base: base.into().trim_end_matches('/').to_string(),
+            key: key.into(),
+        })
+    }
+
+    /// The same server with another key.
+    pub fn with_key(&self, key: impl Into<String>) -> Client {
+        Client {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            key: key.into(),
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.key)
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<(StatusCode, reqwest::header::HeaderMap, T), ClientError> {
+        let response = req.send().await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await?;
+        if status.is_success() {
+            serde_json::from_slice(&body)
+                .map(|v| (status, headers, v))
+                .map_err(|_| ClientError::Decode {
+                    status,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                })
+        } else {
+            match serde_json::from_slice::<Problem>(&body) {
+                Ok(problem) => Err(ClientError::Api {
+                    status,
+                    problem: Box::new(problem),
+                }),
+                Err(_) => Err(ClientError::Decode {
+                    status,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                }),
+            }
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T, ClientError> {
+        self.send(req).await.map(|(_, _, v)| v)
+    }
+
+    pub async fn create_interaction(
+        &self,
+        body: &CreateInteractionRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreateResponse, ClientError> {
+        let mut req = self.request(Method::POST, "/v1/interactions").json(body);
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let (_, headers, interaction) = self.send(req).await?;
+        Ok(CreateResponse {
+            interaction,
+            replayed: headers.get("idempotent-replayed").is_some(),
+        })
+    }
+
+    /// `GET /v1/interactions/{id}`, long-polling with `wait` seconds when given.
+    pub async fn get_interaction(
+        &self,
+        id: &str,
+        wait: Option<u64>,
+        after_seq: Option<u64>,
+    ) -> Result<InteractionView, ClientError> {
+        let mut query = Vec::new();
+        if let Some(w) = wait {
+            query.push(("wait", w.to_string()));
+        }
+        if let Some(s) = after_seq {
+            query.push(("after_seq", s.to_string()));
+        }
+        self.call(self.request(Method::GET, &format!("/v1/interactions/{id}")).query(&query))
+            .await
+    }
+
+    pub async fn list_events(
+        &self,
+        id: &str,
+        query: &ListEventsQuery,
+    ) -> Result<ListOf<EventView>, ClientError> {
+        self.call(
+            self.request(Method::GET, &format!("/v1/interactions/{id}/events"))
+                .query(query),
+        )
+        .await
+    }
+
+    pub async fn cancel(&self, id: &str, wait: Option<u64>) -> Result<CancelResponse, ClientError> {
+        let mut req = self.request(Method::POST, &format!("/v1/interactions/{id}/cancel"));
+        if let Some(w) = wait {
+            req = req.query(&[("wait", w)]);
+        }
+        self.call(req).await
+    }
+
+    pub async fn lookup(&self, query: &ListInteractionsQuery) -> Result<ListOf<InteractionView>, ClientError> {
+        self.call(self.request(Method::GET, "/v1/interactions").query(query))
+            .await
+    }
+
+    pub async fn transaction(&self, id: &str) -> Result<TransactionView, ClientError> {
+        self.call(self.request(Method::GET, &format!("/v1/transactions/{id}")))
+            .await
+    }
+
+    pub async fn terminals(&self) -> Result<ListOf<TerminalView>, ClientError> {
+        self.call(self.request(Method::GET, "/v1/terminals")).await
+    }
+
+    pub async fn terminal(&self, id: &str) -> Result<TerminalView, ClientError> {
+        self.call(self.request(Method::GET, &format!("/v1/terminals/{id}")))
+            .await
+    }
+
+    pub async fn create_terminal(&self, body: &CreateTerminalRequest) -> Result<TerminalView, ClientError> {
+        self.call(self.request(Method::POST, "/v1/terminals").json(body))
+            .await
+    }
+
+    /// `POST /v1/test-helpers/terminals/{terminal}/{action}` (`present-card`, `cancel`,
+    /// `timeout`, `hold`, `disconnect`, `connect`).
+    pub async fn test_helper(
+        &self,
+        terminal: &str,
+        action: &str,
+        card: Option<&PresentCardRequest>,
+    ) -> Result<TestHelperResponse, ClientError> {
+        let mut req = self.request(
+            Method::POST,
+            &format!("/v1/test-helpers/terminals/{terminal}/{action}"),
+        );
+        if let Some(card) = card {
+            req = req.json(card);
+        }
+        self.call(req).await
+    }
+
+    /// Waits (long-polling) until the interaction is final or `max` passes.
+    pub async fn wait_final(&self, id: &str, max: Duration) -> Result<InteractionView, ClientError> {
+        let deadline = std::time::Instant::now() + max;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let wait = left.as_secs().clamp(1, 60);
+            let i = self.get_interaction(id, Some(wait), None).await?;
+            if i.is_final || std::time::Instant::now() >= deadline {
+                return Ok(i);
+            }
+        }
+    }
+}

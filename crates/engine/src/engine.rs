@@ -402,6 +402,9 @@ impl Engine {
 
     pub async fn list_terminals(&self, merchant: MerchantId) -> Result<Vec<TerminalView>, EngineError> {
         let terminals = self.inner.store.list_terminals(merchant).await?;
+        for t in &terminals {
+            self.ensure_registered(t).await;
+        }
         Ok(terminals
             .into_iter()
             .map(|t| TerminalView {
@@ -423,10 +426,23 @@ impl Engine {
             .find_terminal(merchant, reference)
             .await?
             .ok_or(EngineError::NotFound("terminal"))?;
+        self.ensure_registered(&terminal).await;
         Ok(TerminalView {
             live: self.inner.registry.get(terminal.id),
             terminal,
         })
+    }
+
+    /// Adds a terminal registered by another process (the CLI on the same data directory)
+    /// to the registry and tells the link about it.
+    async fn ensure_registered(&self, terminal: &Terminal) {
+        if self.inner.registry.get(terminal.id).is_some() {
+            return;
+        }
+        self.inner.registry.add(terminal.clone());
+        if let Some(link) = self.link() {
+            link.terminal_added(terminal).await;
+        }
     }
 
     /// Live state of a terminal (no merchant check: for links and test helpers).
@@ -461,6 +477,7 @@ impl Engine {
             .find_terminal(merchant, &req.terminal)
             .await?
             .ok_or_else(|| EngineError::TerminalNotFound(req.terminal.clone()))?;
+        self.ensure_registered(&terminal).await;
         let new = NewInteraction {
             merchant_id: merchant,
             terminal_id: terminal.id,

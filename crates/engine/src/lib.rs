@@ -34,3 +34,4 @@ pub use engine::{
 pub use error::EngineError;
 pub use link::{LinkError, ReportKind, ReportOutcome, TerminalLink, TerminalReport};
 pub use registry::TerminalLive;
+pub use poigate_store::{EventOrder, InteractionFilter};

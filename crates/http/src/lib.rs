@@ -1,1 +1,55 @@
-//! placeholder
+//! # poigate-http
+//!
+//! The HTTP edge of poigate: the native API of design section 4 (and, later, the provider
+//! dialects), authentication by API key, `application/problem+json` errors, long-poll and
+//! Server-Sent Events, body limits, and the OpenAPI document generated from the handlers.
+//!
+//! **Owns:** parsing requests into engine commands, rendering engine answers, mapping every
+//! error to a status code exactly once ([`error::ApiError`]).
+//!
+//! **Must not know about:** storage, the state machine's rules, how terminals are reached.
+//! Handlers call the [`Engine`]; the only other thing they touch is the simulator, for the
+//! test helpers.
+
+pub mod error;
+pub mod extract;
+pub mod openapi;
+mod routes;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use poigate_engine::Engine;
+use poigate_terminal::SimulatedLink;
+use std::sync::Arc;
+
+/// Largest request body accepted (payment requests are small).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    /// The in-process simulated terminals, for the test helpers.
+    pub simulator: Option<Arc<SimulatedLink>>,
+}
+
+/// The complete HTTP application.
+pub fn router(state: AppState) -> Router {
+    routes::router()
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(routes::panic_to_problem))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets requests in flight
+/// finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

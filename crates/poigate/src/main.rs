@@ -1,1 +1,291 @@
-fn main() {}
+//! The `poigate` command: the server (`serve`), data-directory administration (`keys`,
+//! `terminals`) and a client of the native API (`pay`, `status`, `events`, `cancel`).
+
+mod cli_client;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use poigate::config::Config;
+use poigate::demo;
+use poigate_domain::{ApiKeyMode, TerminalKind};
+use poigate_engine::{Engine, EngineConfig, SystemClock};
+use poigate_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "poigate", version, about = "Cloud gateway between POS systems and card payment terminals")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+    /// Manage API keys in a data directory.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage terminals in a data directory.
+    #[command(subcommand)]
+    Terminals(TerminalsCommand),
+    /// Run a payment on a terminal and follow it live.
+    Pay(cli_client::PayArgs),
+    /// Show an interaction (optionally waiting for its final state).
+    Status(cli_client::StatusArgs),
+    /// List the events of an interaction.
+    Events(cli_client::EventsArgs),
+    /// Ask to cancel an interaction.
+    Cancel(cli_client::CancelArgs),
+    /// Print the OpenAPI document of the native API.
+    Openapi,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "POIGATE_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Directory for the database [default: ./poigate-data].
+    #[arg(long, env = "POIGATE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (flags and environment override it).
+    #[arg(long, env = "POIGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Create a demo merchant, a test API key and three simulated terminals.
+    #[arg(long, env = "POIGATE_DEMO")]
+    demo: bool,
+    /// Speed factor of simulated terminals: 1 realistic, 0.1 ten times faster, 0 instant.
+    #[arg(long, env = "POIGATE_SIM_SPEED")]
+    sim_speed: Option<f64>,
+    /// SQLite durability: full (default, survives power loss) or normal.
+    #[arg(long, env = "POIGATE_SYNCHRONOUS", value_parser = parse_synchronous)]
+    synchronous: Option<Synchronous>,
+    /// Seconds before an unacknowledged start is cancelled as not_delivered.
+    #[arg(long, env = "POIGATE_DELIVERY_TIMEOUT")]
+    delivery_timeout: Option<u64>,
+    /// Log filter, e.g. info or debug [default: info; RUST_LOG also works].
+    #[arg(long, env = "POIGATE_LOG")]
+    log: Option<String>,
+}
+
+fn parse_synchronous(s: &str) -> Result<Synchronous, String> {
+    match s {
+        "full" => Ok(Synchronous::Full),
+        "normal" => Ok(Synchronous::Normal),
+        _ => Err("expected full or normal".into()),
+    }
+}
+
+#[derive(Args)]
+struct DataDirArgs {
+    /// Directory of the gateway's database [default: ./poigate-data].
+    #[arg(long, env = "POIGATE_DATA_DIR", default_value = "poigate-data")]
+    data_dir: PathBuf,
+    /// Merchant name (created when missing).
+    #[arg(long, default_value = demo::DEMO_MERCHANT)]
+    merchant: String,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key and print it (once: only its hash is stored).
+    Create {
+        #[command(flatten)]
+        data: DataDirArgs,
+        /// A live key instead of a test key.
+        #[arg(long)]
+        live: bool,
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TerminalsCommand {
+    /// Register a terminal.
+    Add {
+        #[command(flatten)]
+        data: DataDirArgs,
+        #[arg(long)]
+        serial: String,
+        #[arg(long, default_value = "V400m")]
+        model: String,
+        #[arg(long)]
+        label: Option<String>,
+        /// A real device (connects over the terminal link) instead of a simulated terminal.
+        #[arg(long)]
+        device: bool,
+    },
+    /// List a merchant's terminals.
+    List {
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await.map(|_| std::process::ExitCode::SUCCESS),
+        Command::Keys(cmd) => keys(cmd).await.map(|_| std::process::ExitCode::SUCCESS),
+        Command::Terminals(cmd) => terminals(cmd).await.map(|_| std::process::ExitCode::SUCCESS),
+        Command::Pay(args) => cli_client::pay(args).await,
+        Command::Status(args) => cli_client::status(args).await,
+        Command::Events(args) => cli_client::events(args).await,
+        Command::Cancel(args) => cli_client::cancel(args).await,
+        Command::Openapi => {
+            print!("{}", poigate_http::openapi::document_json());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = args.data_dir {
+        config.data_dir = v;
+    }
+    if args.demo {
+        config.demo = true;
+    }
+    if let Some(v) = args.sim_speed {
+        config.simulator.speed = v;
+    }
+    if let Some(v) = args.synchronous {
+        config.database.synchronous = v;
+    }
+    if let Some(v) = args.delivery_timeout {
+        config.engine.delivery_timeout_seconds = v;
+    }
+    if let Some(v) = args.log {
+        config.log = v;
+    }
+    init_logging(&config.log);
+    let server = poigate::start(&config).await?;
+    let url = server.url();
+    if config.demo {
+        let chosen = std::env::var("POIGATE_DEMO_API_KEY").ok().filter(|k| !k.is_empty());
+        let demo = demo::bootstrap(&server.engine, &config.data_dir, chosen.as_deref()).await?;
+        print_demo_banner(&url, &demo);
+    } else {
+        println!("poigate listening on {url} (data in {})", config.data_dir.display());
+    }
+    server
+        .shutdown_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
+
+fn print_demo_banner(url: &str, demo: &demo::Demo) {
+    let terminal = demo.terminals.first().map(String::as_str).unwrap_or("V400m-324688179");
+    println!();
+    println!("poigate demo is running");
+    println!();
+    println!("  URL        {url}");
+    println!("  API key    {}", demo.api_key);
+    println!("  terminals  {}", demo.terminals.join(", "));
+    println!();
+    println!("Try a sale:");
+    println!();
+    println!("  export POIGATE_URL={url} POIGATE_API_KEY={}", demo.api_key);
+    println!(
+        "  curl -s $POIGATE_URL/v1/interactions -H \"Authorization: Bearer $POIGATE_API_KEY\" \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"terminal\": \"{terminal}\", \"type\": \"sale\", \"amount\": {{\"value\": 1250, \"currency\": \"EUR\"}}}}'"
+    );
+    println!();
+    println!("or: poigate pay 12.50 EUR --terminal {terminal}");
+    println!();
+}
+
+async fn open_engine(data_dir: &std::path::Path) -> anyhow::Result<Engine> {
+    let store = SqliteStore::open(&SqliteConfig::new(data_dir.join("poigate.db")))
+        .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
+    Ok(Engine::new(Arc::new(store), Arc::new(SystemClock), EngineConfig::default()))
+}
+
+async fn merchant_id(engine: &Engine, name: &str) -> anyhow::Result<poigate_domain::MerchantId> {
+    Ok(match engine.find_merchant_by_name(name).await? {
+        Some(m) => m.id,
+        None => engine.create_merchant(name).await?.id,
+    })
+}
+
+async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Create { data, live, label } => {
+            let engine = open_engine(&data.data_dir).await?;
+            let merchant = merchant_id(&engine, &data.merchant).await?;
+            let mode = if live { ApiKeyMode::Live } else { ApiKeyMode::Test };
+            let key = engine.create_api_key(merchant, mode, label).await?;
+            eprintln!("Created {} key {} for merchant \"{}\" ({merchant}). It is shown once:", mode.as_str(), key.record.id, data.merchant);
+            println!("{}", key.secret);
+        }
+    }
+    Ok(())
+}
+
+async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
+    match cmd {
+        TerminalsCommand::Add {
+            data,
+            serial,
+            model,
+            label,
+            device,
+        } => {
+            let engine = open_engine(&data.data_dir).await?;
+            let merchant = merchant_id(&engine, &data.merchant).await?;
+            let kind = if device { TerminalKind::Device } else { TerminalKind::Simulated };
+            let t = engine
+                .register_terminal(merchant, &serial, &model, label, kind)
+                .await?;
+            println!("{}\t{}\t{}", t.id, t.poiid(), if device { "device" } else { "simulated" });
+        }
+        TerminalsCommand::List { data } => {
+            let engine = open_engine(&data.data_dir).await?;
+            let Some(merchant) = engine.find_merchant_by_name(&data.merchant).await? else {
+                anyhow::bail!("no merchant named \"{}\"", data.merchant);
+            };
+            for t in engine.store().list_terminals(merchant.id).await? {
+                let kind = match t.kind {
+                    TerminalKind::Simulated => "simulated",
+                    TerminalKind::Device => "device",
+                };
+                println!("{}\t{}\t{}\t{}", t.id, t.poiid(), kind, t.label.unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Request bodies and query parameters.
+
+use poigate_domain::{CallbackSubscription, InteractionType};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// An amount as the native API takes it: integer minor units and a currency code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmountInput {
+    /// Minor units (1250 = 12.50 EUR). Zero only for `validate`.
+    #[schema(example = 1250)]
+    pub value: i64,
+    /// ISO 4217 code.
+    #[schema(example = "EUR")]
+    pub currency: String,
+}
+
+/// `POST /v1/interactions`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInteractionRequest {
+    /// Terminal id (`tml_…`), POIID (`V400m-324688179`) or serial number.
+    #[schema(example = "V400m-324688179")]
+    pub terminal: String,
+    #[serde(rename = "type")]
+    pub kind: InteractionType,
+    pub amount: AmountInput,
+    /// Free text (1 to 255 characters), e.g. the POS order number; searchable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The POS (cash register) id, nexo SaleID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_id: Option<String>,
+    /// The POS's id for this request, nexo ServiceID; with `sale_id` a natural idempotency
+    /// key kept 48 hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+    /// Card-interaction timeout enforced by the terminal, 10 to 600 (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u32>,
+    /// Up to 20 string pairs stored with the interaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Per-interaction webhook subscriptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<Vec<CallbackSubscription>>,
+}
+
+/// `POST /v1/terminals`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTerminalRequest {
+    #[schema(example = "324688179")]
+    pub serial_number: String,
+    #[schema(example = "V400m")]
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// `simulated` (default) or `device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<poigate_domain::TerminalKind>,
+}
+
+/// `GET /v1/interactions/{id}` query.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct GetInteractionQuery {
+    /// Long-poll: wait up to this many seconds (0 to 60) for the final state, or with
+    /// `after_seq` for any event newer than `after_seq`.
+    pub wait: Option<u64>,
+    pub after_seq: Option<u64>,
+}
+
+/// Event list order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// `GET /v1/interactions/{id}/events` query.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListEventsQuery {
+    /// 1 to 1000, default 100.
+    pub limit: Option<u32>,
+    /// Only events with `seq` greater than this.
+    pub after_seq: Option<u64>,
+    /// `asc` (default) or `desc` (newest first).
+    pub order: Option<Order>,
+}
+
+/// `GET /v1/interactions` query: lookup by POS references.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListInteractionsQuery {
+    pub sale_id: Option<String>,
+    pub service_id: Option<String>,
+    pub reference: Option<String>,
+    /// Terminal id, POIID or serial number.
+    pub terminal: Option<String>,
+    /// `pending`, `in_progress`, `approved`, `declined`, `cancelled` or `failed`.
+    pub status: Option<String>,
+    /// 1 to 100, default 20.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `POST /v1/interactions/{id}/cancel` query.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CancelQuery {
+    /// Wait up to this many seconds (0 to 60) for the terminal to decide.
+    pub wait: Option<u64>,
+}
+
+/// `POST /v1/test-helpers/terminals/{id}/present-card`: the test card to present.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresentCardRequest {
+    /// `approve` (default), `decline`, `insufficient_funds`, `card_blocked`,
+    /// `card_expired`, `invalid_card`, `pin_incorrect`. Amount triggers still win.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// `visa` (default), `mastercard`, `maestro`, `amex`, `discover`, `jcb`, `unionpay`, `diners`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<poigate_domain::CardBrand>,
+    /// `chip` (default), `contactless`, `swipe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_mode: Option<poigate_domain::EntryMode>,
+    /// `online_pin` (default), `offline_pin`, `signature`, `offline_pin_signature`,
+    /// `consumer_device`, `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvm: Option<poigate_domain::Cvm>,
+}

@@ -1,0 +1,71 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations. The committed copy in
+//! `docs/openapi.json` is checked against it by a test, so the two cannot drift.
+
+use crate::routes;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "poigate",
+        description = "Cloud gateway between point-of-sale systems and card payment terminals: \
+                       asynchronous card-present transactions, status, events, long-poll, SSE.",
+        license(name = "Apache-2.0"),
+    ),
+    paths(
+        routes::create_interaction,
+        routes::list_interactions,
+        routes::get_interaction,
+        routes::list_events,
+        routes::stream_events,
+        routes::cancel_interaction,
+        routes::get_transaction,
+        routes::list_terminals,
+        routes::create_terminal,
+        routes::get_terminal,
+        routes::helper_present_card,
+        routes::helper_press_cancel,
+        routes::helper_timeout,
+        routes::helper_hold,
+        routes::helper_disconnect,
+        routes::helper_connect,
+        routes::healthz,
+        routes::readyz,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "interactions", description = "Requests to terminals and their lifecycle"),
+        (name = "transactions", description = "Financial records of card decisions"),
+        (name = "terminals", description = "Terminal registry and live status"),
+        (name = "test helpers", description = "Drive simulated terminals (test keys only)"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key: pg_test_… or pg_live_…"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as pretty JSON with a trailing newline (the form committed to `docs/`).
+pub fn document_json() -> String {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let mut text = doc.to_pretty_json().unwrap_or_else(|_| "{}".to_string());
+    text.push('\n');
+    text
+}

@@ -1,0 +1,433 @@
+//! Interactions and transactions: create, status (with long-poll), events, SSE, cancel,
+//! lookup.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream};
+use poigate_api::*;
+use poigate_domain::{
+    Event, Interaction, InteractionId, Money, MoneyError, Status, TransactionId,
+};
+use poigate_engine::{CancelAnswer, Caller, CreateRequest, Engine};
+use poigate_engine::{EventOrder, InteractionFilter};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// Longest long-poll (`wait`) a request may ask for, in seconds.
+pub const MAX_WAIT_SECONDS: u64 = 60;
+
+fn money_from(amount: &AmountInput) -> Result<Money, ApiError> {
+    Money::from_parts(amount.value, &amount.currency).map_err(|e| {
+        let field = match e {
+            MoneyError::UnknownCurrency(_) => "amount.currency",
+            _ => "amount.value",
+        };
+        ApiError::invalid_field(field, e.code(), e.to_string())
+    })
+}
+
+fn wait_duration(wait: Option<u64>) -> Result<Option<Duration>, ApiError> {
+    match wait {
+        Some(w) if w > MAX_WAIT_SECONDS => Err(ApiError::invalid_field(
+            "wait",
+            "out_of_range",
+            format!("wait is at most {MAX_WAIT_SECONDS} seconds"),
+        )),
+        Some(0) | None => Ok(None),
+        Some(w) => Ok(Some(Duration::from_secs(w))),
+    }
+}
+
+/// Renders an interaction with its transaction, if it has one.
+pub(crate) async fn view(
+    engine: &Engine,
+    caller: &Caller,
+    interaction: &Interaction,
+) -> Result<InteractionView, ApiError> {
+    let transaction = match interaction.transaction_id {
+        Some(id) => Some(engine.transaction(caller, id).await?),
+        None => None,
+    };
+    Ok(InteractionView::new(interaction, transaction.as_ref()))
+}
+
+/// Create an interaction on a terminal
+///
+/// Accepted requests are durable before the 202 answer. The terminal is then asked to run
+/// the cardholder interaction; follow it with `GET /v1/interactions/{id}?wait=N`, the event
+/// list, the SSE stream or webhooks. A retry with the same `Idempotency-Key` (24 h) or the
+/// same `sale_id` + `service_id` (48 h) returns the original answer.
+#[utoipa::path(post, path = "/v1/interactions", tag = "interactions",
+    request_body = CreateInteractionRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key with the same body returns the original answer (24 h)")),
+    responses(
+        (status = 202, description = "Accepted and durable; the terminal was asked to start", body = InteractionView),
+        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`terminal_busy` (names the blocking interaction), `terminal_offline`, or `idempotency_in_progress`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`idempotency_mismatch` or `terminal_not_found`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_interaction(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateInteractionRequest>,
+) -> Result<Response, ApiError> {
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::invalid_field(
+                        "Idempotency-Key",
+                        "invalid_idempotency_key",
+                        "must be printable ASCII",
+                    )
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let request = CreateRequest {
+        terminal: body.terminal,
+        kind: body.kind,
+        amount: money_from(&body.amount)?,
+        reference: body.reference,
+        sale_id: body.sale_id,
+        service_id: body.service_id,
+        timeout_seconds: body.timeout_seconds,
+        metadata: body.metadata.unwrap_or_default(),
+        webhooks: body.webhooks.unwrap_or_default(),
+        idempotency_key,
+    };
+    let created = state.engine.create(&caller, request).await?;
+    let body = view(&state.engine, &caller, &created.interaction).await?;
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/interactions/{}", created.interaction.id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    if created.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// Get an interaction (optionally long-polling)
+///
+/// With `wait=N` the answer comes as soon as the interaction is final (or, with
+/// `after_seq=S`, as soon as it has an event newer than `S`), at the latest after N seconds.
+/// `final: true` means the status will never change again.
+#[utoipa::path(get, path = "/v1/interactions/{id}", tag = "interactions",
+    params(("id" = String, Path, description = "Interaction id"), GetInteractionQuery),
+    responses(
+        (status = 200, description = "The interaction", body = InteractionView),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such interaction for this merchant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_interaction(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<GetInteractionQuery>,
+) -> Result<Json<InteractionView>, ApiError> {
+    let id: InteractionId = path_id(&id, "interaction")?;
+    let interaction = match wait_duration(query.wait)? {
+        Some(wait) => {
+            state
+                .engine
+                .wait(&caller, id, query.after_seq, wait)
+                .await?
+        }
+        None => state.engine.get(&caller, id).await?,
+    };
+    Ok(Json(view(&state.engine, &caller, &interaction).await?))
+}
+
+/// List the events of an interaction
+#[utoipa::path(get, path = "/v1/interactions/{id}/events", tag = "interactions",
+    params(("id" = String, Path, description = "Interaction id"), ListEventsQuery),
+    responses(
+        (status = 200, description = "Events, gap-free by `seq`", body = ListOf<EventView>),
+        (status = 404, description = "No such interaction for this merchant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<ListEventsQuery>,
+) -> Result<Json<ListOf<EventView>>, ApiError> {
+    let id: InteractionId = path_id(&id, "interaction")?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "out_of_range", "limit is 1 to 1000"));
+    }
+    let order = match query.order.unwrap_or_default() {
+        Order::Asc => EventOrder::Asc,
+        Order::Desc => EventOrder::Desc,
+    };
+    let mut events = state
+        .engine
+        .events(&caller, id, query.after_seq.unwrap_or(0), limit + 1, order)
+        .await?;
+    let has_more = events.len() > limit as usize;
+    events.truncate(limit as usize);
+    Ok(Json(ListOf::new(
+        events.iter().map(EventView::new).collect(),
+        has_more,
+        None,
+    )))
+}
+
+/// Stream the events of an interaction (Server-Sent Events)
+///
+/// Each SSE message has `id` = the event's `seq`, `event` = its type and `data` = the event
+/// as JSON. The stream ends after the final event. Reconnect with `Last-Event-ID` (or
+/// `?after_seq=`) to resume without gaps or duplicates.
+#[utoipa::path(get, path = "/v1/interactions/{id}/events/stream", tag = "interactions",
+    params(("id" = String, Path, description = "Interaction id"),
+           ("Last-Event-ID" = Option<String>, Header, description = "Resume after this seq"),
+           ("after_seq" = Option<u64>, Query, description = "Resume after this seq")),
+    responses(
+        (status = 200, description = "text/event-stream of events", content_type = "text/event-stream", body = EventView),
+        (status = 404, description = "No such interaction for this merchant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn stream_events(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<SseQuery>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let id: InteractionId = path_id(&id, "interaction")?;
+    state.engine.get(&caller, id).await?;
+    let from_header = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::invalid_field("Last-Event-ID", "invalid_value", "must be an event seq")
+                })?,
+        ),
+        None => None,
+    };
+    let after = from_header.or(query.after_seq).unwrap_or(0);
+    let stream = event_stream(state.engine.clone(), caller, id, after);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SseQuery {
+    after_seq: Option<u64>,
+}
+
+struct StreamState {
+    engine: Engine,
+    caller: Caller,
+    id: InteractionId,
+    last: u64,
+    pending: VecDeque<Event>,
+    done: bool,
+}
+
+fn event_stream(
+    engine: Engine,
+    caller: Caller,
+    id: InteractionId,
+    after: u64,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    let start = StreamState {
+        engine,
+        caller,
+        id,
+        last: after,
+        pending: VecDeque::new(),
+        done: false,
+    };
+    stream::unfold(start, |mut st| async move {
+        loop {
+            if let Some(event) = st.pending.pop_front() {
+                st.last = event.seq;
+                st.done |= event.kind.is_final();
+                let view = EventView::new(&event);
+                let sse = SseEvent::default()
+                    .id(event.seq.to_string())
+                    .event(view.kind.clone())
+                    .json_data(&view)
+                    .unwrap_or_else(|_| SseEvent::default().comment("unserialisable event"));
+                return Some((Ok(sse), st));
+            }
+            if st.done {
+                return None;
+            }
+            match st
+                .engine
+                .events(&st.caller, st.id, st.last, 100, EventOrder::Asc)
+                .await
+            {
+                Ok(events) if !events.is_empty() => {
+                    st.pending.extend(events);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+            match st
+                .engine
+                .wait(&st.caller, st.id, Some(st.last), Duration::from_secs(30))
+                .await
+            {
+                Ok(i) if i.is_final() && i.last_seq <= st.last => return None,
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    })
+}
+
+/// Cancel an interaction
+///
+/// Before the terminal acknowledged it, the interaction is cancelled at once (`cancelled`).
+/// In flight, the cancel is forwarded and the terminal decides (`cancel_requested`; with
+/// `wait=N` the answer waits for the decision). If the interaction already ended otherwise,
+/// the answer is `too_late` with the final state.
+#[utoipa::path(post, path = "/v1/interactions/{id}/cancel", tag = "interactions",
+    params(("id" = String, Path, description = "Interaction id"), CancelQuery),
+    responses(
+        (status = 200, description = "`cancelled` or `too_late`", body = CancelResponse),
+        (status = 202, description = "`cancel_requested`: forwarded, the terminal decides", body = CancelResponse),
+        (status = 404, description = "No such interaction for this merchant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn cancel_interaction(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<CancelQuery>,
+) -> Result<Response, ApiError> {
+    let id: InteractionId = path_id(&id, "interaction")?;
+    let wait = wait_duration(query.wait)?;
+    let mut result = state.engine.cancel(&caller, id).await?;
+    if result.answer == CancelAnswer::CancelRequested
+        && let Some(wait) = wait
+    {
+        let interaction = state.engine.wait(&caller, id, None, wait).await?;
+        result.answer = match interaction.status {
+            Status::Cancelled => CancelAnswer::Cancelled,
+            s if s.is_final() => CancelAnswer::TooLate,
+            _ => CancelAnswer::CancelRequested,
+        };
+        result.interaction = interaction;
+    }
+    let (status, kind) = match result.answer {
+        CancelAnswer::Cancelled => (StatusCode::OK, CancelResultKind::Cancelled),
+        CancelAnswer::TooLate => (StatusCode::OK, CancelResultKind::TooLate),
+        CancelAnswer::CancelRequested => (StatusCode::ACCEPTED, CancelResultKind::CancelRequested),
+    };
+    let body = CancelResponse {
+        result: kind,
+        interaction: view(&state.engine, &caller, &result.interaction).await?,
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// Look interactions up by POS references
+///
+/// Finds what a POS created when it lost the response: by `sale_id` + `service_id`, by
+/// `reference`, by terminal or status. Newest first; page with `cursor`.
+#[utoipa::path(get, path = "/v1/interactions", tag = "interactions",
+    params(ListInteractionsQuery),
+    responses(
+        (status = 200, description = "Matching interactions, newest first", body = ListOf<InteractionView>),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_interactions(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    ApiQuery(query): ApiQuery<ListInteractionsQuery>,
+) -> Result<Json<ListOf<InteractionView>>, ApiError> {
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "out_of_range", "limit is 1 to 100"));
+    }
+    let status = match &query.status {
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            ApiError::invalid_field(
+                "status",
+                "invalid_value",
+                "one of pending, in_progress, approved, declined, cancelled, failed",
+            )
+        })?),
+        None => None,
+    };
+    let before = match &query.cursor {
+        Some(c) => Some(c.parse::<InteractionId>().map_err(|_| {
+            ApiError::invalid_field("cursor", "invalid_value", "use the next_cursor of a previous page")
+        })?),
+        None => None,
+    };
+    let terminal_id = match &query.terminal {
+        Some(reference) => match state.engine.find_terminal(caller.merchant_id, reference).await {
+            Ok(t) => Some(t.terminal.id),
+            Err(poigate_engine::EngineError::NotFound(_)) => {
+                return Ok(Json(ListOf::new(Vec::new(), false, None)));
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let filter = InteractionFilter {
+        sale_id: query.sale_id,
+        service_id: query.service_id,
+        reference: query.reference,
+        terminal_id,
+        status,
+        before,
+        limit: limit + 1,
+    };
+    let mut found = state.engine.find(&caller, &filter).await?;
+    let has_more = found.len() > limit as usize;
+    found.truncate(limit as usize);
+    let next_cursor = if has_more {
+        found.last().map(|i| i.id.to_string())
+    } else {
+        None
+    };
+    let mut data = Vec::with_capacity(found.len());
+    for i in &found {
+        data.push(view(&state.engine, &caller, i).await?);
+    }
+    Ok(Json(ListOf::new(data, has_more, next_cursor)))
+}
+
+/// Get a transaction
+#[utoipa::path(get, path = "/v1/transactions/{id}", tag = "transactions",
+    params(("id" = String, Path, description = "Transaction id")),
+    responses(
+        (status = 200, description = "The transaction, with masked card, EMV data and receipts", body = TransactionView),
+        (status = 404, description = "No such transaction for this merchant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_transaction(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<TransactionView>, ApiError> {
+    let id: TransactionId = path_id(&id, "transaction")?;
+    let txn = state.engine.transaction(&caller, id).await?;
+    Ok(Json(TransactionView::new(&txn)))
+}

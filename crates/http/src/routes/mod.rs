@@ -1,0 +1,116 @@
+//! Route table and operational endpoints.
+
+mod interactions;
+mod terminals;
+mod test_helpers;
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use poigate_api::Health;
+
+pub(crate) use interactions::*;
+pub(crate) use terminals::*;
+pub(crate) use test_helpers::*;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/interactions", post(create_interaction).get(list_interactions))
+        .route("/v1/interactions/{id}", get(get_interaction))
+        .route("/v1/interactions/{id}/events", get(list_events))
+        .route("/v1/interactions/{id}/events/stream", get(stream_events))
+        .route("/v1/interactions/{id}/cancel", post(cancel_interaction))
+        .route("/v1/transactions/{id}", get(get_transaction))
+        .route("/v1/terminals", get(list_terminals).post(create_terminal))
+        .route("/v1/terminals/{id}", get(get_terminal))
+        .route(
+            "/v1/test-helpers/terminals/{id}/present-card",
+            post(helper_present_card),
+        )
+        .route("/v1/test-helpers/terminals/{id}/cancel", post(helper_press_cancel))
+        .route("/v1/test-helpers/terminals/{id}/timeout", post(helper_timeout))
+        .route("/v1/test-helpers/terminals/{id}/hold", post(helper_hold))
+        .route("/v1/test-helpers/terminals/{id}/disconnect", post(helper_disconnect))
+        .route("/v1/test-helpers/terminals/{id}/connect", post(helper_connect))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(docs))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is alive", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// Readiness: storage answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to take requests", body = Health),
+        (status = 503, description = "Storage is not answering", body = poigate_api::Problem, content_type = "application/problem+json")))]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state
+        .engine
+        .store()
+        .list_merchants()
+        .await
+        .map_err(poigate_engine::EngineError::Store)?;
+    Ok(Json(Health {
+        status: "ready".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
+}
+
+pub async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document_json(),
+    )
+        .into_response()
+}
+
+/// A dependency-free page listing the operations of the OpenAPI document.
+pub async fn docs() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "Not found",
+        "no such endpoint; see /openapi.json",
+    )
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
+        "this endpoint does not support this method; see /openapi.json",
+    )
+}
+
+pub fn panic_to_problem(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "Internal error",
+        "an unexpected error occurred; it has been logged",
+    )
+    .into_response()
+}

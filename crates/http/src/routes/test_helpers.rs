@@ -1,0 +1,193 @@
+//! Test helpers: drive a simulated terminal as a cardholder would. Test keys and
+//! simulated terminals only.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Auth, parse_json};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use poigate_api::{PresentCardRequest, Problem, TestHelperResponse};
+use poigate_domain::{ApiKeyMode, TerminalKind, TerminalStatus};
+use poigate_engine::Caller;
+use poigate_terminal::{CardholderAction, HelperTarget, SimulatedLink, TestCard, TestCardOutcome};
+use std::sync::Arc;
+
+async fn simulated(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+) -> Result<(poigate_domain::TerminalId, Arc<SimulatedLink>), ApiError> {
+    if caller.mode != ApiKeyMode::Test {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "test_mode_only",
+            "Test mode only",
+            "test helpers need a test API key (pg_test_…)",
+        ));
+    }
+    let view = state.engine.find_terminal(caller.merchant_id, reference).await?;
+    let sim = state.simulator.clone().filter(|s| s.manages(view.terminal.id));
+    match (view.terminal.kind, sim) {
+        (TerminalKind::Simulated, Some(sim)) => Ok((view.terminal.id, sim)),
+        _ => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_simulated",
+            "Not a simulated terminal",
+            "test helpers drive simulated terminals only",
+        )),
+    }
+}
+
+fn answer(state: &AppState, id: poigate_domain::TerminalId, target: Option<HelperTarget>) -> Json<TestHelperResponse> {
+    let status = state
+        .engine
+        .terminal_live(id)
+        .map(|l| l.status())
+        .unwrap_or(TerminalStatus::Offline);
+    let (applied_to, interaction) = match target {
+        Some(HelperTarget::Current(i)) => ("current", Some(i)),
+        Some(HelperTarget::Next) => ("next", None),
+        None => ("terminal", None),
+    };
+    Json(TestHelperResponse {
+        terminal: id,
+        applied_to: applied_to.into(),
+        interaction,
+        status,
+    })
+}
+
+async fn act(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+    action: CardholderAction,
+) -> Result<Json<TestHelperResponse>, ApiError> {
+    let (id, sim) = simulated(state, caller, reference).await?;
+    let target = sim
+        .act(id, action)
+        .map_err(|_| ApiError::not_found("terminal"))?;
+    Ok(answer(state, id, Some(target)))
+}
+
+fn parse_outcome(text: &str) -> Result<TestCardOutcome, ApiError> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
+        ApiError::invalid_field(
+            "outcome",
+            "invalid_value",
+            "one of approve, decline, insufficient_funds, card_blocked, card_expired, invalid_card, pin_incorrect",
+        )
+    })
+}
+
+/// Present a test card
+///
+/// To the interaction waiting for a card now, or — when the terminal is idle — to the next
+/// one. The body is optional (default: an approving Visa chip card with online PIN).
+#[utoipa::path(post, path = "/v1/test-helpers/terminals/{id}/present-card", tag = "test helpers",
+    params(("id" = String, Path, description = "Terminal id, POIID or serial number")),
+    request_body(content = Option<PresentCardRequest>),
+    responses(
+        (status = 200, description = "Applied to the current interaction or armed for the next", body = TestHelperResponse),
+        (status = 403, description = "Not a test key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a simulated terminal", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn helper_present_card(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<TestHelperResponse>, ApiError> {
+    let request: PresentCardRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        PresentCardRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    let defaults = TestCard::default();
+    let card = TestCard {
+        outcome: match &request.outcome {
+            Some(o) => parse_outcome(o)?,
+            None => defaults.outcome,
+        },
+        brand: request.brand.unwrap_or(defaults.brand),
+        entry_mode: request.entry_mode.unwrap_or(defaults.entry_mode),
+        cvm: request.cvm.unwrap_or(defaults.cvm),
+    };
+    act(&state, &caller, &id, CardholderAction::PresentCard(card)).await
+}
+
+/// Press cancel on the terminal
+#[utoipa::path(post, path = "/v1/test-helpers/terminals/{id}/cancel", tag = "test helpers",
+    params(("id" = String, Path, description = "Terminal id, POIID or serial number")),
+    responses((status = 200, description = "Applied or armed", body = TestHelperResponse)),
+    security(("bearer" = [])))]
+pub async fn helper_press_cancel(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<TestHelperResponse>, ApiError> {
+    act(&state, &caller, &id, CardholderAction::PressCancel).await
+}
+
+/// Never present a card: the terminal times out
+#[utoipa::path(post, path = "/v1/test-helpers/terminals/{id}/timeout", tag = "test helpers",
+    params(("id" = String, Path, description = "Terminal id, POIID or serial number")),
+    responses((status = 200, description = "Applied or armed", body = TestHelperResponse)),
+    security(("bearer" = [])))]
+pub async fn helper_timeout(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<TestHelperResponse>, ApiError> {
+    act(&state, &caller, &id, CardholderAction::WalkAway).await
+}
+
+/// Hold at "Present card" until another helper acts or the POS cancels
+#[utoipa::path(post, path = "/v1/test-helpers/terminals/{id}/hold", tag = "test helpers",
+    params(("id" = String, Path, description = "Terminal id, POIID or serial number")),
+    responses((status = 200, description = "Applied or armed", body = TestHelperResponse)),
+    security(("bearer" = [])))]
+pub async fn helper_hold(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<TestHelperResponse>, ApiError> {
+    act(&state, &caller, &id, CardholderAction::Hold).await
+}
+
+/// Drop the terminal's connection (it goes offline and keeps what it has to report)
+#[utoipa::path(post, path = "/v1/test-helpers/terminals/{id}/disconnect", tag = "test helpers",
+    params(("id" = String, Path, description = "Terminal id, POIID or serial number")),
+    responses((status = 200, description = "Disconnected", body = TestHelperResponse)),
+    security(("bearer" = [])))]
+pub async fn helper_disconnect(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<TestHelperResponse>, ApiError> {
+    let (id, sim) = simulated(&state, &caller, &id).await?;
+    sim.disconnect(id)
+        .await
+        .map_err(|_| ApiError::not_found("terminal"))?;
+    Ok(answer(&state, id, None))
+}
+
+/// Bring the terminal back online (it delivers what it held)
+#[utoipa::path(post, path = "/v1/test-helpers/terminals/{id}/connect", tag = "test helpers",
+    params(("id" = String, Path, description = "Terminal id, POIID or serial number")),
+    responses((status = 200, description = "Connected", body = TestHelperResponse)),
+    security(("bearer" = [])))]
+pub async fn helper_connect(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<TestHelperResponse>, ApiError> {
+    let (id, sim) = simulated(&state, &caller, &id).await?;
+    sim.connect(id)
+        .await
+        .map_err(|_| ApiError::not_found("terminal"))?;
+    Ok(answer(&state, id, None))
+}

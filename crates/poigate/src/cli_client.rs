@@ -1,0 +1,281 @@
+//! Client commands: `pay`, `status`, `events`, `cancel`, talking to a running gateway.
+
+use anyhow::Context;
+use clap::Args;
+use poigate_api::{
+    AmountInput, CancelResultKind, CreateInteractionRequest, EventView, InteractionView,
+    ListEventsQuery, Order,
+};
+use poigate_client::Client;
+use poigate_domain::{Currency, InteractionType, Money, Status};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+/// Exit code when the interaction ended, but not approved (declined, cancelled, failed).
+const NOT_APPROVED: u8 = 3;
+
+#[derive(Args)]
+pub struct Connection {
+    /// Base URL of the gateway.
+    #[arg(long, env = "POIGATE_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// API key (pg_test_… or pg_live_…).
+    #[arg(long, env = "POIGATE_API_KEY", hide_env_values = true)]
+    key: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Connection {
+    fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::new(&self.url, &self.key)?)
+    }
+}
+
+#[derive(Args)]
+pub struct PayArgs {
+    /// Amount in major units, e.g. 12.50.
+    amount: String,
+    /// ISO 4217 currency, e.g. EUR.
+    currency: String,
+    /// Terminal id, POIID or serial number.
+    #[arg(long)]
+    terminal: String,
+    /// sale, auth, refund or validate.
+    #[arg(long = "type", default_value = "sale", value_parser = parse_type)]
+    kind: InteractionType,
+    /// Your reference for this payment.
+    #[arg(long)]
+    reference: Option<String>,
+    #[command(flatten)]
+    conn: Connection,
+}
+
+fn parse_type(s: &str) -> Result<InteractionType, String> {
+    match s {
+        "sale" => Ok(InteractionType::Sale),
+        "auth" => Ok(InteractionType::Auth),
+        "refund" => Ok(InteractionType::Refund),
+        "validate" => Ok(InteractionType::Validate),
+        _ => Err("expected sale, auth, refund or validate".into()),
+    }
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    id: String,
+    /// Long-poll up to this many seconds for the final state.
+    #[arg(long, num_args = 0..=1, default_missing_value = "60")]
+    wait: Option<u64>,
+    #[command(flatten)]
+    conn: Connection,
+}
+
+#[derive(Args)]
+pub struct EventsArgs {
+    id: String,
+    #[command(flatten)]
+    conn: Connection,
+}
+
+#[derive(Args)]
+pub struct CancelArgs {
+    id: String,
+    /// Wait up to this many seconds for the terminal's decision.
+    #[arg(long, default_value_t = 10)]
+    wait: u64,
+    #[command(flatten)]
+    conn: Connection,
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn exit_for(i: &InteractionView) -> ExitCode {
+    if i.status == Status::Approved {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(NOT_APPROVED)
+    }
+}
+
+/// One live line on a terminal; one line per update otherwise.
+struct LiveLine {
+    tty: bool,
+}
+
+impl LiveLine {
+    fn show(&self, text: &str) {
+        let mut out = std::io::stdout();
+        if self.tty {
+            let _ = write!(out, "\r\x1b[2K{text}");
+        } else {
+            let _ = writeln!(out, "{text}");
+        }
+        let _ = out.flush();
+    }
+
+    fn done(&self) {
+        if self.tty {
+            println!();
+        }
+    }
+}
+
+fn describe(event: &EventView) -> Option<String> {
+    match event.kind.as_str() {
+        "created" => Some("Sent to terminal…".into()),
+        "acknowledged" => Some("Terminal acknowledged".into()),
+        "stage" => event.message.clone(),
+        "cancel_requested" => Some("Cancel requested…".into()),
+        "cancel_too_late" => Some("Too late to cancel".into()),
+        "terminal_disconnected" => Some("Terminal disconnected, waiting for it to come back…".into()),
+        "terminal_reconnected" => Some("Terminal reconnected".into()),
+        "overdue" => Some("No result yet from the terminal (overdue)".into()),
+        _ => None,
+    }
+}
+
+fn summary(i: &InteractionView) -> String {
+    let outcome = match &i.outcome {
+        Some(poigate_domain::Outcome::Approved { auth_code }) => format!("APPROVED  auth code {auth_code}"),
+        Some(poigate_domain::Outcome::Declined { message, .. }) => format!("DECLINED  {message}"),
+        Some(poigate_domain::Outcome::Cancelled { reason }) => format!("CANCELLED ({})", serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+        Some(poigate_domain::Outcome::Failed { message, .. }) => format!("FAILED  {message}"),
+        None => format!("{} (not final yet)", i.status.as_str()),
+    };
+    format!("{outcome}  {}  {}", i.amount, i.id)
+}
+
+pub async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
+    let client = args.conn.client()?;
+    let currency = Currency::from_code(&args.currency)
+        .with_context(|| format!("unknown currency {}", args.currency))?;
+    let amount = Money::parse_decimal(&args.amount, currency)
+        .map_err(|e| anyhow::anyhow!("invalid amount {}: {e}", args.amount))?;
+    let request = CreateInteractionRequest {
+        terminal: args.terminal.clone(),
+        kind: args.kind,
+        amount: AmountInput {
+            value: amount.value(),
+            currency: currency.code().to_string(),
+        },
+        reference: args.reference,
+        sale_id: None,
+        service_id: None,
+        timeout_seconds: None,
+        metadata: None,
+        webhooks: None,
+    };
+    let key = format!("cli-{}-{}", std::process::id(), now_millis());
+    let created = client.create_interaction(&request, Some(&key)).await?;
+    let id = created.interaction.id.to_string();
+    let line = LiveLine {
+        tty: std::io::stdout().is_terminal() && !args.conn.json,
+    };
+    if !args.conn.json {
+        line.show(&format!("{} {} on {} ({id})", args.kind.as_str(), amount, args.terminal));
+        line.done();
+    }
+    let mut seen = 0;
+    let mut cancel_sent = false;
+    let final_state = loop {
+        let state = tokio::select! {
+            s = client.get_interaction(&id, Some(30), Some(seen)) => s?,
+            _ = tokio::signal::ctrl_c(), if !cancel_sent => {
+                cancel_sent = true;
+                if !args.conn.json { line.show("Cancelling…"); }
+                let _ = client.cancel(&id, None).await;
+                continue;
+            }
+        };
+        if state.last_event_seq > seen {
+            let events = client
+                .list_events(&id, &ListEventsQuery { after_seq: Some(seen), limit: Some(1000), order: Some(Order::Asc) })
+                .await?;
+            if !args.conn.json {
+                for e in &events.data {
+                    if let Some(text) = describe(e) {
+                        line.show(&text);
+                    }
+                }
+            }
+            seen = events.data.last().map(|e| e.seq).unwrap_or(state.last_event_seq);
+        }
+        if state.is_final {
+            break state;
+        }
+    };
+    if args.conn.json {
+        print_json(&final_state)?;
+    } else {
+        line.done();
+        println!("{}", summary(&final_state));
+        if let Some(receipt) = final_state
+            .transaction
+            .as_ref()
+            .and_then(|t| t.receipts.customer.as_ref())
+        {
+            println!();
+            println!("{}", receipt.text);
+        }
+    }
+    Ok(exit_for(&final_state))
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let client = args.conn.client()?;
+    let i = client.get_interaction(&args.id, args.wait, None).await?;
+    if args.conn.json {
+        print_json(&i)?;
+    } else {
+        println!("{}  final: {}", summary(&i), i.is_final);
+    }
+    Ok(if i.is_final { exit_for(&i) } else { ExitCode::SUCCESS })
+}
+
+pub async fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
+    let client = args.conn.client()?;
+    let list = client
+        .list_events(&args.id, &ListEventsQuery { after_seq: None, limit: Some(1000), order: Some(Order::Asc) })
+        .await?;
+    if args.conn.json {
+        print_json(&list)?;
+    } else {
+        for e in &list.data {
+            let text = describe(e).unwrap_or_else(|| match &e.outcome {
+                Some(_) => format!("completed: {}", e.status.as_str()),
+                None => e.kind.clone(),
+            });
+            println!("{:>3}  {}  {:<22} {}", e.seq, e.created_at, e.kind, text);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
+    let client = args.conn.client()?;
+    let wait = (args.wait > 0).then_some(args.wait.min(60));
+    let answer = client.cancel(&args.id, wait).await?;
+    if args.conn.json {
+        print_json(&answer)?;
+    } else {
+        let result = match answer.result {
+            CancelResultKind::Cancelled => "cancelled",
+            CancelResultKind::CancelRequested => "cancel requested (the terminal decides)",
+            CancelResultKind::TooLate => "too late",
+        };
+        println!("{result}: {}", summary(&answer.interaction));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,155 @@
+//! Configuration: defaults, then an optional TOML file, then `POIGATE_*` environment
+//! variables and command-line flags (clap reads both), each overriding the one before.
+
+use anyhow::Context;
+use poigate_store_sqlite::Synchronous;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything `poigate serve` needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTP API.
+    pub listen: SocketAddr,
+    /// Directory of the database (`poigate.db`) and the demo key file.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub simulator: SimulatorSettings,
+    pub engine: EngineSettings,
+    /// Create the demo merchant, key and terminals at start-up.
+    pub demo: bool,
+    /// `tracing` filter, e.g. `info` or `poigate=debug,tower_http=info`.
+    pub log: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `full` (default: every commit survives power loss) or `normal`.
+    pub synchronous: Synchronous,
+    /// Read-only connections beside the single writer.
+    pub read_connections: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimulatorSettings {
+    /// Multiplies the simulated terminals' delays: 1.0 is realistic, 0 is instant.
+    pub speed: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Seconds a start may stay unacknowledged before it is cancelled as `not_delivered`.
+    pub delivery_timeout_seconds: u64,
+    /// Seconds after the card timeout before a live interaction is flagged `overdue`.
+    pub overdue_grace_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("poigate-data"),
+            database: DatabaseConfig::default(),
+            simulator: SimulatorSettings::default(),
+            engine: EngineSettings::default(),
+            demo: false,
+            log: "info".into(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            synchronous: Synchronous::Full,
+            read_connections: 4,
+        }
+    }
+}
+
+impl Default for SimulatorSettings {
+    fn default() -> Self {
+        SimulatorSettings { speed: 1.0 }
+    }
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            delivery_timeout_seconds: 30,
+            overdue_grace_seconds: 60,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file (unknown keys are errors, so typos do not pass silently).
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("poigate.db")
+    }
+
+    /// Checks values a file or flag may have set out of range.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.simulator.speed.is_finite() && self.simulator.speed >= 0.0,
+            "simulator.speed must be a number >= 0"
+        );
+        anyhow::ensure!(
+            self.engine.delivery_timeout_seconds >= 1,
+            "engine.delivery_timeout_seconds must be at least 1"
+        );
+        anyhow::ensure!(
+            (1..=64).contains(&self.database.read_connections),
+            "database.read_connections must be 1 to 64"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_file_and_refuses_unknown_keys() {
+        let text = r#"
+            listen = "0.0.0.0:9000"
+            data_dir = "/var/lib/poigate"
+            demo = true
+            log = "debug"
+            [database]
+            synchronous = "normal"
+            read_connections = 2
+            [simulator]
+            speed = 0.5
+            [engine]
+            delivery_timeout_seconds = 10
+            overdue_grace_seconds = 30
+        "#;
+        let c: Config = toml::from_str(text).expect("valid");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.database.synchronous, Synchronous::Normal);
+        assert_eq!(c.simulator.speed, 0.5);
+        assert!(c.validate().is_ok());
+        assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn defaults_are_sane() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database.synchronous, Synchronous::Full);
+        assert!(c.validate().is_ok());
+    }
+}

@@ -1,0 +1,101 @@
+//! Start-up and shutdown of a complete gateway.
+
+use crate::config::Config;
+use anyhow::Context;
+use poigate_engine::{Engine, EngineConfig, SystemClock, TerminalLink};
+use poigate_http::AppState;
+use poigate_store_sqlite::{SqliteConfig, SqliteStore};
+use poigate_terminal::{SimulatedLink, SimulatorConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A gateway serving HTTP in the background of the current runtime.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    pub simulator: Arc<SimulatedLink>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, releases the engine.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let result = (&mut self.task).await;
+        self.engine.clear_link();
+        result.context("server task failed")?.context("server error")?;
+        Ok(())
+    }
+
+    /// Waits until the server stops by itself (it does not, unless the listener fails).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let result = (&mut self.task).await;
+        result.context("server task failed")?.context("server error")?;
+        Ok(())
+    }
+
+    /// Triggers graceful shutdown and waits for it.
+    pub async fn shutdown_on(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        signal.await;
+        tracing::info!("shutting down");
+        self.stop().await
+    }
+}
+
+/// Opens the database, starts the engine and its simulated terminals, binds the listener
+/// and serves the API. Returns once the server accepts connections.
+pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let mut sqlite = SqliteConfig::new(config.database_path());
+    sqlite.synchronous = config.database.synchronous;
+    sqlite.read_connections = config.database.read_connections;
+    let store = SqliteStore::open(&sqlite)
+        .with_context(|| format!("cannot open database {}", config.database_path().display()))?;
+    let engine_config = EngineConfig {
+        delivery_timeout: Duration::from_secs(config.engine.delivery_timeout_seconds),
+        overdue_grace: Duration::from_secs(config.engine.overdue_grace_seconds),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(Arc::new(store), Arc::new(SystemClock), engine_config);
+    let simulator = Arc::new(SimulatedLink::new(
+        engine.downgrade(),
+        SimulatorConfig {
+            speed: config.simulator.speed,
+        },
+    ));
+    engine.set_link(simulator.clone() as Arc<dyn TerminalLink>);
+    engine.start().await.context("cannot start the engine")?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        engine: engine.clone(),
+        simulator: Some(simulator.clone()),
+    };
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(poigate_http::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "poigate listening");
+    Ok(RunningServer {
+        addr,
+        engine,
+        simulator,
+        shutdown: Some(tx),
+        task,
+    })
+}
