@@ -84,13 +84,20 @@ impl Client {
         &self.base
     }
 
+    pub fn api_key(&self) -> &str {
+        &self.key
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{}", self.base, path))
             .bearer_auth(&self.key)
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<(StatusCode, reqwest::header::HeaderMap, T), ClientError> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: RequestBuilder,
+    ) -> Result<(StatusCode, reqwest::header::HeaderMap, T), ClientError> {
         let response = req.send().await?;
         let status = response.status();
         let headers = response.headers().clone();
@@ -150,8 +157,11 @@ impl Client {
         if let Some(s) = after_seq {
             query.push(("after_seq", s.to_string()));
         }
-        self.call(self.request(Method::GET, &format!("/v1/interactions/{id}")).query(&query))
-            .await
+        self.call(
+            self.request(Method::GET, &format!("/v1/interactions/{id}"))
+                .query(&query),
+        )
+        .await
     }
 
     pub async fn list_events(
@@ -174,7 +184,10 @@ impl Client {
         self.call(req).await
     }
 
-    pub async fn lookup(&self, query: &ListInteractionsQuery) -> Result<ListOf<InteractionView>, ClientError> {
+    pub async fn lookup(
+        &self,
+        query: &ListInteractionsQuery,
+    ) -> Result<ListOf<InteractionView>, ClientError> {
         self.call(self.request(Method::GET, "/v1/interactions").query(query))
             .await
     }
@@ -193,7 +206,10 @@ impl Client {
             .await
     }
 
-    pub async fn create_terminal(&self, body: &CreateTerminalRequest) -> Result<TerminalView, ClientError> {
+    pub async fn create_terminal(
+        &self,
+        body: &CreateTerminalRequest,
+    ) -> Result<TerminalView, ClientError> {
         self.call(self.request(Method::POST, "/v1/terminals").json(body))
             .await
     }
@@ -217,7 +233,11 @@ impl Client {
     }
 
     /// Waits (long-polling) until the interaction is final or `max` passes.
-    pub async fn wait_final(&self, id: &str, max: Duration) -> Result<InteractionView, ClientError> {
+    pub async fn wait_final(
+        &self,
+        id: &str,
+        max: Duration,
+    ) -> Result<InteractionView, ClientError> {
         let deadline = std::time::Instant::now() + max;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());

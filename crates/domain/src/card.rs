@@ -150,7 +150,12 @@ impl MaskedCard {
     /// Checks a value that came from outside (a terminal frame, a database row) against the
     /// same rules as [`MaskedCard::new`].
     pub fn validated(self) -> Result<MaskedCard, CardDataError> {
-        MaskedCard::new(self.bin.as_deref(), &self.last4, self.brand, self.entry_mode)
+        MaskedCard::new(
+            self.bin.as_deref(),
+            &self.last4,
+            self.brand,
+            self.entry_mode,
+        )
     }
 
     pub fn bin(&self) -> Option<&str> {
@@ -247,7 +252,12 @@ mod tests {
     #[test]
     fn refuses_anything_longer_than_a_bin_or_last4() {
         assert_eq!(
-            MaskedCard::new(Some("4761730000000010"), "0010", CardBrand::Visa, EntryMode::Chip),
+            MaskedCard::new(
+                Some("4761730000000010"),
+                "0010",
+                CardBrand::Visa,
+                EntryMode::Chip
+            ),
             Err(CardDataError::BadBin)
         );
         assert_eq!(
@@ -272,7 +282,10 @@ mod tests {
             pan_sequence_number: Some("02".into()),
         };
         assert!(good.clone().validated().is_ok());
-        let bad = EmvData { tvr: "XYZ".into(), ..good };
+        let bad = EmvData {
+            tvr: "XYZ".into(),
+            ..good
+        };
         assert_eq!(bad.validated(), Err(CardDataError::BadEmvField("tvr")));
     }
 }

@@ -271,7 +271,12 @@ mod tests {
     #[test]
     fn table_is_sorted_and_unique() {
         for pair in TABLE.windows(2) {
-            assert!(pair[0].code < pair[1].code, "{} before {}", pair[0].code, pair[1].code);
+            assert!(
+                pair[0].code < pair[1].code,
+                "{} before {}",
+                pair[0].code,
+                pair[1].code
+            );
         }
     }
 

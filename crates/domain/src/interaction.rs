@@ -215,7 +215,10 @@ pub enum TerminalOutcome {
 impl TerminalOutcome {
     /// Whether the outcome is a card decision, which creates a transaction record.
     pub fn creates_transaction(&self) -> bool {
-        matches!(self, TerminalOutcome::Approved { .. } | TerminalOutcome::Declined { .. })
+        matches!(
+            self,
+            TerminalOutcome::Approved { .. } | TerminalOutcome::Declined { .. }
+        )
     }
 
     pub fn to_outcome(&self) -> Outcome {
@@ -333,7 +336,11 @@ impl NewInteraction {
             let field = format!("webhooks[{i}].url");
             errors.check_text(&field, &hook.url, 2000);
             if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
-                errors.add(field, "invalid_url", "webhook url must start with https:// or http://");
+                errors.add(
+                    field,
+                    "invalid_url",
+                    "webhook url must start with https:// or http://",
+                );
             }
             if hook.events.is_empty() || hook.events.len() > 10 {
                 errors.add(
@@ -345,7 +352,8 @@ impl NewInteraction {
             for (j, e) in hook.events.iter().enumerate() {
                 let ok = !e.is_empty()
                     && e.len() <= 64
-                    && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+                    && e.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
                 if !ok {
                     errors.add(
                         format!("webhooks[{i}].events[{j}]"),

@@ -31,8 +31,8 @@ pub use currency::Currency;
 pub use event::{Event, EventKind};
 pub use id::{ApiKeyId, IdParseError, InteractionId, MerchantId, TerminalId, TransactionId};
 pub use interaction::{
-    CallbackSubscription, CancelReason, DeclineReason, FailureReason, Interaction,
-    InteractionType, NewInteraction, Outcome, Status, TerminalOutcome,
+    CallbackSubscription, CancelReason, DeclineReason, FailureReason, Interaction, InteractionType,
+    NewInteraction, Outcome, Status, TerminalOutcome,
 };
 pub use machine::{DomainError, Effect, Input, Transition, apply};
 pub use merchant::{ApiKeyMode, Merchant};

@@ -108,7 +108,11 @@ pub enum DomainError {
 }
 
 /// Applies `input` to `current` at time `now`.
-pub fn apply(current: &Interaction, input: Input, now: Timestamp) -> Result<Transition, DomainError> {
+pub fn apply(
+    current: &Interaction,
+    input: Input,
+    now: Timestamp,
+) -> Result<Transition, DomainError> {
     if current.is_final() {
         return Err(DomainError::AlreadyFinal(current.status));
     }

@@ -125,7 +125,10 @@ impl Money {
         let digits = int_part
             .bytes()
             .chain(frac.bytes())
-            .chain(std::iter::repeat_n(b'0', usize::from(exponent) - frac.len()));
+            .chain(std::iter::repeat_n(
+                b'0',
+                usize::from(exponent) - frac.len(),
+            ));
         for b in digits {
             value = value
                 .checked_mul(10)
@@ -194,13 +197,28 @@ mod tests {
     #[test]
     fn parses_exact_decimals() {
         let eur = cur("EUR");
-        assert_eq!(Money::parse_decimal("1.00", eur).map(|m| m.value()), Ok(100));
+        assert_eq!(
+            Money::parse_decimal("1.00", eur).map(|m| m.value()),
+            Ok(100)
+        );
         assert_eq!(Money::parse_decimal("1", eur).map(|m| m.value()), Ok(100));
         assert_eq!(Money::parse_decimal("0.5", eur).map(|m| m.value()), Ok(50));
-        assert_eq!(Money::parse_decimal("12.34", eur).map(|m| m.value()), Ok(1234));
-        assert_eq!(Money::parse_decimal("007.10", eur).map(|m| m.value()), Ok(710));
-        assert_eq!(Money::parse_decimal("500", cur("JPY")).map(|m| m.value()), Ok(500));
-        assert_eq!(Money::parse_decimal("1.234", cur("KWD")).map(|m| m.value()), Ok(1234));
+        assert_eq!(
+            Money::parse_decimal("12.34", eur).map(|m| m.value()),
+            Ok(1234)
+        );
+        assert_eq!(
+            Money::parse_decimal("007.10", eur).map(|m| m.value()),
+            Ok(710)
+        );
+        assert_eq!(
+            Money::parse_decimal("500", cur("JPY")).map(|m| m.value()),
+            Ok(500)
+        );
+        assert_eq!(
+            Money::parse_decimal("1.234", cur("KWD")).map(|m| m.value()),
+            Ok(1234)
+        );
         assert_eq!(Money::parse_decimal("0.00", eur).map(|m| m.value()), Ok(0));
     }
 
@@ -209,17 +227,34 @@ mod tests {
         let eur = cur("EUR");
         assert_eq!(
             Money::parse_decimal("1.005", eur),
-            Err(MoneyError::TooManyDecimals { currency: "EUR", allowed: 2 })
+            Err(MoneyError::TooManyDecimals {
+                currency: "EUR",
+                allowed: 2
+            })
         );
         assert_eq!(
             Money::parse_decimal("1.000", eur),
-            Err(MoneyError::TooManyDecimals { currency: "EUR", allowed: 2 })
+            Err(MoneyError::TooManyDecimals {
+                currency: "EUR",
+                allowed: 2
+            })
         );
-        assert!(matches!(Money::parse_decimal("1.5", cur("JPY")), Err(MoneyError::TooManyDecimals { .. })));
-        assert_eq!(Money::parse_decimal("-1.00", eur), Err(MoneyError::Negative));
-        for bad in ["", ".", "1.", ".5", "+1", "1e3", " 1", "1,00", "1.0.0", "abc", "--1", "NaN"] {
+        assert!(matches!(
+            Money::parse_decimal("1.5", cur("JPY")),
+            Err(MoneyError::TooManyDecimals { .. })
+        ));
+        assert_eq!(
+            Money::parse_decimal("-1.00", eur),
+            Err(MoneyError::Negative)
+        );
+        for bad in [
+            "", ".", "1.", ".5", "+1", "1e3", " 1", "1,00", "1.0.0", "abc", "--1", "NaN",
+        ] {
             assert!(
-                matches!(Money::parse_decimal(bad, eur), Err(MoneyError::Malformed(_))),
+                matches!(
+                    Money::parse_decimal(bad, eur),
+                    Err(MoneyError::Malformed(_))
+                ),
                 "{bad:?} should be malformed"
             );
         }
@@ -227,7 +262,10 @@ mod tests {
             Money::parse_decimal("99999999999999999999999", eur),
             Err(MoneyError::TooLarge)
         );
-        assert_eq!(Money::parse_decimal("1000000000.00", eur), Err(MoneyError::TooLarge));
+        assert_eq!(
+            Money::parse_decimal("1000000000.00", eur),
+            Err(MoneyError::TooLarge)
+        );
     }
 
     #[test]
@@ -235,7 +273,10 @@ mod tests {
         let eur = cur("EUR");
         assert_eq!(Money::new(-1, eur), Err(MoneyError::Negative));
         assert_eq!(Money::positive(0, eur), Err(MoneyError::Zero));
-        assert_eq!(Money::new(MAX_MINOR_UNITS + 1, eur), Err(MoneyError::TooLarge));
+        assert_eq!(
+            Money::new(MAX_MINOR_UNITS + 1, eur),
+            Err(MoneyError::TooLarge)
+        );
         assert!(Money::new(MAX_MINOR_UNITS, eur).is_ok());
         assert_eq!(
             Money::from_parts(100, "ZZZ"),
@@ -245,10 +286,22 @@ mod tests {
 
     #[test]
     fn formats_with_the_currency_exponent() {
-        assert_eq!(Money::new(100, cur("GBP")).map(|m| m.to_string()), Ok("1.00 GBP".into()));
-        assert_eq!(Money::new(5, cur("EUR")).map(|m| m.to_decimal_string()), Ok("0.05".into()));
-        assert_eq!(Money::new(500, cur("JPY")).map(|m| m.to_decimal_string()), Ok("500".into()));
-        assert_eq!(Money::new(1, cur("CLF")).map(|m| m.to_decimal_string()), Ok("0.0001".into()));
+        assert_eq!(
+            Money::new(100, cur("GBP")).map(|m| m.to_string()),
+            Ok("1.00 GBP".into())
+        );
+        assert_eq!(
+            Money::new(5, cur("EUR")).map(|m| m.to_decimal_string()),
+            Ok("0.05".into())
+        );
+        assert_eq!(
+            Money::new(500, cur("JPY")).map(|m| m.to_decimal_string()),
+            Ok("500".into())
+        );
+        assert_eq!(
+            Money::new(1, cur("CLF")).map(|m| m.to_decimal_string()),
+            Ok("0.0001".into())
+        );
     }
 
     proptest! {

@@ -17,7 +17,11 @@ fn contains_track_data(text: &str) -> bool {
     // Track 1: "%B" followed by 13+ digits.
     for (i, w) in bytes.windows(2).enumerate() {
         if (w == b"%B" || w == b"%b")
-            && bytes[i + 2..].iter().take_while(|b| b.is_ascii_digit()).count() >= 13
+            && bytes[i + 2..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count()
+                >= 13
         {
             return true;
         }
@@ -25,7 +29,10 @@ fn contains_track_data(text: &str) -> bool {
     // Track 2: ";" 13+ digits "=".
     for (i, &b) in bytes.iter().enumerate() {
         if b == b';' {
-            let digits = bytes[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+            let digits = bytes[i + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
             if digits >= 13 && bytes.get(i + 1 + digits) == Some(&b'=') {
                 return true;
             }
@@ -122,7 +129,9 @@ mod tests {
     #[test]
     fn finds_full_pans_in_text() {
         assert!(contains_card_data("4111111111111111"));
-        assert!(contains_card_data("order for card 4111 1111 1111 1111 thanks"));
+        assert!(contains_card_data(
+            "order for card 4111 1111 1111 1111 thanks"
+        ));
         assert!(contains_card_data("5413-3300-8909-9999"));
         assert!(contains_card_data("x378282246310005y"));
         assert!(contains_card_data("ref-00004111111111111111"));

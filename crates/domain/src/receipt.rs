@@ -89,7 +89,11 @@ fn render_copy(txn: &Transaction, ctx: &ReceiptContext, copy: ReceiptCopy) -> Re
     if let Some(card) = &txn.card {
         push("card_brand", Some("Card"), card.brand().label().to_string());
         push("pan", Some("PAN"), card.masked_pan());
-        push("entry_mode", Some("Entry"), card.entry_mode().label().to_string());
+        push(
+            "entry_mode",
+            Some("Entry"),
+            card.entry_mode().label().to_string(),
+        );
     }
     if let Some(emv) = &txn.emv {
         push("aid", Some("AID"), emv.application_id.clone());
@@ -102,7 +106,11 @@ fn render_copy(txn: &Transaction, ctx: &ReceiptContext, copy: ReceiptCopy) -> Re
     push(
         "total",
         Some("TOTAL"),
-        format!("{} {}", txn.amount.currency(), txn.amount.to_decimal_string()),
+        format!(
+            "{} {}",
+            txn.amount.currency(),
+            txn.amount.to_decimal_string()
+        ),
     );
     match txn.status {
         TransactionStatus::Approved => {
@@ -129,7 +137,11 @@ fn render_copy(txn: &Transaction, ctx: &ReceiptContext, copy: ReceiptCopy) -> Re
         && txn.status == TransactionStatus::Approved
         && cvm.is_some_and(Cvm::needs_signature)
     {
-        push("signature", Some("Signature"), "X____________________".to_string());
+        push(
+            "signature",
+            Some("Signature"),
+            "X____________________".to_string(),
+        );
     }
     let footer = match copy {
         ReceiptCopy::Customer => "CUSTOMER COPY",
@@ -182,11 +194,13 @@ fn clip(s: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::card::{CardBrand, EmvData, EntryMode, MaskedCard};
+    use crate::currency::Currency;
     use crate::id::{InteractionId, MerchantId, TerminalId, TransactionId};
-    use crate::interaction::{DeclineReason, Interaction, InteractionType, NewInteraction, TerminalOutcome};
+    use crate::interaction::{
+        DeclineReason, Interaction, InteractionType, NewInteraction, TerminalOutcome,
+    };
     use crate::money::Money;
     use crate::time::Timestamp;
-    use crate::currency::Currency;
     use proptest::prelude::*;
 
     fn interaction(value: i64) -> Interaction {
@@ -195,7 +209,8 @@ mod tests {
             merchant_id: MerchantId::generate(now),
             terminal_id: TerminalId::generate(now),
             kind: InteractionType::Sale,
-            amount: Money::positive(value, Currency::from_code("GBP").expect("GBP")).expect("amount"),
+            amount: Money::positive(value, Currency::from_code("GBP").expect("GBP"))
+                .expect("amount"),
             reference: None,
             sale_id: None,
             service_id: None,
@@ -203,13 +218,16 @@ mod tests {
             metadata: Default::default(),
             webhooks: vec![],
         };
-        Interaction::create(new, InteractionId::generate(now), true, now).expect("valid").0
+        Interaction::create(new, InteractionId::generate(now), true, now)
+            .expect("valid")
+            .0
     }
 
     fn approved(cvm: Cvm) -> TerminalOutcome {
         TerminalOutcome::Approved {
             auth_code: "A99BUO".into(),
-            card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip).expect("card"),
+            card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip)
+                .expect("card"),
             emv: Some(EmvData {
                 application_id: "A0000000031010".into(),
                 application_label: "VISA CREDIT".into(),
@@ -223,15 +241,23 @@ mod tests {
     }
 
     fn ctx(name: &str) -> ReceiptContext {
-        ReceiptContext { merchant_name: name.into(), terminal_poiid: "V400m-324688179".into() }
+        ReceiptContext {
+            merchant_name: name.into(),
+            terminal_poiid: "V400m-324688179".into(),
+        }
     }
 
     #[test]
     fn approved_receipts_carry_the_essentials() {
         let i = interaction(100);
         let txn = Transaction::from_terminal_outcome(
-            TransactionId::generate(i.created_at), &i, &approved(Cvm::Signature), &ctx("Demo Coffee"), i.created_at,
-        ).expect("txn");
+            TransactionId::generate(i.created_at),
+            &i,
+            &approved(Cvm::Signature),
+            &ctx("Demo Coffee"),
+            i.created_at,
+        )
+        .expect("txn");
         let customer = txn.receipts.customer.as_ref().expect("customer copy");
         let merchant = txn.receipts.merchant.as_ref().expect("merchant copy");
         assert!(customer.text.contains("GBP 1.00"));
@@ -241,8 +267,16 @@ mod tests {
         assert!(customer.text.contains("CUSTOMER COPY"));
         assert!(!customer.text.contains("X____"));
         assert!(merchant.text.contains("MERCHANT COPY"));
-        assert!(merchant.text.contains("X____"), "signature CVM needs a signature line");
-        assert!(customer.lines.iter().any(|l| l.key == "auth_code" && l.value == "A99BUO"));
+        assert!(
+            merchant.text.contains("X____"),
+            "signature CVM needs a signature line"
+        );
+        assert!(
+            customer
+                .lines
+                .iter()
+                .any(|l| l.key == "auth_code" && l.value == "A99BUO")
+        );
     }
 
     #[test]
@@ -255,8 +289,13 @@ mod tests {
             emv: None,
         };
         let txn = Transaction::from_terminal_outcome(
-            TransactionId::generate(i.created_at), &i, &outcome, &ctx("Shop"), i.created_at,
-        ).expect("txn");
+            TransactionId::generate(i.created_at),
+            &i,
+            &outcome,
+            &ctx("Shop"),
+            i.created_at,
+        )
+        .expect("txn");
         let text = &txn.receipts.customer.as_ref().expect("copy").text;
         assert!(text.contains("DECLINED"));
         assert!(text.contains("Not enough balance"));

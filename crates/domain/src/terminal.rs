@@ -63,7 +63,9 @@ impl Terminal {
         }
         if model.is_empty()
             || model.len() > 32
-            || !model.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            || !model
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             errors.add(
                 "model",

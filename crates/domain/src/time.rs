@@ -133,7 +133,10 @@ mod tests {
     fn formats_and_parses_rfc3339_with_millis() {
         let t = Timestamp::from_millis(1_716_901_890_939);
         assert_eq!(t.to_rfc3339(), "2024-05-28T13:11:30.939Z");
-        assert_eq!(Timestamp::parse_rfc3339("2024-05-28T13:11:30.939Z"), Some(t));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2024-05-28T13:11:30.939Z"),
+            Some(t)
+        );
         assert_eq!(
             Timestamp::parse_rfc3339("2024-05-28T15:11:30.939+02:00"),
             Some(t)

@@ -16,7 +16,11 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         FieldError {
             field: field.into(),
             code: code.into(),
@@ -60,7 +64,11 @@ impl ValidationErrors {
 
     /// `Ok(value)` when nothing was collected.
     pub fn into_result<T>(self, value: T) -> Result<T, ValidationErrors> {
-        if self.0.is_empty() { Ok(value) } else { Err(self) }
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 
     /// Checks a free-text field: length in characters, no control characters, no card data.
@@ -75,7 +83,11 @@ impl ValidationErrors {
                 format!("{field} must be at most {max_chars} characters"),
             );
         } else if value.chars().any(char::is_control) {
-            self.add(field, "invalid_characters", format!("{field} must not contain control characters"));
+            self.add(
+                field,
+                "invalid_characters",
+                format!("{field} must not contain control characters"),
+            );
         } else if crate::pan::contains_card_data(value) {
             self.add(
                 field,
@@ -88,7 +100,11 @@ impl ValidationErrors {
 
 impl fmt::Display for ValidationErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
         f.write_str(&parts.join("; "))
     }
 }

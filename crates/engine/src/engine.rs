@@ -10,9 +10,9 @@ use crate::live::{LiveEntry, LiveMap};
 use crate::registry::{Registry, TerminalLive};
 use poigate_domain::{
     ApiKeyId, ApiKeyMode, CallbackSubscription, Effect, Event, EventKind, Input, Interaction,
-    InteractionId, InteractionType, Merchant, MerchantId, Money, NewInteraction,
-    ReceiptContext, Status, Terminal, TerminalId, TerminalKind, Timestamp, Transaction,
-    TransactionId, Transition, ValidationErrors, apply,
+    InteractionId, InteractionType, Merchant, MerchantId, Money, NewInteraction, ReceiptContext,
+    Status, Terminal, TerminalId, TerminalKind, Timestamp, Transaction, TransactionId, Transition,
+    ValidationErrors, apply,
 };
 use poigate_store::{
     ApiKeyRecord, CreateInteraction, EventOrder, IdempotencyKey, IdempotencyRecord,
@@ -267,8 +267,9 @@ impl Engine {
         mode: ApiKeyMode,
         label: Option<String>,
     ) -> Result<NewApiKey, EngineError> {
-        let secret = auth::generate_secret(mode)
-            .map_err(|e| EngineError::Store(StoreError::Unavailable(format!("no randomness: {e}"))))?;
+        let secret = auth::generate_secret(mode).map_err(|e| {
+            EngineError::Store(StoreError::Unavailable(format!("no randomness: {e}")))
+        })?;
         self.import_api_key(merchant, &secret, label).await
     }
 
@@ -342,7 +343,11 @@ impl Engine {
         }))
     }
 
-    pub async fn revoke_api_key(&self, merchant: MerchantId, id: ApiKeyId) -> Result<bool, EngineError> {
+    pub async fn revoke_api_key(
+        &self,
+        merchant: MerchantId,
+        id: ApiKeyId,
+    ) -> Result<bool, EngineError> {
         Ok(self
             .inner
             .store
@@ -400,7 +405,10 @@ impl Engine {
         Ok(terminal)
     }
 
-    pub async fn list_terminals(&self, merchant: MerchantId) -> Result<Vec<TerminalView>, EngineError> {
+    pub async fn list_terminals(
+        &self,
+        merchant: MerchantId,
+    ) -> Result<Vec<TerminalView>, EngineError> {
         let terminals = self.inner.store.list_terminals(merchant).await?;
         for t in &terminals {
             self.ensure_registered(t).await;
@@ -468,7 +476,11 @@ impl Engine {
 
     /// Creates an interaction (design sections 2.3 and 2.6): durable before it returns,
     /// refused when the terminal is offline or busy, idempotent by key.
-    pub async fn create(&self, caller: &Caller, req: CreateRequest) -> Result<Created, EngineError> {
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        req: CreateRequest,
+    ) -> Result<Created, EngineError> {
         let now = self.now();
         let merchant = caller.merchant_id;
         let terminal = self
@@ -492,7 +504,9 @@ impl Engine {
         };
         let mut errors = new.validate().err().unwrap_or_default();
         if let Some(key) = &req.idempotency_key
-            && (key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..0x7f).contains(&b)))
+            && (key.is_empty()
+                || key.len() > 255
+                || !key.bytes().all(|b| (0x21..0x7f).contains(&b)))
         {
             errors.add(
                 "Idempotency-Key",
@@ -505,7 +519,10 @@ impl Engine {
         let fp = fingerprint(&new);
         let mut keys = Vec::new();
         if let Some(k) = &req.idempotency_key {
-            keys.push((IdempotencyKey::Header(k.clone()), self.inner.config.idempotency_ttl));
+            keys.push((
+                IdempotencyKey::Header(k.clone()),
+                self.inner.config.idempotency_ttl,
+            ));
         }
         if let (Some(sale_id), Some(service_id)) = (&new.sale_id, &new.service_id) {
             keys.push((
@@ -519,10 +536,18 @@ impl Engine {
         let _guard = self
             .inner
             .in_flight
-            .claim(merchant, keys.iter().map(|(k, _)| k.storage_key()).collect())
+            .claim(
+                merchant,
+                keys.iter().map(|(k, _)| k.storage_key()).collect(),
+            )
             .ok_or(EngineError::IdempotencyInProgress)?;
         for (key, _) in &keys {
-            if let Some(existing) = self.inner.store.find_idempotency(merchant, key, now).await? {
+            if let Some(existing) = self
+                .inner
+                .store
+                .find_idempotency(merchant, key, now)
+                .await?
+            {
                 return replay(existing, fp);
             }
         }
@@ -581,7 +606,11 @@ impl Engine {
     }
 
     /// A cancel request (design section 2.4).
-    pub async fn cancel(&self, caller: &Caller, id: InteractionId) -> Result<CancelResult, EngineError> {
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        id: InteractionId,
+    ) -> Result<CancelResult, EngineError> {
         let current = self.get(caller, id).await?;
         if current.is_final() {
             return Ok(CancelResult::from_state(current));
@@ -640,7 +669,9 @@ impl Engine {
                 },
             },
         };
-        let (outcome, interaction) = self.transition(id, input, Some(report.terminal_seq)).await?;
+        let (outcome, interaction) = self
+            .transition(id, input, Some(report.terminal_seq))
+            .await?;
         if outcome == ReportOutcome::AlreadyFinal && is_result {
             tracing::warn!(
                 interaction = %id,
@@ -774,13 +805,21 @@ impl Engine {
 
     fn schedule_overdue(&self, entry: &Arc<LiveEntry>, interaction: &Interaction) {
         let grace = u32::try_from(self.inner.config.overdue_grace.as_secs()).unwrap_or(u32::MAX);
-        self.schedule(entry, interaction.safety_deadline(grace), Input::DeadlinePassed);
+        self.schedule(
+            entry,
+            interaction.safety_deadline(grace),
+            Input::DeadlinePassed,
+        );
     }
 
     // --- interactions: queries ---------------------------------------------------------------
 
     /// The current state of an interaction of the caller's merchant.
-    pub async fn get(&self, caller: &Caller, id: InteractionId) -> Result<Interaction, EngineError> {
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        id: InteractionId,
+    ) -> Result<Interaction, EngineError> {
         if let Some(entry) = self.inner.live.get(id) {
             if entry.merchant_id != caller.merchant_id {
                 return Err(EngineError::NotFound("interaction"));

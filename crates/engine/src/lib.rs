@@ -28,10 +28,10 @@ pub mod registry;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use engine::{
-    CancelAnswer, CancelResult, Caller, CreateRequest, Created, Engine, NewApiKey, TerminalView,
+    Caller, CancelAnswer, CancelResult, CreateRequest, Created, Engine, NewApiKey, TerminalView,
     WeakEngine,
 };
 pub use error::EngineError;
 pub use link::{LinkError, ReportKind, ReportOutcome, TerminalLink, TerminalReport};
-pub use registry::TerminalLive;
 pub use poigate_store::{EventOrder, InteractionFilter};
+pub use registry::TerminalLive;

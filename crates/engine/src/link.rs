@@ -26,7 +26,11 @@ pub trait TerminalLink: Send + Sync + 'static {
 
     /// Asks the terminal to abort an interaction. The terminal answers with a result
     /// (cancelled) or [`ReportKind::CancelTooLate`].
-    async fn cancel(&self, terminal: &Terminal, interaction: InteractionId) -> Result<(), LinkError>;
+    async fn cancel(
+        &self,
+        terminal: &Terminal,
+        interaction: InteractionId,
+    ) -> Result<(), LinkError>;
 
     /// After a gateway restart: the terminal acknowledged `interaction` before the restart
     /// and has not reported its outcome yet. A real terminal reports on reconnect by itself;

@@ -11,7 +11,7 @@ use poigate_engine::EngineError;
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
-    pub problem: Problem,
+    pub problem: Box<Problem>,
     pub retry_after: Option<u64>,
     pub www_authenticate: bool,
 }
@@ -19,7 +19,7 @@ pub struct ApiError {
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> ApiError {
         ApiError {
-            problem: Problem::new(status.as_u16(), code, title, detail),
+            problem: Box::new(Problem::new(status.as_u16(), code, title, detail)),
             retry_after: None,
             www_authenticate: false,
         }
@@ -51,7 +51,7 @@ impl ApiError {
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldErrorBody>) -> ApiError {
-        self.problem = self.problem.with_errors(errors);
+        self.problem.errors = errors;
         self
     }
 
@@ -163,7 +163,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&self.problem).unwrap_or_default();
+        let body = serde_json::to_vec(&*self.problem).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -37,7 +37,9 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     routes::router()
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(routes::panic_to_problem))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            routes::panic_to_problem,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

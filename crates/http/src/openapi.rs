@@ -30,6 +30,8 @@ use utoipa::{Modify, OpenApi};
         routes::helper_hold,
         routes::helper_disconnect,
         routes::helper_connect,
+        routes::helper_freeze,
+        routes::helper_unfreeze,
         routes::healthz,
         routes::readyz,
     ),

@@ -132,7 +132,9 @@ fn describe(event: &EventView) -> Option<String> {
         "stage" => event.message.clone(),
         "cancel_requested" => Some("Cancel requested…".into()),
         "cancel_too_late" => Some("Too late to cancel".into()),
-        "terminal_disconnected" => Some("Terminal disconnected, waiting for it to come back…".into()),
+        "terminal_disconnected" => {
+            Some("Terminal disconnected, waiting for it to come back…".into())
+        }
         "terminal_reconnected" => Some("Terminal reconnected".into()),
         "overdue" => Some("No result yet from the terminal (overdue)".into()),
         _ => None,
@@ -141,9 +143,17 @@ fn describe(event: &EventView) -> Option<String> {
 
 fn summary(i: &InteractionView) -> String {
     let outcome = match &i.outcome {
-        Some(poigate_domain::Outcome::Approved { auth_code }) => format!("APPROVED  auth code {auth_code}"),
+        Some(poigate_domain::Outcome::Approved { auth_code }) => {
+            format!("APPROVED  auth code {auth_code}")
+        }
         Some(poigate_domain::Outcome::Declined { message, .. }) => format!("DECLINED  {message}"),
-        Some(poigate_domain::Outcome::Cancelled { reason }) => format!("CANCELLED ({})", serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+        Some(poigate_domain::Outcome::Cancelled { reason }) => format!(
+            "CANCELLED ({})",
+            serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        ),
         Some(poigate_domain::Outcome::Failed { message, .. }) => format!("FAILED  {message}"),
         None => format!("{} (not final yet)", i.status.as_str()),
     };
@@ -177,7 +187,12 @@ pub async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
         tty: std::io::stdout().is_terminal() && !args.conn.json,
     };
     if !args.conn.json {
-        line.show(&format!("{} {} on {} ({id})", args.kind.as_str(), amount, args.terminal));
+        line.show(&format!(
+            "{} {} on {} ({id})",
+            args.kind.as_str(),
+            amount,
+            args.terminal
+        ));
         line.done();
     }
     let mut seen = 0;
@@ -194,7 +209,14 @@ pub async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
         };
         if state.last_event_seq > seen {
             let events = client
-                .list_events(&id, &ListEventsQuery { after_seq: Some(seen), limit: Some(1000), order: Some(Order::Asc) })
+                .list_events(
+                    &id,
+                    &ListEventsQuery {
+                        after_seq: Some(seen),
+                        limit: Some(1000),
+                        order: Some(Order::Asc),
+                    },
+                )
                 .await?;
             if !args.conn.json {
                 for e in &events.data {
@@ -203,7 +225,11 @@ pub async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            seen = events.data.last().map(|e| e.seq).unwrap_or(state.last_event_seq);
+            seen = events
+                .data
+                .last()
+                .map(|e| e.seq)
+                .unwrap_or(state.last_event_seq);
         }
         if state.is_final {
             break state;
@@ -241,13 +267,24 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("{}  final: {}", summary(&i), i.is_final);
     }
-    Ok(if i.is_final { exit_for(&i) } else { ExitCode::SUCCESS })
+    Ok(if i.is_final {
+        exit_for(&i)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub async fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
     let client = args.conn.client()?;
     let list = client
-        .list_events(&args.id, &ListEventsQuery { after_seq: None, limit: Some(1000), order: Some(Order::Asc) })
+        .list_events(
+            &args.id,
+            &ListEventsQuery {
+                after_seq: None,
+                limit: Some(1000),
+                order: Some(Order::Asc),
+            },
+        )
         .await?;
     if args.conn.json {
         print_json(&list)?;

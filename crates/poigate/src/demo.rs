@@ -28,7 +28,11 @@ pub struct Demo {
     pub terminals: Vec<String>,
 }
 
-pub async fn bootstrap(engine: &Engine, data_dir: &Path, chosen_key: Option<&str>) -> anyhow::Result<Demo> {
+pub async fn bootstrap(
+    engine: &Engine,
+    data_dir: &Path,
+    chosen_key: Option<&str>,
+) -> anyhow::Result<Demo> {
     let merchant = match engine.find_merchant_by_name(DEMO_MERCHANT).await? {
         Some(m) => m,
         None => engine.create_merchant(DEMO_MERCHANT).await?,
@@ -43,7 +47,13 @@ pub async fn bootstrap(engine: &Engine, data_dir: &Path, chosen_key: Option<&str
     let mut terminals = Vec::new();
     for (model, serial, label) in DEMO_TERMINALS {
         match engine
-            .register_terminal(merchant.id, serial, model, Some(label.to_string()), TerminalKind::Simulated)
+            .register_terminal(
+                merchant.id,
+                serial,
+                model,
+                Some(label.to_string()),
+                TerminalKind::Simulated,
+            )
             .await
         {
             Ok(_) | Err(EngineError::Duplicate(_)) => {}
@@ -75,7 +85,11 @@ async fn ensure_key(engine: &Engine, merchant: MerchantId, secret: &str) -> anyh
     }
 }
 
-async fn stored_or_new_key(engine: &Engine, merchant: MerchantId, data_dir: &Path) -> anyhow::Result<String> {
+async fn stored_or_new_key(
+    engine: &Engine,
+    merchant: MerchantId,
+    data_dir: &Path,
+) -> anyhow::Result<String> {
     let path = data_dir.join("demo-api-key");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let secret = text.trim().to_string();
@@ -89,7 +103,8 @@ async fn stored_or_new_key(engine: &Engine, merchant: MerchantId, data_dir: &Pat
     let key = engine
         .create_api_key(merchant, ApiKeyMode::Test, Some("demo".into()))
         .await?;
-    write_private(&path, &key.secret).with_context(|| format!("cannot write {}", path.display()))?;
+    write_private(&path, &key.secret)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(key.secret)
 }
 

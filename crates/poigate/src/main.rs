@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "poigate", version, about = "Cloud gateway between POS systems and card payment terminals")]
+#[command(
+    name = "poigate",
+    version,
+    about = "Cloud gateway between POS systems and card payment terminals"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -128,7 +132,10 @@ enum TerminalsCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -148,7 +155,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args).await.map(|_| std::process::ExitCode::SUCCESS),
         Command::Keys(cmd) => keys(cmd).await.map(|_| std::process::ExitCode::SUCCESS),
-        Command::Terminals(cmd) => terminals(cmd).await.map(|_| std::process::ExitCode::SUCCESS),
+        Command::Terminals(cmd) => terminals(cmd)
+            .await
+            .map(|_| std::process::ExitCode::SUCCESS),
         Command::Pay(args) => cli_client::pay(args).await,
         Command::Status(args) => cli_client::status(args).await,
         Command::Events(args) => cli_client::events(args).await,
@@ -196,11 +205,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = poigate::start(&config).await?;
     let url = server.url();
     if config.demo {
-        let chosen = std::env::var("POIGATE_DEMO_API_KEY").ok().filter(|k| !k.is_empty());
+        let chosen = std::env::var("POIGATE_DEMO_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty());
         let demo = demo::bootstrap(&server.engine, &config.data_dir, chosen.as_deref()).await?;
         print_demo_banner(&url, &demo);
     } else {
-        println!("poigate listening on {url} (data in {})", config.data_dir.display());
+        println!(
+            "poigate listening on {url} (data in {})",
+            config.data_dir.display()
+        );
     }
     server
         .shutdown_on(async {
@@ -210,7 +224,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn print_demo_banner(url: &str, demo: &demo::Demo) {
-    let terminal = demo.terminals.first().map(String::as_str).unwrap_or("V400m-324688179");
+    let terminal = demo
+        .terminals
+        .first()
+        .map(String::as_str)
+        .unwrap_or("V400m-324688179");
     println!();
     println!("poigate demo is running");
     println!();
@@ -220,7 +238,10 @@ fn print_demo_banner(url: &str, demo: &demo::Demo) {
     println!();
     println!("Try a sale:");
     println!();
-    println!("  export POIGATE_URL={url} POIGATE_API_KEY={}", demo.api_key);
+    println!(
+        "  export POIGATE_URL={url} POIGATE_API_KEY={}",
+        demo.api_key
+    );
     println!(
         "  curl -s $POIGATE_URL/v1/interactions -H \"Authorization: Bearer $POIGATE_API_KEY\" \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"terminal\": \"{terminal}\", \"type\": \"sale\", \"amount\": {{\"value\": 1250, \"currency\": \"EUR\"}}}}'"
     );
@@ -232,7 +253,11 @@ fn print_demo_banner(url: &str, demo: &demo::Demo) {
 async fn open_engine(data_dir: &std::path::Path) -> anyhow::Result<Engine> {
     let store = SqliteStore::open(&SqliteConfig::new(data_dir.join("poigate.db")))
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
-    Ok(Engine::new(Arc::new(store), Arc::new(SystemClock), EngineConfig::default()))
+    Ok(Engine::new(
+        Arc::new(store),
+        Arc::new(SystemClock),
+        EngineConfig::default(),
+    ))
 }
 
 async fn merchant_id(engine: &Engine, name: &str) -> anyhow::Result<poigate_domain::MerchantId> {
@@ -247,9 +272,18 @@ async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Create { data, live, label } => {
             let engine = open_engine(&data.data_dir).await?;
             let merchant = merchant_id(&engine, &data.merchant).await?;
-            let mode = if live { ApiKeyMode::Live } else { ApiKeyMode::Test };
+            let mode = if live {
+                ApiKeyMode::Live
+            } else {
+                ApiKeyMode::Test
+            };
             let key = engine.create_api_key(merchant, mode, label).await?;
-            eprintln!("Created {} key {} for merchant \"{}\" ({merchant}). It is shown once:", mode.as_str(), key.record.id, data.merchant);
+            eprintln!(
+                "Created {} key {} for merchant \"{}\" ({merchant}). It is shown once:",
+                mode.as_str(),
+                key.record.id,
+                data.merchant
+            );
             println!("{}", key.secret);
         }
     }
@@ -267,11 +301,20 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
         } => {
             let engine = open_engine(&data.data_dir).await?;
             let merchant = merchant_id(&engine, &data.merchant).await?;
-            let kind = if device { TerminalKind::Device } else { TerminalKind::Simulated };
+            let kind = if device {
+                TerminalKind::Device
+            } else {
+                TerminalKind::Simulated
+            };
             let t = engine
                 .register_terminal(merchant, &serial, &model, label, kind)
                 .await?;
-            println!("{}\t{}\t{}", t.id, t.poiid(), if device { "device" } else { "simulated" });
+            println!(
+                "{}\t{}\t{}",
+                t.id,
+                t.poiid(),
+                if device { "device" } else { "simulated" }
+            );
         }
         TerminalsCommand::List { data } => {
             let engine = open_engine(&data.data_dir).await?;
@@ -283,7 +326,13 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
                     TerminalKind::Simulated => "simulated",
                     TerminalKind::Device => "device",
                 };
-                println!("{}\t{}\t{}\t{}", t.id, t.poiid(), kind, t.label.unwrap_or_default());
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    t.id,
+                    t.poiid(),
+                    kind,
+                    t.label.unwrap_or_default()
+                );
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use anyhow::Context;
-use poigate_engine::{Engine, EngineConfig, SystemClock, TerminalLink};
+use poigate_engine::{Clock, Engine, EngineConfig, SystemClock, TerminalLink};
 use poigate_http::AppState;
 use poigate_store_sqlite::{SqliteConfig, SqliteStore};
 use poigate_terminal::{SimulatedLink, SimulatorConfig};
@@ -33,19 +33,26 @@ impl RunningServer {
         }
         let result = (&mut self.task).await;
         self.engine.clear_link();
-        result.context("server task failed")?.context("server error")?;
+        result
+            .context("server task failed")?
+            .context("server error")?;
         Ok(())
     }
 
     /// Waits until the server stops by itself (it does not, unless the listener fails).
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let result = (&mut self.task).await;
-        result.context("server task failed")?.context("server error")?;
+        result
+            .context("server task failed")?
+            .context("server error")?;
         Ok(())
     }
 
     /// Triggers graceful shutdown and waits for it.
-    pub async fn shutdown_on(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn shutdown_on(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         signal.await;
         tracing::info!("shutting down");
         self.stop().await
@@ -55,6 +62,14 @@ impl RunningServer {
 /// Opens the database, starts the engine and its simulated terminals, binds the listener
 /// and serves the API. Returns once the server accepts connections.
 pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`start`] with an injected clock (tests drive timers with a `ManualClock`).
+pub async fn start_with_clock(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<RunningServer> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
@@ -68,7 +83,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         overdue_grace: Duration::from_secs(config.engine.overdue_grace_seconds),
         ..EngineConfig::default()
     };
-    let engine = Engine::new(Arc::new(store), Arc::new(SystemClock), engine_config);
+    let engine = Engine::new(Arc::new(store), clock, engine_config);
     let simulator = Arc::new(SimulatedLink::new(
         engine.downgrade(),
         SimulatorConfig {

@@ -1,8 +1,6 @@
 //! Row ↔ domain conversions.
 
-use poigate_domain::{
-    ApiKeyMode, Merchant, Terminal, TerminalKind, Timestamp,
-};
+use poigate_domain::{ApiKeyMode, Merchant, Terminal, TerminalKind, Timestamp};
 use poigate_store::{ApiKeyRecord, StoreError, StoreResult};
 use serde::{Serialize, de::DeserializeOwned};
 

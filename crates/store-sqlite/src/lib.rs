@@ -418,7 +418,11 @@ impl Store for SqliteStore {
                          WHERE id = ?1 AND merchant_id = ?2 AND revoked_at IS NULL",
                     )
                     .and_then(|mut s| {
-                        s.execute(params![id.to_string(), merchant.to_string(), at.as_millis()])
+                        s.execute(params![
+                            id.to_string(),
+                            merchant.to_string(),
+                            at.as_millis()
+                        ])
                     })
                     .map_err(db)?;
                 Ok(n == 1)

@@ -154,12 +154,21 @@ fn approved_input() -> Input {
 
 pub async fn merchants_and_api_keys(store: Arc<dyn Store>) {
     let m = merchant(&store, "Coffee Bar").await;
-    assert_eq!(store.get_merchant(m.id).await.expect("get"), Some(m.clone()));
     assert_eq!(
-        store.find_merchant_by_name("Coffee Bar").await.expect("find"),
+        store.get_merchant(m.id).await.expect("get"),
         Some(m.clone())
     );
-    assert_eq!(store.find_merchant_by_name("Nobody").await.expect("find"), None);
+    assert_eq!(
+        store
+            .find_merchant_by_name("Coffee Bar")
+            .await
+            .expect("find"),
+        Some(m.clone())
+    );
+    assert_eq!(
+        store.find_merchant_by_name("Nobody").await.expect("find"),
+        None
+    );
     let key = ApiKeyRecord {
         id: ApiKeyId::generate(t(1)),
         merchant_id: m.id,
@@ -175,7 +184,10 @@ pub async fn merchants_and_api_keys(store: Arc<dyn Store>) {
         store.find_api_key_by_hash(&[7; 32]).await.expect("find"),
         Some(key.clone())
     );
-    assert_eq!(store.find_api_key_by_hash(&[8; 32]).await.expect("find"), None);
+    assert_eq!(
+        store.find_api_key_by_hash(&[8; 32]).await.expect("find"),
+        None
+    );
     let dup = ApiKeyRecord {
         id: ApiKeyId::generate(t(2)),
         ..key.clone()
@@ -184,8 +196,18 @@ pub async fn merchants_and_api_keys(store: Arc<dyn Store>) {
         store.create_api_key(&dup).await,
         Err(StoreError::Duplicate(_))
     ));
-    assert!(store.revoke_api_key(m.id, key.id, t(5)).await.expect("revoke"));
-    assert!(!store.revoke_api_key(m.id, key.id, t(6)).await.expect("revoke twice"));
+    assert!(
+        store
+            .revoke_api_key(m.id, key.id, t(5))
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .revoke_api_key(m.id, key.id, t(6))
+            .await
+            .expect("revoke twice")
+    );
     let stored = store
         .find_api_key_by_hash(&[7; 32])
         .await
@@ -194,7 +216,12 @@ pub async fn merchants_and_api_keys(store: Arc<dyn Store>) {
     assert_eq!(stored.revoked_at, Some(t(5)));
     assert_eq!(store.list_api_keys(m.id).await.expect("list").len(), 1);
     let other = merchant(&store, "Other").await;
-    assert!(!store.revoke_api_key(other.id, key.id, t(7)).await.expect("scoped"));
+    assert!(
+        !store
+            .revoke_api_key(other.id, key.id, t(7))
+            .await
+            .expect("scoped")
+    );
     assert_eq!(store.list_merchants().await.expect("list").len(), 2);
 }
 
@@ -202,7 +229,10 @@ pub async fn terminals_are_scoped_and_unique(store: Arc<dyn Store>) {
     let a = merchant(&store, "A").await;
     let b = merchant(&store, "B").await;
     let ta = terminal(&store, &a, "1850000000").await;
-    assert_eq!(store.get_terminal(ta.id).await.expect("get"), Some(ta.clone()));
+    assert_eq!(
+        store.get_terminal(ta.id).await.expect("get"),
+        Some(ta.clone())
+    );
     for reference in [ta.id.to_string(), ta.poiid(), ta.serial_number.clone()] {
         assert_eq!(
             store.find_terminal(a.id, &reference).await.expect("find"),
@@ -233,13 +263,25 @@ pub async fn interaction_round_trip(store: Arc<dyn Store>) {
     let m = merchant(&store, "M").await;
     let term = terminal(&store, &m, "1").await;
     let (i, e) = new_interaction(&m, &term, 100, 1);
-    store.create_interaction(&create(&i, &e)).await.expect("create");
-    assert_eq!(store.get_interaction(i.id).await.expect("get"), Some(i.clone()));
+    store
+        .create_interaction(&create(&i, &e))
+        .await
+        .expect("create");
     assert_eq!(
-        store.list_events(i.id, 0, 100, EventOrder::Asc).await.expect("events"),
+        store.get_interaction(i.id).await.expect("get"),
+        Some(i.clone())
+    );
+    assert_eq!(
+        store
+            .list_events(i.id, 0, 100, EventOrder::Asc)
+            .await
+            .expect("events"),
         vec![e]
     );
-    assert_eq!(store.live_interactions().await.expect("live"), vec![i.clone()]);
+    assert_eq!(
+        store.live_interactions().await.expect("live"),
+        vec![i.clone()]
+    );
     let missing = InteractionId::generate(t(9));
     assert_eq!(store.get_interaction(missing).await.expect("get"), None);
 }
@@ -248,7 +290,10 @@ pub async fn one_live_interaction_per_terminal(store: Arc<dyn Store>) {
     let m = merchant(&store, "M").await;
     let term = terminal(&store, &m, "1").await;
     let (first, e1) = new_interaction(&m, &term, 100, 1);
-    store.create_interaction(&create(&first, &e1)).await.expect("first");
+    store
+        .create_interaction(&create(&first, &e1))
+        .await
+        .expect("first");
     let (second, e2) = new_interaction(&m, &term, 200, 2);
     match store.create_interaction(&create(&second, &e2)).await {
         Err(StoreError::TerminalBusy { blocking }) => assert_eq!(blocking, first.id),
@@ -258,10 +303,16 @@ pub async fn one_live_interaction_per_terminal(store: Arc<dyn Store>) {
     // Another terminal is not affected.
     let other = terminal(&store, &m, "2").await;
     let (third, e3) = new_interaction(&m, &other, 300, 3);
-    store.create_interaction(&create(&third, &e3)).await.expect("other terminal");
+    store
+        .create_interaction(&create(&third, &e3))
+        .await
+        .expect("other terminal");
     // Once the first is final, the terminal is free again.
     step(&store, &first, Input::CancelRequested, 4).await;
-    store.create_interaction(&create(&second, &e2)).await.expect("free again");
+    store
+        .create_interaction(&create(&second, &e2))
+        .await
+        .expect("free again");
 }
 
 pub async fn concurrent_creates_on_one_terminal_admit_one(store: Arc<dyn Store>) {
@@ -291,7 +342,10 @@ pub async fn transitions_append_events_and_check_versions(store: Arc<dyn Store>)
     let m = merchant(&store, "M").await;
     let term = terminal(&store, &m, "1").await;
     let (i, e) = new_interaction(&m, &term, 100, 1);
-    store.create_interaction(&create(&i, &e)).await.expect("create");
+    store
+        .create_interaction(&create(&i, &e))
+        .await
+        .expect("create");
     let i2 = step(&store, &i, Input::TerminalAcknowledged, 2).await;
     let i3 = step(
         &store,
@@ -313,21 +367,32 @@ pub async fn transitions_append_events_and_check_versions(store: Arc<dyn Store>)
         })
         .await;
     assert!(matches!(res, Err(StoreError::VersionConflict(id)) if id == i.id));
-    assert_eq!(store.get_interaction(i.id).await.expect("get"), Some(i3.clone()));
+    assert_eq!(
+        store.get_interaction(i.id).await.expect("get"),
+        Some(i3.clone())
+    );
     let events = store
         .list_events(i.id, 0, 100, EventOrder::Asc)
         .await
         .expect("events");
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3]);
-    assert_eq!(events[2].kind, EventKind::Stage { message: "Present card".into() });
+    assert_eq!(
+        events[2].kind,
+        EventKind::Stage {
+            message: "Present card".into()
+        }
+    );
 }
 
 pub async fn card_decision_stores_the_transaction(store: Arc<dyn Store>) {
     let m = merchant(&store, "M").await;
     let term = terminal(&store, &m, "1").await;
     let (i, e) = new_interaction(&m, &term, 100, 1);
-    store.create_interaction(&create(&i, &e)).await.expect("create");
+    store
+        .create_interaction(&create(&i, &e))
+        .await
+        .expect("create");
     let done = step(&store, &i, approved_input(), 2).await;
     assert_eq!(done.status, Status::Approved);
     let txn_id = done.transaction_id.expect("transaction id");
@@ -353,7 +418,10 @@ pub async fn idempotency_keys_are_unique_and_atomic(store: Arc<dyn Store>) {
     store.create_interaction(&c).await.expect("create");
     let key = IdempotencyKey::Header("key-1".into());
     assert_eq!(
-        store.find_idempotency(m.id, &key, t(2)).await.expect("find"),
+        store
+            .find_idempotency(m.id, &key, t(2))
+            .await
+            .expect("find"),
         Some(record.clone())
     );
     // The same key again: refused, and nothing of the second create is written.
@@ -367,16 +435,34 @@ pub async fn idempotency_keys_are_unique_and_atomic(store: Arc<dyn Store>) {
         other => panic!("expected IdempotencyConflict, got {other:?}"),
     }
     assert_eq!(store.get_interaction(j.id).await.expect("get"), None);
-    assert!(store.list_events(j.id, 0, 10, EventOrder::Asc).await.expect("events").is_empty());
+    assert!(
+        store
+            .list_events(j.id, 0, 10, EventOrder::Asc)
+            .await
+            .expect("events")
+            .is_empty()
+    );
     // Keys are per merchant.
     let other = merchant(&store, "Other").await;
-    assert_eq!(store.find_idempotency(other.id, &key, t(2)).await.expect("find"), None);
+    assert_eq!(
+        store
+            .find_idempotency(other.id, &key, t(2))
+            .await
+            .expect("find"),
+        None
+    );
     // A natural key and a header key with the same text do not collide.
     let natural = IdempotencyKey::Natural {
         sale_id: "h".into(),
         service_id: "key-1".into(),
     };
-    assert_eq!(store.find_idempotency(m.id, &natural, t(2)).await.expect("find"), None);
+    assert_eq!(
+        store
+            .find_idempotency(m.id, &natural, t(2))
+            .await
+            .expect("find"),
+        None
+    );
 }
 
 pub async fn expired_idempotency_keys_are_reusable(store: Arc<dyn Store>) {
@@ -388,27 +474,60 @@ pub async fn expired_idempotency_keys_are_reusable(store: Arc<dyn Store>) {
     store.create_interaction(&c).await.expect("create");
     step(&store, &i, Input::CancelRequested, 2).await;
     let key = IdempotencyKey::Header("key-2".into());
-    assert!(store.find_idempotency(m.id, &key, t(5)).await.expect("find").is_some());
-    assert_eq!(store.find_idempotency(m.id, &key, t(11)).await.expect("find"), None);
+    assert!(
+        store
+            .find_idempotency(m.id, &key, t(5))
+            .await
+            .expect("find")
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .find_idempotency(m.id, &key, t(11))
+            .await
+            .expect("find"),
+        None
+    );
     let (j, f) = new_interaction(&m, &term, 200, 20);
     let mut c2 = create(&j, &f);
     let mut rec = idem(&j, "key-2", 2, 1_000);
     rec.created_at = t(20);
     c2.idempotency = vec![rec.clone()];
-    store.create_interaction(&c2).await.expect("expired key is reusable");
+    store
+        .create_interaction(&c2)
+        .await
+        .expect("expired key is reusable");
     assert_eq!(
-        store.find_idempotency(m.id, &key, t(21)).await.expect("find"),
+        store
+            .find_idempotency(m.id, &key, t(21))
+            .await
+            .expect("find"),
         Some(rec)
     );
-    assert_eq!(store.purge_expired_idempotency(t(2_000)).await.expect("purge"), 1);
-    assert_eq!(store.find_idempotency(m.id, &key, t(21)).await.expect("find"), None);
+    assert_eq!(
+        store
+            .purge_expired_idempotency(t(2_000))
+            .await
+            .expect("purge"),
+        1
+    );
+    assert_eq!(
+        store
+            .find_idempotency(m.id, &key, t(21))
+            .await
+            .expect("find"),
+        None
+    );
 }
 
 pub async fn events_page_in_both_orders(store: Arc<dyn Store>) {
     let m = merchant(&store, "M").await;
     let term = terminal(&store, &m, "1").await;
     let (mut i, e) = new_interaction(&m, &term, 100, 1);
-    store.create_interaction(&create(&i, &e)).await.expect("create");
+    store
+        .create_interaction(&create(&i, &e))
+        .await
+        .expect("create");
     i = step(&store, &i, Input::TerminalAcknowledged, 2).await;
     for n in 0..5 {
         i = step(
@@ -422,13 +541,25 @@ pub async fn events_page_in_both_orders(store: Arc<dyn Store>) {
         .await;
     }
     let seqs = |events: Vec<Event>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
-    let all = store.list_events(i.id, 0, 100, EventOrder::Asc).await.expect("asc");
+    let all = store
+        .list_events(i.id, 0, 100, EventOrder::Asc)
+        .await
+        .expect("asc");
     assert_eq!(seqs(all), vec![1, 2, 3, 4, 5, 6, 7]);
-    let after = store.list_events(i.id, 3, 2, EventOrder::Asc).await.expect("after");
+    let after = store
+        .list_events(i.id, 3, 2, EventOrder::Asc)
+        .await
+        .expect("after");
     assert_eq!(seqs(after), vec![4, 5]);
-    let desc = store.list_events(i.id, 0, 3, EventOrder::Desc).await.expect("desc");
+    let desc = store
+        .list_events(i.id, 0, 3, EventOrder::Desc)
+        .await
+        .expect("desc");
     assert_eq!(seqs(desc), vec![7, 6, 5]);
-    let desc_after = store.list_events(i.id, 5, 10, EventOrder::Desc).await.expect("desc");
+    let desc_after = store
+        .list_events(i.id, 5, 10, EventOrder::Desc)
+        .await
+        .expect("desc");
     assert_eq!(seqs(desc_after), vec![7, 6]);
 }
 
@@ -439,7 +570,10 @@ pub async fn lookups_filter_and_page(store: Arc<dyn Store>) {
     let mut ids = Vec::new();
     for n in 0..5 {
         let (i, e) = new_interaction(&m, &term, 100 + n, 10 * n);
-        store.create_interaction(&create(&i, &e)).await.expect("create");
+        store
+            .create_interaction(&create(&i, &e))
+            .await
+            .expect("create");
         step(&store, &i, Input::CancelRequested, 10 * n + 1).await;
         ids.push(i.id);
     }
@@ -455,7 +589,10 @@ pub async fn lookups_filter_and_page(store: Arc<dyn Store>) {
         )
         .await
         .expect("find");
-    assert_eq!(by_service.iter().map(|i| i.id).collect::<Vec<_>>(), vec![ids[2]]);
+    assert_eq!(
+        by_service.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![ids[2]]
+    );
     let by_reference = store
         .find_interactions(
             m.id,
@@ -481,7 +618,10 @@ pub async fn lookups_filter_and_page(store: Arc<dyn Store>) {
         )
         .await
         .expect("page 1");
-    assert_eq!(page1.iter().map(|i| i.id).collect::<Vec<_>>(), vec![ids[4], ids[3]]);
+    assert_eq!(
+        page1.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[3]]
+    );
     let page2 = store
         .find_interactions(
             m.id,
@@ -493,7 +633,10 @@ pub async fn lookups_filter_and_page(store: Arc<dyn Store>) {
         )
         .await
         .expect("page 2");
-    assert_eq!(page2.iter().map(|i| i.id).collect::<Vec<_>>(), vec![ids[2], ids[1]]);
+    assert_eq!(
+        page2.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1]]
+    );
     let scoped = store
         .find_interactions(
             other.id,

@@ -1,1 +1,235 @@
-//! placeholder
+//! # poigate-testkit
+//!
+//! Starts a real poigate server — real SQLite file in a temporary directory, real HTTP on
+//! port 0, the in-process simulated terminals — and hands out clients with real API keys.
+//! Tests talk to it only over HTTP, like a POS would.
+//!
+//! **Owns:** fixtures (merchants, keys, terminals) and readiness polling.
+//! **Must not know about:** what the tests assert.
+
+use anyhow::Context;
+use poigate::config::Config;
+use poigate::{RunningServer, start_with_clock};
+use poigate_api::{AmountInput, CreateInteractionRequest};
+use poigate_client::Client;
+use poigate_domain::{ApiKeyMode, InteractionType, TerminalKind};
+use poigate_engine::{Clock, Engine, SystemClock};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+pub use poigate_client;
+pub use poigate_engine::ManualClock;
+
+/// POIIDs of the three simulated terminals every test server has.
+pub const TERMINALS: [&str; 3] = ["V400m-100000001", "V400m-100000002", "P400Plus-100000003"];
+
+/// Options of a test server.
+#[derive(Clone)]
+pub struct Options {
+    /// Simulator speed factor (0 = no delays).
+    pub sim_speed: f64,
+    pub delivery_timeout_seconds: u64,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sim_speed: 0.0,
+            delivery_timeout_seconds: 30,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A running gateway with one merchant ("Merchant A"), its test key and three terminals.
+pub struct TestServer {
+    server: Option<RunningServer>,
+    dir: TempDir,
+    config: Config,
+    options: Options,
+    key: String,
+}
+
+impl TestServer {
+    pub async fn start() -> anyhow::Result<TestServer> {
+        TestServer::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> anyhow::Result<TestServer> {
+        let dir = tempfile::tempdir().context("temp dir")?;
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse()?,
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.simulator.speed = options.sim_speed;
+        config.engine.delivery_timeout_seconds = options.delivery_timeout_seconds;
+        let server = start_with_clock(&config, options.clock.clone()).await?;
+        let merchant = server.engine.create_merchant("Merchant A").await?;
+        let key = server
+            .engine
+            .create_api_key(merchant.id, ApiKeyMode::Test, Some("tests".into()))
+            .await?
+            .secret;
+        for poiid in TERMINALS {
+            let (model, serial) = poiid.split_once('-').context("poiid")?;
+            server
+                .engine
+                .register_terminal(merchant.id, serial, model, None, TerminalKind::Simulated)
+                .await?;
+        }
+        let ts = TestServer {
+            server: Some(server),
+            dir,
+            config,
+            options,
+            key,
+        };
+        ts.wait_ready().await?;
+        Ok(ts)
+    }
+
+    fn running(&self) -> &RunningServer {
+        match &self.server {
+            Some(s) => s,
+            None => panic!("the test server is stopped"),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.running().url()
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.running().engine
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The API key of Merchant A.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// A client of Merchant A.
+    pub fn client(&self) -> Client {
+        match Client::new(self.url(), &self.key) {
+            Ok(c) => c,
+            Err(e) => panic!("cannot build a client: {e}"),
+        }
+    }
+
+    /// A raw HTTP client (no key) for malformed-request tests.
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    /// Creates another merchant with one simulated terminal and returns its client.
+    pub async fn other_merchant(&self, name: &str) -> anyhow::Result<Client> {
+        let engine = self.engine();
+        let merchant = engine.create_merchant(name).await?;
+        let key = engine
+            .create_api_key(merchant.id, ApiKeyMode::Test, None)
+            .await?
+            .secret;
+        engine
+            .register_terminal(
+                merchant.id,
+                "900000001",
+                "V400m",
+                None,
+                TerminalKind::Simulated,
+            )
+            .await?;
+        Ok(Client::new(self.url(), key)?)
+    }
+
+    /// Stops the server and starts a new one on the same data directory (new port).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        if let Some(server) = self.server.take() {
+            server.stop().await?;
+        }
+        let server = start_with_clock(&self.config, self.options.clock.clone()).await?;
+        self.server = Some(server);
+        self.wait_ready().await
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let url = format!("{}/readyz", self.url());
+        let http = reqwest::Client::new();
+        eventually(Duration::from_secs(10), || {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                match http.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => Some(()),
+                    _ => None,
+                }
+            }
+        })
+        .await
+        .context("server did not become ready")
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(server) = self.server.take() {
+            server.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Polls `probe` until it returns `Some`, or fails after `deadline`. Yields between polls;
+/// no fixed sleeps.
+pub async fn eventually<T, F, Fut>(deadline: Duration, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = Instant::now() + deadline;
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        if let Some(v) = probe().await {
+            return Ok(v);
+        }
+        anyhow::ensure!(
+            Instant::now() < until,
+            "condition not met within {deadline:?}"
+        );
+        // A poll interval between probes, bounded by the deadline above.
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// A sale request body.
+pub fn sale(terminal: &str, value: i64, currency: &str) -> CreateInteractionRequest {
+    request(terminal, InteractionType::Sale, value, currency)
+}
+
+pub fn request(
+    terminal: &str,
+    kind: InteractionType,
+    value: i64,
+    currency: &str,
+) -> CreateInteractionRequest {
+    CreateInteractionRequest {
+        terminal: terminal.to_string(),
+        kind,
+        amount: AmountInput {
+            value,
+            currency: currency.to_string(),
+        },
+        reference: None,
+        sale_id: None,
+        service_id: None,
+        timeout_seconds: None,
+        metadata: None,
+        webhooks: None,
+    }
+}

@@ -36,7 +36,8 @@ fn ctx() -> ReceiptContext {
 fn approved() -> TerminalOutcome {
     TerminalOutcome::Approved {
         auth_code: "A1B2C3".into(),
-        card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip).expect("card"),
+        card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip)
+            .expect("card"),
         emv: None,
     }
 }
@@ -65,15 +66,25 @@ fn run(inputs: Vec<Input>) -> (Interaction, Vec<Event>) {
 fn happy_path_sale() {
     let (i, events) = run(vec![
         Input::TerminalAcknowledged,
-        Input::TerminalStage { message: "Connecting to card reader".into() },
-        Input::TerminalStage { message: "1.00 GBP - Present card".into() },
+        Input::TerminalStage {
+            message: "Connecting to card reader".into(),
+        },
+        Input::TerminalStage {
+            message: "1.00 GBP - Present card".into(),
+        },
         result(approved()),
     ]);
     assert_eq!(i.status, Status::Approved);
     assert!(i.transaction_id.is_some());
     let names: Vec<_> = events.iter().map(|e| e.kind.name()).collect();
-    assert_eq!(names, ["created", "acknowledged", "stage", "stage", "completed"]);
-    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        names,
+        ["created", "acknowledged", "stage", "stage", "completed"]
+    );
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
     assert_eq!(i.last_seq, 5);
 }
 
@@ -100,7 +111,9 @@ fn cancel_before_delivery_is_immediate() {
 #[test]
 fn cancel_in_flight_is_forwarded_and_the_terminal_decides() {
     let (i, _) = new_interaction();
-    let i = apply(&i, Input::TerminalAcknowledged, t(1)).expect("ack").interaction;
+    let i = apply(&i, Input::TerminalAcknowledged, t(1))
+        .expect("ack")
+        .interaction;
     let tr = apply(&i, Input::CancelRequested, t(2)).expect("cancel");
     assert_eq!(tr.interaction.status, Status::InProgress);
     assert!(tr.interaction.cancel_requested);
@@ -118,16 +131,26 @@ fn cancel_in_flight_is_forwarded_and_the_terminal_decides() {
 fn delivery_timeout_cancels_only_undelivered_interactions() {
     let (i, _) = new_interaction();
     let tr = apply(&i, Input::DeliveryTimedOut, t(1)).expect("applies");
-    assert_eq!(tr.interaction.cancel_reason(), Some(CancelReason::NotDelivered));
-    let acked = apply(&i, Input::TerminalAcknowledged, t(1)).expect("ack").interaction;
+    assert_eq!(
+        tr.interaction.cancel_reason(),
+        Some(CancelReason::NotDelivered)
+    );
+    let acked = apply(&i, Input::TerminalAcknowledged, t(1))
+        .expect("ack")
+        .interaction;
     let tr = apply(&acked, Input::DeliveryTimedOut, t(2)).expect("applies");
-    assert!(tr.is_noop(&acked), "an acknowledged interaction is never cancelled by the gateway");
+    assert!(
+        tr.is_noop(&acked),
+        "an acknowledged interaction is never cancelled by the gateway"
+    );
 }
 
 #[test]
 fn overdue_is_a_flag_not_an_outcome() {
     let (i, _) = new_interaction();
-    let acked = apply(&i, Input::TerminalAcknowledged, t(1)).expect("ack").interaction;
+    let acked = apply(&i, Input::TerminalAcknowledged, t(1))
+        .expect("ack")
+        .interaction;
     let tr = apply(&acked, Input::DeadlinePassed, t(2)).expect("applies");
     assert!(tr.interaction.overdue);
     assert_eq!(tr.interaction.status, Status::InProgress);
@@ -137,25 +160,39 @@ fn overdue_is_a_flag_not_an_outcome() {
 #[test]
 fn final_states_refuse_everything() {
     let (i, _) = new_interaction();
-    let done = apply(&i, result(approved()), t(1)).expect("result").interaction;
+    let done = apply(&i, result(approved()), t(1))
+        .expect("result")
+        .interaction;
     for input in [
         Input::CancelRequested,
         Input::TerminalAcknowledged,
         Input::DeliveryTimedOut,
-        result(TerminalOutcome::Cancelled { reason: CancelReason::Terminal }),
+        result(TerminalOutcome::Cancelled {
+            reason: CancelReason::Terminal,
+        }),
     ] {
-        assert_eq!(apply(&done, input, t(2)), Err(DomainError::AlreadyFinal(Status::Approved)));
+        assert_eq!(
+            apply(&done, input, t(2)),
+            Err(DomainError::AlreadyFinal(Status::Approved))
+        );
     }
 }
 
 #[test]
 fn disconnect_and_reconnect_are_recorded_in_flight() {
     let (i, _) = new_interaction();
-    let acked = apply(&i, Input::TerminalAcknowledged, t(1)).expect("ack").interaction;
+    let acked = apply(&i, Input::TerminalAcknowledged, t(1))
+        .expect("ack")
+        .interaction;
     let off = apply(&acked, Input::TerminalConnection { connected: false }, t(2)).expect("off");
     assert!(!off.interaction.terminal_connected);
     assert_eq!(off.events[0].kind, EventKind::TerminalDisconnected);
-    let on = apply(&off.interaction, Input::TerminalConnection { connected: true }, t(3)).expect("on");
+    let on = apply(
+        &off.interaction,
+        Input::TerminalConnection { connected: true },
+        t(3),
+    )
+    .expect("on");
     assert_eq!(on.events[0].kind, EventKind::TerminalReconnected);
 }
 
@@ -167,7 +204,10 @@ fn invalid_card_data_from_a_terminal_is_refused() {
         card: MaskedCard::new(None, "0010", CardBrand::Visa, EntryMode::Chip).expect("card"),
         emv: None,
     };
-    assert!(matches!(apply(&i, result(bad), t(1)), Err(DomainError::InvalidCardData(_))));
+    assert!(matches!(
+        apply(&i, result(bad), t(1)),
+        Err(DomainError::InvalidCardData(_))
+    ));
 }
 
 fn arb_outcome() -> impl Strategy<Value = TerminalOutcome> {
@@ -179,9 +219,16 @@ fn arb_outcome() -> impl Strategy<Value = TerminalOutcome> {
             card: None,
             emv: None
         }),
-        Just(TerminalOutcome::Cancelled { reason: CancelReason::Terminal }),
-        Just(TerminalOutcome::Cancelled { reason: CancelReason::Timeout }),
-        Just(TerminalOutcome::Failed { reason: FailureReason::TerminalError, message: "boom".into() }),
+        Just(TerminalOutcome::Cancelled {
+            reason: CancelReason::Terminal
+        }),
+        Just(TerminalOutcome::Cancelled {
+            reason: CancelReason::Timeout
+        }),
+        Just(TerminalOutcome::Failed {
+            reason: FailureReason::TerminalError,
+            message: "boom".into()
+        }),
     ]
 }
 

@@ -11,10 +11,8 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use poigate_api::*;
-use poigate_domain::{
-    Event, Interaction, InteractionId, Money, MoneyError, Status, TransactionId,
-};
-use poigate_engine::{CancelAnswer, Caller, CreateRequest, Engine};
+use poigate_domain::{Event, Interaction, InteractionId, Money, MoneyError, Status, TransactionId};
+use poigate_engine::{Caller, CancelAnswer, CreateRequest, Engine};
 use poigate_engine::{EventOrder, InteractionFilter};
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -170,7 +168,11 @@ pub async fn list_events(
     let id: InteractionId = path_id(&id, "interaction")?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "out_of_range", "limit is 1 to 1000"));
+        return Err(ApiError::invalid_field(
+            "limit",
+            "out_of_range",
+            "limit is 1 to 1000",
+        ));
     }
     let order = match query.order.unwrap_or_default() {
         Order::Asc => EventOrder::Asc,
@@ -218,7 +220,11 @@ pub async fn stream_events(
                 .ok()
                 .and_then(|s| s.trim().parse::<u64>().ok())
                 .ok_or_else(|| {
-                    ApiError::invalid_field("Last-Event-ID", "invalid_value", "must be an event seq")
+                    ApiError::invalid_field(
+                        "Last-Event-ID",
+                        "invalid_value",
+                        "must be an event seq",
+                    )
                 })?,
         ),
         None => None,
@@ -362,7 +368,11 @@ pub async fn list_interactions(
 ) -> Result<Json<ListOf<InteractionView>>, ApiError> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "out_of_range", "limit is 1 to 100"));
+        return Err(ApiError::invalid_field(
+            "limit",
+            "out_of_range",
+            "limit is 1 to 100",
+        ));
     }
     let status = match &query.status {
         Some(s) => Some(Status::parse(s).ok_or_else(|| {
@@ -376,12 +386,20 @@ pub async fn list_interactions(
     };
     let before = match &query.cursor {
         Some(c) => Some(c.parse::<InteractionId>().map_err(|_| {
-            ApiError::invalid_field("cursor", "invalid_value", "use the next_cursor of a previous page")
+            ApiError::invalid_field(
+                "cursor",
+                "invalid_value",
+                "use the next_cursor of a previous page",
+            )
         })?),
         None => None,
     };
     let terminal_id = match &query.terminal {
-        Some(reference) => match state.engine.find_terminal(caller.merchant_id, reference).await {
+        Some(reference) => match state
+            .engine
+            .find_terminal(caller.merchant_id, reference)
+            .await
+        {
             Ok(t) => Some(t.terminal.id),
             Err(poigate_engine::EngineError::NotFound(_)) => {
                 return Ok(Json(ListOf::new(Vec::new(), false, None)));

@@ -20,7 +20,10 @@ pub(crate) use test_helpers::*;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/interactions", post(create_interaction).get(list_interactions))
+        .route(
+            "/v1/interactions",
+            post(create_interaction).get(list_interactions),
+        )
         .route("/v1/interactions/{id}", get(get_interaction))
         .route("/v1/interactions/{id}/events", get(list_events))
         .route("/v1/interactions/{id}/events/stream", get(stream_events))
@@ -32,11 +35,31 @@ pub fn router() -> Router<AppState> {
             "/v1/test-helpers/terminals/{id}/present-card",
             post(helper_present_card),
         )
-        .route("/v1/test-helpers/terminals/{id}/cancel", post(helper_press_cancel))
-        .route("/v1/test-helpers/terminals/{id}/timeout", post(helper_timeout))
+        .route(
+            "/v1/test-helpers/terminals/{id}/cancel",
+            post(helper_press_cancel),
+        )
+        .route(
+            "/v1/test-helpers/terminals/{id}/timeout",
+            post(helper_timeout),
+        )
         .route("/v1/test-helpers/terminals/{id}/hold", post(helper_hold))
-        .route("/v1/test-helpers/terminals/{id}/disconnect", post(helper_disconnect))
-        .route("/v1/test-helpers/terminals/{id}/connect", post(helper_connect))
+        .route(
+            "/v1/test-helpers/terminals/{id}/disconnect",
+            post(helper_disconnect),
+        )
+        .route(
+            "/v1/test-helpers/terminals/{id}/connect",
+            post(helper_connect),
+        )
+        .route(
+            "/v1/test-helpers/terminals/{id}/freeze",
+            post(helper_freeze),
+        )
+        .route(
+            "/v1/test-helpers/terminals/{id}/unfreeze",
+            post(helper_unfreeze),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))

@@ -27,8 +27,14 @@ async fn simulated(
             "test helpers need a test API key (pg_test_…)",
         ));
     }
-    let view = state.engine.find_terminal(caller.merchant_id, reference).await?;
-    let sim = state.simulator.clone().filter(|s| s.manages(view.terminal.id));
+    let view = state
+        .engine
+        .find_terminal(caller.merchant_id, reference)
+        .await?;
+    let sim = state
+        .simulator
+        .clone()
+        .filter(|s| s.manages(view.terminal.id));
     match (view.terminal.kind, sim) {
         (TerminalKind::Simulated, Some(sim)) => Ok((view.terminal.id, sim)),
         _ => Err(ApiError::new(
@@ -40,7 +46,11 @@ async fn simulated(
     }
 }
 
-fn answer(state: &AppState, id: poigate_domain::TerminalId, target: Option<HelperTarget>) -> Json<TestHelperResponse> {
+fn answer(
+    state: &AppState,
+    id: poigate_domain::TerminalId,
+    target: Option<HelperTarget>,
+) -> Json<TestHelperResponse> {
     let status = state
         .engine
         .terminal_live(id)
@@ -188,6 +198,38 @@ pub async fn helper_connect(
     let (id, sim) = simulated(&state, &caller, &id).await?;
     sim.connect(id)
         .await
+        .map_err(|_| ApiError::not_found("terminal"))?;
+    Ok(answer(&state, id, None))
+}
+
+/// Freeze the terminal: connected, but it stops answering (starts stay unacknowledged)
+#[utoipa::path(post, path = "/v1/test-helpers/terminals/{id}/freeze", tag = "test helpers",
+    params(("id" = String, Path, description = "Terminal id, POIID or serial number")),
+    responses((status = 200, description = "Frozen", body = TestHelperResponse)),
+    security(("bearer" = [])))]
+pub async fn helper_freeze(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<TestHelperResponse>, ApiError> {
+    let (id, sim) = simulated(&state, &caller, &id).await?;
+    sim.freeze(id)
+        .map_err(|_| ApiError::not_found("terminal"))?;
+    Ok(answer(&state, id, None))
+}
+
+/// Unfreeze the terminal: a start it received while frozen runs now
+#[utoipa::path(post, path = "/v1/test-helpers/terminals/{id}/unfreeze", tag = "test helpers",
+    params(("id" = String, Path, description = "Terminal id, POIID or serial number")),
+    responses((status = 200, description = "Unfrozen", body = TestHelperResponse)),
+    security(("bearer" = [])))]
+pub async fn helper_unfreeze(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<TestHelperResponse>, ApiError> {
+    let (id, sim) = simulated(&state, &caller, &id).await?;
+    sim.unfreeze(id)
         .map_err(|_| ApiError::not_found("terminal"))?;
     Ok(answer(&state, id, None))
 }

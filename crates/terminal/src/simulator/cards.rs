@@ -132,12 +132,21 @@ mod tests {
 
     #[test]
     fn trigger_table() {
-        assert_eq!(amount_trigger(&eur(1124)), Some(DeclineReason::InsufficientFunds));
+        assert_eq!(
+            amount_trigger(&eur(1124)),
+            Some(DeclineReason::InsufficientFunds)
+        );
         assert_eq!(amount_trigger(&eur(125)), Some(DeclineReason::CardBlocked));
         assert_eq!(amount_trigger(&eur(2126)), Some(DeclineReason::CardExpired));
-        assert_eq!(amount_trigger(&eur(127)), Some(DeclineReason::InvalidAmount));
+        assert_eq!(
+            amount_trigger(&eur(127)),
+            Some(DeclineReason::InvalidAmount)
+        );
         assert_eq!(amount_trigger(&eur(128)), Some(DeclineReason::InvalidCard));
-        assert_eq!(amount_trigger(&eur(10134)), Some(DeclineReason::PinIncorrect));
+        assert_eq!(
+            amount_trigger(&eur(10134)),
+            Some(DeclineReason::PinIncorrect)
+        );
         assert_eq!(amount_trigger(&eur(100)), None);
         assert_eq!(amount_trigger(&eur(1240)), None);
     }
@@ -155,14 +164,20 @@ mod tests {
             CardBrand::Diners,
             CardBrand::Other,
         ] {
-            let card = TestCard { brand, ..TestCard::default() };
+            let card = TestCard {
+                brand,
+                ..TestCard::default()
+            };
             let masked = card.masked().expect("valid test card");
             assert_eq!(masked.brand(), brand);
             assert!(masked.bin().is_some(), "{brand:?} has a BIN");
             let emv = card.emv().expect("chip card has EMV data");
             assert!(emv.validated().is_ok(), "{brand:?} EMV data is valid");
         }
-        let swipe = TestCard { entry_mode: EntryMode::Swipe, ..TestCard::default() };
+        let swipe = TestCard {
+            entry_mode: EntryMode::Swipe,
+            ..TestCard::default()
+        };
         assert!(swipe.emv().is_none());
     }
 }

@@ -94,6 +94,9 @@ impl RunHandle {
 struct SimState {
     armed: Option<CardholderAction>,
     run: Option<RunHandle>,
+    /// A frozen terminal is connected but does not answer: starts wait here unacknowledged.
+    frozen: bool,
+    queued: Option<(Interaction, bool)>,
 }
 
 /// One report on its way to the engine, with an optional reply channel for the script
@@ -184,8 +187,37 @@ impl SimulatedLink {
         Ok(())
     }
 
+    /// Freezes the terminal: it stays connected but neither acknowledges nor runs the
+    /// starts it receives (a hung terminal), until [`SimulatedLink::unfreeze`]. This is how
+    /// a test sees an interaction stay `pending`, be cancelled before delivery, or time out
+    /// as `not_delivered`.
+    pub fn freeze(&self, id: TerminalId) -> Result<(), SimError> {
+        let sim = self.get(id).ok_or(SimError::UnknownTerminal)?;
+        sim.state().frozen = true;
+        Ok(())
+    }
+
+    /// Unfreezes the terminal; a start it received while frozen runs now (and stops at once
+    /// if the gateway gave up on it meanwhile).
+    pub fn unfreeze(&self, id: TerminalId) -> Result<(), SimError> {
+        let sim = self.get(id).ok_or(SimError::UnknownTerminal)?;
+        let queued = {
+            let mut state = sim.state();
+            state.frozen = false;
+            state.queued.take()
+        };
+        if let Some((interaction, resume)) = queued {
+            self.spawn_run(&sim, &interaction, resume);
+        }
+        Ok(())
+    }
+
     fn spawn_run(&self, sim: &Arc<SimTerminal>, interaction: &Interaction, resume: bool) {
         let mut state = sim.state();
+        if state.frozen {
+            state.queued = Some((interaction.clone(), resume));
+            return;
+        }
         if let Some(run) = &state.run
             && run.interaction_id == interaction.id
             && run.is_alive()
@@ -220,7 +252,11 @@ impl TerminalLink for SimulatedLink {
         Ok(())
     }
 
-    async fn cancel(&self, terminal: &Terminal, interaction: InteractionId) -> Result<(), LinkError> {
+    async fn cancel(
+        &self,
+        terminal: &Terminal,
+        interaction: InteractionId,
+    ) -> Result<(), LinkError> {
         let sim = self.get(terminal.id).ok_or(LinkError::NotConnected)?;
         if !*sim.connected.borrow() {
             return Err(LinkError::NotConnected);
@@ -251,21 +287,19 @@ impl TerminalLink for SimulatedLink {
                 Ok(m) => m,
                 Err(p) => p.into_inner(),
             };
-            if map.contains_key(&terminal.id) {
-                false
-            } else {
-                let (tx, rx) = mpsc::unbounded_channel();
-                let (connected, connected_rx) = watch::channel(true);
-                tokio::spawn(uplink(self.engine.clone(), terminal.id, rx, connected_rx));
-                map.insert(
-                    terminal.id,
-                    Arc::new(SimTerminal {
+            match map.entry(terminal.id) {
+                std::collections::hash_map::Entry::Occupied(_) => false,
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let (connected, connected_rx) = watch::channel(true);
+                    tokio::spawn(uplink(self.engine.clone(), terminal.id, rx, connected_rx));
+                    slot.insert(Arc::new(SimTerminal {
                         connected,
                         uplink: tx,
                         state: Mutex::new(SimState::default()),
-                    }),
-                );
-                true
+                    }));
+                    true
+                }
             }
         };
         if created && let Some(engine) = self.engine.upgrade() {

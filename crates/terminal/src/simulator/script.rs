@@ -37,7 +37,10 @@ impl Script {
         Duration::from_secs_f64((ms as f64 / 1000.0) * self.speed.max(0.0))
     }
 
-    fn report(&mut self, kind: ReportKind) -> oneshot::Receiver<Result<ReportOutcome, poigate_engine::EngineError>> {
+    fn report(
+        &mut self,
+        kind: ReportKind,
+    ) -> oneshot::Receiver<Result<ReportOutcome, poigate_engine::EngineError>> {
         self.seq += 1;
         let (tx, rx) = oneshot::channel();
         let _ = self.uplink.send(Uplink {
@@ -183,7 +186,11 @@ impl Script {
         }
     }
 
-    async fn process(&mut self, card: TestCard, commands: &mut mpsc::UnboundedReceiver<RunCommand>) {
+    async fn process(
+        &mut self,
+        card: TestCard,
+        commands: &mut mpsc::UnboundedReceiver<RunCommand>,
+    ) {
         self.stage("Processing payment...");
         let mut waited = 0;
         // Past this point the card is read: a cancel from the POS is too late.

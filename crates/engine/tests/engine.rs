@@ -1,0 +1,418 @@
+//! Engine rules driven directly, with a real SQLite store, a manual clock and a terminal
+//! played by the test (the link records what the engine sends; the test reports back as
+//! the terminal would).
+
+use async_trait::async_trait;
+use poigate_domain::*;
+use poigate_engine::*;
+use poigate_store_sqlite::{SqliteConfig, SqliteStore};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+struct RecordingLink {
+    starts: Mutex<Vec<InteractionId>>,
+    cancels: Mutex<Vec<InteractionId>>,
+}
+
+#[async_trait]
+impl TerminalLink for RecordingLink {
+    async fn start(&self, _t: &Terminal, i: &Interaction) -> Result<(), LinkError> {
+        self.starts.lock().expect("lock").push(i.id);
+        Ok(())
+    }
+    async fn cancel(&self, _t: &Terminal, id: InteractionId) -> Result<(), LinkError> {
+        self.cancels.lock().expect("lock").push(id);
+        Ok(())
+    }
+}
+
+struct Harness {
+    engine: Engine,
+    clock: ManualClock,
+    link: Arc<RecordingLink>,
+    caller: Caller,
+    terminal: Terminal,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(&SqliteConfig::new(dir.path().join("p.db"))).expect("store");
+    let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
+    let config = EngineConfig {
+        delivery_timeout: Duration::from_secs(10),
+        overdue_grace: Duration::from_secs(30),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(Arc::new(store), Arc::new(clock.clone()), config);
+    let link = Arc::new(RecordingLink::default());
+    engine.set_link(link.clone());
+    engine.start().await.expect("start");
+    let merchant = engine.create_merchant("M").await.expect("merchant");
+    let key = engine
+        .create_api_key(merchant.id, ApiKeyMode::Test, None)
+        .await
+        .expect("key");
+    let caller = engine
+        .authenticate(&key.secret)
+        .await
+        .expect("auth")
+        .expect("caller");
+    let terminal = engine
+        .register_terminal(merchant.id, "1", "V400m", None, TerminalKind::Device)
+        .await
+        .expect("terminal");
+    engine.terminal_connected(terminal.id, true).await;
+    Harness {
+        engine,
+        clock,
+        link,
+        caller,
+        terminal,
+        _dir: dir,
+    }
+}
+
+fn sale(h: &Harness, value: i64) -> CreateRequest {
+    sale_on(&h.terminal, value)
+}
+
+fn sale_on(t: &Terminal, value: i64) -> CreateRequest {
+    CreateRequest {
+        terminal: t.poiid(),
+        kind: InteractionType::Sale,
+        amount: Money::new(value, Currency::from_code("EUR").expect("EUR")).expect("money"),
+        reference: None,
+        sale_id: None,
+        service_id: None,
+        timeout_seconds: Some(60),
+        metadata: Default::default(),
+        webhooks: vec![],
+        idempotency_key: None,
+    }
+}
+
+fn report(id: InteractionId, seq: u64, kind: ReportKind) -> TerminalReport {
+    TerminalReport {
+        interaction_id: id,
+        terminal_seq: seq,
+        kind,
+    }
+}
+
+fn approved() -> ReportKind {
+    ReportKind::Result(Box::new(TerminalOutcome::Approved {
+        auth_code: "ABC123".into(),
+        card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip)
+            .expect("card"),
+        emv: None,
+    }))
+}
+
+async fn until_started(h: &Harness, id: InteractionId) {
+    for _ in 0..1000 {
+        if h.link.starts.lock().expect("lock").contains(&id) {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the start of {id} was never sent");
+}
+
+#[tokio::test]
+async fn re_sent_reports_are_stored_once() {
+    let h = harness().await;
+    let i = h
+        .engine
+        .create(&h.caller, sale(&h, 100))
+        .await
+        .expect("create")
+        .interaction;
+    until_started(&h, i.id).await;
+    let ack = report(i.id, 1, ReportKind::Acknowledged);
+    assert_eq!(
+        h.engine
+            .report(h.terminal.id, ack.clone())
+            .await
+            .expect("ack"),
+        ReportOutcome::Applied
+    );
+    assert_eq!(
+        h.engine.report(h.terminal.id, ack).await.expect("again"),
+        ReportOutcome::Duplicate
+    );
+    let stage = report(
+        i.id,
+        2,
+        ReportKind::Stage {
+            message: "Present card".into(),
+        },
+    );
+    h.engine
+        .report(h.terminal.id, stage.clone())
+        .await
+        .expect("stage");
+    h.engine
+        .report(h.terminal.id, stage)
+        .await
+        .expect("stage again");
+    h.engine
+        .report(h.terminal.id, report(i.id, 3, approved()))
+        .await
+        .expect("result");
+    assert_eq!(
+        h.engine
+            .report(h.terminal.id, report(i.id, 3, approved()))
+            .await
+            .expect("result again"),
+        ReportOutcome::AlreadyFinal
+    );
+    let events = h
+        .engine
+        .events(&h.caller, i.id, 0, 100, EventOrder::Asc)
+        .await
+        .expect("events");
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds, ["created", "acknowledged", "stage", "completed"]);
+}
+
+#[tokio::test]
+async fn reports_from_another_terminal_or_for_unknown_interactions_are_refused() {
+    let h = harness().await;
+    let i = h
+        .engine
+        .create(&h.caller, sale(&h, 100))
+        .await
+        .expect("create")
+        .interaction;
+    let other = h
+        .engine
+        .register_terminal(
+            h.caller.merchant_id,
+            "2",
+            "V400m",
+            None,
+            TerminalKind::Device,
+        )
+        .await
+        .expect("terminal");
+    let err = h
+        .engine
+        .report(other.id, report(i.id, 1, ReportKind::Acknowledged))
+        .await;
+    assert!(matches!(err, Err(EngineError::WrongTerminal)), "{err:?}");
+    let unknown = InteractionId::generate(h.engine.now());
+    let err = h
+        .engine
+        .report(h.terminal.id, report(unknown, 1, ReportKind::Acknowledged))
+        .await;
+    assert!(
+        matches!(err, Err(EngineError::UnknownInteraction)),
+        "{err:?}"
+    );
+    // A too-late answer nobody asked for is refused and changes nothing.
+    h.engine
+        .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
+        .await
+        .expect("ack");
+    let err = h
+        .engine
+        .report(h.terminal.id, report(i.id, 2, ReportKind::CancelTooLate))
+        .await;
+    assert!(matches!(err, Err(EngineError::InvalidReport(_))), "{err:?}");
+}
+
+#[tokio::test]
+async fn delivery_timeout_then_a_late_ack_cannot_revive_the_interaction() {
+    let h = harness().await;
+    let i = h
+        .engine
+        .create(&h.caller, sale(&h, 100))
+        .await
+        .expect("create")
+        .interaction;
+    h.clock.advance(Duration::from_secs(9));
+    let still = h
+        .engine
+        .wait(&h.caller, i.id, Some(1), Duration::ZERO)
+        .await
+        .expect("get");
+    assert_eq!(still.status, Status::Pending);
+    h.clock.advance(Duration::from_secs(2));
+    let done = h
+        .engine
+        .wait(&h.caller, i.id, None, Duration::from_secs(60))
+        .await
+        .expect("wait");
+    assert_eq!(done.cancel_reason(), Some(CancelReason::NotDelivered));
+    // The engine told the terminal to abort, and a late acknowledgement is answered
+    // "already final": the terminal must not start the cardholder interaction.
+    assert!(h.link.cancels.lock().expect("lock").contains(&i.id));
+    let late = h
+        .engine
+        .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
+        .await;
+    assert_eq!(late.expect("answered"), ReportOutcome::AlreadyFinal);
+}
+
+#[tokio::test]
+async fn a_silent_terminal_makes_the_interaction_overdue_never_final() {
+    let h = harness().await;
+    let i = h
+        .engine
+        .create(&h.caller, sale(&h, 100))
+        .await
+        .expect("create")
+        .interaction;
+    h.engine
+        .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
+        .await
+        .expect("ack");
+    h.engine.terminal_connected(h.terminal.id, false).await;
+    // Card timeout 60 s + grace 30 s.
+    h.clock.advance(Duration::from_secs(89));
+    let before = h.engine.get(&h.caller, i.id).await.expect("get");
+    assert!(!before.overdue);
+    assert!(!before.terminal_connected);
+    h.clock.advance(Duration::from_secs(2));
+    let flagged = h
+        .engine
+        .wait(
+            &h.caller,
+            i.id,
+            Some(before.last_seq),
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("wait");
+    assert!(flagged.overdue);
+    assert_eq!(
+        flagged.status,
+        Status::InProgress,
+        "poigate never invents an outcome"
+    );
+    // The terminal comes back with its real outcome.
+    h.engine.terminal_connected(h.terminal.id, true).await;
+    h.engine
+        .report(h.terminal.id, report(i.id, 2, approved()))
+        .await
+        .expect("result");
+    let done = h.engine.get(&h.caller, i.id).await.expect("get");
+    assert_eq!(done.status, Status::Approved);
+}
+
+#[tokio::test]
+async fn many_waiters_all_wake_on_the_final_state() {
+    let h = harness().await;
+    let i = h
+        .engine
+        .create(&h.caller, sale(&h, 100))
+        .await
+        .expect("create")
+        .interaction;
+    h.engine
+        .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
+        .await
+        .expect("ack");
+    let mut waiters = Vec::new();
+    for _ in 0..200 {
+        let engine = h.engine.clone();
+        let caller = h.caller;
+        waiters.push(tokio::spawn(async move {
+            engine
+                .wait(&caller, i.id, None, Duration::from_secs(60))
+                .await
+        }));
+    }
+    h.engine
+        .report(h.terminal.id, report(i.id, 2, approved()))
+        .await
+        .expect("result");
+    for w in waiters {
+        let state = tokio::time::timeout(Duration::from_secs(10), w)
+            .await
+            .expect("woken")
+            .expect("joined")
+            .expect("state");
+        assert_eq!(state.status, Status::Approved);
+    }
+}
+
+#[tokio::test]
+async fn restart_reloads_live_interactions_and_their_timers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
+    let open = || {
+        let store = SqliteStore::open(&SqliteConfig::new(dir.path().join("p.db"))).expect("store");
+        let engine = Engine::new(
+            Arc::new(store),
+            Arc::new(clock.clone()),
+            EngineConfig {
+                delivery_timeout: Duration::from_secs(10),
+                ..EngineConfig::default()
+            },
+        );
+        let link = Arc::new(RecordingLink::default());
+        engine.set_link(link.clone());
+        (engine, link)
+    };
+    let (engine, _) = open();
+    engine.start().await.expect("start");
+    let m = engine.create_merchant("M").await.expect("m");
+    let key = engine
+        .create_api_key(m.id, ApiKeyMode::Test, None)
+        .await
+        .expect("key");
+    let caller = engine
+        .authenticate(&key.secret)
+        .await
+        .expect("auth")
+        .expect("caller");
+    let t = engine
+        .register_terminal(m.id, "1", "V400m", None, TerminalKind::Device)
+        .await
+        .expect("t");
+    engine.terminal_connected(t.id, true).await;
+    let i = engine
+        .create(&caller, sale_on(&t, 100))
+        .await
+        .expect("create")
+        .interaction;
+    engine.clear_link();
+    drop(engine);
+
+    let (engine, link) = open();
+    engine.start().await.expect("restart");
+    // The pending start is delivered again, and the busy rule still holds.
+    assert!(link.starts.lock().expect("lock").contains(&i.id));
+    engine.terminal_connected(t.id, true).await;
+    let busy = engine.create(&caller, sale_on(&t, 500)).await;
+    assert!(
+        matches!(busy, Err(EngineError::TerminalBusy { blocking }) if blocking == i.id),
+        "{busy:?}"
+    );
+    // Its delivery timer runs again too.
+    clock.advance(Duration::from_secs(11));
+    let done = engine
+        .wait(&caller, i.id, None, Duration::from_secs(60))
+        .await
+        .expect("wait");
+    assert_eq!(done.cancel_reason(), Some(CancelReason::NotDelivered));
+}
+
+#[test]
+fn the_in_flight_guard_admits_one_claim_per_key() {
+    let guard = poigate_engine::idempotency::InFlight::default();
+    let m = MerchantId::generate(Timestamp::from_millis(0));
+    let first = guard.claim(m, vec!["h:k".into()]).expect("first claim");
+    assert!(
+        guard
+            .claim(m, vec!["h:k".into(), "h:other".into()])
+            .is_none()
+    );
+    let other_merchant = MerchantId::generate(Timestamp::from_millis(1));
+    assert!(guard.claim(other_merchant, vec!["h:k".into()]).is_some());
+    drop(first);
+    assert!(guard.claim(m, vec!["h:k".into()]).is_some());
+}
