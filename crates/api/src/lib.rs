@@ -13,7 +13,9 @@
 mod problem;
 mod requests;
 mod views;
+mod webhooks;
 
 pub use problem::{FieldErrorBody, Problem, problem_type_uri};
 pub use requests::*;
 pub use views::*;
+pub use webhooks::*;

@@ -61,6 +61,9 @@ pub struct Client {
 impl Client {
     /// `base` like `http://127.0.0.1:8080`, `key` like `pg_test_…`.
     pub fn new(base: impl Into<String>, key: impl Into<String>) -> Result<Client, ClientError> {
+        // HTTPS support: reqwest is built without a default crypto provider; install ring's
+        // (a no-op when the process already has one).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(90))
             .build()?;
@@ -230,6 +233,110 @@ impl Client {
             req = req.json(card);
         }
         self.call(req).await
+    }
+
+    pub async fn create_webhook_endpoint(
+        &self,
+        body: &CreateWebhookEndpointRequest,
+    ) -> Result<WebhookEndpointView, ClientError> {
+        self.call(
+            self.request(Method::POST, "/v1/webhook-endpoints")
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn webhook_endpoints(&self) -> Result<ListOf<WebhookEndpointView>, ClientError> {
+        self.call(self.request(Method::GET, "/v1/webhook-endpoints"))
+            .await
+    }
+
+    pub async fn webhook_endpoint(&self, id: &str) -> Result<WebhookEndpointView, ClientError> {
+        self.call(self.request(Method::GET, &format!("/v1/webhook-endpoints/{id}")))
+            .await
+    }
+
+    pub async fn update_webhook_endpoint(
+        &self,
+        id: &str,
+        body: &UpdateWebhookEndpointRequest,
+    ) -> Result<WebhookEndpointView, ClientError> {
+        self.call(
+            self.request(Method::PATCH, &format!("/v1/webhook-endpoints/{id}"))
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), ClientError> {
+        let response = self
+            .request(Method::DELETE, &format!("/v1/webhook-endpoints/{id}"))
+            .send()
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.bytes().await?;
+        Err(match serde_json::from_slice::<Problem>(&body) {
+            Ok(problem) => ClientError::Api {
+                status,
+                problem: Box::new(problem),
+            },
+            Err(_) => ClientError::Decode {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            },
+        })
+    }
+
+    pub async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        overlap_seconds: Option<u64>,
+    ) -> Result<WebhookEndpointView, ClientError> {
+        self.call(
+            self.request(
+                Method::POST,
+                &format!("/v1/webhook-endpoints/{id}/rotate-secret"),
+            )
+            .json(&RotateSecretRequest { overlap_seconds }),
+        )
+        .await
+    }
+
+    pub async fn webhook_secret(&self, id: &str) -> Result<SecretsView, ClientError> {
+        self.call(self.request(Method::GET, &format!("/v1/webhook-endpoints/{id}/secret")))
+            .await
+    }
+
+    pub async fn callback_secret(&self) -> Result<SecretsView, ClientError> {
+        self.call(self.request(Method::GET, "/v1/webhook-callback-secret"))
+            .await
+    }
+
+    pub async fn deliveries(
+        &self,
+        query: &ListDeliveriesQuery,
+    ) -> Result<ListOf<DeliveryView>, ClientError> {
+        self.call(
+            self.request(Method::GET, "/v1/webhook-deliveries")
+                .query(query),
+        )
+        .await
+    }
+
+    pub async fn delivery(&self, id: &str) -> Result<DeliveryView, ClientError> {
+        self.call(self.request(Method::GET, &format!("/v1/webhook-deliveries/{id}")))
+            .await
+    }
+
+    pub async fn redeliver(&self, id: &str) -> Result<DeliveryView, ClientError> {
+        self.call(self.request(
+            Method::POST,
+            &format!("/v1/webhook-deliveries/{id}/redeliver"),
+        ))
+        .await
     }
 
     /// Waits (long-polling) until the interaction is final or `max` passes.

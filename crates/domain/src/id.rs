@@ -137,6 +137,21 @@ prefixed_id!(
     ApiKeyId,
     "key_"
 );
+prefixed_id!(
+    /// A webhook endpoint of a merchant.
+    WebhookEndpointId,
+    "we_"
+);
+prefixed_id!(
+    /// A webhook message (one event occurrence); its text is the `webhook-id` header.
+    MessageId,
+    "msg_"
+);
+prefixed_id!(
+    /// The delivery of one message to one target.
+    DeliveryId,
+    "whd_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -342,26 +342,11 @@ impl NewInteraction {
                     "webhook url must start with https:// or http://",
                 );
             }
-            if hook.events.is_empty() || hook.events.len() > 10 {
-                errors.add(
-                    format!("webhooks[{i}].events"),
-                    "invalid_events",
-                    "webhook events must list 1 to 10 event types",
-                );
-            }
-            for (j, e) in hook.events.iter().enumerate() {
-                let ok = !e.is_empty()
-                    && e.len() <= 64
-                    && e.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
-                if !ok {
-                    errors.add(
-                        format!("webhooks[{i}].events[{j}]"),
-                        "invalid_event_type",
-                        "event types are 1 to 64 letters, digits, dots or underscores",
-                    );
-                }
-            }
+            crate::webhook::validate_filter(
+                &format!("webhooks[{i}].events"),
+                &hook.events,
+                &mut errors,
+            );
         }
         errors.into_result(())
     }

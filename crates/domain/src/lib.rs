@@ -25,11 +25,15 @@ pub mod terminal;
 pub mod time;
 pub mod transaction;
 pub mod validation;
+pub mod webhook;
 
 pub use card::{CardBrand, Cvm, EmvData, EntryMode, MaskedCard};
 pub use currency::Currency;
 pub use event::{Event, EventKind};
-pub use id::{ApiKeyId, IdParseError, InteractionId, MerchantId, TerminalId, TransactionId};
+pub use id::{
+    ApiKeyId, DeliveryId, IdParseError, InteractionId, MerchantId, MessageId, TerminalId,
+    TransactionId, WebhookEndpointId,
+};
 pub use interaction::{
     CallbackSubscription, CancelReason, DeclineReason, FailureReason, Interaction, InteractionType,
     NewInteraction, Outcome, Status, TerminalOutcome,
@@ -42,3 +46,7 @@ pub use terminal::{Terminal, TerminalKind, TerminalStatus};
 pub use time::Timestamp;
 pub use transaction::{Condition, Transaction, TransactionKind, TransactionStatus};
 pub use validation::{FieldError, ValidationErrors};
+pub use webhook::{
+    AttemptResult, EndpointKind, NextStep, OutboxMessage, RetryPolicy, SigningSecret,
+    WebhookEndpoint, WebhookEventType, WebhookSubject,
+};

@@ -14,6 +14,8 @@ pub struct EngineConfig {
     pub natural_key_ttl: Duration,
     /// Longest long-poll a client may ask for.
     pub max_wait: Duration,
+    /// How long a replaced webhook secret keeps signing beside the new one.
+    pub webhook_secret_overlap: Duration,
 }
 
 impl Default for EngineConfig {
@@ -24,6 +26,7 @@ impl Default for EngineConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             natural_key_ttl: Duration::from_secs(48 * 3600),
             max_wait: Duration::from_secs(60),
+            webhook_secret_overlap: Duration::from_secs(24 * 3600),
         }
     }
 }

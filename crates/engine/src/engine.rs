@@ -8,6 +8,7 @@ use crate::idempotency::{InFlight, fingerprint};
 use crate::link::{ReportKind, ReportOutcome, TerminalLink, TerminalReport};
 use crate::live::{LiveEntry, LiveMap};
 use crate::registry::{Registry, TerminalLive};
+use poigate_domain::webhook::{interaction_messages, terminal_message};
 use poigate_domain::{
     ApiKeyId, ApiKeyMode, CallbackSubscription, Effect, Event, EventKind, Input, Interaction,
     InteractionId, InteractionType, Merchant, MerchantId, Money, NewInteraction, ReceiptContext,
@@ -102,7 +103,7 @@ pub struct NewApiKey {
 /// The engine handle. Cheap to clone; all clones share one engine.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// A handle that does not keep the engine alive (for links and timers).
@@ -115,11 +116,14 @@ impl WeakEngine {
     }
 }
 
-struct Inner {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    config: EngineConfig,
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: EngineConfig,
     link: RwLock<Option<Arc<dyn TerminalLink>>>,
+    /// Notified after every commit that wrote webhook messages (wakes the worker).
+    pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
+    pub(crate) target_guard: RwLock<Option<Arc<dyn crate::webhooks::TargetGuard>>>,
     registry: Registry,
     live: LiveMap,
     in_flight: InFlight,
@@ -142,6 +146,8 @@ impl Engine {
                 live: LiveMap::default(),
                 in_flight: InFlight::default(),
                 merchant_names: Mutex::new(HashMap::new()),
+                outbox_signal: Arc::new(tokio::sync::Notify::new()),
+                target_guard: RwLock::new(None),
             }),
         }
     }
@@ -187,6 +193,15 @@ impl Engine {
 
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
+    }
+
+    /// Notified whenever webhook messages were committed to the outbox.
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.outbox_signal.clone()
+    }
+
+    fn outbox_written(&self) {
+        self.inner.outbox_signal.notify_one();
     }
 
     /// Loads terminals and live interactions and resumes their timers and deliveries.
@@ -465,6 +480,15 @@ impl Engine {
             return;
         }
         tracing::info!(terminal = %id, connected, "terminal connection changed");
+        if let Some(live) = self.inner.registry.get(id) {
+            let message = terminal_message(&live.terminal, live.status(), now);
+            match self.inner.store.append_outbox(&[message]).await {
+                Ok(()) => self.outbox_written(),
+                Err(e) => {
+                    tracing::error!(terminal = %id, error = %e, "terminal webhook not stored")
+                }
+            }
+        }
         if let Some(active) = self.inner.registry.active(id) {
             let _ = self
                 .transition(active, Input::TerminalConnection { connected }, None)
@@ -503,6 +527,12 @@ impl Engine {
             webhooks: req.webhooks,
         };
         let mut errors = new.validate().err().unwrap_or_default();
+        for (i, hook) in new.webhooks.iter().enumerate() {
+            let field = format!("webhooks[{i}].url");
+            if !errors.errors().iter().any(|e| e.field == field) {
+                self.check_webhook_url(&field, &hook.url, &mut errors);
+            }
+        }
         if let Some(key) = &req.idempotency_key
             && (key.is_empty()
                 || key.len() > 255
@@ -573,7 +603,11 @@ impl Engine {
                 expires_at: now.plus_millis(millis(ttl)),
             })
             .collect();
+        if !interaction.webhooks.is_empty() {
+            self.ensure_callback_secret(merchant).await?;
+        }
         let create = CreateInteraction {
+            outbox: interaction_messages(None, &interaction, None, now),
             interaction: interaction.clone(),
             first_event,
             idempotency,
@@ -584,6 +618,7 @@ impl Engine {
             Err(e) => return Err(e.into()),
         }
 
+        self.outbox_written();
         let entry = self.inner.live.insert(interaction.clone());
         self.inner.registry.set_active(terminal.id, id);
         self.schedule(
@@ -715,7 +750,8 @@ impl Engine {
         }
         let mut attempts = 0;
         let (next, transition) = loop {
-            let transition = apply(&state, input.clone(), self.now())?;
+            let now = self.now();
+            let transition = apply(&state, input.clone(), now)?;
             let mut next = transition.interaction.clone();
             if let Some(seq) = terminal_seq {
                 next.last_terminal_seq = seq;
@@ -724,13 +760,24 @@ impl Engine {
                 return Ok((ReportOutcome::Applied, next));
             }
             let write = TransitionWrite {
+                outbox: interaction_messages(
+                    Some(&state),
+                    &next,
+                    transition.transaction.as_ref(),
+                    now,
+                ),
                 interaction: next.clone(),
                 expected_last_seq: state.last_seq,
                 events: transition.events.clone(),
                 transaction: transition.transaction.clone(),
             };
             match self.inner.store.apply_transition(&write).await {
-                Ok(()) => break (next, transition),
+                Ok(()) => {
+                    if !write.outbox.is_empty() {
+                        self.outbox_written();
+                    }
+                    break (next, transition);
+                }
                 Err(StoreError::VersionConflict(_)) if attempts < 3 => {
                     attempts += 1;
                     // Another writer (another node) got there first: reload and re-decide.

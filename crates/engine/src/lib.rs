@@ -24,6 +24,7 @@ pub mod idempotency;
 pub mod link;
 mod live;
 pub mod registry;
+pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
@@ -33,5 +34,7 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use link::{LinkError, ReportKind, ReportOutcome, TerminalLink, TerminalReport};
+pub use poigate_store::{AttemptLog, DeliveryFilter, DeliveryRecord, DeliveryStatus};
 pub use poigate_store::{EventOrder, InteractionFilter};
 pub use registry::TerminalLive;
+pub use webhooks::{EndpointUpdate, NewEndpoint, TargetGuard};

@@ -316,3 +316,120 @@ pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Subcommand)]
+pub enum WebhooksCommand {
+    /// List webhook endpoints.
+    Endpoints {
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Show the delivery log (newest first), with every attempt.
+    Deliveries {
+        /// pending, succeeded or failed.
+        #[arg(long)]
+        status: Option<String>,
+        /// Event type, e.g. interaction.completed.
+        #[arg(long)]
+        event: Option<String>,
+        /// Endpoint id.
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Interaction, terminal or transaction id.
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Send a delivery again.
+    Redeliver {
+        id: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+pub async fn webhooks(cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        WebhooksCommand::Endpoints { conn } => {
+            let list = conn.client()?.webhook_endpoints().await?;
+            if conn.json {
+                print_json(&list)?;
+            } else {
+                for e in &list.data {
+                    let state = if e.enabled {
+                        "enabled".to_string()
+                    } else {
+                        format!(
+                            "disabled ({})",
+                            e.disabled_reason.clone().unwrap_or_default()
+                        )
+                    };
+                    println!("{}  {}  [{}]  {}", e.id, e.url, e.events.join(","), state);
+                }
+            }
+        }
+        WebhooksCommand::Deliveries {
+            status,
+            event,
+            endpoint,
+            subject,
+            limit,
+            conn,
+        } => {
+            let list = conn
+                .client()?
+                .deliveries(&poigate_api::ListDeliveriesQuery {
+                    endpoint,
+                    event,
+                    status,
+                    subject,
+                    limit: Some(limit),
+                    cursor: None,
+                })
+                .await?;
+            if conn.json {
+                print_json(&list)?;
+            } else {
+                for d in &list.data {
+                    println!(
+                        "{}  {:<9} {:<26} {}  {}",
+                        d.id, d.status, d.event_type, d.webhook_id, d.url
+                    );
+                    for a in &d.attempts {
+                        let status = a
+                            .status_code
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "---".into());
+                        println!(
+                            "    #{} {}  {}  {:>5} ms  {}",
+                            a.attempt,
+                            a.started_at,
+                            status,
+                            a.latency_ms,
+                            a.error.clone().unwrap_or_default()
+                        );
+                    }
+                    if let Some(next) = d.next_attempt_at.filter(|_| d.status == "pending") {
+                        println!("    next attempt at {next}");
+                    }
+                }
+            }
+        }
+        WebhooksCommand::Redeliver { id, conn } => {
+            let d = conn.client()?.redeliver(&id).await?;
+            if conn.json {
+                print_json(&d)?;
+            } else {
+                println!(
+                    "{} is due again ({} attempts so far)",
+                    d.id,
+                    d.attempts.len()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -18,6 +18,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub simulator: SimulatorSettings,
     pub engine: EngineSettings,
+    pub webhooks: WebhookSettings,
     /// Create the demo merchant, key and terminals at start-up.
     pub demo: bool,
     /// `tracing` filter, e.g. `info` or `poigate=debug,tower_http=info`.
@@ -49,6 +50,37 @@ pub struct EngineSettings {
     pub overdue_grace_seconds: u64,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Allow webhook targets on private, loopback and link-local addresses (off by default:
+    /// the SSRF guard). `serve --demo` turns it on so a local receiver works.
+    pub allow_private_targets: bool,
+    /// Delays before the 2nd, 3rd, … attempt, in seconds.
+    pub retry_schedule_seconds: Vec<u64>,
+    /// Upper bound for a target's `Retry-After`, in seconds.
+    pub retry_after_max_seconds: u64,
+    pub request_timeout_seconds: u64,
+    pub max_concurrency: usize,
+    pub max_per_endpoint: usize,
+    /// How long a rotated-out secret keeps signing.
+    pub secret_overlap_seconds: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allow_private_targets: false,
+            retry_schedule_seconds: poigate_domain::RetryPolicy::default().delays_seconds,
+            retry_after_max_seconds: 36_000,
+            request_timeout_seconds: 15,
+            max_concurrency: 64,
+            max_per_endpoint: 4,
+            secret_overlap_seconds: 86_400,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -57,6 +89,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             simulator: SimulatorSettings::default(),
             engine: EngineSettings::default(),
+            webhooks: WebhookSettings::default(),
             demo: false,
             log: "info".into(),
         }
@@ -112,6 +145,18 @@ impl Config {
         anyhow::ensure!(
             (1..=64).contains(&self.database.read_connections),
             "database.read_connections must be 1 to 64"
+        );
+        anyhow::ensure!(
+            self.webhooks.retry_schedule_seconds.len() <= 20,
+            "webhooks.retry_schedule_seconds holds at most 20 delays"
+        );
+        anyhow::ensure!(
+            (1..=120).contains(&self.webhooks.request_timeout_seconds),
+            "webhooks.request_timeout_seconds must be 1 to 120"
+        );
+        anyhow::ensure!(
+            self.webhooks.max_concurrency >= 1 && self.webhooks.max_per_endpoint >= 1,
+            "webhooks.max_concurrency and webhooks.max_per_endpoint must be at least 1"
         );
         Ok(())
     }

@@ -43,6 +43,9 @@ enum Command {
     Events(cli_client::EventsArgs),
     /// Ask to cancel an interaction.
     Cancel(cli_client::CancelArgs),
+    /// Webhook endpoints and the delivery log of a running gateway.
+    #[command(subcommand)]
+    Webhooks(cli_client::WebhooksCommand),
     /// Print the OpenAPI document of the native API.
     Openapi,
 }
@@ -73,6 +76,9 @@ struct ServeArgs {
     /// Log filter, e.g. info or debug [default: info; RUST_LOG also works].
     #[arg(long, env = "POIGATE_LOG")]
     log: Option<String>,
+    /// Allow webhooks to private, loopback and link-local addresses (on with --demo).
+    #[arg(long, env = "POIGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS")]
+    webhooks_allow_private_targets: bool,
 }
 
 fn parse_synchronous(s: &str) -> Result<Synchronous, String> {
@@ -132,6 +138,7 @@ enum TerminalsCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    poigate_webhooks::install_tls_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -162,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Status(args) => cli_client::status(args).await,
         Command::Events(args) => cli_client::events(args).await,
         Command::Cancel(args) => cli_client::cancel(args).await,
+        Command::Webhooks(cmd) => cli_client::webhooks(cmd).await,
         Command::Openapi => {
             print!("{}", poigate_http::openapi::document_json());
             Ok(std::process::ExitCode::SUCCESS)
@@ -200,6 +208,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.log {
         config.log = v;
+    }
+    if args.webhooks_allow_private_targets || config.demo {
+        // The demo's webhook receivers run on this machine.
+        config.webhooks.allow_private_targets = true;
     }
     init_logging(&config.log);
     let server = poigate::start(&config).await?;

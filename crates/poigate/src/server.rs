@@ -2,10 +2,12 @@
 
 use crate::config::Config;
 use anyhow::Context;
+use poigate_domain::RetryPolicy;
 use poigate_engine::{Clock, Engine, EngineConfig, SystemClock, TerminalLink};
 use poigate_http::AppState;
 use poigate_store_sqlite::{SqliteConfig, SqliteStore};
 use poigate_terminal::{SimulatedLink, SimulatorConfig};
+use poigate_webhooks::{TargetPolicy, WebhookConfig, WebhookWorker, WorkerHandle};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub engine: Engine,
     pub simulator: Arc<SimulatedLink>,
+    webhooks: Option<WorkerHandle>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -32,6 +35,9 @@ impl RunningServer {
             let _ = tx.send(());
         }
         let result = (&mut self.task).await;
+        if let Some(worker) = self.webhooks.take() {
+            worker.stop().await;
+        }
         self.engine.clear_link();
         result
             .context("server task failed")?
@@ -81,9 +87,15 @@ pub async fn start_with_clock(
     let engine_config = EngineConfig {
         delivery_timeout: Duration::from_secs(config.engine.delivery_timeout_seconds),
         overdue_grace: Duration::from_secs(config.engine.overdue_grace_seconds),
+        webhook_secret_overlap: Duration::from_secs(config.webhooks.secret_overlap_seconds),
         ..EngineConfig::default()
     };
-    let engine = Engine::new(Arc::new(store), clock, engine_config);
+    let store: Arc<dyn poigate_store::Store> = Arc::new(store);
+    let engine = Engine::new(store.clone(), clock.clone(), engine_config);
+    let policy = TargetPolicy {
+        allow_private: config.webhooks.allow_private_targets,
+    };
+    engine.set_target_guard(Arc::new(policy));
     let simulator = Arc::new(SimulatedLink::new(
         engine.downgrade(),
         SimulatorConfig {
@@ -92,6 +104,25 @@ pub async fn start_with_clock(
     ));
     engine.set_link(simulator.clone() as Arc<dyn TerminalLink>);
     engine.start().await.context("cannot start the engine")?;
+    let worker = WebhookWorker::new(
+        store,
+        clock,
+        engine.outbox_signal(),
+        WebhookConfig {
+            policy,
+            retry: RetryPolicy {
+                delays_seconds: config.webhooks.retry_schedule_seconds.clone(),
+                retry_after_max_seconds: config.webhooks.retry_after_max_seconds,
+                ..RetryPolicy::default()
+            },
+            request_timeout: Duration::from_secs(config.webhooks.request_timeout_seconds),
+            max_concurrency: config.webhooks.max_concurrency,
+            max_per_target: config.webhooks.max_per_endpoint,
+            ..WebhookConfig::default()
+        },
+    )
+    .context("cannot start the webhook worker")?
+    .spawn();
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -110,6 +141,7 @@ pub async fn start_with_clock(
         addr,
         engine,
         simulator,
+        webhooks: Some(worker),
         shutdown: Some(tx),
         task,
     })

@@ -1,20 +1,10 @@
 //! The README's walkthrough, run exactly as written against the `poigate serve --demo`
 //! binary (only faster: `--sim-speed 0.02`, and on a free port).
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::Command;
 
 fn readme() -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
@@ -52,52 +42,11 @@ fn walkthrough_script(readme: &str) -> String {
     script
 }
 
-fn start_demo(data_dir: &std::path::Path, key: &str) -> (KillOnDrop, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_poigate"))
-        .args([
-            "serve",
-            "--demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--sim-speed",
-            "0.02",
-            "--log",
-            "warn",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("POIGATE_DEMO_API_KEY", key)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start poigate serve --demo");
-    let stdout = child.stdout.take().expect("stdout");
-    let guard = KillOnDrop(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut banner = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no URL in the demo banner: {banner:?}"));
-        if let Some(url) = line.trim().strip_prefix("URL") {
-            return (guard, url.trim().to_string());
-        }
-        banner.push(line);
-    }
-}
-
 #[test]
 fn the_readme_walkthrough_works_as_written() {
     let dir = tempfile::tempdir().expect("temp dir");
     let key = "pg_test_readme_walkthrough_0123456789abcdef";
-    let (_server, url) = start_demo(&dir.path().join("data"), key);
+    let (_server, url) = support::start_demo(&dir.path().join("data"), key, "0.02");
     let script = walkthrough_script(&readme());
     let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_poigate"))
         .parent()

@@ -13,13 +13,15 @@
 mod codec;
 mod pool;
 mod schema;
+mod webhooks;
 mod writer;
 
 use async_trait::async_trait;
 use codec::*;
 use poigate_domain::{
-    ApiKeyId, Event, Interaction, InteractionId, Merchant, MerchantId, Terminal, TerminalId,
-    Timestamp, Transaction, TransactionId,
+    ApiKeyId, DeliveryId, Event, Interaction, InteractionId, Merchant, MerchantId, OutboxMessage,
+    Terminal, TerminalId, Timestamp, Transaction, TransactionId, WebhookEndpoint,
+    WebhookEndpointId,
 };
 use poigate_store::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -148,7 +150,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     )
 }
 
-fn db(e: rusqlite::Error) -> StoreError {
+pub(crate) fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("database error: {e}"))
 }
 
@@ -574,6 +576,7 @@ impl Store for SqliteStore {
                     Err(e) => return Err(db(e)),
                 }
                 insert_events(conn, std::slice::from_ref(&c.first_event))?;
+                webhooks::insert_messages(conn, &c.outbox)?;
                 Ok(())
             })
             .await
@@ -616,6 +619,7 @@ impl Store for SqliteStore {
                 if let Some(txn) = &w.transaction {
                     upsert_transaction(conn, txn)?;
                 }
+                webhooks::insert_messages(conn, &w.outbox)?;
                 Ok(())
             })
             .await
@@ -750,6 +754,115 @@ impl Store for SqliteStore {
                     .map_err(db)?;
                 Ok(n as u64)
             })
+            .await
+    }
+
+    async fn append_outbox(&self, messages: &[OutboxMessage]) -> StoreResult<()> {
+        let messages = messages.to_vec();
+        self.writer
+            .write(move |conn| webhooks::insert_messages(conn, &messages))
+            .await
+    }
+
+    async fn dispatch_outbox(&self, limit: u32, now: Timestamp) -> StoreResult<u32> {
+        self.writer
+            .write(move |conn| webhooks::dispatch(conn, limit, now))
+            .await
+    }
+
+    async fn lease_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+        skip_targets: Vec<String>,
+    ) -> StoreResult<Vec<DeliveryJob>> {
+        self.writer
+            .write(move |conn| webhooks::lease_due(conn, now, lease_until, limit, &skip_targets))
+            .await
+    }
+
+    async fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>> {
+        self.readers.read(webhooks::next_due).await
+    }
+
+    async fn record_attempt(&self, attempt: &AttemptRecord) -> StoreResult<()> {
+        let attempt = attempt.clone();
+        self.writer
+            .write(move |conn| webhooks::record_attempt(conn, &attempt))
+            .await
+    }
+
+    async fn release_delivery_leases(&self) -> StoreResult<u64> {
+        self.writer.write(webhooks::release_leases).await
+    }
+
+    async fn save_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
+        let endpoint = endpoint.clone();
+        self.writer
+            .write(move |conn| webhooks::save_endpoint(conn, &endpoint))
+            .await
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        merchant: MerchantId,
+        id: WebhookEndpointId,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        self.readers
+            .read(move |conn| webhooks::get_endpoint(conn, merchant, id))
+            .await
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        merchant: MerchantId,
+    ) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.readers
+            .read(move |conn| webhooks::list_endpoints(conn, merchant))
+            .await
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        merchant: MerchantId,
+        id: WebhookEndpointId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.writer
+            .write(move |conn| webhooks::delete_endpoint(conn, merchant, id, now))
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        merchant: MerchantId,
+        filter: &DeliveryFilter,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let filter = filter.clone();
+        self.readers
+            .read(move |conn| webhooks::list_deliveries(conn, merchant, &filter))
+            .await
+    }
+
+    async fn get_delivery(
+        &self,
+        merchant: MerchantId,
+        id: DeliveryId,
+    ) -> StoreResult<Option<DeliveryRecord>> {
+        self.readers
+            .read(move |conn| webhooks::get_delivery(conn, merchant, id))
+            .await
+    }
+
+    async fn redeliver(
+        &self,
+        merchant: MerchantId,
+        id: DeliveryId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.writer
+            .write(move |conn| webhooks::redeliver(conn, merchant, id, now))
             .await
     }
 }

@@ -40,7 +40,12 @@ impl ReadPool {
                 .map_err(|_| StoreError::Unavailable("read pool poisoned".into()))?
                 .pop()
                 .ok_or_else(|| StoreError::Unavailable("no idle read connection".into()))?;
-            let result = f(&conn);
+            // One read transaction per call: a read of several statements (a delivery and
+            // its attempts) sees one consistent snapshot, never half of a concurrent commit.
+            let result = match conn.unchecked_transaction() {
+                Ok(tx) => f(&tx),
+                Err(e) => Err(StoreError::Unavailable(format!("cannot begin a read: {e}"))),
+            };
             if let Ok(mut guard) = idle.lock() {
                 guard.push(conn);
             }

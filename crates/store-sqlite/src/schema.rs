@@ -6,9 +6,10 @@
 use rusqlite::Connection;
 
 /// (version, SQL). Versions start at 1 and have no gaps.
-pub const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE merchants (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -95,7 +96,72 @@ CREATE TABLE idempotency (
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_by_expiry ON idempotency(expires_at);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Webhook endpoints of a merchant (kind 'endpoint'), and one hidden record per merchant
+-- (kind 'callbacks') holding the secret that signs per-interaction callbacks.
+CREATE TABLE webhook_endpoints (
+    id           TEXT PRIMARY KEY,
+    merchant_id  TEXT NOT NULL REFERENCES merchants(id),
+    kind         TEXT NOT NULL,
+    enabled      INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX webhook_endpoints_by_merchant ON webhook_endpoints(merchant_id, kind);
+
+-- The outbox: one row per event occurrence, written with the state change that caused it.
+CREATE TABLE webhook_messages (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    merchant_id  TEXT NOT NULL,
+    type         TEXT NOT NULL,
+    subject_id   TEXT NOT NULL,
+    dispatched   INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX webhook_messages_undispatched ON webhook_messages(seq) WHERE dispatched = 0;
+
+-- One row per (message, target).
+CREATE TABLE webhook_deliveries (
+    id               TEXT PRIMARY KEY,
+    message_seq      INTEGER NOT NULL REFERENCES webhook_messages(seq),
+    merchant_id      TEXT NOT NULL,
+    endpoint_id      TEXT,
+    url              TEXT NOT NULL,
+    target_key       TEXT NOT NULL,
+    subject_id       TEXT NOT NULL,
+    type             TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    retry_from       INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER,
+    leased_until     INTEGER,
+    last_error       TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_order ON webhook_deliveries(target_key, subject_id, message_seq) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_by_merchant ON webhook_deliveries(merchant_id, id);
+CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries(endpoint_id, status);
+
+CREATE TABLE webhook_attempts (
+    delivery_id  TEXT NOT NULL,
+    attempt      INTEGER NOT NULL,
+    started_at   INTEGER NOT NULL,
+    status_code  INTEGER,
+    latency_ms   INTEGER NOT NULL,
+    error        TEXT,
+    PRIMARY KEY (delivery_id, attempt)
+) WITHOUT ROWID;
+"#,
+    ),
+];
 
 /// Applies every migration newer than the database's `user_version`.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {

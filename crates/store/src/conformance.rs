@@ -10,10 +10,12 @@
 //! Each case is a plain `async fn` here, so a failure points at the rule that broke.
 
 use crate::*;
+use poigate_domain::webhook::{interaction_messages, terminal_message};
 use poigate_domain::{
-    ApiKeyId, ApiKeyMode, CardBrand, Currency, EntryMode, EventKind, Input, InteractionType,
-    MaskedCard, Money, NewInteraction, ReceiptContext, Status, TerminalKind, TerminalOutcome,
-    apply,
+    ApiKeyId, ApiKeyMode, AttemptResult, CallbackSubscription, CardBrand, Currency, EndpointKind,
+    EntryMode, EventKind, Input, InteractionType, MaskedCard, Money, NewInteraction, NextStep,
+    ReceiptContext, RetryPolicy, SigningSecret, Status, TerminalKind, TerminalOutcome,
+    TerminalStatus, WebhookEndpoint, WebhookEndpointId, WebhookEventType, apply,
 };
 use std::any::Any;
 use std::sync::Arc;
@@ -40,6 +42,12 @@ macro_rules! conformance_tests {
             expired_idempotency_keys_are_reusable,
             events_page_in_both_orders,
             lookups_filter_and_page,
+            outbox_fans_out_to_matching_endpoints_and_retries,
+            deliveries_are_ordered_per_target_and_subject,
+            gone_disables_the_endpoint_and_fails_its_backlog,
+            leases_survive_a_crash_and_targets_can_be_skipped,
+            callbacks_and_redelivery,
+            outbox_rows_share_the_fate_of_their_state_change,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -107,6 +115,7 @@ fn create(i: &Interaction, e: &Event) -> CreateInteraction {
         interaction: i.clone(),
         first_event: e.clone(),
         idempotency: vec![],
+        outbox: interaction_messages(None, i, None, i.created_at),
     }
 }
 
@@ -128,6 +137,7 @@ async fn step(store: &Arc<dyn Store>, i: &Interaction, input: Input, at: i64) ->
         .apply_transition(&TransitionWrite {
             interaction: tr.interaction.clone(),
             expected_last_seq: i.last_seq,
+            outbox: interaction_messages(Some(i), &tr.interaction, tr.transaction.as_ref(), t(at)),
             events: tr.events,
             transaction: tr.transaction,
         })
@@ -364,6 +374,7 @@ pub async fn transitions_append_events_and_check_versions(store: Arc<dyn Store>)
             expected_last_seq: i2.last_seq,
             events: stale.events,
             transaction: None,
+            outbox: vec![],
         })
         .await;
     assert!(matches!(res, Err(StoreError::VersionConflict(id)) if id == i.id));
@@ -649,4 +660,546 @@ pub async fn lookups_filter_and_page(store: Arc<dyn Store>) {
         .await
         .expect("scoped");
     assert!(scoped.is_empty(), "another merchant's lookup finds nothing");
+}
+
+fn endpoint(m: &Merchant, url: &str, events: &[&str], enabled: bool) -> WebhookEndpoint {
+    WebhookEndpoint {
+        id: WebhookEndpointId::generate(t(0)),
+        merchant_id: m.id,
+        kind: EndpointKind::Endpoint,
+        url: url.to_string(),
+        description: None,
+        events: events.iter().map(|e| e.to_string()).collect(),
+        enabled,
+        disabled_reason: None,
+        secrets: vec![SigningSecret {
+            secret: format!("whsec_{}", url.len()),
+            created_at: t(0),
+            expires_at: None,
+        }],
+        created_at: t(0),
+        updated_at: t(0),
+    }
+}
+
+fn attempt(job: &DeliveryJob, at: i64, result: AttemptResult) -> AttemptRecord {
+    let next = RetryPolicy::default().next_step(job.schedule_attempt, result, t(at), 0.0);
+    let status_code = match result {
+        AttemptResult::Delivered => Some(200),
+        AttemptResult::Gone => Some(410),
+        AttemptResult::Failed { status, .. } => status,
+    };
+    AttemptRecord {
+        delivery_id: job.delivery_id,
+        attempt: job.attempt,
+        started_at: t(at),
+        status_code,
+        latency_ms: 3,
+        error: None,
+        next,
+    }
+}
+
+const FAIL: AttemptResult = AttemptResult::Failed {
+    status: Some(500),
+    retry_after_seconds: None,
+};
+
+pub async fn outbox_fans_out_to_matching_endpoints_and_retries(store: Arc<dyn Store>) {
+    let m = merchant(&store, "M").await;
+    let all = endpoint(&m, "https://all.example/hook", &["*"], true);
+    let done_only = endpoint(
+        &m,
+        "https://done.example/hook",
+        &["interaction.completed"],
+        true,
+    );
+    let disabled = endpoint(&m, "https://off.example/hook", &["*"], false);
+    for e in [&all, &done_only, &disabled] {
+        store.save_webhook_endpoint(e).await.expect("save endpoint");
+    }
+    assert_eq!(
+        store
+            .list_webhook_endpoints(m.id)
+            .await
+            .expect("list")
+            .len(),
+        3
+    );
+    assert_eq!(
+        store.get_webhook_endpoint(m.id, all.id).await.expect("get"),
+        Some(all.clone())
+    );
+    let term = terminal(&store, &m, "1").await;
+    let (i, e) = new_interaction(&m, &term, 100, 1);
+    store
+        .create_interaction(&create(&i, &e))
+        .await
+        .expect("create");
+    // One interaction.updated message: only the catch-all endpoint wants it.
+    assert_eq!(store.dispatch_outbox(100, t(2)).await.expect("dispatch"), 1);
+    assert_eq!(
+        store
+            .dispatch_outbox(100, t(2))
+            .await
+            .expect("dispatch again"),
+        0
+    );
+    let jobs = store
+        .lease_due_deliveries(t(2), t(60_000), 10, vec![])
+        .await
+        .expect("lease");
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    assert_eq!(job.url, all.url);
+    assert_eq!(job.attempt, 1);
+    assert_eq!(job.secrets, vec![all.secrets[0].secret.clone()]);
+    assert_eq!(job.message.event_type, WebhookEventType::InteractionUpdated);
+    // Leased: not handed out twice.
+    assert!(
+        store
+            .lease_due_deliveries(t(3), t(60_000), 10, vec![])
+            .await
+            .expect("lease")
+            .is_empty()
+    );
+    store
+        .record_attempt(&attempt(job, 3, FAIL))
+        .await
+        .expect("record");
+    assert_eq!(
+        store.next_delivery_due().await.expect("next"),
+        Some(t(5_003))
+    );
+    assert!(
+        store
+            .lease_due_deliveries(t(5_002), t(60_000), 10, vec![])
+            .await
+            .expect("early")
+            .is_empty()
+    );
+    let retry = store
+        .lease_due_deliveries(t(5_003), t(60_000), 10, vec![])
+        .await
+        .expect("due");
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempt, 2);
+    assert_eq!(
+        retry[0].message.id, job.message.id,
+        "the same message, so the same webhook-id"
+    );
+    store
+        .record_attempt(&attempt(&retry[0], 5_010, AttemptResult::Delivered))
+        .await
+        .expect("record");
+    assert_eq!(store.next_delivery_due().await.expect("next"), None);
+    let log = store
+        .list_deliveries(
+            m.id,
+            &DeliveryFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("log");
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].status, DeliveryStatus::Succeeded);
+    assert_eq!(
+        log[0]
+            .attempts
+            .iter()
+            .map(|a| a.status_code)
+            .collect::<Vec<_>>(),
+        vec![Some(500), Some(200)]
+    );
+    assert_eq!(
+        store.get_delivery(m.id, log[0].id).await.expect("get"),
+        Some(log[0].clone())
+    );
+    // The final state reaches both enabled endpoints.
+    step(&store, &i, Input::CancelRequested, 6_000).await;
+    assert_eq!(
+        store
+            .dispatch_outbox(100, t(6_001))
+            .await
+            .expect("dispatch"),
+        2
+    );
+    let jobs = store
+        .lease_due_deliveries(t(6_001), t(60_000), 10, vec![])
+        .await
+        .expect("lease");
+    let mut targets: Vec<(&str, WebhookEventType)> = jobs
+        .iter()
+        .map(|j| (j.url.as_str(), j.message.event_type))
+        .collect();
+    targets.sort_by_key(|(u, e)| (u.to_string(), e.as_str()));
+    assert_eq!(
+        targets,
+        vec![
+            (
+                "https://all.example/hook",
+                WebhookEventType::InteractionUpdated
+            ),
+            (
+                "https://done.example/hook",
+                WebhookEventType::InteractionCompleted
+            ),
+        ],
+        "interaction.completed waits behind interaction.updated on the catch-all endpoint"
+    );
+    let filtered = store
+        .list_deliveries(
+            m.id,
+            &DeliveryFilter {
+                endpoint_id: Some(done_only.id),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("filtered");
+    assert_eq!(filtered.len(), 1);
+    let other = merchant(&store, "Other").await;
+    assert!(
+        store
+            .list_deliveries(
+                other.id,
+                &DeliveryFilter {
+                    limit: 10,
+                    ..Default::default()
+                }
+            )
+            .await
+            .expect("scoped")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .get_delivery(other.id, log[0].id)
+            .await
+            .expect("scoped get"),
+        None
+    );
+}
+
+pub async fn deliveries_are_ordered_per_target_and_subject(store: Arc<dyn Store>) {
+    let m = merchant(&store, "M").await;
+    let e = endpoint(&m, "https://all.example/hook", &["*"], true);
+    store.save_webhook_endpoint(&e).await.expect("save");
+    let term = terminal(&store, &m, "1").await;
+    let other_term = terminal(&store, &m, "2").await;
+    let (i, ev) = new_interaction(&m, &term, 100, 1);
+    store
+        .create_interaction(&create(&i, &ev))
+        .await
+        .expect("create");
+    let i2 = step(&store, &i, Input::TerminalAcknowledged, 2).await;
+    step(&store, &i2, approved_input(), 3).await;
+    let (j, jv) = new_interaction(&m, &other_term, 200, 4);
+    store
+        .create_interaction(&create(&j, &jv))
+        .await
+        .expect("create other");
+    store.dispatch_outbox(100, t(5)).await.expect("dispatch");
+    // Four messages for i (updated, updated, updated, completed), one for j: the first of
+    // each subject is handed out, the rest wait for their predecessor.
+    let mut order = Vec::new();
+    for round in 0..10 {
+        let jobs = store
+            .lease_due_deliveries(t(10 + round), t(60_000), 10, vec![])
+            .await
+            .expect("lease");
+        if jobs.is_empty() {
+            break;
+        }
+        let subjects: std::collections::HashSet<&str> =
+            jobs.iter().map(|j| j.message.subject_id.as_str()).collect();
+        assert_eq!(
+            subjects.len(),
+            jobs.len(),
+            "at most one delivery per subject at a time"
+        );
+        for job in &jobs {
+            order.push((
+                job.message.subject_id.clone(),
+                job.message.event_type,
+                job.message.created_at,
+            ));
+            store
+                .record_attempt(&attempt(job, 10 + round, AttemptResult::Delivered))
+                .await
+                .expect("record");
+        }
+    }
+    let of_i: Vec<_> = order
+        .iter()
+        .filter(|(s, _, _)| *s == i.id.to_string())
+        .collect();
+    assert_eq!(of_i.len(), 4);
+    assert!(
+        of_i.windows(2).all(|w| w[0].2 <= w[1].2),
+        "in creation order: {of_i:?}"
+    );
+    assert_eq!(of_i[3].1, WebhookEventType::InteractionCompleted);
+    assert_eq!(
+        order
+            .iter()
+            .filter(|(s, _, _)| *s == j.id.to_string())
+            .count(),
+        1
+    );
+}
+
+pub async fn gone_disables_the_endpoint_and_fails_its_backlog(store: Arc<dyn Store>) {
+    let m = merchant(&store, "M").await;
+    let e = endpoint(&m, "https://gone.example/hook", &["*"], true);
+    store.save_webhook_endpoint(&e).await.expect("save");
+    let term = terminal(&store, &m, "1").await;
+    let (i, ev) = new_interaction(&m, &term, 100, 1);
+    store
+        .create_interaction(&create(&i, &ev))
+        .await
+        .expect("create");
+    step(&store, &i, Input::CancelRequested, 2).await;
+    store.dispatch_outbox(100, t(3)).await.expect("dispatch");
+    let jobs = store
+        .lease_due_deliveries(t(3), t(60_000), 10, vec![])
+        .await
+        .expect("lease");
+    assert_eq!(jobs.len(), 1);
+    store
+        .record_attempt(&attempt(&jobs[0], 4, AttemptResult::Gone))
+        .await
+        .expect("record");
+    let stored = store
+        .get_webhook_endpoint(m.id, e.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert!(!stored.enabled);
+    assert!(stored.disabled_reason.is_some());
+    let log = store
+        .list_deliveries(
+            m.id,
+            &DeliveryFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("log");
+    assert_eq!(log.len(), 3);
+    assert!(
+        log.iter().all(|d| d.status == DeliveryStatus::Failed),
+        "{log:?}"
+    );
+    assert!(
+        store
+            .lease_due_deliveries(t(10), t(60_000), 10, vec![])
+            .await
+            .expect("lease")
+            .is_empty()
+    );
+    // A disabled endpoint gets nothing new.
+    store
+        .append_outbox(&[terminal_message(&term, TerminalStatus::Offline, t(11))])
+        .await
+        .expect("append");
+    store.dispatch_outbox(100, t(11)).await.expect("dispatch");
+    assert_eq!(
+        store
+            .list_deliveries(
+                m.id,
+                &DeliveryFilter {
+                    limit: 10,
+                    ..Default::default()
+                }
+            )
+            .await
+            .expect("log")
+            .len(),
+        3
+    );
+    // Deleting fails what is pending and removes the endpoint.
+    let e2 = endpoint(&m, "https://second.example/hook", &["*"], true);
+    store.save_webhook_endpoint(&e2).await.expect("save");
+    store
+        .append_outbox(&[terminal_message(&term, TerminalStatus::Online, t(12))])
+        .await
+        .expect("append");
+    store.dispatch_outbox(100, t(12)).await.expect("dispatch");
+    assert!(
+        store
+            .delete_webhook_endpoint(m.id, e2.id, t(13))
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_webhook_endpoint(m.id, e2.id, t(13))
+            .await
+            .expect("delete twice")
+    );
+    assert_eq!(
+        store.get_webhook_endpoint(m.id, e2.id).await.expect("get"),
+        None
+    );
+    let pending = store
+        .list_deliveries(
+            m.id,
+            &DeliveryFilter {
+                status: Some(DeliveryStatus::Pending),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("pending");
+    assert!(pending.is_empty());
+}
+
+pub async fn leases_survive_a_crash_and_targets_can_be_skipped(store: Arc<dyn Store>) {
+    let m = merchant(&store, "M").await;
+    let a = endpoint(&m, "https://a.example/hook", &["*"], true);
+    let b = endpoint(&m, "https://b.example/hook", &["*"], true);
+    store.save_webhook_endpoint(&a).await.expect("save");
+    store.save_webhook_endpoint(&b).await.expect("save");
+    let term = terminal(&store, &m, "1").await;
+    store
+        .append_outbox(&[terminal_message(&term, TerminalStatus::Online, t(1))])
+        .await
+        .expect("append");
+    store.dispatch_outbox(100, t(1)).await.expect("dispatch");
+    let only_b = store
+        .lease_due_deliveries(t(2), t(60_000), 10, vec![a.id.to_string()])
+        .await
+        .expect("lease");
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0].url, b.url);
+    // The process "dies" with b in flight: after the lease is released it is due again.
+    assert_eq!(store.release_delivery_leases().await.expect("release"), 1);
+    let all = store
+        .lease_due_deliveries(t(3), t(60_000), 10, vec![])
+        .await
+        .expect("lease");
+    assert_eq!(all.len(), 2);
+    // A lease also simply expires.
+    let again = store
+        .lease_due_deliveries(t(60_001), t(120_000), 10, vec![])
+        .await
+        .expect("lease");
+    assert_eq!(again.len(), 2);
+}
+
+pub async fn callbacks_and_redelivery(store: Arc<dyn Store>) {
+    let m = merchant(&store, "M").await;
+    let callbacks = WebhookEndpoint {
+        kind: EndpointKind::Callbacks,
+        url: String::new(),
+        ..endpoint(&m, "", &["*"], true)
+    };
+    store.save_webhook_endpoint(&callbacks).await.expect("save");
+    let term = terminal(&store, &m, "1").await;
+    let (mut i, ev) = new_interaction(&m, &term, 100, 1);
+    i.webhooks = vec![CallbackSubscription {
+        url: "https://pos.example/cb".into(),
+        events: vec!["interaction.updated".into()],
+    }];
+    store
+        .create_interaction(&create(&i, &ev))
+        .await
+        .expect("create");
+    store.dispatch_outbox(100, t(2)).await.expect("dispatch");
+    let jobs = store
+        .lease_due_deliveries(t(2), t(60_000), 10, vec![])
+        .await
+        .expect("lease");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].url, "https://pos.example/cb");
+    assert_eq!(jobs[0].target_key, "cb:https://pos.example/cb");
+    assert_eq!(jobs[0].secrets, vec![callbacks.secrets[0].secret.clone()]);
+    // Eight failures exhaust the schedule.
+    let mut job = jobs[0].clone();
+    let mut now = 2;
+    loop {
+        let record = attempt(&job, now, FAIL);
+        store.record_attempt(&record).await.expect("record");
+        match record.next {
+            NextStep::RetryAt(at) => {
+                now = at.millis_since(t(0));
+                job = store
+                    .lease_due_deliveries(at, at.plus_millis(60_000), 10, vec![])
+                    .await
+                    .expect("lease")
+                    .remove(0);
+            }
+            NextStep::GiveUp => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(job.attempt, 8);
+    let failed = store
+        .get_delivery(m.id, job.delivery_id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(failed.status, DeliveryStatus::Failed);
+    assert_eq!(failed.attempts.len(), 8);
+    assert!(
+        store
+            .redeliver(m.id, job.delivery_id, t(now + 1))
+            .await
+            .expect("redeliver")
+    );
+    let fresh = store
+        .lease_due_deliveries(t(now + 1), t(now + 60_000), 10, vec![])
+        .await
+        .expect("lease");
+    assert_eq!(fresh[0].attempt, 9);
+    assert_eq!(
+        fresh[0].schedule_attempt, 1,
+        "a redelivery starts a fresh schedule"
+    );
+    let other = merchant(&store, "Other").await;
+    assert!(
+        !store
+            .redeliver(other.id, job.delivery_id, t(now + 2))
+            .await
+            .expect("scoped")
+    );
+}
+
+pub async fn outbox_rows_share_the_fate_of_their_state_change(store: Arc<dyn Store>) {
+    let m = merchant(&store, "M").await;
+    store
+        .save_webhook_endpoint(&endpoint(&m, "https://all.example/hook", &["*"], true))
+        .await
+        .expect("save");
+    let term = terminal(&store, &m, "1").await;
+    let (i, ev) = new_interaction(&m, &term, 100, 1);
+    store
+        .create_interaction(&create(&i, &ev))
+        .await
+        .expect("create");
+    // A refused create (busy terminal) writes no message.
+    let (j, jv) = new_interaction(&m, &term, 200, 2);
+    assert!(store.create_interaction(&create(&j, &jv)).await.is_err());
+    // A refused transition (stale version) writes no message either.
+    let stale = apply(&i, Input::CancelRequested, t(3)).expect("valid");
+    let fresh = step(&store, &i, Input::TerminalAcknowledged, 3).await;
+    assert_ne!(fresh.last_seq, i.last_seq);
+    let refused = store
+        .apply_transition(&TransitionWrite {
+            outbox: interaction_messages(Some(&i), &stale.interaction, None, t(4)),
+            interaction: stale.interaction,
+            expected_last_seq: i.last_seq,
+            events: stale.events,
+            transaction: None,
+        })
+        .await;
+    assert!(matches!(refused, Err(StoreError::VersionConflict(_))));
+    // Created + acknowledged: exactly two messages.
+    assert_eq!(store.dispatch_outbox(100, t(5)).await.expect("dispatch"), 2);
 }

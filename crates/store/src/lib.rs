@@ -19,8 +19,8 @@ pub use records::*;
 
 use async_trait::async_trait;
 use poigate_domain::{
-    Event, Interaction, InteractionId, Merchant, MerchantId, Terminal, TerminalId, Timestamp,
-    Transaction, TransactionId,
+    DeliveryId, Event, Interaction, InteractionId, Merchant, MerchantId, OutboxMessage, Terminal,
+    TerminalId, Timestamp, Transaction, TransactionId, WebhookEndpoint, WebhookEndpointId,
 };
 
 /// Why a storage operation did not happen.
@@ -136,4 +136,76 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes records that expired before `now`; returns how many.
     async fn purge_expired_idempotency(&self, now: Timestamp) -> StoreResult<u64>;
+
+    // --- webhooks: the outbox and its deliveries ----------------------------------------
+
+    /// Stores messages that are not part of an interaction write (terminal online/offline).
+    async fn append_outbox(&self, messages: &[OutboxMessage]) -> StoreResult<()>;
+
+    /// Fans up to `limit` undelivered messages out to their targets (the merchant's enabled
+    /// endpoints whose filter accepts the type, and the message's callback URLs), creating one
+    /// pending delivery per target, due at `now`. Returns how many messages were dispatched.
+    async fn dispatch_outbox(&self, limit: u32, now: Timestamp) -> StoreResult<u32>;
+
+    /// Takes up to `limit` due deliveries for sending, leasing them until `lease_until`.
+    /// Deliveries to one target are handed out in message order per subject: one waits until
+    /// the earlier ones for the same (target, subject) are done. Targets in `skip_targets`
+    /// (at their concurrency limit) are left alone.
+    async fn lease_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+        skip_targets: Vec<String>,
+    ) -> StoreResult<Vec<DeliveryJob>>;
+
+    /// When the next pending delivery falls due, if any.
+    async fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>>;
+
+    /// Stores an attempt and applies its next step (retry time, success, give up, or
+    /// disable the endpoint and fail its pending deliveries).
+    async fn record_attempt(&self, attempt: &AttemptRecord) -> StoreResult<()>;
+
+    /// Releases every lease (at start-up of a single node: whatever was in flight when the
+    /// process died is due again).
+    async fn release_delivery_leases(&self) -> StoreResult<u64>;
+
+    /// Inserts or replaces an endpoint.
+    async fn save_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<()>;
+    async fn get_webhook_endpoint(
+        &self,
+        merchant: MerchantId,
+        id: WebhookEndpointId,
+    ) -> StoreResult<Option<WebhookEndpoint>>;
+    /// A merchant's endpoints (both kinds), oldest first.
+    async fn list_webhook_endpoints(
+        &self,
+        merchant: MerchantId,
+    ) -> StoreResult<Vec<WebhookEndpoint>>;
+    /// Deletes an endpoint and fails its pending deliveries; `false` when it does not exist.
+    async fn delete_webhook_endpoint(
+        &self,
+        merchant: MerchantId,
+        id: WebhookEndpointId,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+
+    /// The delivery log, newest first.
+    async fn list_deliveries(
+        &self,
+        merchant: MerchantId,
+        filter: &DeliveryFilter,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    async fn get_delivery(
+        &self,
+        merchant: MerchantId,
+        id: DeliveryId,
+    ) -> StoreResult<Option<DeliveryRecord>>;
+    /// Makes a delivery pending and due at `now` again, with a fresh retry schedule.
+    async fn redeliver(
+        &self,
+        merchant: MerchantId,
+        id: DeliveryId,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 }

@@ -1,8 +1,9 @@
 //! Records the store reads and writes beyond the domain types themselves.
 
 use poigate_domain::{
-    ApiKeyId, ApiKeyMode, Event, Interaction, InteractionId, MerchantId, Status, TerminalId,
-    Timestamp, Transaction,
+    ApiKeyId, ApiKeyMode, DeliveryId, Event, Interaction, InteractionId, MerchantId, MessageId,
+    NextStep, OutboxMessage, Status, TerminalId, Timestamp, Transaction, WebhookEndpointId,
+    WebhookEventType,
 };
 
 /// An API key as stored: the SHA-256 of the secret, never the secret.
@@ -61,6 +62,8 @@ pub struct CreateInteraction {
     pub interaction: Interaction,
     pub first_event: Event,
     pub idempotency: Vec<IdempotencyRecord>,
+    /// Webhook messages caused by the creation (written in the same transaction).
+    pub outbox: Vec<OutboxMessage>,
 }
 
 /// Everything written when an interaction changes state.
@@ -70,6 +73,8 @@ pub struct TransitionWrite {
     pub expected_last_seq: u64,
     pub events: Vec<Event>,
     pub transaction: Option<Transaction>,
+    /// Webhook messages caused by the change (written in the same transaction).
+    pub outbox: Vec<OutboxMessage>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -89,5 +94,101 @@ pub struct InteractionFilter {
     pub status: Option<Status>,
     /// Only interactions older than this one (cursor paging, newest first).
     pub before: Option<InteractionId>,
+    pub limit: u32,
+}
+
+/// A delivery taken by the worker: everything needed to send one attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryJob {
+    pub delivery_id: DeliveryId,
+    /// Number of this attempt, counted over the delivery's whole life (1-based).
+    pub attempt: u32,
+    /// Number of this attempt within the current retry schedule (a manual redelivery
+    /// starts a new schedule).
+    pub schedule_attempt: u32,
+    pub message: OutboxMessage,
+    pub endpoint_id: Option<WebhookEndpointId>,
+    pub url: String,
+    /// Deliveries to one target are ordered per subject; concurrency is bounded per target.
+    pub target_key: String,
+    /// Secrets that sign this attempt (newest last).
+    pub secrets: Vec<String>,
+}
+
+/// The record of one attempt and what follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub delivery_id: DeliveryId,
+    pub attempt: u32,
+    pub started_at: Timestamp,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    pub next: NextStep,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        match s {
+            "pending" => Some(DeliveryStatus::Pending),
+            "succeeded" => Some(DeliveryStatus::Succeeded),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One attempt as the delivery log shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptLog {
+    pub attempt: u32,
+    pub started_at: Timestamp,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+}
+
+/// A delivery with its attempts, for the delivery log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub id: DeliveryId,
+    pub message_id: MessageId,
+    pub merchant_id: MerchantId,
+    pub endpoint_id: Option<WebhookEndpointId>,
+    pub url: String,
+    pub event_type: WebhookEventType,
+    pub subject_id: String,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub attempts: Vec<AttemptLog>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Delivery log criteria; all given criteria must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    pub endpoint_id: Option<WebhookEndpointId>,
+    pub event_type: Option<WebhookEventType>,
+    pub status: Option<DeliveryStatus>,
+    pub subject_id: Option<String>,
+    /// Only deliveries older than this one (cursor paging, newest first).
+    pub before: Option<DeliveryId>,
     pub limit: u32,
 }

@@ -19,8 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+mod receiver;
+
 pub use poigate_client;
 pub use poigate_engine::ManualClock;
+pub use receiver::{Received, Reply, WebhookReceiver};
 
 /// POIIDs of the three simulated terminals every test server has.
 pub const TERMINALS: [&str; 3] = ["V400m-100000001", "V400m-100000002", "P400Plus-100000003"];
@@ -32,6 +35,9 @@ pub struct Options {
     pub sim_speed: f64,
     pub delivery_timeout_seconds: u64,
     pub clock: Arc<dyn Clock>,
+    /// Tests run their webhook receivers on loopback, so private targets are allowed
+    /// unless a test checks the SSRF guard.
+    pub webhooks_allow_private: bool,
 }
 
 impl Default for Options {
@@ -40,6 +46,7 @@ impl Default for Options {
             sim_speed: 0.0,
             delivery_timeout_seconds: 30,
             clock: Arc::new(SystemClock),
+            webhooks_allow_private: true,
         }
     }
 }
@@ -67,6 +74,7 @@ impl TestServer {
         };
         config.simulator.speed = options.sim_speed;
         config.engine.delivery_timeout_seconds = options.delivery_timeout_seconds;
+        config.webhooks.allow_private_targets = options.webhooks_allow_private;
         let server = start_with_clock(&config, options.clock.clone()).await?;
         let merchant = server.engine.create_merchant("Merchant A").await?;
         let key = server

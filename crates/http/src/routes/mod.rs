@@ -3,6 +3,7 @@
 mod interactions;
 mod terminals;
 mod test_helpers;
+mod webhooks;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -17,6 +18,7 @@ use poigate_api::Health;
 pub(crate) use interactions::*;
 pub(crate) use terminals::*;
 pub(crate) use test_helpers::*;
+pub(crate) use webhooks::*;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -60,6 +62,29 @@ pub fn router() -> Router<AppState> {
             "/v1/test-helpers/terminals/{id}/unfreeze",
             post(helper_unfreeze),
         )
+        .route(
+            "/v1/webhook-endpoints",
+            post(create_webhook_endpoint).get(list_webhook_endpoints),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}",
+            get(get_webhook_endpoint)
+                .patch(update_webhook_endpoint)
+                .delete(delete_webhook_endpoint),
+        )
+        .route("/v1/webhook-endpoints/{id}/secret", get(get_webhook_secret))
+        .route(
+            "/v1/webhook-endpoints/{id}/rotate-secret",
+            post(rotate_webhook_secret),
+        )
+        .route("/v1/webhook-callback-secret", get(get_callback_secret))
+        .route(
+            "/v1/webhook-callback-secret/rotate",
+            post(rotate_callback_secret),
+        )
+        .route("/v1/webhook-deliveries", get(list_deliveries))
+        .route("/v1/webhook-deliveries/{id}", get(get_delivery))
+        .route("/v1/webhook-deliveries/{id}/redeliver", post(redeliver))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))

@@ -1,0 +1,354 @@
+//! Webhook endpoints, signing secrets and the delivery log, as the engine offers them.
+//!
+//! The engine only records: outbox messages are written with the state changes in
+//! `engine.rs`, delivered by the `poigate-webhooks` worker. What is here is management:
+//! validated endpoints, secrets generated from the OS, rotation with overlap, the log.
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+use base64::Engine as _;
+use poigate_domain::webhook::validate_filter;
+use poigate_domain::{
+    DeliveryId, EndpointKind, FieldError, MerchantId, SigningSecret, ValidationErrors,
+    WebhookEndpoint, WebhookEndpointId,
+};
+use poigate_store::{DeliveryFilter, DeliveryRecord, DeliveryStatus, StoreError};
+use std::time::Duration;
+
+/// Decides whether a webhook URL may be called (the SSRF guard). The engine applies it to
+/// endpoints and per-interaction callbacks; the implementation lives with the HTTP client.
+pub trait TargetGuard: Send + Sync + 'static {
+    /// `Err(reason)` when the URL must not be called.
+    fn check(&self, url: &str) -> Result<(), String>;
+}
+
+/// A new endpoint.
+#[derive(Clone, Debug)]
+pub struct NewEndpoint {
+    pub url: String,
+    /// Event types, or `["*"]` for all.
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    pub enabled: bool,
+}
+
+/// Changes to an endpoint; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointUpdate {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// Bytes of randomness in a new signing secret (the spec allows 24 to 64).
+const SECRET_BYTES: usize = 32;
+
+fn new_secret() -> Result<String, EngineError> {
+    let mut bytes = [0u8; SECRET_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| EngineError::Store(StoreError::Unavailable(format!("no randomness: {e}"))))?;
+    Ok(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+impl Engine {
+    /// Sets the SSRF guard for webhook URLs.
+    pub fn set_target_guard(&self, guard: std::sync::Arc<dyn TargetGuard>) {
+        match self.inner.target_guard.write() {
+            Ok(mut g) => *g = Some(guard),
+            Err(p) => *p.into_inner() = Some(guard),
+        }
+    }
+
+    /// Checks a webhook URL: syntax, no card data, and the SSRF guard.
+    pub(crate) fn check_webhook_url(&self, field: &str, url: &str, errors: &mut ValidationErrors) {
+        let before = errors.errors().len();
+        errors.check_text(field, url, 2000);
+        if errors.errors().len() > before {
+            return;
+        }
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            errors.add(
+                field,
+                "invalid_url",
+                "the URL must start with https:// or http://",
+            );
+            return;
+        }
+        let guard = match self.inner.target_guard.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        if let Some(guard) = guard
+            && let Err(reason) = guard.check(url)
+        {
+            errors.add(field, "target_not_allowed", reason);
+        }
+    }
+
+    fn validate_endpoint(
+        &self,
+        url: &str,
+        events: &[String],
+        description: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let mut errors = ValidationErrors::new();
+        self.check_webhook_url("url", url, &mut errors);
+        validate_filter("events", events, &mut errors);
+        if let Some(d) = description {
+            errors.check_text("description", d, 200);
+        }
+        Ok(errors.into_result(())?)
+    }
+
+    pub async fn create_webhook_endpoint(
+        &self,
+        merchant: MerchantId,
+        new: NewEndpoint,
+    ) -> Result<WebhookEndpoint, EngineError> {
+        self.validate_endpoint(&new.url, &new.events, new.description.as_deref())?;
+        let count = self
+            .inner
+            .store
+            .list_webhook_endpoints(merchant)
+            .await?
+            .iter()
+            .filter(|e| e.kind == EndpointKind::Endpoint)
+            .count();
+        if count >= 20 {
+            return Err(EngineError::NotAllowed(
+                "a merchant has at most 20 webhook endpoints",
+            ));
+        }
+        self.save_new_record(merchant, EndpointKind::Endpoint, new)
+            .await
+    }
+
+    /// Stores a new endpoint record with a fresh secret.
+    async fn save_new_record(
+        &self,
+        merchant: MerchantId,
+        kind: EndpointKind,
+        new: NewEndpoint,
+    ) -> Result<WebhookEndpoint, EngineError> {
+        let now = self.now();
+        let record = WebhookEndpoint {
+            id: WebhookEndpointId::generate(now),
+            merchant_id: merchant,
+            kind,
+            url: new.url,
+            description: new.description,
+            events: new.events,
+            enabled: new.enabled,
+            disabled_reason: None,
+            secrets: vec![SigningSecret {
+                secret: new_secret()?,
+                created_at: now,
+                expires_at: None,
+            }],
+            created_at: now,
+            updated_at: now,
+        };
+        self.inner.store.save_webhook_endpoint(&record).await?;
+        Ok(record)
+    }
+
+    pub async fn list_webhook_endpoints(
+        &self,
+        merchant: MerchantId,
+    ) -> Result<Vec<WebhookEndpoint>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .list_webhook_endpoints(merchant)
+            .await?
+            .into_iter()
+            .filter(|e| e.kind == EndpointKind::Endpoint)
+            .collect())
+    }
+
+    pub async fn webhook_endpoint(
+        &self,
+        merchant: MerchantId,
+        id: WebhookEndpointId,
+    ) -> Result<WebhookEndpoint, EngineError> {
+        match self.inner.store.get_webhook_endpoint(merchant, id).await? {
+            Some(e) if e.kind == EndpointKind::Endpoint => Ok(e),
+            _ => Err(EngineError::NotFound("webhook endpoint")),
+        }
+    }
+
+    pub async fn update_webhook_endpoint(
+        &self,
+        merchant: MerchantId,
+        id: WebhookEndpointId,
+        update: EndpointUpdate,
+    ) -> Result<WebhookEndpoint, EngineError> {
+        let mut endpoint = self.webhook_endpoint(merchant, id).await?;
+        if let Some(url) = update.url {
+            endpoint.url = url;
+        }
+        if let Some(events) = update.events {
+            endpoint.events = events;
+        }
+        if let Some(d) = update.description {
+            endpoint.description = Some(d);
+        }
+        if let Some(enabled) = update.enabled {
+            endpoint.enabled = enabled;
+            if enabled {
+                endpoint.disabled_reason = None;
+            }
+        }
+        self.validate_endpoint(
+            &endpoint.url,
+            &endpoint.events,
+            endpoint.description.as_deref(),
+        )?;
+        endpoint.updated_at = self.now();
+        self.inner.store.save_webhook_endpoint(&endpoint).await?;
+        Ok(endpoint)
+    }
+
+    pub async fn delete_webhook_endpoint(
+        &self,
+        merchant: MerchantId,
+        id: WebhookEndpointId,
+    ) -> Result<(), EngineError> {
+        self.webhook_endpoint(merchant, id).await?;
+        if self
+            .inner
+            .store
+            .delete_webhook_endpoint(merchant, id, self.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(EngineError::NotFound("webhook endpoint"))
+        }
+    }
+
+    /// Adds a new secret; the previous ones keep signing for `overlap` (default from the
+    /// configuration), so receivers can switch without losing a message.
+    pub async fn rotate_webhook_secret(
+        &self,
+        merchant: MerchantId,
+        id: WebhookEndpointId,
+        overlap: Option<Duration>,
+    ) -> Result<WebhookEndpoint, EngineError> {
+        let mut endpoint = self.webhook_endpoint(merchant, id).await?;
+        self.rotate(&mut endpoint, overlap).await?;
+        Ok(endpoint)
+    }
+
+    async fn rotate(
+        &self,
+        endpoint: &mut WebhookEndpoint,
+        overlap: Option<Duration>,
+    ) -> Result<(), EngineError> {
+        let overlap = overlap.unwrap_or(self.inner.config.webhook_secret_overlap);
+        if overlap > Duration::from_secs(7 * 24 * 3600) {
+            return Err(EngineError::Validation(ValidationErrors::single(
+                FieldError::new(
+                    "overlap_seconds",
+                    "out_of_range",
+                    "the overlap is at most 7 days",
+                ),
+            )));
+        }
+        let ms = i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX);
+        endpoint.rotate(new_secret()?, self.now(), ms);
+        self.inner.store.save_webhook_endpoint(endpoint).await?;
+        Ok(())
+    }
+
+    /// The record holding the secret that signs a merchant's per-interaction callbacks,
+    /// created on first use.
+    pub async fn ensure_callback_secret(
+        &self,
+        merchant: MerchantId,
+    ) -> Result<WebhookEndpoint, EngineError> {
+        if let Some(existing) = self
+            .inner
+            .store
+            .list_webhook_endpoints(merchant)
+            .await?
+            .into_iter()
+            .find(|e| e.kind == EndpointKind::Callbacks)
+        {
+            return Ok(existing);
+        }
+        let new = NewEndpoint {
+            url: String::new(),
+            events: vec!["*".into()],
+            description: Some("signs per-interaction callbacks".into()),
+            enabled: true,
+        };
+        self.save_new_record(merchant, EndpointKind::Callbacks, new)
+            .await
+    }
+
+    pub async fn rotate_callback_secret(
+        &self,
+        merchant: MerchantId,
+        overlap: Option<Duration>,
+    ) -> Result<WebhookEndpoint, EngineError> {
+        let mut record = self.ensure_callback_secret(merchant).await?;
+        self.rotate(&mut record, overlap).await?;
+        Ok(record)
+    }
+
+    pub async fn deliveries(
+        &self,
+        merchant: MerchantId,
+        filter: &DeliveryFilter,
+    ) -> Result<Vec<DeliveryRecord>, EngineError> {
+        Ok(self.inner.store.list_deliveries(merchant, filter).await?)
+    }
+
+    pub async fn delivery(
+        &self,
+        merchant: MerchantId,
+        id: DeliveryId,
+    ) -> Result<DeliveryRecord, EngineError> {
+        self.inner
+            .store
+            .get_delivery(merchant, id)
+            .await?
+            .ok_or(EngineError::NotFound("webhook delivery"))
+    }
+
+    /// Sends a delivery again now, with a fresh retry schedule.
+    pub async fn redeliver(
+        &self,
+        merchant: MerchantId,
+        id: DeliveryId,
+    ) -> Result<DeliveryRecord, EngineError> {
+        let delivery = self.delivery(merchant, id).await?;
+        if delivery.status == DeliveryStatus::Pending {
+            return Err(EngineError::NotAllowed("the delivery is still pending"));
+        }
+        if let Some(endpoint_id) = delivery.endpoint_id {
+            match self
+                .inner
+                .store
+                .get_webhook_endpoint(merchant, endpoint_id)
+                .await?
+            {
+                Some(e) if e.enabled => {}
+                Some(_) => {
+                    return Err(EngineError::NotAllowed(
+                        "the endpoint is disabled; enable it first",
+                    ));
+                }
+                None => return Err(EngineError::NotAllowed("the endpoint was deleted")),
+            }
+        }
+        self.inner.store.redeliver(merchant, id, self.now()).await?;
+        self.inner.outbox_signal.notify_one();
+        self.delivery(merchant, id).await
+    }
+}

@@ -1,0 +1,58 @@
+//! The webhook envelope: `{id, type, created_at, data}`, where `data` is the object as it
+//! was when the event happened, in the native API's shape.
+
+use poigate_api::{InteractionView, TerminalView, TransactionView};
+use poigate_domain::{OutboxMessage, TerminalStatus, WebhookSubject};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    created_at: poigate_domain::Timestamp,
+    data: T,
+}
+
+/// The JSON body of a message (identical for every attempt).
+pub fn body(message: &OutboxMessage) -> Result<Vec<u8>, serde_json::Error> {
+    let id = message.id.to_string();
+    let event_type = message.event_type.as_str();
+    let created_at = message.created_at;
+    match &message.subject {
+        WebhookSubject::Interaction {
+            interaction,
+            transaction,
+        } => serde_json::to_vec(&Envelope {
+            id,
+            event_type,
+            created_at,
+            data: InteractionView::new(interaction, transaction.as_deref()),
+        }),
+        WebhookSubject::Terminal { terminal, status } => serde_json::to_vec(&Envelope {
+            id,
+            event_type,
+            created_at,
+            data: TerminalView {
+                id: terminal.id,
+                object: "terminal".into(),
+                serial_number: terminal.serial_number.clone(),
+                model: terminal.model.clone(),
+                poiid: terminal.poiid(),
+                label: terminal.label.clone(),
+                kind: terminal.kind,
+                status: *status,
+                connected: *status != TerminalStatus::Offline,
+                last_seen_at: Some(created_at),
+                active_interaction: None,
+                created_at: terminal.created_at,
+            },
+        }),
+        WebhookSubject::Transaction { transaction } => serde_json::to_vec(&Envelope {
+            id,
+            event_type,
+            created_at,
+            data: TransactionView::new(transaction),
+        }),
+    }
+}

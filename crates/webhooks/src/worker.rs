@@ -1,0 +1,405 @@
+//! The delivery worker.
+//!
+//! One loop: fan committed messages out to their targets, lease the deliveries that are due,
+//! send each on its own task, record the attempt durably, repeat. It sleeps until the next
+//! delivery falls due (through the injected clock, so tests drive retries without waiting)
+//! or until the engine signals new messages.
+//!
+//! Concurrency is bounded twice: overall (`max_concurrency`) and per target
+//! (`max_per_target`). A target at its limit is skipped when leasing, so a slow endpoint
+//! holds at most its own few permits and never delays the others. Deliveries to one target
+//! are handed out in message order per subject (the store guarantees it), so an integrator
+//! sees `interaction.updated` before `interaction.completed` of the same interaction.
+
+use crate::render;
+use crate::signing::signature_header;
+use crate::ssrf::{GuardedResolver, TargetPolicy};
+use poigate_domain::{AttemptResult, NextStep, RetryPolicy, Timestamp};
+use poigate_engine::Clock;
+use poigate_store::{AttemptRecord, DeliveryJob, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+
+/// Worker settings.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    pub policy: TargetPolicy,
+    pub retry: RetryPolicy,
+    /// Per-attempt request timeout.
+    pub request_timeout: Duration,
+    pub max_concurrency: usize,
+    pub max_per_target: usize,
+    /// How long a leased delivery stays reserved (longer than the request timeout).
+    pub lease: Duration,
+    /// How often to look for due work when nothing signals (a safety net).
+    pub poll_interval: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            policy: TargetPolicy::default(),
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(15),
+            max_concurrency: 64,
+            max_per_target: 4,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Stops the worker when dropped or told to.
+pub struct WorkerHandle {
+    shutdown: Arc<Notify>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Stops taking new work and waits for the loop to end (attempts in flight finish on
+    /// their own tasks; an unfinished one is simply due again later: at-least-once).
+    pub async fn stop(mut self) {
+        self.shutdown.notify_one();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+pub struct WebhookWorker {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    signal: Arc<Notify>,
+    config: WebhookConfig,
+    http: reqwest::Client,
+    global: Arc<Semaphore>,
+    per_target: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A number in [-1, 1] for the retry jitter.
+fn jitter() -> f64 {
+    let mut b = [0u8; 4];
+    if getrandom::fill(&mut b).is_err() {
+        return 0.0;
+    }
+    (f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)) * 2.0 - 1.0
+}
+
+/// `Retry-After` as seconds: an integer, or an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap, now: Timestamp) -> Option<u64> {
+    let raw = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = raw.parse::<u64>() {
+        return Some(secs);
+    }
+    let date =
+        time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc2822).ok()?;
+    let at_ms = i64::try_from(date.unix_timestamp_nanos() / 1_000_000).ok()?;
+    Some(u64::try_from(at_ms.saturating_sub(now.as_millis()) / 1000).unwrap_or(0))
+}
+
+impl WebhookWorker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        signal: Arc<Notify>,
+        config: WebhookConfig,
+    ) -> Result<WebhookWorker, WorkerError> {
+        crate::install_tls_provider();
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: config.policy,
+            }))
+            .user_agent(concat!("poigate-webhooks/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(config.max_per_target)
+            .build()?;
+        Ok(WebhookWorker {
+            store,
+            clock,
+            signal,
+            global: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            per_target: Arc::new(Mutex::new(HashMap::new())),
+            config,
+            http,
+        })
+    }
+
+    /// Starts the loop on the current runtime.
+    pub fn spawn(self) -> WorkerHandle {
+        let shutdown = Arc::new(Notify::new());
+        let stop = shutdown.clone();
+        let worker = Arc::new(self);
+        let task = tokio::spawn(async move { worker.run(stop).await });
+        WorkerHandle {
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    fn busy_targets(&self) -> Vec<String> {
+        let map = match self.per_target.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.iter()
+            .filter(|(_, n)| **n >= self.config.max_per_target)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    fn target_count(&self, target: &str, delta: isize) {
+        let mut map = match self.per_target.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let n = map.entry(target.to_string()).or_insert(0);
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            map.remove(target);
+        }
+    }
+
+    async fn run(self: Arc<Self>, shutdown: Arc<Notify>) {
+        match self.store.release_delivery_leases().await {
+            Ok(n) if n > 0 => {
+                tracing::info!(deliveries = n, "resuming deliveries that were in flight")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot release delivery leases"),
+        }
+        loop {
+            let now = self.clock.now();
+            self.dispatch(now).await;
+            let leased = self.lease_and_send(now).await;
+            let wake_at = match self.store.next_delivery_due().await {
+                Ok(Some(due)) if due > now => {
+                    due.min(now.plus_millis(millis(self.config.poll_interval)))
+                }
+                // Due now but nothing could be taken (all permits in use): wait for a send
+                // to finish rather than spin.
+                Ok(Some(_)) if leased == 0 => now.plus_millis(millis(self.config.poll_interval)),
+                Ok(Some(_)) => now,
+                Ok(None) => now.plus_millis(millis(self.config.poll_interval)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the next delivery time");
+                    now.plus_millis(millis(self.config.poll_interval))
+                }
+            };
+            if wake_at <= now {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                _ = self.signal.notified() => {}
+                _ = self.clock.sleep_until(wake_at) => {}
+                _ = shutdown.notified() => return,
+            }
+        }
+    }
+
+    async fn dispatch(&self, now: Timestamp) {
+        loop {
+            match self.store.dispatch_outbox(500, now).await {
+                Ok(500) => continue,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot dispatch webhook messages");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn lease_and_send(self: &Arc<Self>, now: Timestamp) -> usize {
+        let free = self.global.available_permits();
+        if free == 0 {
+            return 0;
+        }
+        let jobs = match self
+            .store
+            .lease_due_deliveries(
+                now,
+                now.plus_millis(millis(self.config.lease)),
+                u32::try_from(free).unwrap_or(u32::MAX),
+                self.busy_targets(),
+            )
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot lease deliveries");
+                return 0;
+            }
+        };
+        let count = jobs.len();
+        for job in jobs {
+            let Ok(permit) = self.global.clone().try_acquire_owned() else {
+                break;
+            };
+            self.target_count(&job.target_key, 1);
+            let worker = self.clone();
+            tokio::spawn(async move {
+                let target = job.target_key.clone();
+                let record = worker.attempt(&job).await;
+                if let Err(e) = worker.store.record_attempt(&record).await {
+                    // Not recorded: the lease expires and the attempt is made again.
+                    tracing::error!(delivery = %job.delivery_id, error = %e, "cannot record a delivery attempt");
+                }
+                worker.target_count(&target, -1);
+                drop(permit);
+                worker.signal.notify_one();
+            });
+        }
+        count
+    }
+
+    /// Makes one attempt and decides what follows.
+    async fn attempt(&self, job: &DeliveryJob) -> AttemptRecord {
+        let started_at = self.clock.now();
+        let clock_start = Instant::now();
+        let (result, status_code, error) = self.send(job, started_at).await;
+        let latency_ms = u64::try_from(clock_start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let next = match (&result, &error) {
+            // A target refused by policy will not become acceptable by waiting.
+            (AttemptResult::Failed { status: None, .. }, Some(e)) if e.starts_with("refused:") => {
+                NextStep::GiveUp
+            }
+            _ => self.config.retry.next_step(
+                job.schedule_attempt,
+                result,
+                self.clock.now(),
+                jitter(),
+            ),
+        };
+        if !matches!(next, NextStep::Succeeded) {
+            tracing::info!(
+                delivery = %job.delivery_id, attempt = job.attempt, status = ?status_code,
+                error = error.as_deref().unwrap_or(""), next = ?next, "webhook attempt failed"
+            );
+        }
+        AttemptRecord {
+            delivery_id: job.delivery_id,
+            attempt: job.attempt,
+            started_at,
+            status_code,
+            latency_ms,
+            error,
+            next,
+        }
+    }
+
+    async fn send(
+        &self,
+        job: &DeliveryJob,
+        now: Timestamp,
+    ) -> (AttemptResult, Option<u16>, Option<String>) {
+        let failed = |e: String| {
+            (
+                AttemptResult::Failed {
+                    status: None,
+                    retry_after_seconds: None,
+                },
+                None,
+                Some(e),
+            )
+        };
+        if let Err(reason) = self.config.policy.check_url(&job.url) {
+            return failed(format!("refused: {reason}"));
+        }
+        let body = match render::body(&job.message) {
+            Ok(b) => b,
+            Err(e) => return failed(format!("refused: cannot render the message: {e}")),
+        };
+        let msg_id = job.message.id.to_string();
+        let timestamp = now.as_millis() / 1000;
+        let signature = match signature_header(&job.secrets, &msg_id, timestamp, &body) {
+            Ok(s) if !s.is_empty() => s,
+            Ok(_) => return failed("refused: no signing secret".into()),
+            Err(e) => return failed(format!("refused: {e}")),
+        };
+        let response = self
+            .http
+            .post(&job.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &msg_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        match response {
+            Err(e) => failed(describe(&e)),
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let after = retry_after(r.headers(), now);
+                drain(r).await;
+                let result = if (200..300).contains(&status) {
+                    AttemptResult::Delivered
+                } else if status == 410 {
+                    AttemptResult::Gone
+                } else {
+                    AttemptResult::Failed {
+                        status: Some(status),
+                        retry_after_seconds: after,
+                    }
+                };
+                let error = (!(200..300).contains(&status)).then(|| format!("HTTP {status}"));
+                (result, Some(status), error)
+            }
+        }
+    }
+}
+
+/// Reads (and discards) at most 16 KiB of the answer so the connection can be reused.
+async fn drain(mut response: reqwest::Response) {
+    let mut read = 0usize;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        read += chunk.len();
+        if read > 16 * 1024 {
+            break;
+        }
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        let mut detail = String::new();
+        while let Some(s) = source {
+            detail = s.to_string();
+            source = s.source();
+        }
+        format!("connection failed: {detail}")
+    } else {
+        e.to_string()
+    }
+}
