@@ -478,3 +478,36 @@ async fn callbacks_terminal_events_rotation_and_redelivery() -> anyhow::Result<(
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_slow_endpoint_never_delays_the_others() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let client = ts.client();
+    let slow = WebhookReceiver::start().await?;
+    let fast = WebhookReceiver::start().await?;
+    slow.stall(true);
+    client
+        .create_webhook_endpoint(&endpoint(slow.url("/slow"), &["*"]))
+        .await?;
+    client
+        .create_webhook_endpoint(&endpoint(
+            fast.url("/fast"),
+            &["interaction.updated", "interaction.completed"],
+        ))
+        .await?;
+    for (i, value) in [1000, 2000, 3000].into_iter().enumerate() {
+        let c = client
+            .create_interaction(&sale(TERMINALS[i], value, "EUR"), None)
+            .await?;
+        client
+            .wait_final(&c.interaction.id.to_string(), WAIT)
+            .await?;
+    }
+    // Three interactions x four events reach the fast endpoint while the slow one hangs.
+    let got = fast.wait_for(12, WAIT).await?;
+    assert_eq!(got.len(), 12);
+    assert!(slow.received().is_empty());
+    slow.stall(false);
+    slow.wait_for(12, WAIT).await?;
+    Ok(())
+}
