@@ -103,11 +103,19 @@ pub struct TransactionView {
     pub emv: Option<EmvData>,
     /// Settlement condition in NMI's vocabulary.
     pub condition: Condition,
+    /// What the card authorised (the amount of an approval, 0 for a decline).
+    pub authorized_amount: i64,
     pub captured_amount: i64,
     pub refunded_amount: i64,
+    /// Refunds requested and not yet answered by the processor (reserved).
     pub refund_pending_amount: i64,
+    /// What may still be refunded.
+    pub refundable_amount: i64,
     pub reference: Option<String>,
     pub receipts: Receipts,
+    pub captured_at: Option<Timestamp>,
+    pub voided_at: Option<Timestamp>,
+    pub settled_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -129,11 +137,16 @@ impl TransactionView {
             card: t.card.clone(),
             emv: t.emv.clone(),
             condition: t.condition,
+            authorized_amount: t.authorized_amount(),
             captured_amount: t.captured_amount,
             refunded_amount: t.refunded_amount,
             refund_pending_amount: t.refund_pending_amount,
+            refundable_amount: t.refundable_amount(),
             reference: t.reference.clone(),
             receipts: t.receipts.clone(),
+            captured_at: t.captured_at,
+            voided_at: t.voided_at,
+            settled_at: t.settled_at,
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

@@ -44,6 +44,14 @@ impl ClientError {
     }
 }
 
+/// The answer to a capture, void or refund.
+#[derive(Clone, Debug)]
+pub struct CreateOperationResponse {
+    pub status: StatusCode,
+    pub response: OperationResponse,
+    pub replayed: bool,
+}
+
 /// A created interaction and whether the server replayed an earlier answer.
 #[derive(Clone, Debug)]
 pub struct CreateResponse {
@@ -335,6 +343,98 @@ impl Client {
         self.call(self.request(
             Method::POST,
             &format!("/v1/webhook-deliveries/{id}/redeliver"),
+        ))
+        .await
+    }
+
+    async fn operation(
+        &self,
+        path: String,
+        body: serde_json::Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreateOperationResponse, ClientError> {
+        let mut req = self.request(Method::POST, &path).json(&body);
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let (status, headers, response) = self.send(req).await?;
+        Ok(CreateOperationResponse {
+            status,
+            response,
+            replayed: headers.get("idempotent-replayed").is_some(),
+        })
+    }
+
+    pub async fn capture(
+        &self,
+        transaction: &str,
+        amount: Option<i64>,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreateOperationResponse, ClientError> {
+        let body = serde_json::to_value(CaptureRequest { amount }).unwrap_or_default();
+        self.operation(
+            format!("/v1/transactions/{transaction}/capture"),
+            body,
+            idempotency_key,
+        )
+        .await
+    }
+
+    pub async fn void(
+        &self,
+        transaction: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreateOperationResponse, ClientError> {
+        self.operation(
+            format!("/v1/transactions/{transaction}/void"),
+            serde_json::json!({}),
+            idempotency_key,
+        )
+        .await
+    }
+
+    pub async fn refund(
+        &self,
+        transaction: &str,
+        body: &RefundRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreateOperationResponse, ClientError> {
+        let body = serde_json::to_value(body).unwrap_or_default();
+        self.operation(
+            format!("/v1/transactions/{transaction}/refunds"),
+            body,
+            idempotency_key,
+        )
+        .await
+    }
+
+    pub async fn refunds(&self, transaction: &str) -> Result<ListOf<OperationView>, ClientError> {
+        self.call(self.request(
+            Method::GET,
+            &format!("/v1/transactions/{transaction}/refunds"),
+        ))
+        .await
+    }
+
+    pub async fn get_refund(
+        &self,
+        transaction: &str,
+        refund: &str,
+    ) -> Result<OperationView, ClientError> {
+        self.call(self.request(
+            Method::GET,
+            &format!("/v1/transactions/{transaction}/refunds/{refund}"),
+        ))
+        .await
+    }
+
+    pub async fn transaction_events(
+        &self,
+        transaction: &str,
+    ) -> Result<ListOf<TransactionEventView>, ClientError> {
+        self.call(self.request(
+            Method::GET,
+            &format!("/v1/transactions/{transaction}/events"),
         ))
         .await
     }

@@ -152,6 +152,11 @@ prefixed_id!(
     DeliveryId,
     "whd_"
 );
+prefixed_id!(
+    /// A follow-up operation on a transaction: capture, void or referenced refund.
+    OperationId,
+    "op_"
+);
 
 #[cfg(test)]
 mod tests {

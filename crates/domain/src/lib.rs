@@ -19,6 +19,7 @@ pub mod interaction;
 pub mod machine;
 pub mod merchant;
 pub mod money;
+pub mod operations;
 pub mod pan;
 pub mod receipt;
 pub mod terminal;
@@ -31,8 +32,8 @@ pub use card::{CardBrand, Cvm, EmvData, EntryMode, MaskedCard};
 pub use currency::Currency;
 pub use event::{Event, EventKind};
 pub use id::{
-    ApiKeyId, DeliveryId, IdParseError, InteractionId, MerchantId, MessageId, TerminalId,
-    TransactionId, WebhookEndpointId,
+    ApiKeyId, DeliveryId, IdParseError, InteractionId, MerchantId, MessageId, OperationId,
+    TerminalId, TransactionId, WebhookEndpointId,
 };
 pub use interaction::{
     CallbackSubscription, CancelReason, DeclineReason, FailureReason, Interaction, InteractionType,
@@ -41,6 +42,10 @@ pub use interaction::{
 pub use machine::{DomainError, Effect, Input, Transition, apply};
 pub use merchant::{ApiKeyMode, Merchant};
 pub use money::{Money, MoneyError};
+pub use operations::{
+    MoneyRuleError, Operation, OperationKind, OperationStatus, TransactionEvent,
+    TransactionEventKind,
+};
 pub use receipt::{Receipt, ReceiptContext, ReceiptCopy, ReceiptLine, Receipts};
 pub use terminal::{Terminal, TerminalKind, TerminalStatus};
 pub use time::Timestamp;

@@ -155,6 +155,70 @@ fn render_copy(txn: &Transaction, ctx: &ReceiptContext, copy: ReceiptCopy) -> Re
     Receipt { copy, lines, text }
 }
 
+/// Renders both copies of the receipt of a refund or void on `txn`.
+pub fn render_operation(
+    txn: &Transaction,
+    op: &crate::operations::Operation,
+    ctx: &ReceiptContext,
+) -> Receipts {
+    use crate::operations::{OperationKind, OperationStatus};
+    let copy = |copy: ReceiptCopy| {
+        let mut lines = Vec::new();
+        let mut push = |key: &str, label: Option<&str>, value: String| {
+            lines.push(ReceiptLine {
+                key: key.to_string(),
+                label: label.map(str::to_string),
+                value,
+            });
+        };
+        push("merchant_name", None, ctx.merchant_name.clone());
+        push("terminal", Some("Terminal"), ctx.terminal_poiid.clone());
+        let (y, mo, d, h, mi, s, _) = op.updated_at.utc_parts();
+        push(
+            "date",
+            Some("Date"),
+            format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC"),
+        );
+        let title = match op.kind {
+            OperationKind::Refund => "REFUND",
+            OperationKind::Void => "VOID",
+            OperationKind::Capture => "CAPTURE",
+        };
+        push("transaction_type", None, title.to_string());
+        if let Some(card) = &txn.card {
+            push("card_brand", Some("Card"), card.brand().label().to_string());
+            push("pan", Some("PAN"), card.masked_pan());
+        }
+        push(
+            "total",
+            Some("TOTAL"),
+            format!("{} {}", op.amount.currency(), op.amount.to_decimal_string()),
+        );
+        let result = match op.status {
+            OperationStatus::Succeeded => "APPROVED",
+            OperationStatus::Failed => "DECLINED",
+            OperationStatus::Pending => "PENDING",
+        };
+        push("result", None, result.to_string());
+        if let Some(reason) = &op.failure_reason {
+            push("decline_reason", None, reason.clone());
+        }
+        push("original_transaction", Some("Original"), txn.id.to_string());
+        push("operation_id", Some("Ref"), op.id.to_string());
+        let footer = match copy {
+            ReceiptCopy::Customer => "CUSTOMER COPY",
+            ReceiptCopy::Merchant => "MERCHANT COPY",
+        };
+        push("copy", None, footer.to_string());
+        let text = to_text(&lines);
+        Receipt { copy, lines, text }
+    };
+    Receipts {
+        customer: Some(copy(ReceiptCopy::Customer)),
+        merchant: Some(copy(ReceiptCopy::Merchant)),
+    }
+}
+
 /// Lays the lines out in [`RECEIPT_WIDTH`] columns: labels left, values right, headings
 /// centred; a value too long to share its line with the label goes on the next line.
 fn to_text(lines: &[ReceiptLine]) -> String {

@@ -93,6 +93,18 @@ pub struct Transaction {
     pub receipts: Receipts,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// A capture or void being carried out by the processor (blocks another one).
+    #[serde(default)]
+    pub pending_operation: Option<crate::id::OperationId>,
+    #[serde(default)]
+    pub captured_at: Option<Timestamp>,
+    #[serde(default)]
+    pub voided_at: Option<Timestamp>,
+    #[serde(default)]
+    pub settled_at: Option<Timestamp>,
+    /// Sequence number of the newest transaction event (0 when none).
+    #[serde(default)]
+    pub last_seq: u64,
 }
 
 /// Why a terminal's card data was refused.
@@ -175,6 +187,11 @@ impl Transaction {
             receipts: Receipts::default(),
             created_at: now,
             updated_at: now,
+            pending_operation: None,
+            captured_at: (captured_amount > 0).then_some(now),
+            voided_at: None,
+            settled_at: None,
+            last_seq: 0,
         };
         txn.receipts = crate::receipt::render(&txn, receipt_context);
         Ok(txn)

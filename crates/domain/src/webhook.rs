@@ -102,6 +102,10 @@ pub enum WebhookSubject {
     Transaction {
         transaction: Box<Transaction>,
     },
+    Operation {
+        operation: Box<crate::operations::Operation>,
+        transaction: Box<Transaction>,
+    },
 }
 
 /// One event occurrence waiting in (or delivered from) the outbox.
@@ -175,6 +179,41 @@ pub fn terminal_message(
         subject: WebhookSubject::Terminal {
             terminal: Box::new(terminal.clone()),
             status,
+        },
+        callbacks: Vec::new(),
+        created_at: now,
+    }
+}
+
+/// `transaction.updated`: a capture, void or settlement changed the transaction.
+pub fn transaction_message(transaction: &Transaction, now: Timestamp) -> OutboxMessage {
+    OutboxMessage {
+        id: MessageId::generate(now),
+        merchant_id: transaction.merchant_id,
+        event_type: WebhookEventType::TransactionUpdated,
+        subject_id: transaction.id.to_string(),
+        subject: WebhookSubject::Transaction {
+            transaction: Box::new(transaction.clone()),
+        },
+        callbacks: Vec::new(),
+        created_at: now,
+    }
+}
+
+/// `transaction.refund.updated`: a referenced refund was requested, succeeded or failed.
+pub fn refund_message(
+    operation: &crate::operations::Operation,
+    transaction: &Transaction,
+    now: Timestamp,
+) -> OutboxMessage {
+    OutboxMessage {
+        id: MessageId::generate(now),
+        merchant_id: transaction.merchant_id,
+        event_type: WebhookEventType::TransactionRefundUpdated,
+        subject_id: transaction.id.to_string(),
+        subject: WebhookSubject::Operation {
+            operation: Box::new(operation.clone()),
+            transaction: Box::new(transaction.clone()),
         },
         callbacks: Vec::new(),
         created_at: now,

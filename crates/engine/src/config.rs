@@ -16,6 +16,8 @@ pub struct EngineConfig {
     pub max_wait: Duration,
     /// How long a replaced webhook secret keeps signing beside the new one.
     pub webhook_secret_overlap: Duration,
+    /// Daily settlement cut-off (hour, minute) in UTC; `None` turns automatic settlement off.
+    pub settlement_cutoff_utc: Option<(u8, u8)>,
 }
 
 impl Default for EngineConfig {
@@ -27,6 +29,7 @@ impl Default for EngineConfig {
             natural_key_ttl: Duration::from_secs(48 * 3600),
             max_wait: Duration::from_secs(60),
             webhook_secret_overlap: Duration::from_secs(24 * 3600),
+            settlement_cutoff_utc: Some((23, 0)),
         }
     }
 }

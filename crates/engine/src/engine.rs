@@ -124,9 +124,12 @@ pub(crate) struct Inner {
     /// Notified after every commit that wrote webhook messages (wakes the worker).
     pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
     pub(crate) target_guard: RwLock<Option<Arc<dyn crate::webhooks::TargetGuard>>>,
+    pub(crate) processor: RwLock<Option<Arc<dyn crate::processor::Processor>>>,
+    /// Serialises changes of one transaction (operations, settlement) in this process.
+    pub(crate) txn_locks: Mutex<HashMap<TransactionId, Arc<tokio::sync::Mutex<()>>>>,
     registry: Registry,
     live: LiveMap,
-    in_flight: InFlight,
+    pub(crate) in_flight: InFlight,
     merchant_names: Mutex<HashMap<MerchantId, String>>,
 }
 
@@ -148,6 +151,8 @@ impl Engine {
                 merchant_names: Mutex::new(HashMap::new()),
                 outbox_signal: Arc::new(tokio::sync::Notify::new()),
                 target_guard: RwLock::new(None),
+                processor: RwLock::new(None),
+                txn_locks: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -247,6 +252,15 @@ impl Engine {
                 }
             }
         }
+        let pending = self.inner.store.pending_operations().await?;
+        if !pending.is_empty() {
+            tracing::info!(
+                operations = pending.len(),
+                "resuming operations the processor had not answered"
+            );
+        }
+        self.resume_operations(pending);
+        self.schedule_settlement();
         tracing::info!(
             terminals = terminals.len(),
             live = self.inner.live.count(),
@@ -370,7 +384,15 @@ impl Engine {
             .await?)
     }
 
-    async fn merchant_name(&self, id: MerchantId) -> String {
+    pub(crate) fn terminal_poiid(&self, id: TerminalId) -> String {
+        self.inner
+            .registry
+            .terminal(id)
+            .map(|t| t.poiid())
+            .unwrap_or_default()
+    }
+
+    pub(crate) async fn merchant_name(&self, id: MerchantId) -> String {
         let cached = self
             .inner
             .merchant_names

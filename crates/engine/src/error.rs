@@ -29,6 +29,8 @@ pub enum EngineError {
     InvalidReport(String),
     #[error("the operation is not allowed: {0}")]
     NotAllowed(&'static str),
+    #[error("{0}")]
+    MoneyRule(poigate_domain::MoneyRuleError),
     #[error("storage: {0}")]
     Store(StoreError),
 }

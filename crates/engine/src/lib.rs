@@ -23,6 +23,8 @@ pub mod error;
 pub mod idempotency;
 pub mod link;
 mod live;
+mod money;
+pub mod processor;
 pub mod registry;
 pub mod webhooks;
 
@@ -34,7 +36,9 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use link::{LinkError, ReportKind, ReportOutcome, TerminalLink, TerminalReport};
+pub use money::{OperationRequest, OperationResult};
 pub use poigate_store::{AttemptLog, DeliveryFilter, DeliveryRecord, DeliveryStatus};
 pub use poigate_store::{EventOrder, InteractionFilter};
+pub use processor::{Processor, ProcessorAnswer, ProcessorError};
 pub use registry::TerminalLive;
 pub use webhooks::{EndpointUpdate, NewEndpoint, TargetGuard};

@@ -144,6 +144,14 @@ impl From<EngineError> for ApiError {
                 "Invalid terminal report",
                 e.to_string(),
             ),
+            EngineError::MoneyRule(rule) => {
+                let status = if rule.is_amount_error() {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else {
+                    StatusCode::CONFLICT
+                };
+                ApiError::new(status, rule.code(), "Operation refused", rule.to_string())
+            }
             EngineError::Store(err) => {
                 tracing::error!(error = %err, "storage failure");
                 let mut api = ApiError::new(

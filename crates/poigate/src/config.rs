@@ -19,6 +19,7 @@ pub struct Config {
     pub simulator: SimulatorSettings,
     pub engine: EngineSettings,
     pub webhooks: WebhookSettings,
+    pub settlement: SettlementSettings,
     /// Create the demo merchant, key and terminals at start-up.
     pub demo: bool,
     /// `tracing` filter, e.g. `info` or `poigate=debug,tower_http=info`.
@@ -48,6 +49,41 @@ pub struct EngineSettings {
     pub delivery_timeout_seconds: u64,
     /// Seconds after the card timeout before a live interaction is flagged `overdue`.
     pub overdue_grace_seconds: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettlementSettings {
+    /// Daily cut-off in UTC, `HH:MM`, or `off`: transactions waiting for settlement that
+    /// were captured before it become `complete`.
+    pub cutoff: String,
+}
+
+impl Default for SettlementSettings {
+    fn default() -> Self {
+        SettlementSettings {
+            cutoff: "23:00".into(),
+        }
+    }
+}
+
+impl SettlementSettings {
+    /// The cut-off as (hour, minute), `None` when off.
+    pub fn cutoff_utc(&self) -> anyhow::Result<Option<(u8, u8)>> {
+        if self.cutoff.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let parsed = self.cutoff.split_once(':').and_then(|(h, m)| {
+            let (h, m) = (h.parse::<u8>().ok()?, m.parse::<u8>().ok()?);
+            (h < 24 && m < 60 && self.cutoff.len() == 5).then_some((h, m))
+        });
+        parsed.map(Some).ok_or_else(|| {
+            anyhow::anyhow!(
+                "settlement.cutoff must be HH:MM (UTC) or off, not `{}`",
+                self.cutoff
+            )
+        })
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -90,6 +126,7 @@ impl Default for Config {
             simulator: SimulatorSettings::default(),
             engine: EngineSettings::default(),
             webhooks: WebhookSettings::default(),
+            settlement: SettlementSettings::default(),
             demo: false,
             log: "info".into(),
         }
@@ -146,6 +183,7 @@ impl Config {
             (1..=64).contains(&self.database.read_connections),
             "database.read_connections must be 1 to 64"
         );
+        self.settlement.cutoff_utc()?;
         anyhow::ensure!(
             self.webhooks.retry_schedule_seconds.len() <= 20,
             "webhooks.retry_schedule_seconds holds at most 20 delays"
@@ -188,6 +226,18 @@ mod tests {
         assert_eq!(c.simulator.speed, 0.5);
         assert!(c.validate().is_ok());
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn settlement_cutoff_parses() {
+        let mut s = SettlementSettings::default();
+        assert_eq!(s.cutoff_utc().expect("valid"), Some((23, 0)));
+        s.cutoff = "off".into();
+        assert_eq!(s.cutoff_utc().expect("valid"), None);
+        for bad in ["24:00", "7:00", "12:60", "noon"] {
+            s.cutoff = bad.into();
+            assert!(s.cutoff_utc().is_err(), "{bad}");
+        }
     }
 
     #[test]

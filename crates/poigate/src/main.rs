@@ -46,6 +46,15 @@ enum Command {
     /// Webhook endpoints and the delivery log of a running gateway.
     #[command(subcommand)]
     Webhooks(cli_client::WebhooksCommand),
+    /// Settle now: transactions waiting for settlement become complete.
+    Settle {
+        /// Directory of the gateway's database [default: ./poigate-data].
+        #[arg(long, env = "POIGATE_DATA_DIR", default_value = "poigate-data")]
+        data_dir: PathBuf,
+        /// Settle what was captured before this RFC 3339 time [default: now].
+        #[arg(long)]
+        before: Option<String>,
+    },
     /// Print the OpenAPI document of the native API.
     Openapi,
 }
@@ -170,6 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Events(args) => cli_client::events(args).await,
         Command::Cancel(args) => cli_client::cancel(args).await,
         Command::Webhooks(cmd) => cli_client::webhooks(cmd).await,
+        Command::Settle { data_dir, before } => settle(&data_dir, before.as_deref()).await,
         Command::Openapi => {
             print!("{}", poigate_http::openapi::document_json());
             Ok(std::process::ExitCode::SUCCESS)
@@ -270,6 +280,22 @@ async fn open_engine(data_dir: &std::path::Path) -> anyhow::Result<Engine> {
         Arc::new(SystemClock),
         EngineConfig::default(),
     ))
+}
+
+async fn settle(
+    data_dir: &std::path::Path,
+    before: Option<&str>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let engine = open_engine(data_dir).await?;
+    let before = match before {
+        Some(text) => poigate_domain::Timestamp::parse_rfc3339(text).ok_or_else(|| {
+            anyhow::anyhow!("--before must be an RFC 3339 time, e.g. 2026-11-21T23:00:00Z")
+        })?,
+        None => engine.now(),
+    };
+    let settled = engine.settle(before).await?;
+    println!("settled {settled} transaction(s) captured before {before}");
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 async fn merchant_id(engine: &Engine, name: &str) -> anyhow::Result<poigate_domain::MerchantId> {

@@ -5,6 +5,7 @@ use anyhow::Context;
 use poigate_domain::RetryPolicy;
 use poigate_engine::{Clock, Engine, EngineConfig, SystemClock, TerminalLink};
 use poigate_http::AppState;
+use poigate_processor::SimulatedProcessor;
 use poigate_store_sqlite::{SqliteConfig, SqliteStore};
 use poigate_terminal::{SimulatedLink, SimulatorConfig};
 use poigate_webhooks::{TargetPolicy, WebhookConfig, WebhookWorker, WorkerHandle};
@@ -88,6 +89,7 @@ pub async fn start_with_clock(
         delivery_timeout: Duration::from_secs(config.engine.delivery_timeout_seconds),
         overdue_grace: Duration::from_secs(config.engine.overdue_grace_seconds),
         webhook_secret_overlap: Duration::from_secs(config.webhooks.secret_overlap_seconds),
+        settlement_cutoff_utc: config.settlement.cutoff_utc()?,
         ..EngineConfig::default()
     };
     let store: Arc<dyn poigate_store::Store> = Arc::new(store);
@@ -103,6 +105,7 @@ pub async fn start_with_clock(
         },
     ));
     engine.set_link(simulator.clone() as Arc<dyn TerminalLink>);
+    engine.set_processor(Arc::new(SimulatedProcessor::new(config.simulator.speed)));
     engine.start().await.context("cannot start the engine")?;
     let worker = WebhookWorker::new(
         store,

@@ -11,6 +11,7 @@
 //! HTTP, terminals. Nothing SQLite-specific leaves this crate.
 
 mod codec;
+mod money;
 mod pool;
 mod schema;
 mod webhooks;
@@ -19,9 +20,9 @@ mod writer;
 use async_trait::async_trait;
 use codec::*;
 use poigate_domain::{
-    ApiKeyId, DeliveryId, Event, Interaction, InteractionId, Merchant, MerchantId, OutboxMessage,
-    Terminal, TerminalId, Timestamp, Transaction, TransactionId, WebhookEndpoint,
-    WebhookEndpointId,
+    ApiKeyId, DeliveryId, Event, Interaction, InteractionId, Merchant, MerchantId, Operation,
+    OperationId, OperationKind, OutboxMessage, Terminal, TerminalId, Timestamp, Transaction,
+    TransactionEvent, TransactionId, WebhookEndpoint, WebhookEndpointId,
 };
 use poigate_store::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -140,7 +141,7 @@ impl SqliteStore {
 }
 
 /// Whether a SQLite error is a UNIQUE / PRIMARY KEY violation.
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,
         rusqlite::Error::SqliteFailure(f, _)
@@ -265,11 +266,12 @@ fn insert_events(conn: &Connection, events: &[Event]) -> StoreResult<()> {
     Ok(())
 }
 
-fn upsert_transaction(conn: &Connection, txn: &Transaction) -> StoreResult<()> {
+pub(crate) fn upsert_transaction(conn: &Connection, txn: &Transaction) -> StoreResult<()> {
     conn.prepare_cached(
-        "INSERT INTO transactions (id, merchant_id, interaction_id, created_at, updated_at, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body",
+        "INSERT INTO transactions (id, merchant_id, interaction_id, created_at, updated_at, body, condition, last_seq, captured_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body,
+             condition = excluded.condition, last_seq = excluded.last_seq, captured_at = excluded.captured_at",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -278,7 +280,13 @@ fn upsert_transaction(conn: &Connection, txn: &Transaction) -> StoreResult<()> {
             txn.interaction_id.to_string(),
             txn.created_at.as_millis(),
             txn.updated_at.as_millis(),
-            encode_json(txn).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?
+            encode_json(txn).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+            serde_json::to_value(txn.condition)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            txn.last_seq as i64,
+            txn.captured_at.map(Timestamp::as_millis)
         ])
     })
     .map_err(db)?;
@@ -863,6 +871,66 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         self.writer
             .write(move |conn| webhooks::redeliver(conn, merchant, id, now))
+            .await
+    }
+
+    async fn apply_transaction_write(&self, write: &TransactionWrite) -> StoreResult<()> {
+        let write = write.clone();
+        self.writer
+            .write(move |conn| money::apply(conn, &write))
+            .await
+    }
+
+    async fn get_operation(&self, id: OperationId) -> StoreResult<Option<Operation>> {
+        self.readers
+            .read(move |conn| money::get_operation(conn, id))
+            .await
+    }
+
+    async fn list_operations(
+        &self,
+        transaction: TransactionId,
+        kind: Option<OperationKind>,
+    ) -> StoreResult<Vec<Operation>> {
+        self.readers
+            .read(move |conn| money::list_operations(conn, transaction, kind))
+            .await
+    }
+
+    async fn pending_operations(&self) -> StoreResult<Vec<Operation>> {
+        self.readers.read(money::pending_operations).await
+    }
+
+    async fn find_operation_idempotency(
+        &self,
+        merchant: MerchantId,
+        key: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OperationIdempotency>> {
+        let key = key.to_string();
+        self.readers
+            .read(move |conn| money::find_idempotency(conn, merchant, &key, Some(now)))
+            .await
+    }
+
+    async fn list_transaction_events(
+        &self,
+        transaction: TransactionId,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<TransactionEvent>> {
+        self.readers
+            .read(move |conn| money::list_events(conn, transaction, after_seq, limit))
+            .await
+    }
+
+    async fn transactions_to_settle(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Transaction>> {
+        self.readers
+            .read(move |conn| money::to_settle(conn, before, limit))
             .await
     }
 }

@@ -161,6 +161,51 @@ CREATE TABLE webhook_attempts (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        3,
+        r#"
+-- Money after the sale: follow-up operations, transaction events, settlement.
+ALTER TABLE transactions ADD COLUMN condition TEXT NOT NULL DEFAULT '';
+ALTER TABLE transactions ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE transactions ADD COLUMN captured_at INTEGER;
+UPDATE transactions SET condition = json_extract(body, '$.condition'),
+    captured_at = CASE WHEN json_extract(body, '$.captured_amount') > 0 THEN created_at END;
+CREATE INDEX transactions_to_settle ON transactions(condition, captured_at);
+
+CREATE TABLE operations (
+    id              TEXT PRIMARY KEY,
+    transaction_id  TEXT NOT NULL REFERENCES transactions(id),
+    merchant_id     TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    body            TEXT NOT NULL
+);
+CREATE INDEX operations_by_transaction ON operations(transaction_id, id);
+CREATE INDEX operations_pending ON operations(status) WHERE status = 'pending';
+
+CREATE TABLE transaction_events (
+    transaction_id  TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    type            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    body            TEXT NOT NULL,
+    PRIMARY KEY (transaction_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE operation_idempotency (
+    merchant_id   TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    fingerprint   BLOB NOT NULL,
+    operation_id  TEXT NOT NULL,
+    response      TEXT,
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    PRIMARY KEY (merchant_id, key)
+) WITHOUT ROWID;
+"#,
+    ),
 ];
 
 /// Applies every migration newer than the database's `user_version`.

@@ -10,12 +10,15 @@
 //! Each case is a plain `async fn` here, so a failure points at the rule that broke.
 
 use crate::*;
-use poigate_domain::webhook::{interaction_messages, terminal_message};
+use poigate_domain::webhook::{interaction_messages, terminal_message, transaction_message};
 use poigate_domain::{
     ApiKeyId, ApiKeyMode, AttemptResult, CallbackSubscription, CardBrand, Currency, EndpointKind,
     EntryMode, EventKind, Input, InteractionType, MaskedCard, Money, NewInteraction, NextStep,
     ReceiptContext, RetryPolicy, SigningSecret, Status, TerminalKind, TerminalOutcome,
     TerminalStatus, WebhookEndpoint, WebhookEndpointId, WebhookEventType, apply,
+};
+use poigate_domain::{
+    Operation, OperationId, OperationKind, OperationStatus, TransactionEventKind,
 };
 use std::any::Any;
 use std::sync::Arc;
@@ -48,6 +51,8 @@ macro_rules! conformance_tests {
             leases_survive_a_crash_and_targets_can_be_skipped,
             callbacks_and_redelivery,
             outbox_rows_share_the_fate_of_their_state_change,
+            transaction_writes_are_versioned_and_atomic,
+            settlement_finds_what_waits,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1202,4 +1207,266 @@ pub async fn outbox_rows_share_the_fate_of_their_state_change(store: Arc<dyn Sto
     assert!(matches!(refused, Err(StoreError::VersionConflict(_))));
     // Created + acknowledged: exactly two messages.
     assert_eq!(store.dispatch_outbox(100, t(5)).await.expect("dispatch"), 2);
+}
+
+async fn approved_transaction(
+    store: &Arc<dyn Store>,
+    m: &Merchant,
+    serial: &str,
+    at: i64,
+) -> Transaction {
+    let term = terminal(store, m, serial).await;
+    let (i, e) = new_interaction(m, &term, 1000, at);
+    store
+        .create_interaction(&create(&i, &e))
+        .await
+        .expect("create");
+    let done = step(store, &i, approved_input(), at + 1).await;
+    store
+        .get_transaction(done.transaction_id.expect("txn"))
+        .await
+        .expect("get")
+        .expect("stored")
+}
+
+fn refund_op(txn: &Transaction, value: i64, at: i64) -> Operation {
+    Operation {
+        id: OperationId::generate(t(at)),
+        transaction_id: txn.id,
+        merchant_id: txn.merchant_id,
+        kind: OperationKind::Refund,
+        amount: eur(value),
+        status: OperationStatus::Pending,
+        reference: Some("r-1".into()),
+        failure_reason: None,
+        processor_reference: None,
+        receipts: None,
+        idempotency_key: Some("refund-key".into()),
+        created_at: t(at),
+        updated_at: t(at),
+    }
+}
+
+pub async fn transaction_writes_are_versioned_and_atomic(store: Arc<dyn Store>) {
+    let m = merchant(&store, "M").await;
+    let original = approved_transaction(&store, &m, "1", 1).await;
+    assert_eq!(original.last_seq, 0);
+    let mut txn = original.clone();
+    let op = refund_op(&txn, 400, 10);
+    txn.begin(&op, t(10));
+    let event = txn.event(
+        TransactionEventKind::OperationRequested {
+            operation: op.id,
+            operation_kind: op.kind,
+            amount: 400,
+        },
+        t(10),
+    );
+    let idem = OperationIdempotency {
+        merchant_id: m.id,
+        key: "refund-key".into(),
+        fingerprint: [3; 32],
+        operation_id: op.id,
+        response: Some(OperationSnapshot {
+            operation: op.clone(),
+            transaction: txn.clone(),
+        }),
+        created_at: t(10),
+        expires_at: t(100_000),
+    };
+    let write = TransactionWrite {
+        transaction: txn.clone(),
+        expected_last_seq: 0,
+        events: vec![event.clone()],
+        operation: Some(op.clone()),
+        outbox: vec![transaction_message(&txn, t(10))],
+        idempotency: Some(idem.clone()),
+        idempotency_response: None,
+    };
+    store.apply_transaction_write(&write).await.expect("write");
+    assert_eq!(
+        store.get_transaction(txn.id).await.expect("get"),
+        Some(txn.clone())
+    );
+    assert_eq!(
+        store.get_operation(op.id).await.expect("get op"),
+        Some(op.clone())
+    );
+    assert_eq!(
+        store
+            .list_operations(txn.id, Some(OperationKind::Refund))
+            .await
+            .expect("list"),
+        vec![op.clone()]
+    );
+    assert!(
+        store
+            .list_operations(txn.id, Some(OperationKind::Capture))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(
+        store.pending_operations().await.expect("pending"),
+        vec![op.clone()]
+    );
+    assert_eq!(
+        store
+            .list_transaction_events(txn.id, 0, 10)
+            .await
+            .expect("events"),
+        vec![event]
+    );
+    assert_eq!(
+        store
+            .find_operation_idempotency(m.id, "refund-key", t(11))
+            .await
+            .expect("idem"),
+        Some(idem.clone())
+    );
+    assert_eq!(
+        store
+            .find_operation_idempotency(m.id, "refund-key", t(100_001))
+            .await
+            .expect("expired"),
+        None
+    );
+    // A writer that read the old version loses, and writes nothing.
+    let mut stale = original.clone();
+    let other = refund_op(&stale, 700, 11);
+    stale.begin(&other, t(11));
+    let refused = store
+        .apply_transaction_write(&TransactionWrite {
+            transaction: stale,
+            expected_last_seq: 0,
+            events: vec![],
+            operation: Some(other.clone()),
+            outbox: vec![],
+            idempotency: None,
+            idempotency_response: None,
+        })
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(store.get_operation(other.id).await.expect("get"), None);
+    // The same idempotency key again: refused with the existing record, nothing written.
+    let mut again = txn.clone();
+    let third = refund_op(&again, 100, 12);
+    again.begin(&third, t(12));
+    match store
+        .apply_transaction_write(&TransactionWrite {
+            transaction: again,
+            expected_last_seq: txn.last_seq,
+            events: vec![],
+            operation: Some(third.clone()),
+            outbox: vec![],
+            idempotency: Some(OperationIdempotency {
+                operation_id: third.id,
+                ..idem.clone()
+            }),
+            idempotency_response: None,
+        })
+        .await
+    {
+        Err(StoreError::OperationIdempotencyConflict { existing }) => {
+            assert_eq!(existing.operation_id, op.id)
+        }
+        other => panic!("expected an idempotency conflict, got {other:?}"),
+    }
+    assert_eq!(store.get_operation(third.id).await.expect("get"), None);
+    // Completion: the operation succeeds, the answer is recorded for the key.
+    let mut done_txn = txn.clone();
+    let mut done_op = op.clone();
+    done_op.status = OperationStatus::Succeeded;
+    done_txn.complete(&done_op, t(20));
+    let snapshot = OperationSnapshot {
+        operation: done_op.clone(),
+        transaction: done_txn.clone(),
+    };
+    store
+        .apply_transaction_write(&TransactionWrite {
+            transaction: done_txn.clone(),
+            expected_last_seq: txn.last_seq,
+            events: vec![],
+            operation: Some(done_op.clone()),
+            outbox: vec![],
+            idempotency: None,
+            idempotency_response: Some((m.id, "refund-key".into(), snapshot.clone())),
+        })
+        .await
+        .expect("complete");
+    assert!(
+        store
+            .pending_operations()
+            .await
+            .expect("pending")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .find_operation_idempotency(m.id, "refund-key", t(21))
+            .await
+            .expect("idem")
+            .and_then(|r| r.response),
+        Some(snapshot)
+    );
+    assert_eq!(
+        store
+            .get_transaction(txn.id)
+            .await
+            .expect("get")
+            .map(|t| t.refunded_amount),
+        Some(400)
+    );
+}
+
+pub async fn settlement_finds_what_waits(store: Arc<dyn Store>) {
+    let m = merchant(&store, "M").await;
+    let sale = approved_transaction(&store, &m, "1", 1_000).await;
+    let later = approved_transaction(&store, &m, "2", 50_000).await;
+    let found = store
+        .transactions_to_settle(t(10_000), 100)
+        .await
+        .expect("to settle");
+    assert_eq!(
+        found.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![sale.id]
+    );
+    let mut settled = sale.clone();
+    assert!(settled.settle(t(10_001)));
+    let event = settled.event(TransactionEventKind::Settled, t(10_001));
+    store
+        .apply_transaction_write(&TransactionWrite {
+            transaction: settled,
+            expected_last_seq: 0,
+            events: vec![event],
+            operation: None,
+            outbox: vec![],
+            idempotency: None,
+            idempotency_response: None,
+        })
+        .await
+        .expect("settle");
+    assert!(
+        store
+            .transactions_to_settle(t(10_000), 100)
+            .await
+            .expect("again")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .transactions_to_settle(t(60_000), 100)
+            .await
+            .expect("later")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .transactions_to_settle(t(60_000), 100)
+            .await
+            .expect("later")[0]
+            .id,
+        later.id
+    );
 }

@@ -19,8 +19,9 @@ pub use records::*;
 
 use async_trait::async_trait;
 use poigate_domain::{
-    DeliveryId, Event, Interaction, InteractionId, Merchant, MerchantId, OutboxMessage, Terminal,
-    TerminalId, Timestamp, Transaction, TransactionId, WebhookEndpoint, WebhookEndpointId,
+    DeliveryId, Event, Interaction, InteractionId, Merchant, MerchantId, Operation, OperationId,
+    OperationKind, OutboxMessage, Terminal, TerminalId, Timestamp, Transaction, TransactionEvent,
+    TransactionId, WebhookEndpoint, WebhookEndpointId,
 };
 
 /// Why a storage operation did not happen.
@@ -32,6 +33,9 @@ pub enum StoreError {
     /// An idempotency key (header or natural key) is already taken.
     #[error("idempotency key already used")]
     IdempotencyConflict { existing: Box<IdempotencyRecord> },
+    /// An operation's idempotency key is already taken.
+    #[error("idempotency key already used")]
+    OperationIdempotencyConflict { existing: Box<OperationIdempotency> },
     /// The interaction changed since it was read (optimistic concurrency on `last_seq`).
     #[error("interaction {0} changed concurrently")]
     VersionConflict(InteractionId),
@@ -123,6 +127,40 @@ pub trait Store: Send + Sync + 'static {
     async fn live_interactions(&self) -> StoreResult<Vec<Interaction>>;
 
     async fn get_transaction(&self, id: TransactionId) -> StoreResult<Option<Transaction>>;
+
+    // --- money after the sale --------------------------------------------------------------
+
+    /// Stores a change of a transaction — the transaction, its events, the operation, webhook
+    /// messages and idempotency data — in one transaction, only if the stored `last_seq`
+    /// still equals `expected_last_seq` (else `VersionConflict`-like `Duplicate`).
+    async fn apply_transaction_write(&self, write: &TransactionWrite) -> StoreResult<()>;
+    async fn get_operation(&self, id: OperationId) -> StoreResult<Option<Operation>>;
+    /// A transaction's operations (of one kind, or all), oldest first.
+    async fn list_operations(
+        &self,
+        transaction: TransactionId,
+        kind: Option<OperationKind>,
+    ) -> StoreResult<Vec<Operation>>;
+    /// Operations the processor has not answered yet (for recovery at start-up).
+    async fn pending_operations(&self) -> StoreResult<Vec<Operation>>;
+    async fn find_operation_idempotency(
+        &self,
+        merchant: MerchantId,
+        key: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OperationIdempotency>>;
+    async fn list_transaction_events(
+        &self,
+        transaction: TransactionId,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<TransactionEvent>>;
+    /// Up to `limit` transactions waiting for settlement, captured before `before`.
+    async fn transactions_to_settle(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Transaction>>;
 
     // --- idempotency --------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 use poigate_domain::{
     ApiKeyId, ApiKeyMode, DeliveryId, Event, Interaction, InteractionId, MerchantId, MessageId,
-    NextStep, OutboxMessage, Status, TerminalId, Timestamp, Transaction, WebhookEndpointId,
-    WebhookEventType,
+    NextStep, Operation, OperationId, OutboxMessage, Status, TerminalId, Timestamp, Transaction,
+    TransactionEvent, WebhookEndpointId, WebhookEventType,
 };
 
 /// An API key as stored: the SHA-256 of the secret, never the secret.
@@ -191,4 +191,40 @@ pub struct DeliveryFilter {
     /// Only deliveries older than this one (cursor paging, newest first).
     pub before: Option<DeliveryId>,
     pub limit: u32,
+}
+
+/// The answer an operation request produced: the operation and its transaction as they were.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OperationSnapshot {
+    pub operation: Operation,
+    pub transaction: Transaction,
+}
+
+/// The idempotency record of a capture, void or refund request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationIdempotency {
+    pub merchant_id: MerchantId,
+    pub key: String,
+    pub fingerprint: [u8; 32],
+    pub operation_id: OperationId,
+    /// The answer once there is one (a capture or void answers when the processor did).
+    pub response: Option<OperationSnapshot>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Everything written when a transaction changes after its card decision.
+#[derive(Clone, Debug)]
+pub struct TransactionWrite {
+    pub transaction: Transaction,
+    /// The stored `last_seq` this change was computed from (optimistic concurrency).
+    pub expected_last_seq: u64,
+    pub events: Vec<TransactionEvent>,
+    /// The operation, inserted or replaced.
+    pub operation: Option<Operation>,
+    pub outbox: Vec<OutboxMessage>,
+    /// A new idempotency record (the request that created the operation).
+    pub idempotency: Option<OperationIdempotency>,
+    /// The answer to record for an existing idempotency key: (merchant, key, answer).
+    pub idempotency_response: Option<(MerchantId, String, OperationSnapshot)>,
 }

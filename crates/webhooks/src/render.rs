@@ -1,7 +1,9 @@
 //! The webhook envelope: `{id, type, created_at, data}`, where `data` is the object as it
 //! was when the event happened, in the native API's shape.
 
-use poigate_api::{InteractionView, TerminalView, TransactionView};
+use poigate_api::{
+    InteractionView, OperationResponse, OperationView, TerminalView, TransactionView,
+};
 use poigate_domain::{OutboxMessage, TerminalStatus, WebhookSubject};
 use serde::Serialize;
 
@@ -53,6 +55,18 @@ pub fn body(message: &OutboxMessage) -> Result<Vec<u8>, serde_json::Error> {
             event_type,
             created_at,
             data: TransactionView::new(transaction),
+        }),
+        WebhookSubject::Operation {
+            operation,
+            transaction,
+        } => serde_json::to_vec(&Envelope {
+            id,
+            event_type,
+            created_at,
+            data: OperationResponse {
+                operation: OperationView::new(operation),
+                transaction: TransactionView::new(transaction),
+            },
         }),
     }
 }

@@ -1,6 +1,7 @@
 //! Route table and operational endpoints.
 
 mod interactions;
+mod money;
 mod terminals;
 mod test_helpers;
 mod webhooks;
@@ -16,6 +17,7 @@ use axum::routing::{get, post};
 use poigate_api::Health;
 
 pub(crate) use interactions::*;
+pub(crate) use money::*;
 pub(crate) use terminals::*;
 pub(crate) use test_helpers::*;
 pub(crate) use webhooks::*;
@@ -31,6 +33,14 @@ pub fn router() -> Router<AppState> {
         .route("/v1/interactions/{id}/events/stream", get(stream_events))
         .route("/v1/interactions/{id}/cancel", post(cancel_interaction))
         .route("/v1/transactions/{id}", get(get_transaction))
+        .route("/v1/transactions/{id}/capture", post(capture))
+        .route("/v1/transactions/{id}/void", post(void))
+        .route(
+            "/v1/transactions/{id}/refunds",
+            post(create_refund).get(list_refunds),
+        )
+        .route("/v1/transactions/{id}/refunds/{refund}", get(get_refund))
+        .route("/v1/transactions/{id}/events", get(transaction_events))
         .route("/v1/terminals", get(list_terminals).post(create_terminal))
         .route("/v1/terminals/{id}", get(get_terminal))
         .route(

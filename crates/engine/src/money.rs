@@ -1,0 +1,518 @@
+//! Money after the sale (issue: capture, void, referenced refunds, settlement), as the
+//! engine carries it out: requested durably, executed by the [`Processor`], completed
+//! durably, each step with its events and webhooks.
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::processor::Processor;
+use poigate_domain::webhook::{refund_message, transaction_message};
+use poigate_domain::{
+    MoneyRuleError, Operation, OperationId, OperationKind, OperationStatus, ReceiptContext,
+    Timestamp, Transaction, TransactionEventKind, TransactionId, ValidationErrors,
+};
+use poigate_store::{OperationIdempotency, OperationSnapshot, StoreError, TransactionWrite};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// A capture, void or refund request.
+#[derive(Clone, Debug)]
+pub struct OperationRequest {
+    pub kind: OperationKind,
+    /// Minor units; default: all there is (the authorisation, or what is left to refund).
+    pub amount: Option<i64>,
+    pub reference: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// The answer to an operation request.
+#[derive(Clone, Debug)]
+pub struct OperationResult {
+    pub operation: Operation,
+    pub transaction: Transaction,
+    /// True when this is the stored answer to an earlier identical request.
+    pub replayed: bool,
+}
+
+fn fingerprint(txn: TransactionId, req: &OperationRequest) -> [u8; 32] {
+    let canonical = serde_json::json!({
+        "transaction": txn.to_string(),
+        "kind": req.kind.as_str(),
+        "amount": req.amount,
+        "reference": req.reference,
+    });
+    Sha256::digest(canonical.to_string().as_bytes()).into()
+}
+
+impl From<MoneyRuleError> for EngineError {
+    fn from(e: MoneyRuleError) -> Self {
+        EngineError::MoneyRule(e)
+    }
+}
+
+impl Engine {
+    /// Attaches the processor. Call before [`Engine::start`].
+    pub fn set_processor(&self, processor: Arc<dyn Processor>) {
+        match self.inner.processor.write() {
+            Ok(mut p) => *p = Some(processor),
+            Err(p) => *p.into_inner() = Some(processor),
+        }
+    }
+
+    fn processor(&self) -> Option<Arc<dyn Processor>> {
+        match self.inner.processor.read() {
+            Ok(p) => p.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    async fn lock_transaction(&self, id: TransactionId) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = match self.inner.txn_locks.lock() {
+                Ok(l) => l,
+                Err(p) => p.into_inner(),
+            };
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry(id).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// Requests a capture, void or referenced refund. A capture or void answers once the
+    /// processor did; a refund answers `pending` at once and completes asynchronously.
+    pub async fn request_operation(
+        &self,
+        caller: &crate::Caller,
+        transaction_id: TransactionId,
+        req: OperationRequest,
+    ) -> Result<OperationResult, EngineError> {
+        let mut errors = ValidationErrors::new();
+        if let Some(r) = &req.reference {
+            errors.check_text("reference", r, 255);
+        }
+        if let Some(key) = &req.idempotency_key
+            && (key.is_empty()
+                || key.len() > 255
+                || !key.bytes().all(|b| (0x21..0x7f).contains(&b)))
+        {
+            errors.add(
+                "Idempotency-Key",
+                "invalid_idempotency_key",
+                "1 to 255 printable ASCII characters",
+            );
+        }
+        errors.into_result(())?;
+        // Ownership first: another merchant's transaction does not exist.
+        self.transaction(caller, transaction_id).await?;
+        let now = self.now();
+        let fp = fingerprint(transaction_id, &req);
+        let _guard = match &req.idempotency_key {
+            Some(key) => Some(
+                self.inner
+                    .in_flight
+                    .claim(caller.merchant_id, vec![format!("op:{key}")])
+                    .ok_or(EngineError::IdempotencyInProgress)?,
+            ),
+            None => None,
+        };
+        if let Some(key) = &req.idempotency_key
+            && let Some(existing) = self
+                .inner
+                .store
+                .find_operation_idempotency(caller.merchant_id, key, now)
+                .await?
+        {
+            return replay(existing, fp);
+        }
+
+        let lock = self.lock_transaction(transaction_id).await;
+        let mut txn = self
+            .inner
+            .store
+            .get_transaction(transaction_id)
+            .await?
+            .ok_or(EngineError::NotFound("transaction"))?;
+        let amount = match req.kind {
+            OperationKind::Capture => txn.check_capture(req.amount)?,
+            OperationKind::Void => {
+                if req.amount.is_some() {
+                    return Err(EngineError::Validation(ValidationErrors::single(
+                        poigate_domain::FieldError::new(
+                            "amount",
+                            "not_allowed",
+                            "a void always covers the whole transaction",
+                        ),
+                    )));
+                }
+                txn.check_void()?
+            }
+            OperationKind::Refund => txn.check_refund(req.amount)?,
+        };
+        let operation = Operation {
+            id: OperationId::generate(now),
+            transaction_id,
+            merchant_id: caller.merchant_id,
+            kind: req.kind,
+            amount,
+            status: OperationStatus::Pending,
+            reference: req.reference.clone(),
+            failure_reason: None,
+            processor_reference: None,
+            receipts: None,
+            idempotency_key: req.idempotency_key.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let expected = txn.last_seq;
+        txn.begin(&operation, now);
+        let event = txn.event(
+            TransactionEventKind::OperationRequested {
+                operation: operation.id,
+                operation_kind: operation.kind,
+                amount: amount.value(),
+            },
+            now,
+        );
+        let is_refund = req.kind == OperationKind::Refund;
+        let snapshot = OperationSnapshot {
+            operation: operation.clone(),
+            transaction: txn.clone(),
+        };
+        let write = TransactionWrite {
+            transaction: txn.clone(),
+            expected_last_seq: expected,
+            events: vec![event],
+            operation: Some(operation.clone()),
+            outbox: if is_refund {
+                vec![refund_message(&operation, &txn, now)]
+            } else {
+                Vec::new()
+            },
+            idempotency: req
+                .idempotency_key
+                .as_ref()
+                .map(|key| OperationIdempotency {
+                    merchant_id: caller.merchant_id,
+                    key: key.clone(),
+                    fingerprint: fp,
+                    operation_id: operation.id,
+                    // A refund's answer is this pending state; a capture's or void's comes later.
+                    response: is_refund.then(|| snapshot.clone()),
+                    created_at: now,
+                    expires_at: now.plus_millis(
+                        i64::try_from(self.inner.config.idempotency_ttl.as_millis())
+                            .unwrap_or(i64::MAX),
+                    ),
+                }),
+            idempotency_response: None,
+        };
+        match self.inner.store.apply_transaction_write(&write).await {
+            Ok(()) => {}
+            Err(StoreError::OperationIdempotencyConflict { existing }) => {
+                return replay(*existing, fp);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        drop(lock);
+        self.inner.outbox_signal.notify_one();
+        if is_refund {
+            let engine = self.clone();
+            let op = operation.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.complete_operation(op).await {
+                    tracing::error!(error = %e, "refund not completed; it stays pending and is retried at start-up");
+                }
+            });
+            return Ok(OperationResult {
+                operation,
+                transaction: txn,
+                replayed: false,
+            });
+        }
+        let (operation, transaction) = self.complete_operation(operation).await?;
+        Ok(OperationResult {
+            operation,
+            transaction,
+            replayed: false,
+        })
+    }
+
+    /// Sends a pending operation to the processor and records the answer.
+    pub(crate) async fn complete_operation(
+        &self,
+        operation: Operation,
+    ) -> Result<(Operation, Transaction), EngineError> {
+        let current = self
+            .inner
+            .store
+            .get_transaction(operation.transaction_id)
+            .await?
+            .ok_or(EngineError::NotFound("transaction"))?;
+        let answer = match self.processor() {
+            Some(p) => p.execute(&current, &operation).await,
+            None => Err(crate::processor::ProcessorError::Unavailable(
+                "no processor configured".into(),
+            )),
+        };
+        for _attempt in 0..5 {
+            let _lock = self.lock_transaction(operation.transaction_id).await;
+            let now = self.now();
+            let mut txn = self
+                .inner
+                .store
+                .get_transaction(operation.transaction_id)
+                .await?
+                .ok_or(EngineError::NotFound("transaction"))?;
+            let mut op = operation.clone();
+            match &answer {
+                Ok(a) => {
+                    op.status = if a.approved {
+                        OperationStatus::Succeeded
+                    } else {
+                        OperationStatus::Failed
+                    };
+                    op.processor_reference = Some(a.reference.clone());
+                    op.failure_reason = a.reason.clone();
+                }
+                Err(e) => {
+                    op.status = OperationStatus::Failed;
+                    op.failure_reason = Some(e.to_string());
+                }
+            }
+            op.updated_at = now;
+            let expected = txn.last_seq;
+            txn.complete(&op, now);
+            if op.kind != OperationKind::Capture {
+                let ctx = ReceiptContext {
+                    merchant_name: self.merchant_name(txn.merchant_id).await,
+                    terminal_poiid: self.terminal_poiid(txn.terminal_id),
+                };
+                op.receipts = Some(poigate_domain::receipt::render_operation(&txn, &op, &ctx));
+            }
+            let kind = match op.status {
+                OperationStatus::Succeeded => TransactionEventKind::OperationSucceeded {
+                    operation: op.id,
+                    operation_kind: op.kind,
+                    amount: op.amount.value(),
+                },
+                _ => TransactionEventKind::OperationFailed {
+                    operation: op.id,
+                    operation_kind: op.kind,
+                    reason: op.failure_reason.clone().unwrap_or_default(),
+                },
+            };
+            let event = txn.event(kind, now);
+            let outbox = match op.kind {
+                OperationKind::Refund => vec![refund_message(&op, &txn, now)],
+                _ => vec![transaction_message(&txn, now)],
+            };
+            let snapshot = OperationSnapshot {
+                operation: op.clone(),
+                transaction: txn.clone(),
+            };
+            let write = TransactionWrite {
+                transaction: txn.clone(),
+                expected_last_seq: expected,
+                events: vec![event],
+                operation: Some(op.clone()),
+                outbox,
+                idempotency: None,
+                idempotency_response: match (&op.idempotency_key, op.kind) {
+                    (Some(key), OperationKind::Capture | OperationKind::Void) => {
+                        Some((op.merchant_id, key.clone(), snapshot))
+                    }
+                    _ => None,
+                },
+            };
+            match self.inner.store.apply_transaction_write(&write).await {
+                Ok(()) => {
+                    self.inner.outbox_signal.notify_one();
+                    return Ok((op, txn));
+                }
+                // Someone else (a settlement run in another process) changed the
+                // transaction: re-read and apply again.
+                Err(StoreError::Duplicate(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(EngineError::Store(StoreError::Unavailable(
+            "the transaction kept changing; the operation stays pending".into(),
+        )))
+    }
+
+    /// Completes operations left pending by a previous process (called at start-up).
+    pub(crate) fn resume_operations(&self, pending: Vec<Operation>) {
+        for op in pending {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                let id = op.id;
+                if let Err(e) = engine.complete_operation(op).await {
+                    tracing::error!(operation = %id, error = %e, "pending operation not completed");
+                }
+            });
+        }
+    }
+
+    pub async fn operations(
+        &self,
+        caller: &crate::Caller,
+        transaction: TransactionId,
+        kind: Option<OperationKind>,
+    ) -> Result<Vec<Operation>, EngineError> {
+        self.transaction(caller, transaction).await?;
+        Ok(self.inner.store.list_operations(transaction, kind).await?)
+    }
+
+    pub async fn operation(
+        &self,
+        caller: &crate::Caller,
+        transaction: TransactionId,
+        id: OperationId,
+    ) -> Result<Operation, EngineError> {
+        self.transaction(caller, transaction).await?;
+        match self.inner.store.get_operation(id).await? {
+            Some(op) if op.transaction_id == transaction => Ok(op),
+            _ => Err(EngineError::NotFound("operation")),
+        }
+    }
+
+    pub async fn transaction_events(
+        &self,
+        caller: &crate::Caller,
+        transaction: TransactionId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<poigate_domain::TransactionEvent>, EngineError> {
+        self.transaction(caller, transaction).await?;
+        Ok(self
+            .inner
+            .store
+            .list_transaction_events(transaction, after_seq, limit)
+            .await?)
+    }
+
+    /// Settles every transaction waiting for settlement that was captured before `before`:
+    /// `pendingsettlement` becomes `complete`. Returns how many.
+    pub async fn settle(&self, before: Timestamp) -> Result<usize, EngineError> {
+        let mut settled = 0;
+        loop {
+            let batch = self.inner.store.transactions_to_settle(before, 200).await?;
+            if batch.is_empty() {
+                return Ok(settled);
+            }
+            let mut progressed = false;
+            for candidate in batch {
+                let _lock = self.lock_transaction(candidate.id).await;
+                let Some(mut txn) = self.inner.store.get_transaction(candidate.id).await? else {
+                    continue;
+                };
+                let now = self.now();
+                let expected = txn.last_seq;
+                if !txn.settle(now) {
+                    continue;
+                }
+                let event = txn.event(TransactionEventKind::Settled, now);
+                let write = TransactionWrite {
+                    outbox: vec![transaction_message(&txn, now)],
+                    transaction: txn,
+                    expected_last_seq: expected,
+                    events: vec![event],
+                    operation: None,
+                    idempotency: None,
+                    idempotency_response: None,
+                };
+                match self.inner.store.apply_transaction_write(&write).await {
+                    Ok(()) => {
+                        settled += 1;
+                        progressed = true;
+                    }
+                    Err(StoreError::Duplicate(_)) => progressed = true,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            self.inner.outbox_signal.notify_one();
+            if !progressed {
+                // Only transactions with an operation in flight are left: they settle next time.
+                return Ok(settled);
+            }
+        }
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The first daily cut-off (hour, minute UTC) strictly after `now`.
+pub fn next_cutoff(now: Timestamp, (hour, minute): (u8, u8)) -> Timestamp {
+    let day_start = now.as_millis() - now.as_millis().rem_euclid(DAY_MS);
+    let offset = (i64::from(hour) * 3600 + i64::from(minute) * 60) * 1000;
+    let today = Timestamp::from_millis(day_start + offset);
+    if today > now {
+        today
+    } else {
+        today.plus_millis(DAY_MS)
+    }
+}
+
+impl Engine {
+    /// Runs the daily settlement at the configured cut-off, through the engine's clock.
+    pub(crate) fn schedule_settlement(&self) {
+        let Some(cutoff) = self.inner.config.settlement_cutoff_utc else {
+            return;
+        };
+        let engine = self.downgrade();
+        let clock = self.inner.clock.clone();
+        let mut next = next_cutoff(clock.now(), cutoff);
+        tokio::spawn(async move {
+            loop {
+                clock.sleep_until(next).await;
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                match engine.settle(next).await {
+                    Ok(n) => tracing::info!(settled = n, cutoff = %next, "daily settlement"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "daily settlement failed; retried at the next cut-off")
+                    }
+                }
+                next = next.plus_millis(DAY_MS);
+            }
+        });
+    }
+}
+
+fn replay(existing: OperationIdempotency, fp: [u8; 32]) -> Result<OperationResult, EngineError> {
+    if existing.fingerprint != fp {
+        return Err(EngineError::IdempotencyMismatch);
+    }
+    match existing.response {
+        Some(snapshot) => Ok(OperationResult {
+            operation: snapshot.operation,
+            transaction: snapshot.transaction,
+            replayed: true,
+        }),
+        None => Err(EngineError::IdempotencyInProgress),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_cutoff_is_today_or_tomorrow() {
+        // 2027-01-15T10:00:00Z
+        let morning = Timestamp::parse_rfc3339("2027-01-15T10:00:00Z").expect("time");
+        assert_eq!(
+            next_cutoff(morning, (23, 0)).to_rfc3339(),
+            "2027-01-15T23:00:00.000Z"
+        );
+        let night = Timestamp::parse_rfc3339("2027-01-15T23:00:00Z").expect("time");
+        assert_eq!(
+            next_cutoff(night, (23, 0)).to_rfc3339(),
+            "2027-01-16T23:00:00.000Z"
+        );
+        assert_eq!(
+            next_cutoff(morning, (0, 30)).to_rfc3339(),
+            "2027-01-16T00:30:00.000Z"
+        );
+    }
+}
