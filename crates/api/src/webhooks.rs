@@ -20,6 +20,10 @@ pub struct CreateWebhookEndpointRequest {
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Payload format: `native` (default, the envelope below) or a provider dialect's
+    /// (`adyen`: Terminal API event notifications).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
 }
 
 /// `PATCH /v1/webhook-endpoints/{id}`: only the given fields change. Enabling an endpoint
@@ -29,6 +33,8 @@ pub struct CreateWebhookEndpointRequest {
 pub struct UpdateWebhookEndpointRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +60,8 @@ pub struct WebhookEndpointView {
     /// Always `webhook_endpoint`.
     pub object: String,
     pub url: String,
+    /// `native` or a provider dialect's format.
+    pub format: String,
     pub description: Option<String>,
     pub events: Vec<String>,
     pub enabled: bool,

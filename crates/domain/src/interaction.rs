@@ -247,6 +247,9 @@ impl TerminalOutcome {
 pub struct CallbackSubscription {
     pub url: String,
     pub events: Vec<String>,
+    /// The payload format (a provider dialect's, e.g. `cm`); the native envelope when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
 }
 
 /// Default card-interaction timeout enforced by the terminal (Adyen's documented 120 s).

@@ -61,6 +61,34 @@ impl WebhookEventType {
     }
 }
 
+/// Whether `format` names a payload format (the renderer decides which exist).
+pub fn valid_format(format: &str) -> bool {
+    !format.is_empty() && format.len() <= 32 && format.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+/// A per-interaction callback a message goes to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackTarget {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// The callbacks of `subscriptions` that take `event`.
+pub fn matching_callbacks(
+    subscriptions: &[crate::interaction::CallbackSubscription],
+    event: WebhookEventType,
+) -> Vec<CallbackTarget> {
+    subscriptions
+        .iter()
+        .filter(|c| filter_accepts(&c.events, event))
+        .map(|c| CallbackTarget {
+            url: c.url.clone(),
+            format: c.format.clone(),
+        })
+        .collect()
+}
+
 /// Whether an event filter (`["*"]` or a list of types) takes `event`.
 pub fn filter_accepts(filter: &[String], event: WebhookEventType) -> bool {
     filter.iter().any(|f| f == "*" || f == event.as_str())
@@ -117,8 +145,8 @@ pub struct OutboxMessage {
     /// The object the event is about; deliveries to one target are ordered per subject.
     pub subject_id: String,
     pub subject: WebhookSubject,
-    /// Per-interaction callback URLs subscribed to this event type.
-    pub callbacks: Vec<String>,
+    /// Per-interaction callbacks subscribed to this event type.
+    pub callbacks: Vec<CallbackTarget>,
     pub created_at: Timestamp,
 }
 
@@ -149,12 +177,7 @@ pub fn interaction_messages(
                 interaction: Box::new(after.clone()),
                 transaction: transaction.cloned().map(Box::new),
             },
-            callbacks: after
-                .webhooks
-                .iter()
-                .filter(|c| filter_accepts(&c.events, event_type))
-                .map(|c| c.url.clone())
-                .collect(),
+            callbacks: matching_callbacks(&after.webhooks, event_type),
             created_at: now,
         })
         .collect()
@@ -185,8 +208,13 @@ pub fn terminal_message(
     }
 }
 
-/// `transaction.updated`: a capture, void or settlement changed the transaction.
-pub fn transaction_message(transaction: &Transaction, now: Timestamp) -> OutboxMessage {
+/// `transaction.updated`: a capture, void or settlement changed the transaction. `callbacks`
+/// are the subscriptions of the interaction that created the transaction.
+pub fn transaction_message(
+    transaction: &Transaction,
+    callbacks: &[crate::interaction::CallbackSubscription],
+    now: Timestamp,
+) -> OutboxMessage {
     OutboxMessage {
         id: MessageId::generate(now),
         merchant_id: transaction.merchant_id,
@@ -195,7 +223,7 @@ pub fn transaction_message(transaction: &Transaction, now: Timestamp) -> OutboxM
         subject: WebhookSubject::Transaction {
             transaction: Box::new(transaction.clone()),
         },
-        callbacks: Vec::new(),
+        callbacks: matching_callbacks(callbacks, WebhookEventType::TransactionUpdated),
         created_at: now,
     }
 }
@@ -204,6 +232,7 @@ pub fn transaction_message(transaction: &Transaction, now: Timestamp) -> OutboxM
 pub fn refund_message(
     operation: &crate::operations::Operation,
     transaction: &Transaction,
+    callbacks: &[crate::interaction::CallbackSubscription],
     now: Timestamp,
 ) -> OutboxMessage {
     OutboxMessage {
@@ -215,7 +244,7 @@ pub fn refund_message(
             operation: Box::new(operation.clone()),
             transaction: Box::new(transaction.clone()),
         },
-        callbacks: Vec::new(),
+        callbacks: matching_callbacks(callbacks, WebhookEventType::TransactionRefundUpdated),
         created_at: now,
     }
 }
@@ -244,6 +273,9 @@ pub struct WebhookEndpoint {
     pub merchant_id: MerchantId,
     pub kind: EndpointKind,
     pub url: String,
+    /// The payload format (a provider dialect's, e.g. `adyen`); the native envelope when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     pub description: Option<String>,
     pub events: Vec<String>,
     pub enabled: bool,
@@ -466,14 +498,22 @@ mod tests {
             CallbackSubscription {
                 url: "https://a.example/all".into(),
                 events: vec!["*".into()],
+                format: None,
             },
             CallbackSubscription {
                 url: "https://b.example/done".into(),
                 events: vec!["interaction.completed".into()],
+                format: Some("cm".into()),
             },
         ]);
         let msgs = interaction_messages(None, &i, None, t(0));
-        assert_eq!(msgs[0].callbacks, vec!["https://a.example/all".to_string()]);
+        assert_eq!(
+            msgs[0].callbacks,
+            vec![CallbackTarget {
+                url: "https://a.example/all".into(),
+                format: None
+            }]
+        );
     }
 
     #[test]
@@ -560,6 +600,7 @@ mod tests {
             merchant_id: MerchantId::generate(t(0)),
             kind: EndpointKind::Endpoint,
             url: "https://x.example".into(),
+            format: None,
             description: None,
             events: vec!["*".into()],
             enabled: true,

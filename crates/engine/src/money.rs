@@ -183,7 +183,12 @@ impl Engine {
             events: vec![event],
             operation: Some(operation.clone()),
             outbox: if is_refund {
-                vec![refund_message(&operation, &txn, now)]
+                vec![refund_message(
+                    &operation,
+                    &txn,
+                    &self.callbacks_of(&txn).await?,
+                    now,
+                )]
             } else {
                 Vec::new()
             },
@@ -301,9 +306,10 @@ impl Engine {
                 },
             };
             let event = txn.event(kind, now);
+            let callbacks = self.callbacks_of(&txn).await?;
             let outbox = match op.kind {
-                OperationKind::Refund => vec![refund_message(&op, &txn, now)],
-                _ => vec![transaction_message(&txn, now)],
+                OperationKind::Refund => vec![refund_message(&op, &txn, &callbacks, now)],
+                _ => vec![transaction_message(&txn, &callbacks, now)],
             };
             let snapshot = OperationSnapshot {
                 operation: op.clone(),
@@ -337,6 +343,20 @@ impl Engine {
         Err(EngineError::Store(StoreError::Unavailable(
             "the transaction kept changing; the operation stays pending".into(),
         )))
+    }
+
+    /// The per-interaction webhook subscriptions of the interaction that created `txn`.
+    async fn callbacks_of(
+        &self,
+        txn: &Transaction,
+    ) -> Result<Vec<poigate_domain::CallbackSubscription>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .get_interaction(txn.interaction_id)
+            .await?
+            .map(|i| i.webhooks)
+            .unwrap_or_default())
     }
 
     /// Completes operations left pending by a previous process (called at start-up).
@@ -411,8 +431,9 @@ impl Engine {
                     continue;
                 }
                 let event = txn.event(TransactionEventKind::Settled, now);
+                let callbacks = self.callbacks_of(&txn).await?;
                 let write = TransactionWrite {
-                    outbox: vec![transaction_message(&txn, now)],
+                    outbox: vec![transaction_message(&txn, &callbacks, now)],
                     transaction: txn,
                     expected_last_seq: expected,
                     events: vec![event],

@@ -26,6 +26,8 @@ pub trait TargetGuard: Send + Sync + 'static {
 #[derive(Clone, Debug)]
 pub struct NewEndpoint {
     pub url: String,
+    /// Payload format (`adyen`, `cm`, …); the native envelope when `None`.
+    pub format: Option<String>,
     /// Event types, or `["*"]` for all.
     pub events: Vec<String>,
     pub description: Option<String>,
@@ -36,6 +38,7 @@ pub struct NewEndpoint {
 #[derive(Clone, Debug, Default)]
 pub struct EndpointUpdate {
     pub url: Option<String>,
+    pub format: Option<String>,
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
@@ -94,8 +97,18 @@ impl Engine {
         url: &str,
         events: &[String],
         description: Option<&str>,
+        format: Option<&str>,
     ) -> Result<(), EngineError> {
         let mut errors = ValidationErrors::new();
+        if let Some(f) = format
+            && !poigate_domain::webhook::valid_format(f)
+        {
+            errors.add(
+                "format",
+                "invalid_format",
+                "a format is 1 to 32 lowercase letters, e.g. adyen",
+            );
+        }
         self.check_webhook_url("url", url, &mut errors);
         validate_filter("events", events, &mut errors);
         if let Some(d) = description {
@@ -109,7 +122,12 @@ impl Engine {
         merchant: MerchantId,
         new: NewEndpoint,
     ) -> Result<WebhookEndpoint, EngineError> {
-        self.validate_endpoint(&new.url, &new.events, new.description.as_deref())?;
+        self.validate_endpoint(
+            &new.url,
+            &new.events,
+            new.description.as_deref(),
+            new.format.as_deref(),
+        )?;
         let count = self
             .inner
             .store
@@ -140,6 +158,7 @@ impl Engine {
             merchant_id: merchant,
             kind,
             url: new.url,
+            format: new.format.filter(|f| f != "native"),
             description: new.description,
             events: new.events,
             enabled: new.enabled,
@@ -191,6 +210,9 @@ impl Engine {
         if let Some(url) = update.url {
             endpoint.url = url;
         }
+        if let Some(format) = update.format {
+            endpoint.format = (format != "native").then_some(format);
+        }
         if let Some(events) = update.events {
             endpoint.events = events;
         }
@@ -207,6 +229,7 @@ impl Engine {
             &endpoint.url,
             &endpoint.events,
             endpoint.description.as_deref(),
+            endpoint.format.as_deref(),
         )?;
         endpoint.updated_at = self.now();
         self.inner.store.save_webhook_endpoint(&endpoint).await?;
@@ -283,6 +306,7 @@ impl Engine {
         }
         let new = NewEndpoint {
             url: String::new(),
+            format: None,
             events: vec!["*".into()],
             description: Some("signs per-interaction callbacks".into()),
             enabled: true,

@@ -24,6 +24,7 @@ async fn pending_deliveries_survive_kill_9() -> anyhow::Result<()> {
     client
         .create_webhook_endpoint(&CreateWebhookEndpointRequest {
             url: receiver.url("/crash"),
+            format: None,
             events: Some(vec![
                 "interaction.updated".into(),
                 "interaction.completed".into(),

@@ -414,6 +414,42 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn get_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!("{API_KEY_SELECT} WHERE id = ?1"))
+                    .and_then(|mut s| s.query_row([id.to_string()], api_key_row).optional())
+                    .map_err(db)?
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn get_setting(&self, name: &str) -> StoreResult<Option<String>> {
+        let name = name.to_string();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")
+                    .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+                    .map_err(db)
+            })
+            .await
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String> {
+        let (name, value) = (name.to_string(), value.to_string());
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached("INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")
+                    .and_then(|mut s| s.execute([&name, &value]))
+                    .map_err(db)?;
+                conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")
+                    .and_then(|mut s| s.query_row([&name], |r| r.get(0)))
+                    .map_err(db)
+            })
+            .await
+    }
+
     async fn revoke_api_key(
         &self,
         merchant: MerchantId,

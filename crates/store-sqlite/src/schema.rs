@@ -206,6 +206,19 @@ CREATE TABLE operation_idempotency (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        4,
+        r#"
+-- Payload formats of deliveries (a provider dialect's, or the native envelope when NULL).
+ALTER TABLE webhook_deliveries ADD COLUMN format TEXT;
+
+-- Gateway-wide settings (e.g. the key signing OAuth access tokens).
+CREATE TABLE settings (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// Applies every migration newer than the database's `user_version`.

@@ -43,6 +43,17 @@ fn endpoints_of(conn: &Connection, merchant: &str) -> StoreResult<Vec<WebhookEnd
     rows.map(|r| decode_json(&r.map_err(db)?)).collect()
 }
 
+/// One place a message goes.
+struct Target {
+    endpoint: Option<WebhookEndpointId>,
+    url: String,
+    /// Ordering and concurrency key: the endpoint, or `cb:` + the callback URL.
+    key: String,
+    /// Why it cannot be sent (the delivery is created failed).
+    error: Option<&'static str>,
+    format: Option<String>,
+}
+
 pub fn dispatch(conn: &Connection, limit: u32, now: Timestamp) -> StoreResult<u32> {
     let pending: Vec<(i64, String)> = {
         let mut stmt = conn
@@ -59,8 +70,8 @@ pub fn dispatch(conn: &Connection, limit: u32, now: Timestamp) -> StoreResult<u3
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO webhook_deliveries (id, message_seq, merchant_id, endpoint_id, url, target_key, subject_id,
-                                             type, status, next_attempt_at, last_error, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                                             type, status, next_attempt_at, last_error, created_at, updated_at, format)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
         )
         .map_err(db)?;
     let mut mark = conn
@@ -74,28 +85,41 @@ pub fn dispatch(conn: &Connection, limit: u32, now: Timestamp) -> StoreResult<u3
             endpoints.insert(merchant.clone(), list);
         }
         let list = endpoints.get(&merchant).map(Vec::as_slice).unwrap_or(&[]);
-        let mut targets: Vec<(Option<WebhookEndpointId>, String, String, Option<&str>)> = list
+        let mut targets: Vec<Target> = list
             .iter()
             .filter(|e| {
                 e.kind == EndpointKind::Endpoint
                     && e.enabled
                     && filter_accepts(&e.events, message.event_type)
             })
-            .map(|e| (Some(e.id), e.url.clone(), e.id.to_string(), None))
+            .map(|e| Target {
+                endpoint: Some(e.id),
+                url: e.url.clone(),
+                key: e.id.to_string(),
+                error: None,
+                format: e.format.clone(),
+            })
             .collect();
         let callbacks = list.iter().find(|e| e.kind == EndpointKind::Callbacks);
-        for url in &message.callbacks {
-            let error = callbacks
-                .is_none()
-                .then_some("no callback signing secret for this merchant");
-            targets.push((
-                callbacks.map(|c| c.id),
-                url.clone(),
-                format!("cb:{url}"),
-                error,
-            ));
+        for cb in &message.callbacks {
+            targets.push(Target {
+                endpoint: callbacks.map(|c| c.id),
+                url: cb.url.clone(),
+                key: format!("cb:{}", cb.url),
+                error: callbacks
+                    .is_none()
+                    .then_some("no callback signing secret for this merchant"),
+                format: cb.format.clone(),
+            });
         }
-        for (endpoint, url, target_key, error) in targets {
+        for Target {
+            endpoint,
+            url,
+            key: target_key,
+            error,
+            format,
+        } in targets
+        {
             let status = if error.is_some() { "failed" } else { "pending" };
             insert
                 .execute(params![
@@ -110,7 +134,8 @@ pub fn dispatch(conn: &Connection, limit: u32, now: Timestamp) -> StoreResult<u3
                     status,
                     error.is_none().then_some(now.as_millis()),
                     error,
-                    now.as_millis()
+                    now.as_millis(),
+                    format
                 ])
                 .map_err(db)?;
         }
@@ -134,11 +159,12 @@ pub fn lease_due(
         target_key: String,
         attempts: u32,
         retry_from: u32,
+        format: Option<String>,
     }
     let candidates: Vec<Row> = {
         let mut stmt = conn
             .prepare_cached(
-                "SELECT d.id, d.message_seq, d.endpoint_id, d.url, d.target_key, d.attempts, d.retry_from
+                "SELECT d.id, d.message_seq, d.endpoint_id, d.url, d.target_key, d.attempts, d.retry_from, d.format
                  FROM webhook_deliveries d
                  WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
                    AND (d.leased_until IS NULL OR d.leased_until <= ?1)
@@ -161,6 +187,7 @@ pub fn lease_due(
                     target_key: r.get(4)?,
                     attempts: r.get(5)?,
                     retry_from: r.get(6)?,
+                    format: r.get(7)?,
                 })
             })
             .map_err(db)?;
@@ -219,6 +246,7 @@ pub fn lease_due(
             endpoint_id: row.endpoint_id.as_deref().map(parse_id).transpose()?,
             url: row.url,
             target_key: row.target_key,
+            format: row.format,
             secrets,
         });
     }

@@ -673,6 +673,7 @@ fn endpoint(m: &Merchant, url: &str, events: &[&str], enabled: bool) -> WebhookE
         merchant_id: m.id,
         kind: EndpointKind::Endpoint,
         url: url.to_string(),
+        format: None,
         description: None,
         events: events.iter().map(|e| e.to_string()).collect(),
         enabled,
@@ -1111,6 +1112,7 @@ pub async fn callbacks_and_redelivery(store: Arc<dyn Store>) {
     i.webhooks = vec![CallbackSubscription {
         url: "https://pos.example/cb".into(),
         events: vec!["interaction.updated".into()],
+        format: Some("cm".into()),
     }];
     store
         .create_interaction(&create(&i, &ev))
@@ -1125,6 +1127,11 @@ pub async fn callbacks_and_redelivery(store: Arc<dyn Store>) {
     assert_eq!(jobs[0].url, "https://pos.example/cb");
     assert_eq!(jobs[0].target_key, "cb:https://pos.example/cb");
     assert_eq!(jobs[0].secrets, vec![callbacks.secrets[0].secret.clone()]);
+    assert_eq!(
+        jobs[0].format.as_deref(),
+        Some("cm"),
+        "the callback's payload format travels with it"
+    );
     // Eight failures exhaust the schedule.
     let mut job = jobs[0].clone();
     let mut now = 2;
@@ -1279,7 +1286,7 @@ pub async fn transaction_writes_are_versioned_and_atomic(store: Arc<dyn Store>) 
         expected_last_seq: 0,
         events: vec![event.clone()],
         operation: Some(op.clone()),
-        outbox: vec![transaction_message(&txn, t(10))],
+        outbox: vec![transaction_message(&txn, &[], t(10))],
         idempotency: Some(idem.clone()),
         idempotency_response: None,
     };

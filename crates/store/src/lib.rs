@@ -71,6 +71,13 @@ pub trait Store: Send + Sync + 'static {
     /// The key whose secret hashes to `hash`, revoked or not (callers check `revoked_at`).
     async fn find_api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKeyRecord>>;
     async fn list_api_keys(&self, merchant: MerchantId) -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn get_api_key(&self, id: poigate_domain::ApiKeyId) -> StoreResult<Option<ApiKeyRecord>>;
+
+    /// A gateway-wide setting.
+    async fn get_setting(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Stores `value` unless the setting exists; returns the stored value either way (so two
+    /// processes racing to create a setting agree on one).
+    async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String>;
     /// Marks a key revoked; `false` when the key does not exist or is revoked already.
     async fn revoke_api_key(
         &self,

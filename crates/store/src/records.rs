@@ -111,6 +111,8 @@ pub struct DeliveryJob {
     pub url: String,
     /// Deliveries to one target are ordered per subject; concurrency is bounded per target.
     pub target_key: String,
+    /// The payload format (a dialect's), or `None` for the native envelope.
+    pub format: Option<String>,
     /// Secrets that sign this attempt (newest last).
     pub secrets: Vec<String>,
 }

@@ -409,6 +409,7 @@ async fn webhooks_follow_every_step_and_settlement_completes_at_the_cutoff() -> 
     client
         .create_webhook_endpoint(&CreateWebhookEndpointRequest {
             url: receiver.url("/money"),
+            format: None,
             events: Some(vec![
                 "transaction.updated".into(),
                 "transaction.refund.updated".into(),

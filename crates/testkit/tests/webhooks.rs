@@ -17,6 +17,7 @@ const WAIT: Duration = Duration::from_secs(20);
 fn endpoint(url: String, events: &[&str]) -> CreateWebhookEndpointRequest {
     CreateWebhookEndpointRequest {
         url,
+        format: None,
         events: Some(events.iter().map(|e| e.to_string()).collect()),
         description: Some("tests".into()),
         enabled: None,
@@ -349,6 +350,7 @@ async fn the_ssrf_guard_refuses_private_targets_unless_allowed() -> anyhow::Resu
     body.webhooks = Some(vec![CallbackSubscription {
         url: receiver.url("/cb"),
         events: vec!["*".into()],
+        format: None,
     }]);
     let err = client
         .create_interaction(&body, None)
@@ -375,6 +377,7 @@ async fn callbacks_terminal_events_rotation_and_redelivery() -> anyhow::Result<(
     body.webhooks = Some(vec![CallbackSubscription {
         url: receiver.url("/cb"),
         events: vec!["interaction.completed".into()],
+        format: None,
     }]);
     let c = client.create_interaction(&body, None).await?;
     client

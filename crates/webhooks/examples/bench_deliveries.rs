@@ -93,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
             merchant_id: merchant.id,
             kind: EndpointKind::Endpoint,
             url: url.clone(),
+            format: None,
             description: None,
             events: vec!["*".into()],
             enabled: true,

@@ -16,6 +16,7 @@ pub mod signing;
 pub mod ssrf;
 mod worker;
 
+pub use render::{NativeRenderer, PayloadRenderer};
 pub use ssrf::TargetPolicy;
 pub use worker::{WebhookConfig, WebhookWorker, WorkerHandle};
 

@@ -16,6 +16,29 @@ struct Envelope<'a, T: Serialize> {
     data: T,
 }
 
+/// Turns messages into request bodies, per payload format, and judges the answers. The
+/// native envelope is built in; provider dialects (which live with the HTTP server) add
+/// their own formats by implementing this trait.
+pub trait PayloadRenderer: Send + Sync + 'static {
+    /// The body for `message` in `format` (`None`: the native envelope).
+    fn render(&self, message: &OutboxMessage, format: Option<&str>) -> Result<Vec<u8>, String>;
+
+    /// Whether the target's answer acknowledges the delivery (default: any 2xx).
+    fn acknowledged(&self, _format: Option<&str>, status: u16, _body: &[u8]) -> bool {
+        (200..300).contains(&status)
+    }
+}
+
+/// Renders the native envelope for every format.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NativeRenderer;
+
+impl PayloadRenderer for NativeRenderer {
+    fn render(&self, message: &OutboxMessage, _format: Option<&str>) -> Result<Vec<u8>, String> {
+        body(message).map_err(|e| e.to_string())
+    }
+}
+
 /// The JSON body of a message (identical for every attempt).
 pub fn body(message: &OutboxMessage) -> Result<Vec<u8>, serde_json::Error> {
     let id = message.id.to_string();

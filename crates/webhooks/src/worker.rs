@@ -11,7 +11,7 @@
 //! are handed out in message order per subject (the store guarantees it), so an integrator
 //! sees `interaction.updated` before `interaction.completed` of the same interaction.
 
-use crate::render;
+use crate::render::{NativeRenderer, PayloadRenderer};
 use crate::signing::signature_header;
 use crate::ssrf::{GuardedResolver, TargetPolicy};
 use poigate_domain::{AttemptResult, NextStep, RetryPolicy, Timestamp};
@@ -78,6 +78,7 @@ impl Drop for WorkerHandle {
 }
 
 pub struct WebhookWorker {
+    renderer: Arc<dyn PayloadRenderer>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     signal: Arc<Notify>,
@@ -141,6 +142,7 @@ impl WebhookWorker {
             .pool_max_idle_per_host(config.max_per_target)
             .build()?;
         Ok(WebhookWorker {
+            renderer: Arc::new(NativeRenderer),
             store,
             clock,
             signal,
@@ -149,6 +151,12 @@ impl WebhookWorker {
             config,
             http,
         })
+    }
+
+    /// Uses `renderer` for payload formats (provider dialects).
+    pub fn with_renderer(mut self, renderer: Arc<dyn PayloadRenderer>) -> WebhookWorker {
+        self.renderer = renderer;
+        self
     }
 
     /// Starts the loop on the current runtime.
@@ -333,7 +341,7 @@ impl WebhookWorker {
         if let Err(reason) = self.config.policy.check_url(&job.url) {
             return failed(format!("refused: {reason}"));
         }
-        let body = match render::body(&job.message) {
+        let body = match self.renderer.render(&job.message, job.format.as_deref()) {
             Ok(b) => b,
             Err(e) => return failed(format!("refused: cannot render the message: {e}")),
         };
@@ -359,8 +367,11 @@ impl WebhookWorker {
             Ok(r) => {
                 let status = r.status().as_u16();
                 let after = retry_after(r.headers(), now);
-                drain(r).await;
-                let result = if (200..300).contains(&status) {
+                let answer = drain(r).await;
+                let acknowledged =
+                    self.renderer
+                        .acknowledged(job.format.as_deref(), status, &answer);
+                let result = if acknowledged {
                     AttemptResult::Delivered
                 } else if status == 410 {
                     AttemptResult::Gone
@@ -370,22 +381,31 @@ impl WebhookWorker {
                         retry_after_seconds: after,
                     }
                 };
-                let error = (!(200..300).contains(&status)).then(|| format!("HTTP {status}"));
+                let error = (!acknowledged).then(|| {
+                    if (200..300).contains(&status) {
+                        format!("HTTP {status} without the expected acknowledgement")
+                    } else {
+                        format!("HTTP {status}")
+                    }
+                });
                 (result, Some(status), error)
             }
         }
     }
 }
 
-/// Reads (and discards) at most 16 KiB of the answer so the connection can be reused.
-async fn drain(mut response: reqwest::Response) {
-    let mut read = 0usize;
+/// Reads at most 16 KiB of the answer (so the connection can be reused, and a format can
+/// check an acknowledgement body).
+async fn drain(mut response: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
-        read += chunk.len();
-        if read > 16 * 1024 {
+        body.extend_from_slice(&chunk);
+        if body.len() > 16 * 1024 {
+            body.truncate(16 * 1024);
             break;
         }
     }
+    body
 }
 
 fn describe(e: &reqwest::Error) -> String {

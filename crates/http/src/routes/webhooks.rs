@@ -17,6 +17,7 @@ fn endpoint_view(e: &WebhookEndpoint, with_secret: bool) -> WebhookEndpointView 
         id: e.id,
         object: "webhook_endpoint".into(),
         url: e.url.clone(),
+        format: e.format.clone().unwrap_or_else(|| "native".into()),
         description: e.description.clone(),
         events: e.events.clone(),
         enabled: e.enabled,
@@ -108,6 +109,7 @@ pub async fn create_webhook_endpoint(
             caller.merchant_id,
             NewEndpoint {
                 url: body.url,
+                format: body.format,
                 events: body.events.unwrap_or_else(|| vec!["*".into()]),
                 description: body.description,
                 enabled: body.enabled.unwrap_or(true),
@@ -180,6 +182,7 @@ pub async fn update_webhook_endpoint(
             id,
             EndpointUpdate {
                 url: body.url,
+                format: body.format,
                 events: body.events,
                 description: body.description,
                 enabled: body.enabled,
