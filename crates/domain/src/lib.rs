@@ -38,7 +38,7 @@ pub use machine::{DomainError, Effect, Input, Transition, apply};
 pub use merchant::{ApiKeyMode, Merchant};
 pub use money::{Money, MoneyError};
 pub use receipt::{Receipt, ReceiptContext, ReceiptCopy, ReceiptLine, Receipts};
-pub use terminal::{Terminal, TerminalKind, TerminalStatus};
+pub use terminal::{Terminal, TerminalConnection, TerminalKind, TerminalStatus};
 pub use time::Timestamp;
 pub use transaction::{Condition, Transaction, TransactionKind, TransactionStatus};
 pub use validation::{FieldError, ValidationErrors};

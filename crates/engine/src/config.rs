@@ -14,6 +14,8 @@ pub struct EngineConfig {
     pub natural_key_ttl: Duration,
     /// Longest long-poll a client may ask for.
     pub max_wait: Duration,
+    /// How long a terminal's pairing code can be exchanged for a device key.
+    pub pairing_code_ttl: Duration,
 }
 
 impl Default for EngineConfig {
@@ -24,6 +26,7 @@ impl Default for EngineConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             natural_key_ttl: Duration::from_secs(48 * 3600),
             max_wait: Duration::from_secs(60),
+            pairing_code_ttl: Duration::from_secs(10 * 60),
         }
     }
 }

@@ -1,13 +1,17 @@
 //! The `poigate` command: the server (`serve`), data-directory administration (`keys`,
-//! `terminals`) and a client of the native API (`pay`, `status`, `events`, `cancel`).
+//! `terminals`), a client of the native API (`pay`, `status`, `events`, `cancel`), a fleet
+//! of simulated terminals on the terminal link (`terminal-sim`) and the link's memory
+//! benchmark (`bench-link`).
 
+mod bench_link;
 mod cli_client;
+mod terminal_sim;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use poigate::config::Config;
+use poigate::config::{Config, DemoTerminals};
 use poigate::demo;
-use poigate_domain::{ApiKeyMode, TerminalKind};
+use poigate_domain::{ApiKeyMode, TerminalConnection, TerminalKind};
 use poigate_engine::{Engine, EngineConfig, SystemClock};
 use poigate_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 use std::net::SocketAddr;
@@ -45,6 +49,13 @@ enum Command {
     Cancel(cli_client::CancelArgs),
     /// Print the OpenAPI document of the native API.
     Openapi,
+    /// Run simulated terminals as clients of a gateway's terminal link.
+    TerminalSim(terminal_sim::TerminalSimArgs),
+    /// Benchmark: hold many idle terminal-link connections and print memory per connection.
+    BenchLink(bench_link::BenchArgs),
+    /// (Internal to bench-link: the client side, in its own process.)
+    #[command(hide = true)]
+    BenchLinkClients(bench_link::ClientsArgs),
 }
 
 #[derive(Args)]
@@ -70,6 +81,12 @@ struct ServeArgs {
     /// Seconds before an unacknowledged start is cancelled as not_delivered.
     #[arg(long, env = "POIGATE_DELIVERY_TIMEOUT")]
     delivery_timeout: Option<u64>,
+    /// Where the demo terminals run: in-process (default) or link (terminal-link clients).
+    #[arg(long, env = "POIGATE_DEMO_TERMINALS")]
+    demo_terminals: Option<DemoTerminals>,
+    /// Seconds of silence after which a terminal-link connection is closed (offline).
+    #[arg(long, env = "POIGATE_HEARTBEAT_TIMEOUT")]
+    heartbeat_timeout: Option<u64>,
     /// Log filter, e.g. info or debug [default: info; RUST_LOG also works].
     #[arg(long, env = "POIGATE_LOG")]
     log: Option<String>,
@@ -122,6 +139,10 @@ enum TerminalsCommand {
         /// A real device (connects over the terminal link) instead of a simulated terminal.
         #[arg(long)]
         device: bool,
+        /// A simulated terminal that connects over the terminal link (`poigate terminal-sim`)
+        /// instead of running in-process.
+        #[arg(long, conflicts_with = "device")]
+        link: bool,
     },
     /// List a merchant's terminals.
     List {
@@ -166,6 +187,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             print!("{}", poigate_http::openapi::document_json());
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::TerminalSim(args) => terminal_sim::run(args).await,
+        Command::BenchLink(args) => bench_link::run(args).await,
+        Command::BenchLinkClients(args) => bench_link::clients(args).await,
     }
 }
 
@@ -198,17 +222,44 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(v) = args.delivery_timeout {
         config.engine.delivery_timeout_seconds = v;
     }
+    if let Some(v) = args.demo_terminals {
+        config.demo_terminals = v;
+    }
+    if let Some(v) = args.heartbeat_timeout {
+        config.link.heartbeat_timeout_seconds = v;
+    }
     if let Some(v) = args.log {
         config.log = v;
     }
     init_logging(&config.log);
     let server = poigate::start(&config).await?;
     let url = server.url();
+    // Link clients of the demo live as long as the server.
+    let mut _demo_clients = Vec::new();
     if config.demo {
         let chosen = std::env::var("POIGATE_DEMO_API_KEY")
             .ok()
             .filter(|k| !k.is_empty());
-        let demo = demo::bootstrap(&server.engine, &config.data_dir, chosen.as_deref()).await?;
+        let demo = demo::bootstrap(
+            &server.engine,
+            &config.data_dir,
+            chosen.as_deref(),
+            config.demo_terminals,
+        )
+        .await?;
+        let simulator = poigate_terminal::SimulatorConfig {
+            speed: config.simulator.speed,
+        };
+        _demo_clients =
+            demo::start_link_clients(&server.engine, &demo, &server.link_url(), simulator).await?;
+        for client in &_demo_clients {
+            if !client
+                .wait_connected(std::time::Duration::from_secs(10))
+                .await
+            {
+                anyhow::bail!("a demo terminal could not connect over the terminal link");
+            }
+        }
         print_demo_banner(&url, &demo);
     } else {
         println!(
@@ -298,6 +349,7 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
             model,
             label,
             device,
+            link,
         } => {
             let engine = open_engine(&data.data_dir).await?;
             let merchant = merchant_id(&engine, &data.merchant).await?;
@@ -306,15 +358,29 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
             } else {
                 TerminalKind::Simulated
             };
+            let connection = if device || link {
+                TerminalConnection::Link
+            } else {
+                TerminalConnection::InProcess
+            };
             let t = engine
-                .register_terminal(merchant, &serial, &model, label, kind)
+                .register_terminal(merchant, &serial, &model, label, kind, connection)
                 .await?;
             println!(
-                "{}\t{}\t{}",
+                "{}\t{}\t{}\t{}",
                 t.id,
                 t.poiid(),
-                if device { "device" } else { "simulated" }
+                if device { "device" } else { "simulated" },
+                connection.as_str()
             );
+            if connection == TerminalConnection::Link {
+                let code = engine.issue_pairing_code(merchant, &t).await?;
+                eprintln!(
+                    "Pairing code (once, valid until {}): the device exchanges it for its device key",
+                    code.expires_at
+                );
+                println!("{}", code.code);
+            }
         }
         TerminalsCommand::List { data } => {
             let engine = open_engine(&data.data_dir).await?;
@@ -327,10 +393,11 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
                     TerminalKind::Device => "device",
                 };
                 println!(
-                    "{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}",
                     t.id,
                     t.poiid(),
                     kind,
+                    t.connection.as_str(),
                     t.label.unwrap_or_default()
                 );
             }

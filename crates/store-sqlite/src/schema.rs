@@ -6,9 +6,10 @@
 use rusqlite::Connection;
 
 /// (version, SQL). Versions start at 1 and have no gaps.
-pub const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE merchants (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -95,7 +96,28 @@ CREATE TABLE idempotency (
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_by_expiry ON idempotency(expires_at);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Terminal link (issue 3): how each terminal is reached, and its device credentials.
+ALTER TABLE terminals ADD COLUMN connection TEXT NOT NULL DEFAULT 'in_process';
+UPDATE terminals SET connection = 'link' WHERE kind = 'device';
+
+-- Pairing codes and device keys: the SHA-256 of the secret only. Looked up by hash.
+CREATE TABLE device_credentials (
+    secret_hash  BLOB PRIMARY KEY,
+    terminal_id  TEXT NOT NULL REFERENCES terminals(id),
+    kind         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    used_at      INTEGER,
+    revoked_at   INTEGER
+) WITHOUT ROWID;
+CREATE INDEX device_credentials_by_terminal ON device_credentials(terminal_id, kind);
+"#,
+    ),
+];
 
 /// Applies every migration newer than the database's `user_version`.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {

@@ -12,7 +12,7 @@ use poigate::config::Config;
 use poigate::{RunningServer, start_with_clock};
 use poigate_api::{AmountInput, CreateInteractionRequest};
 use poigate_client::Client;
-use poigate_domain::{ApiKeyMode, InteractionType, TerminalKind};
+use poigate_domain::{ApiKeyMode, InteractionType, TerminalConnection, TerminalKind};
 use poigate_engine::{Clock, Engine, SystemClock};
 use std::future::Future;
 use std::sync::Arc;
@@ -78,7 +78,14 @@ impl TestServer {
             let (model, serial) = poiid.split_once('-').context("poiid")?;
             server
                 .engine
-                .register_terminal(merchant.id, serial, model, None, TerminalKind::Simulated)
+                .register_terminal(
+                    merchant.id,
+                    serial,
+                    model,
+                    None,
+                    TerminalKind::Simulated,
+                    TerminalConnection::InProcess,
+                )
                 .await?;
         }
         let ts = TestServer {
@@ -144,6 +151,7 @@ impl TestServer {
                 "V400m",
                 None,
                 TerminalKind::Simulated,
+                TerminalConnection::InProcess,
             )
             .await?;
         Ok(Client::new(self.url(), key)?)

@@ -1,6 +1,7 @@
 //! Route table and operational endpoints.
 
 mod interactions;
+mod terminal_link;
 mod terminals;
 mod test_helpers;
 
@@ -15,6 +16,7 @@ use axum::routing::{get, post};
 use poigate_api::Health;
 
 pub(crate) use interactions::*;
+pub(crate) use terminal_link::*;
 pub(crate) use terminals::*;
 pub(crate) use test_helpers::*;
 
@@ -31,6 +33,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/transactions/{id}", get(get_transaction))
         .route("/v1/terminals", get(list_terminals).post(create_terminal))
         .route("/v1/terminals/{id}", get(get_terminal))
+        .route("/v1/terminals/{id}/pairing-code", post(create_pairing_code))
+        .route("/v1/terminals/{id}/revoke", post(revoke_terminal))
+        .route("/v1/terminal-link", get(terminal_link))
+        .route("/v1/terminal-link/pair", post(pair_terminal))
         .route(
             "/v1/test-helpers/terminals/{id}/present-card",
             post(helper_present_card),
