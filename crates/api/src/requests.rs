@@ -48,6 +48,31 @@ pub struct CreateInteractionRequest {
     pub webhooks: Option<Vec<CallbackSubscription>>,
 }
 
+impl CreateInteractionRequest {
+    /// A request with only the required fields.
+    pub fn new(
+        terminal: impl Into<String>,
+        kind: InteractionType,
+        value: i64,
+        currency: impl Into<String>,
+    ) -> CreateInteractionRequest {
+        CreateInteractionRequest {
+            terminal: terminal.into(),
+            kind,
+            amount: AmountInput {
+                value,
+                currency: currency.into(),
+            },
+            reference: None,
+            sale_id: None,
+            service_id: None,
+            timeout_seconds: None,
+            metadata: None,
+            webhooks: None,
+        }
+    }
+}
+
 /// `POST /v1/terminals`
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

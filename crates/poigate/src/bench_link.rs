@@ -4,9 +4,9 @@
 //! process, registers and pairs `--connections` device terminals, then runs the terminals
 //! in a child process (`bench-link-clients`) so that their memory is not counted. It reads
 //! the gateway's resident set size (`VmRSS`) before and after the connections and prints the
-//! cost per connection. Connections are opened in two halves: the second half's growth is
-//! the honest per-connection figure, because the first half partly reuses heap that the
-//! provisioning freed. Kernel socket buffers are not part of a process's RSS.
+//! cost per connection: over all of them (the headline), and for the second half alone (the
+//! marginal cost, without one-off growth such as the session map's). Kernel socket buffers
+//! are not part of a process's RSS.
 
 use anyhow::Context;
 use clap::Args;
@@ -163,8 +163,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     println!("  RSS at {half:>5}        {middle} KiB");
     println!("  RSS at {n:>5}        {after} KiB");
     println!(
-        "  per connection      {:.1} KiB overall, {:.1} KiB for the second half (headline)",
+        "  per connection      {:.1} KiB (first half {:.1} KiB, second half {:.1} KiB)",
         per(after.saturating_sub(before), n),
+        per(middle.saturating_sub(before), half),
         per(after.saturating_sub(middle), n - half)
     );
     if let Some(c) = clients_rss {

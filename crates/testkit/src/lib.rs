@@ -13,7 +13,7 @@
 use anyhow::Context;
 use poigate::config::Config;
 use poigate::{RunningServer, start_with_clock};
-use poigate_api::{AmountInput, CreateInteractionRequest, CreateTerminalRequest, PairRequest};
+use poigate_api::{CreateInteractionRequest, CreateTerminalRequest, PairRequest};
 use poigate_client::Client;
 use poigate_domain::{
     ApiKeyMode, InteractionType, TerminalConnection, TerminalKind, TerminalStatus,
@@ -320,18 +320,5 @@ pub fn request(
     value: i64,
     currency: &str,
 ) -> CreateInteractionRequest {
-    CreateInteractionRequest {
-        terminal: terminal.to_string(),
-        kind,
-        amount: AmountInput {
-            value,
-            currency: currency.to_string(),
-        },
-        reference: None,
-        sale_id: None,
-        service_id: None,
-        timeout_seconds: None,
-        metadata: None,
-        webhooks: None,
-    }
+    CreateInteractionRequest::new(terminal, kind, value, currency)
 }
