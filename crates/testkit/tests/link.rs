@@ -699,3 +699,68 @@ async fn a_reconnect_replaces_the_previous_connection() -> anyhow::Result<()> {
     assert_eq!(c.interaction.status, Status::Pending);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_cancel_is_forwarded_over_the_link_and_re_sent_after_a_reconnect() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let client = ts.client();
+
+    // In flight: the simulator at "Present card" agrees to cancel.
+    let link = ts.link_terminal("700000016", false).await?;
+    let _sim = ts.run_link_sim(&link).await?;
+    client.test_helper(&link.poiid, "hold", None).await?;
+    let c = client
+        .create_interaction(&sale(&link.poiid, 1000, "EUR"), None)
+        .await?;
+    let id = c.interaction.id.to_string();
+    client.get_interaction(&id, Some(10), Some(7)).await?;
+    let answer = client.cancel(&id, Some(10)).await?;
+    assert_eq!(answer.interaction.status, Status::Cancelled);
+    assert_eq!(
+        answer.interaction.cancel_reason,
+        Some(poigate_domain::CancelReason::Api)
+    );
+
+    // Requested while the terminal is offline: sent when it is back.
+    let device = ts.link_terminal("700000017", true).await?;
+    let mut raw = ts.raw_terminal(&device).await?;
+    let c = client
+        .create_interaction(&sale(&device.poiid, 1000, "EUR"), None)
+        .await?;
+    let id = c.interaction.id.to_string();
+    assert_eq!(raw.next_frame().await?["type"], "start");
+    raw.report("acknowledged", &id, 1, json!({})).await?;
+    assert_eq!(raw.next_answer().await?["status"], "applied");
+    raw.drop_connection();
+    eventually(WAIT, || async {
+        let t = client.terminal(&device.poiid).await.ok()?;
+        (t.status == TerminalStatus::Offline).then_some(())
+    })
+    .await?;
+    let requested = client.cancel(&id, None).await?;
+    assert_eq!(requested.interaction.status, Status::InProgress);
+    assert!(requested.interaction.cancel_requested);
+    let mut raw = RawTerminal::connect(
+        &ts.link_url(),
+        &device.device_key,
+        &device.serial,
+        &[(&id, 1)],
+    )
+    .await?;
+    let cancel = raw.next_frame().await?;
+    assert_eq!(cancel["type"], "cancel");
+    assert_eq!(cancel["interaction"], id.as_str());
+    raw.report(
+        "result",
+        &id,
+        2,
+        json!({"outcome": {"result": "cancelled", "reason": "api"}}),
+    )
+    .await?;
+    assert_eq!(raw.next_answer().await?["status"], "applied");
+    assert_eq!(
+        client.wait_final(&id, WAIT).await?.status,
+        Status::Cancelled
+    );
+    Ok(())
+}
