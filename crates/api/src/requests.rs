@@ -48,6 +48,31 @@ pub struct CreateInteractionRequest {
     pub webhooks: Option<Vec<CallbackSubscription>>,
 }
 
+impl CreateInteractionRequest {
+    /// A request with only the required fields.
+    pub fn new(
+        terminal: impl Into<String>,
+        kind: InteractionType,
+        value: i64,
+        currency: impl Into<String>,
+    ) -> CreateInteractionRequest {
+        CreateInteractionRequest {
+            terminal: terminal.into(),
+            kind,
+            amount: AmountInput {
+                value,
+                currency: currency.into(),
+            },
+            reference: None,
+            sale_id: None,
+            service_id: None,
+            timeout_seconds: None,
+            metadata: None,
+            webhooks: None,
+        }
+    }
+}
+
 /// `POST /v1/terminals`
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +86,24 @@ pub struct CreateTerminalRequest {
     /// `simulated` (default) or `device`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<poigate_domain::TerminalKind>,
+    /// `in_process` (the default for `simulated`) or `link` (the default and only choice for
+    /// `device`; a simulated terminal on the link is run by `poigate terminal-sim`). A link
+    /// terminal's answer carries a one-time `pairing_code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<poigate_domain::TerminalConnection>,
+}
+
+/// `POST /v1/terminal-link/pair`: a device exchanges its pairing code for a device key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PairRequest {
+    /// The code shown when the terminal was registered (`ABCDE-FGHJK`; case and dashes do
+    /// not matter).
+    #[schema(example = "7KQ2M-X9D4T")]
+    pub pairing_code: String,
+    /// The device's own serial number: it must be the registered terminal's.
+    #[schema(example = "324688179")]
+    pub serial_number: String,
 }
 
 /// `GET /v1/interactions/{id}` query.

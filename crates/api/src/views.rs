@@ -3,8 +3,8 @@
 use poigate_domain::{
     CallbackSubscription, CancelReason, Condition, DeclineReason, EmvData, Event, EventKind,
     Interaction, InteractionId, InteractionType, MaskedCard, Money, Outcome, Receipts, Status,
-    TerminalId, TerminalKind, TerminalStatus, Timestamp, Transaction, TransactionId,
-    TransactionKind, TransactionStatus,
+    TerminalConnection, TerminalId, TerminalKind, TerminalStatus, Timestamp, Transaction,
+    TransactionId, TransactionKind, TransactionStatus,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -258,12 +258,43 @@ pub struct TerminalView {
     pub poiid: String,
     pub label: Option<String>,
     pub kind: TerminalKind,
+    /// `in_process` or `link`.
+    pub connection: TerminalConnection,
     pub status: TerminalStatus,
     pub connected: bool,
     pub last_seen_at: Option<Timestamp>,
     /// The interaction the terminal is busy with.
     pub active_interaction: Option<InteractionId>,
     pub created_at: Timestamp,
+    /// Only in the answer that registered a link terminal: the one-time code the device
+    /// exchanges for its device key (`POST /v1/terminal-link/pair`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairing: Option<PairingCodeView>,
+}
+
+/// A one-time pairing code (shown once; stored hashed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PairingCodeView {
+    #[schema(example = "7KQ2M-X9D4T")]
+    pub pairing_code: String,
+    /// After this the code no longer pairs (ask for a new one).
+    pub expires_at: Timestamp,
+}
+
+/// The answer to a pairing: the device key, shown once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PairResponse {
+    /// `pg_dev_…`: authenticates the terminal's link connection (`Authorization: Bearer`).
+    /// Shown once; only its SHA-256 is stored.
+    pub device_key: String,
+    pub terminal: TerminalId,
+    pub poiid: String,
+    pub serial_number: String,
+    pub model: String,
+    /// Path of the WebSocket endpoint, `/v1/terminal-link`.
+    pub link_path: String,
+    /// The WebSocket subprotocol to ask for, `poigate.terminal.v1`.
+    pub protocol: String,
 }
 
 /// The answer of a test helper.

@@ -225,6 +225,30 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/terminals/{id}/pairing-code`: a fresh one-time code for a link terminal.
+    pub async fn pairing_code(&self, terminal: &str) -> Result<PairingCodeView, ClientError> {
+        self.call(self.request(
+            Method::POST,
+            &format!("/v1/terminals/{terminal}/pairing-code"),
+        ))
+        .await
+    }
+
+    /// `POST /v1/terminals/{id}/revoke`.
+    pub async fn revoke_terminal(&self, terminal: &str) -> Result<TerminalView, ClientError> {
+        self.call(self.request(Method::POST, &format!("/v1/terminals/{terminal}/revoke")))
+            .await
+    }
+
+    /// `POST /v1/terminal-link/pair` (device-facing: no API key is sent).
+    pub async fn pair(&self, body: &PairRequest) -> Result<PairResponse, ClientError> {
+        let req = self
+            .http
+            .post(format!("{}/v1/terminal-link/pair", self.base))
+            .json(body);
+        self.call(req).await
+    }
+
     /// `POST /v1/test-helpers/terminals/{terminal}/{action}` (`present-card`, `cancel`,
     /// `timeout`, `hold`, `disconnect`, `connect`).
     pub async fn test_helper(

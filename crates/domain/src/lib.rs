@@ -47,7 +47,7 @@ pub use operations::{
     TransactionEventKind,
 };
 pub use receipt::{Receipt, ReceiptContext, ReceiptCopy, ReceiptLine, Receipts};
-pub use terminal::{Terminal, TerminalKind, TerminalStatus};
+pub use terminal::{Terminal, TerminalConnection, TerminalKind, TerminalStatus};
 pub use time::Timestamp;
 pub use transaction::{Condition, Transaction, TransactionKind, TransactionStatus};
 pub use validation::{FieldError, ValidationErrors};

@@ -16,6 +16,36 @@ pub enum TerminalKind {
     Device,
 }
 
+/// How the gateway reaches the terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TerminalConnection {
+    /// Run inside the gateway process (simulated terminals only).
+    #[default]
+    InProcess,
+    /// Connected over the terminal link (a WebSocket the terminal opens with its device key):
+    /// every real device, and simulated terminals run by `poigate terminal-sim`.
+    Link,
+}
+
+impl TerminalConnection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TerminalConnection::InProcess => "in_process",
+            TerminalConnection::Link => "link",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TerminalConnection> {
+        match s {
+            "in_process" => Some(TerminalConnection::InProcess),
+            "link" => Some(TerminalConnection::Link),
+            _ => None,
+        }
+    }
+}
+
 /// Live status, derived from the link and the busy rule, never stored as truth.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,6 +65,9 @@ pub struct Terminal {
     pub model: String,
     pub label: Option<String>,
     pub kind: TerminalKind,
+    /// In-process (simulated only) or over the terminal link.
+    #[serde(default)]
+    pub connection: TerminalConnection,
     pub created_at: Timestamp,
 }
 
@@ -78,6 +111,22 @@ impl Terminal {
         }
         errors.into_result(())
     }
+
+    /// A real device is always reached over the link; a simulated terminal either way.
+    pub fn validate_connection(
+        kind: TerminalKind,
+        connection: TerminalConnection,
+    ) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if kind == TerminalKind::Device && connection == TerminalConnection::InProcess {
+            errors.add(
+                "connection",
+                "invalid_connection",
+                "a device terminal connects over the terminal link (connection: link)",
+            );
+        }
+        errors.into_result(())
+    }
 }
 
 #[cfg(test)]
@@ -93,6 +142,7 @@ mod tests {
             model: "V400m".into(),
             label: None,
             kind: TerminalKind::Simulated,
+            connection: TerminalConnection::InProcess,
             created_at: Timestamp::from_millis(0),
         };
         assert_eq!(t.poiid(), "V400m-324688179");
@@ -104,5 +154,13 @@ mod tests {
         assert!(Terminal::validate_fields("", "V400m", None).is_err());
         assert!(Terminal::validate_fields("123", "V400-m", None).is_err());
         assert!(Terminal::validate_fields("12 3", "V400m", None).is_err());
+        assert!(
+            Terminal::validate_connection(TerminalKind::Device, TerminalConnection::InProcess)
+                .is_err()
+        );
+        assert!(
+            Terminal::validate_connection(TerminalKind::Simulated, TerminalConnection::Link)
+                .is_ok()
+        );
     }
 }

@@ -1,5 +1,9 @@
 //! The engine: commands (create, cancel, terminal reports), queries, timers and waiters.
 
+mod devices;
+
+pub use devices::{PairedDevice, PairingCode};
+
 use crate::auth;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
@@ -12,8 +16,8 @@ use poigate_domain::webhook::{interaction_messages, terminal_message};
 use poigate_domain::{
     ApiKeyId, ApiKeyMode, CallbackSubscription, Effect, Event, EventKind, Input, Interaction,
     InteractionId, InteractionType, Merchant, MerchantId, Money, NewInteraction, ReceiptContext,
-    Status, Terminal, TerminalId, TerminalKind, Timestamp, Transaction, TransactionId, Transition,
-    ValidationErrors, apply,
+    Status, Terminal, TerminalConnection, TerminalId, TerminalKind, Timestamp, Transaction,
+    TransactionId, Transition, ValidationErrors, apply,
 };
 use poigate_store::{
     ApiKeyRecord, CreateInteraction, EventOrder, IdempotencyKey, IdempotencyRecord,
@@ -422,8 +426,10 @@ impl Engine {
         model: &str,
         label: Option<String>,
         kind: TerminalKind,
+        connection: TerminalConnection,
     ) -> Result<Terminal, EngineError> {
         Terminal::validate_fields(serial_number, model, label.as_deref())?;
+        Terminal::validate_connection(kind, connection)?;
         let now = self.now();
         let terminal = Terminal {
             id: TerminalId::generate(now),
@@ -432,6 +438,7 @@ impl Engine {
             model: model.to_string(),
             label,
             kind,
+            connection,
             created_at: now,
         };
         self.inner.store.create_terminal(&terminal).await?;
@@ -765,10 +772,15 @@ impl Engine {
         if state.is_final() {
             return Ok((ReportOutcome::AlreadyFinal, state.clone()));
         }
-        if let Some(seq) = terminal_seq
-            && seq <= state.last_terminal_seq
-        {
-            return Ok((ReportOutcome::Duplicate, state.clone()));
+        if let Some(seq) = terminal_seq {
+            if seq > 0 && seq <= state.last_terminal_seq {
+                return Ok((ReportOutcome::Duplicate, state.clone()));
+            }
+            if seq != state.last_terminal_seq + 1 {
+                return Err(EngineError::WrongSeq {
+                    expected: state.last_terminal_seq + 1,
+                });
+            }
         }
         let mut attempts = 0;
         let (next, transition) = loop {

@@ -27,6 +27,14 @@ pub enum EngineError {
     UnknownInteraction,
     #[error("report refused: {0}")]
     InvalidReport(String),
+    /// A report's `terminal_seq` is neither a re-send (at most the last applied) nor the next
+    /// one: reports of an interaction are numbered 1, 2, 3 … without gaps.
+    #[error("report out of sequence: expected seq {expected}")]
+    WrongSeq { expected: u64 },
+    /// A pairing code that is unknown, expired, used, revoked or for another serial number
+    /// (deliberately indistinguishable).
+    #[error("invalid pairing code")]
+    InvalidPairingCode,
     #[error("the operation is not allowed: {0}")]
     NotAllowed(&'static str),
     #[error("{0}")]

@@ -10,7 +10,8 @@
 //!   pure state machine, durable before the link acknowledges them;
 //! - **timers**: delivery timeout (`not_delivered`), overdue flag — all through the clock;
 //! - **waiters**: long-poll and SSE wake-ups with no missed wake-up;
-//! - **terminal registry**: live status (`online` / `busy` / `offline`).
+//! - **terminal registry**: live status (`online` / `busy` / `offline`);
+//! - **device credentials**: pairing codes exchanged for device keys, revocation.
 //!
 //! **Must not know about:** HTTP, JSON wire formats, SQL, WebSockets, the simulator. It sees
 //! terminals only through [`TerminalLink`] and storage only through the `Store` trait.
@@ -31,8 +32,8 @@ pub mod webhooks;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use engine::{
-    Caller, CancelAnswer, CancelResult, CreateRequest, Created, Engine, NewApiKey, TerminalView,
-    WeakEngine,
+    Caller, CancelAnswer, CancelResult, CreateRequest, Created, Engine, NewApiKey, PairedDevice,
+    PairingCode, TerminalView, WeakEngine,
 };
 pub use error::EngineError;
 pub use link::{LinkError, ReportKind, ReportOutcome, TerminalLink, TerminalReport};

@@ -39,6 +39,10 @@ pub trait TerminalLink: Send + Sync + 'static {
 
     /// A terminal was registered or loaded at start-up.
     async fn terminal_added(&self, _terminal: &Terminal) {}
+
+    /// The terminal's device credentials were revoked or replaced (re-paired): close its
+    /// live connection, which was authenticated with a key that is no longer valid.
+    async fn credentials_revoked(&self, _terminal: &Terminal) {}
 }
 
 /// One report from a terminal about one interaction.

@@ -13,6 +13,7 @@ use std::time::Duration;
 struct RecordingLink {
     starts: Mutex<Vec<InteractionId>>,
     cancels: Mutex<Vec<InteractionId>>,
+    revoked: Mutex<Vec<TerminalId>>,
 }
 
 #[async_trait]
@@ -24,6 +25,9 @@ impl TerminalLink for RecordingLink {
     async fn cancel(&self, _t: &Terminal, id: InteractionId) -> Result<(), LinkError> {
         self.cancels.lock().expect("lock").push(id);
         Ok(())
+    }
+    async fn credentials_revoked(&self, t: &Terminal) {
+        self.revoked.lock().expect("lock").push(t.id);
     }
 }
 
@@ -60,7 +64,14 @@ async fn harness() -> Harness {
         .expect("auth")
         .expect("caller");
     let terminal = engine
-        .register_terminal(merchant.id, "1", "V400m", None, TerminalKind::Device)
+        .register_terminal(
+            merchant.id,
+            "1",
+            "V400m",
+            None,
+            TerminalKind::Device,
+            TerminalConnection::Link,
+        )
         .await
         .expect("terminal");
     engine.terminal_connected(terminal.id, true).await;
@@ -194,6 +205,7 @@ async fn reports_from_another_terminal_or_for_unknown_interactions_are_refused()
             "V400m",
             None,
             TerminalKind::Device,
+            TerminalConnection::Link,
         )
         .await
         .expect("terminal");
@@ -370,7 +382,14 @@ async fn restart_reloads_live_interactions_and_their_timers() {
         .expect("auth")
         .expect("caller");
     let t = engine
-        .register_terminal(m.id, "1", "V400m", None, TerminalKind::Device)
+        .register_terminal(
+            m.id,
+            "1",
+            "V400m",
+            None,
+            TerminalKind::Device,
+            TerminalConnection::Link,
+        )
         .await
         .expect("t");
     engine.terminal_connected(t.id, true).await;
@@ -415,4 +434,157 @@ fn the_in_flight_guard_admits_one_claim_per_key() {
     assert!(guard.claim(other_merchant, vec!["h:k".into()]).is_some());
     drop(first);
     assert!(guard.claim(m, vec!["h:k".into()]).is_some());
+}
+
+#[tokio::test]
+async fn reports_must_follow_each_other_without_gaps() {
+    let h = harness().await;
+    let i = h
+        .engine
+        .create(&h.caller, sale(&h, 100))
+        .await
+        .expect("create")
+        .interaction;
+    until_started(&h, i.id).await;
+    for seq in [0, 2] {
+        let err = h
+            .engine
+            .report(h.terminal.id, report(i.id, seq, ReportKind::Acknowledged))
+            .await
+            .expect_err("out of sequence");
+        assert!(
+            matches!(err, EngineError::WrongSeq { expected: 1 }),
+            "{err:?}"
+        );
+    }
+    h.engine
+        .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
+        .await
+        .expect("ack");
+    let err = h
+        .engine
+        .report(h.terminal.id, report(i.id, 3, approved()))
+        .await
+        .expect_err("gap");
+    assert!(matches!(err, EngineError::WrongSeq { expected: 2 }));
+    assert_eq!(
+        h.engine
+            .report(h.terminal.id, report(i.id, 2, approved()))
+            .await
+            .expect("next"),
+        ReportOutcome::Applied
+    );
+    assert!(h.engine.live_interaction_of(h.terminal.id).is_none());
+}
+
+#[tokio::test]
+async fn a_pairing_code_gives_one_device_key_and_revoking_closes_the_link() {
+    let h = harness().await;
+    let code = h
+        .engine
+        .issue_pairing_code(h.caller.merchant_id, &h.terminal)
+        .await
+        .expect("code");
+    assert_eq!(code.code.len(), 11);
+    assert!(matches!(
+        h.engine.pair_device(&code.code, "999").await,
+        Err(EngineError::InvalidPairingCode)
+    ));
+    let paired = h
+        .engine
+        .pair_device(&code.code.to_lowercase(), "1")
+        .await
+        .expect("pair");
+    assert_eq!(paired.terminal.id, h.terminal.id);
+    assert!(paired.device_key.starts_with("pg_dev_"));
+    assert!(matches!(
+        h.engine.pair_device(&code.code, "1").await,
+        Err(EngineError::InvalidPairingCode)
+    ));
+    let found = h
+        .engine
+        .authenticate_device(&paired.device_key)
+        .await
+        .expect("auth")
+        .expect("known key");
+    assert_eq!(found.id, h.terminal.id);
+    assert_eq!(
+        h.engine
+            .authenticate_device(&h.caller.key_id.to_string())
+            .await
+            .expect("auth"),
+        None
+    );
+
+    // An expired code is refused.
+    let late = h
+        .engine
+        .issue_pairing_code(h.caller.merchant_id, &h.terminal)
+        .await
+        .expect("code");
+    h.clock.advance(Duration::from_secs(11 * 60));
+    assert!(matches!(
+        h.engine.pair_device(&late.code, "1").await,
+        Err(EngineError::InvalidPairingCode)
+    ));
+
+    h.engine
+        .revoke_terminal(h.caller.merchant_id, &h.terminal)
+        .await
+        .expect("revoke");
+    assert!(
+        h.link
+            .revoked
+            .lock()
+            .expect("lock")
+            .contains(&h.terminal.id)
+    );
+    assert_eq!(
+        h.engine
+            .authenticate_device(&paired.device_key)
+            .await
+            .expect("auth"),
+        None
+    );
+    let other = h.engine.create_merchant("Other").await.expect("merchant");
+    assert!(matches!(
+        h.engine.issue_pairing_code(other.id, &h.terminal).await,
+        Err(EngineError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn in_process_terminals_have_nothing_to_pair() {
+    let h = harness().await;
+    let sim = h
+        .engine
+        .register_terminal(
+            h.caller.merchant_id,
+            "77",
+            "V400m",
+            None,
+            TerminalKind::Simulated,
+            TerminalConnection::InProcess,
+        )
+        .await
+        .expect("sim");
+    assert!(matches!(
+        h.engine
+            .issue_pairing_code(h.caller.merchant_id, &sim)
+            .await,
+        Err(EngineError::NotAllowed(_))
+    ));
+    assert!(matches!(
+        h.engine
+            .register_terminal(
+                h.caller.merchant_id,
+                "78",
+                "V400m",
+                None,
+                TerminalKind::Device,
+                TerminalConnection::InProcess,
+            )
+            .await,
+        Err(EngineError::Validation(_))
+    ));
 }

@@ -138,7 +138,8 @@ impl From<EngineError> for ApiError {
             ),
             EngineError::WrongTerminal
             | EngineError::UnknownInteraction
-            | EngineError::InvalidReport(_) => ApiError::new(
+            | EngineError::InvalidReport(_)
+            | EngineError::WrongSeq { .. } => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_report",
                 "Invalid terminal report",
@@ -151,6 +152,16 @@ impl From<EngineError> for ApiError {
                     StatusCode::CONFLICT
                 };
                 ApiError::new(status, rule.code(), "Operation refused", rule.to_string())
+            }
+            EngineError::InvalidPairingCode => {
+                let mut err = ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_pairing_code",
+                    "Invalid pairing code",
+                    "the pairing code is unknown, expired, already used, or for another serial number; ask for a new one",
+                );
+                err.www_authenticate = true;
+                err
             }
             EngineError::Store(err) => {
                 tracing::error!(error = %err, "storage failure");

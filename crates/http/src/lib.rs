@@ -7,9 +7,13 @@
 //! **Owns:** parsing requests into engine commands, rendering engine answers, mapping every
 //! error to a status code exactly once ([`error::ApiError`]).
 //!
-//! **Must not know about:** storage, the state machine's rules, how terminals are reached.
-//! Handlers call the [`Engine`]; the only other thing they touch is the simulator, for the
-//! test helpers.
+//! Also the HTTP side of the terminal link: the device-facing pairing endpoint and the
+//! WebSocket upgrade (device-key authentication, protocol negotiation, buffer limits), after
+//! which the socket belongs to `poigate-link`.
+//!
+//! **Must not know about:** storage, the state machine's rules, the link protocol's frames.
+//! Handlers call the [`Engine`]; the only other thing they touch is [`Terminals`], for the
+//! test helpers and to hand over upgraded link connections.
 
 pub mod error;
 pub mod extract;
@@ -19,7 +23,7 @@ mod routes;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use poigate_engine::Engine;
-use poigate_terminal::SimulatedLink;
+use poigate_link::Terminals;
 use std::sync::Arc;
 
 /// Largest request body accepted (payment requests are small).
@@ -29,8 +33,9 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
-    /// The in-process simulated terminals, for the test helpers.
-    pub simulator: Option<Arc<SimulatedLink>>,
+    /// Where terminals run (in-process simulator, terminal link): for the test helpers and
+    /// the link endpoint. `None` serves neither.
+    pub terminals: Option<Arc<Terminals>>,
 }
 
 /// The complete HTTP application.

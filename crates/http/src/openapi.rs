@@ -30,6 +30,10 @@ use utoipa::{Modify, OpenApi};
         routes::list_terminals,
         routes::create_terminal,
         routes::get_terminal,
+        routes::create_pairing_code,
+        routes::revoke_terminal,
+        routes::terminal_link,
+        routes::pair_terminal,
         routes::helper_present_card,
         routes::helper_press_cancel,
         routes::helper_timeout,
@@ -60,6 +64,7 @@ use utoipa::{Modify, OpenApi};
         (name = "terminals", description = "Terminal registry and live status"),
         (name = "test helpers", description = "Drive simulated terminals (test keys only)"),
         (name = "webhooks", description = "Signed webhooks: endpoints, secrets, the delivery log"),
+        (name = "terminal link", description = "Device-facing: pairing and the WebSocket of the terminal protocol (docs/terminal-protocol.md)"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
@@ -76,6 +81,15 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("An API key: pg_test_… or pg_live_…"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "device_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A terminal's device key: pg_dev_… (from pairing)"))
                     .build(),
             ),
         );

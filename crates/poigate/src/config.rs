@@ -20,8 +20,12 @@ pub struct Config {
     pub engine: EngineSettings,
     pub webhooks: WebhookSettings,
     pub settlement: SettlementSettings,
+    pub link: LinkSettings,
     /// Create the demo merchant, key and terminals at start-up.
     pub demo: bool,
+    /// Where the demo's simulated terminals run: `in_process` (default) or `link` (as
+    /// terminal-link clients of this gateway, over a real WebSocket).
+    pub demo_terminals: DemoTerminals,
     /// `tracing` filter, e.g. `info` or `poigate=debug,tower_http=info`.
     pub log: String,
 }
@@ -63,6 +67,25 @@ impl Default for SettlementSettings {
     fn default() -> Self {
         SettlementSettings {
             cutoff: "23:00".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinkSettings {
+    /// A link connection silent for this long (no frame, no pong) is closed and the terminal
+    /// shown offline.
+    pub heartbeat_timeout_seconds: u64,
+    /// How long a terminal's pairing code can be exchanged for a device key.
+    pub pairing_code_ttl_seconds: u64,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        LinkSettings {
+            heartbeat_timeout_seconds: 30,
+            pairing_code_ttl_seconds: 600,
         }
     }
 }
@@ -117,6 +140,26 @@ impl Default for WebhookSettings {
     }
 }
 
+/// Where the demo's terminals run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DemoTerminals {
+    #[default]
+    InProcess,
+    Link,
+}
+
+impl std::str::FromStr for DemoTerminals {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "in_process" | "in-process" => Ok(DemoTerminals::InProcess),
+            "link" => Ok(DemoTerminals::Link),
+            _ => Err("expected in-process or link".into()),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -127,7 +170,9 @@ impl Default for Config {
             engine: EngineSettings::default(),
             webhooks: WebhookSettings::default(),
             settlement: SettlementSettings::default(),
+            link: LinkSettings::default(),
             demo: false,
+            demo_terminals: DemoTerminals::InProcess,
             log: "info".into(),
         }
     }
@@ -196,6 +241,14 @@ impl Config {
             self.webhooks.max_concurrency >= 1 && self.webhooks.max_per_endpoint >= 1,
             "webhooks.max_concurrency and webhooks.max_per_endpoint must be at least 1"
         );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.link.heartbeat_timeout_seconds),
+            "link.heartbeat_timeout_seconds must be 1 to 3600"
+        );
+        anyhow::ensure!(
+            (10..=7 * 24 * 3600).contains(&self.link.pairing_code_ttl_seconds),
+            "link.pairing_code_ttl_seconds must be 10 to 604800"
+        );
         Ok(())
     }
 }
@@ -210,6 +263,7 @@ mod tests {
             listen = "0.0.0.0:9000"
             data_dir = "/var/lib/poigate"
             demo = true
+            demo_terminals = "link"
             log = "debug"
             [database]
             synchronous = "normal"
@@ -219,11 +273,16 @@ mod tests {
             [engine]
             delivery_timeout_seconds = 10
             overdue_grace_seconds = 30
+            [link]
+            heartbeat_timeout_seconds = 5
+            pairing_code_ttl_seconds = 120
         "#;
         let c: Config = toml::from_str(text).expect("valid");
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.database.synchronous, Synchronous::Normal);
         assert_eq!(c.simulator.speed, 0.5);
+        assert_eq!(c.link.heartbeat_timeout_seconds, 5);
+        assert_eq!(c.demo_terminals, DemoTerminals::Link);
         assert!(c.validate().is_ok());
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
     }
@@ -245,6 +304,8 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.database.synchronous, Synchronous::Full);
+        assert_eq!(c.link.heartbeat_timeout_seconds, 30);
+        assert_eq!(c.link.pairing_code_ttl_seconds, 600);
         assert!(c.validate().is_ok());
     }
 }

@@ -1,5 +1,8 @@
 //! The demo bootstrap of `serve --demo`: a merchant, a test key and three simulated
-//! terminals, created idempotently so that restarts keep the same ones.
+//! terminals, created idempotently so that restarts keep the same ones. The terminals run
+//! in-process (default) or as terminal-link clients of the same gateway
+//! (`--demo-terminals link`), paired afresh at every start (the database keeps only the hash
+//! of a device key, so the demo cannot reuse one).
 //!
 //! The demo key is the value of `POIGATE_DEMO_API_KEY` when set. Otherwise a random test key
 //! is created once and kept in `<data_dir>/demo-api-key` (mode 0600), because the database
@@ -7,9 +10,12 @@
 //! only in demo mode and only for a test key, which can drive simulated terminals and
 //! nothing else.
 
+use crate::config::DemoTerminals;
 use anyhow::Context;
-use poigate_domain::{ApiKeyMode, MerchantId, TerminalKind};
+use poigate_domain::{ApiKeyMode, MerchantId, Terminal, TerminalConnection, TerminalKind};
 use poigate_engine::{Engine, EngineError};
+use poigate_link::{ClientConfig, LinkClient};
+use poigate_terminal::SimulatorConfig;
 use std::path::Path;
 
 pub const DEMO_MERCHANT: &str = "Demo Merchant";
@@ -25,14 +31,22 @@ pub const DEMO_TERMINALS: [(&str, &str, &str); 3] = [
 pub struct Demo {
     pub merchant_id: MerchantId,
     pub api_key: String,
+    /// POIIDs.
     pub terminals: Vec<String>,
+    /// The demo terminals that run as link clients (empty in-process).
+    pub link_terminals: Vec<Terminal>,
 }
 
 pub async fn bootstrap(
     engine: &Engine,
     data_dir: &Path,
     chosen_key: Option<&str>,
+    mode: DemoTerminals,
 ) -> anyhow::Result<Demo> {
+    let connection = match mode {
+        DemoTerminals::InProcess => TerminalConnection::InProcess,
+        DemoTerminals::Link => TerminalConnection::Link,
+    };
     let merchant = match engine.find_merchant_by_name(DEMO_MERCHANT).await? {
         Some(m) => m,
         None => engine.create_merchant(DEMO_MERCHANT).await?,
@@ -45,27 +59,67 @@ pub async fn bootstrap(
         None => stored_or_new_key(engine, merchant.id, data_dir).await?,
     };
     let mut terminals = Vec::new();
+    let mut link_terminals = Vec::new();
     for (model, serial, label) in DEMO_TERMINALS {
-        match engine
+        let terminal = match engine
             .register_terminal(
                 merchant.id,
                 serial,
                 model,
                 Some(label.to_string()),
                 TerminalKind::Simulated,
+                connection,
             )
             .await
         {
-            Ok(_) | Err(EngineError::Duplicate(_)) => {}
+            Ok(t) => t,
+            Err(EngineError::Duplicate(_)) => {
+                engine.find_terminal(merchant.id, serial).await?.terminal
+            }
             Err(e) => return Err(e.into()),
+        };
+        anyhow::ensure!(
+            terminal.connection == connection,
+            "the demo terminals in {} were created {}; use another --data-dir to run them {}",
+            data_dir.display(),
+            terminal.connection.as_str(),
+            connection.as_str(),
+        );
+        terminals.push(terminal.poiid());
+        if connection == TerminalConnection::Link {
+            link_terminals.push(terminal);
         }
-        terminals.push(format!("{model}-{serial}"));
     }
     Ok(Demo {
         merchant_id: merchant.id,
         api_key,
         terminals,
+        link_terminals,
     })
+}
+
+/// Pairs each link terminal of the demo and runs it as a terminal-link client of `link_url`.
+/// The clients run until dropped.
+pub async fn start_link_clients(
+    engine: &Engine,
+    demo: &Demo,
+    link_url: &str,
+    simulator: SimulatorConfig,
+) -> anyhow::Result<Vec<LinkClient>> {
+    let mut clients = Vec::new();
+    for terminal in &demo.link_terminals {
+        let code = engine
+            .issue_pairing_code(demo.merchant_id, terminal)
+            .await?;
+        let paired = engine
+            .pair_device(&code.code, &terminal.serial_number)
+            .await?;
+        let mut config = ClientConfig::new(link_url, paired.device_key, &terminal.serial_number);
+        config.model = terminal.model.clone();
+        config.simulator = simulator;
+        clients.push(LinkClient::spawn(config));
+    }
+    Ok(clients)
 }
 
 async fn ensure_key(engine: &Engine, merchant: MerchantId, secret: &str) -> anyhow::Result<()> {

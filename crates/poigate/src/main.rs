@@ -1,13 +1,17 @@
 //! The `poigate` command: the server (`serve`), data-directory administration (`keys`,
-//! `terminals`) and a client of the native API (`pay`, `status`, `events`, `cancel`).
+//! `terminals`), a client of the native API (`pay`, `status`, `events`, `cancel`), a fleet
+//! of simulated terminals on the terminal link (`terminal-sim`) and the link's memory
+//! benchmark (`bench-link`).
 
+mod bench_link;
 mod cli_client;
+mod terminal_sim;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use poigate::config::Config;
+use poigate::config::{Config, DemoTerminals};
 use poigate::demo;
-use poigate_domain::{ApiKeyMode, TerminalKind};
+use poigate_domain::{ApiKeyMode, TerminalConnection, TerminalKind};
 use poigate_engine::{Engine, EngineConfig, SystemClock};
 use poigate_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 use std::net::SocketAddr;
@@ -57,6 +61,13 @@ enum Command {
     },
     /// Print the OpenAPI document of the native API.
     Openapi,
+    /// Run simulated terminals as clients of a gateway's terminal link.
+    TerminalSim(terminal_sim::TerminalSimArgs),
+    /// Benchmark: hold many idle terminal-link connections and print memory per connection.
+    BenchLink(bench_link::BenchArgs),
+    /// (Internal to bench-link: the client side, in its own process.)
+    #[command(hide = true)]
+    BenchLinkClients(bench_link::ClientsArgs),
 }
 
 #[derive(Args)]
@@ -82,6 +93,12 @@ struct ServeArgs {
     /// Seconds before an unacknowledged start is cancelled as not_delivered.
     #[arg(long, env = "POIGATE_DELIVERY_TIMEOUT")]
     delivery_timeout: Option<u64>,
+    /// Where the demo terminals run: in-process (default) or link (terminal-link clients).
+    #[arg(long, env = "POIGATE_DEMO_TERMINALS")]
+    demo_terminals: Option<DemoTerminals>,
+    /// Seconds of silence after which a terminal-link connection is closed (offline).
+    #[arg(long, env = "POIGATE_HEARTBEAT_TIMEOUT")]
+    heartbeat_timeout: Option<u64>,
     /// Log filter, e.g. info or debug [default: info; RUST_LOG also works].
     #[arg(long, env = "POIGATE_LOG")]
     log: Option<String>,
@@ -137,6 +154,10 @@ enum TerminalsCommand {
         /// A real device (connects over the terminal link) instead of a simulated terminal.
         #[arg(long)]
         device: bool,
+        /// A simulated terminal that connects over the terminal link (`poigate terminal-sim`)
+        /// instead of running in-process.
+        #[arg(long, conflicts_with = "device")]
+        link: bool,
     },
     /// List a merchant's terminals.
     List {
@@ -184,6 +205,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             print!("{}", poigate_http::openapi::document_json());
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::TerminalSim(args) => terminal_sim::run(args).await,
+        Command::BenchLink(args) => bench_link::run(args).await,
+        Command::BenchLinkClients(args) => bench_link::clients(args).await,
     }
 }
 
@@ -216,6 +240,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(v) = args.delivery_timeout {
         config.engine.delivery_timeout_seconds = v;
     }
+    if let Some(v) = args.demo_terminals {
+        config.demo_terminals = v;
+    }
+    if let Some(v) = args.heartbeat_timeout {
+        config.link.heartbeat_timeout_seconds = v;
+    }
     if let Some(v) = args.log {
         config.log = v;
     }
@@ -226,14 +256,37 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&config.log);
     let server = poigate::start(&config).await?;
     let url = server.url();
+    // Link clients of the demo live as long as the server.
+    let mut _demo_clients = Vec::new();
     if config.demo {
         let chosen = std::env::var("POIGATE_DEMO_API_KEY")
             .ok()
             .filter(|k| !k.is_empty());
-        let demo = demo::bootstrap(&server.engine, &config.data_dir, chosen.as_deref()).await?;
+        let demo = demo::bootstrap(
+            &server.engine,
+            &config.data_dir,
+            chosen.as_deref(),
+            config.demo_terminals,
+        )
+        .await?;
+        let simulator = poigate_terminal::SimulatorConfig {
+            speed: config.simulator.speed,
+        };
+        _demo_clients =
+            demo::start_link_clients(&server.engine, &demo, &server.link_url(), simulator).await?;
+        for client in &_demo_clients {
+            if !client
+                .wait_connected(std::time::Duration::from_secs(10))
+                .await
+            {
+                anyhow::bail!("a demo terminal could not connect over the terminal link");
+            }
+        }
         print_demo_banner(&url, &demo);
     } else {
-        println!(
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
             "poigate listening on {url} (data in {})",
             config.data_dir.display()
         );
@@ -245,31 +298,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
 }
 
+/// Prints the demo banner. Write errors are ignored: a gateway must keep serving when
+/// whoever started it stopped reading its standard output (a closed pipe).
 fn print_demo_banner(url: &str, demo: &demo::Demo) {
+    use std::io::Write;
     let terminal = demo
         .terminals
         .first()
         .map(String::as_str)
         .unwrap_or("V400m-324688179");
-    println!();
-    println!("poigate demo is running");
-    println!();
-    println!("  URL        {url}");
-    println!("  API key    {}", demo.api_key);
-    println!("  terminals  {}", demo.terminals.join(", "));
-    println!();
-    println!("Try a sale:");
-    println!();
-    println!(
-        "  export POIGATE_URL={url} POIGATE_API_KEY={}",
-        demo.api_key
+    let banner = format!(
+        "\npoigate demo is running\n\n  URL        {url}\n  API key    {key}\n  terminals  {terminals}\n\n\
+         Try a sale:\n\n  export POIGATE_URL={url} POIGATE_API_KEY={key}\n  \
+         curl -s $POIGATE_URL/v1/interactions -H \"Authorization: Bearer $POIGATE_API_KEY\" \\\n    \
+         -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"terminal\": \"{terminal}\", \"type\": \"sale\", \"amount\": {{\"value\": 1250, \"currency\": \"EUR\"}}}}'\n\n\
+         or: poigate pay 12.50 EUR --terminal {terminal}\n\n",
+        key = demo.api_key,
+        terminals = demo.terminals.join(", "),
     );
-    println!(
-        "  curl -s $POIGATE_URL/v1/interactions -H \"Authorization: Bearer $POIGATE_API_KEY\" \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"terminal\": \"{terminal}\", \"type\": \"sale\", \"amount\": {{\"value\": 1250, \"currency\": \"EUR\"}}}}'"
-    );
-    println!();
-    println!("or: poigate pay 12.50 EUR --terminal {terminal}");
-    println!();
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes());
+    let _ = out.flush();
 }
 
 async fn open_engine(data_dir: &std::path::Path) -> anyhow::Result<Engine> {
@@ -336,6 +386,7 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
             model,
             label,
             device,
+            link,
         } => {
             let engine = open_engine(&data.data_dir).await?;
             let merchant = merchant_id(&engine, &data.merchant).await?;
@@ -344,15 +395,29 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
             } else {
                 TerminalKind::Simulated
             };
+            let connection = if device || link {
+                TerminalConnection::Link
+            } else {
+                TerminalConnection::InProcess
+            };
             let t = engine
-                .register_terminal(merchant, &serial, &model, label, kind)
+                .register_terminal(merchant, &serial, &model, label, kind, connection)
                 .await?;
             println!(
-                "{}\t{}\t{}",
+                "{}\t{}\t{}\t{}",
                 t.id,
                 t.poiid(),
-                if device { "device" } else { "simulated" }
+                if device { "device" } else { "simulated" },
+                connection.as_str()
             );
+            if connection == TerminalConnection::Link {
+                let code = engine.issue_pairing_code(merchant, &t).await?;
+                eprintln!(
+                    "Pairing code (once, valid until {}): the device exchanges it for its device key",
+                    code.expires_at
+                );
+                println!("{}", code.code);
+            }
         }
         TerminalsCommand::List { data } => {
             let engine = open_engine(&data.data_dir).await?;
@@ -365,10 +430,11 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
                     TerminalKind::Device => "device",
                 };
                 println!(
-                    "{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}",
                     t.id,
                     t.poiid(),
                     kind,
+                    t.connection.as_str(),
                     t.label.unwrap_or_default()
                 );
             }

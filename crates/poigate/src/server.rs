@@ -5,6 +5,7 @@ use anyhow::Context;
 use poigate_domain::RetryPolicy;
 use poigate_engine::{Clock, Engine, EngineConfig, SystemClock, TerminalLink};
 use poigate_http::AppState;
+use poigate_link::{LinkConfig, LinkGateway, Terminals};
 use poigate_processor::SimulatedProcessor;
 use poigate_store_sqlite::{SqliteConfig, SqliteStore};
 use poigate_terminal::{SimulatedLink, SimulatorConfig};
@@ -21,6 +22,8 @@ pub struct RunningServer {
     pub engine: Engine,
     pub simulator: Arc<SimulatedLink>,
     webhooks: Option<WorkerHandle>,
+    /// Every terminal, in-process or on the link.
+    pub terminals: Arc<Terminals>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -30,11 +33,22 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting connections, lets requests in flight finish, releases the engine.
+    /// The terminal link's WebSocket URL (on loopback when listening on every address).
+    pub fn link_url(&self) -> String {
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("ws://{addr}{}", poigate_link::protocol::LINK_PATH)
+    }
+
+    /// Stops accepting connections, closes the terminal link's connections (terminals
+    /// reconnect to the next gateway), lets requests in flight finish, releases the engine.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.terminals.gateway().shutdown().await;
         let result = (&mut self.task).await;
         if let Some(worker) = self.webhooks.take() {
             worker.stop().await;
@@ -66,8 +80,8 @@ impl RunningServer {
     }
 }
 
-/// Opens the database, starts the engine and its simulated terminals, binds the listener
-/// and serves the API. Returns once the server accepts connections.
+/// Opens the database, starts the engine, its simulated terminals and the terminal link,
+/// binds the listener and serves the API. Returns once the server accepts connections.
 pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     start_with_clock(config, Arc::new(SystemClock)).await
 }
@@ -90,6 +104,7 @@ pub async fn start_with_clock(
         overdue_grace: Duration::from_secs(config.engine.overdue_grace_seconds),
         webhook_secret_overlap: Duration::from_secs(config.webhooks.secret_overlap_seconds),
         settlement_cutoff_utc: config.settlement.cutoff_utc()?,
+        pairing_code_ttl: Duration::from_secs(config.link.pairing_code_ttl_seconds),
         ..EngineConfig::default()
     };
     let store: Arc<dyn poigate_store::Store> = Arc::new(store);
@@ -104,8 +119,16 @@ pub async fn start_with_clock(
             speed: config.simulator.speed,
         },
     ));
-    engine.set_link(simulator.clone() as Arc<dyn TerminalLink>);
     engine.set_processor(Arc::new(SimulatedProcessor::new(config.simulator.speed)));
+    let gateway = Arc::new(LinkGateway::new(
+        engine.downgrade(),
+        LinkConfig {
+            heartbeat_timeout: Duration::from_secs(config.link.heartbeat_timeout_seconds),
+            ..LinkConfig::default()
+        },
+    ));
+    let terminals = Arc::new(Terminals::new(simulator.clone(), gateway));
+    engine.set_link(terminals.clone() as Arc<dyn TerminalLink>);
     engine.start().await.context("cannot start the engine")?;
     let worker = WebhookWorker::new(
         store,
@@ -133,7 +156,7 @@ pub async fn start_with_clock(
     let addr = listener.local_addr()?;
     let state = AppState {
         engine: engine.clone(),
-        simulator: Some(simulator.clone()),
+        terminals: Some(terminals.clone()),
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(poigate_http::serve(listener, state, async move {
@@ -145,6 +168,7 @@ pub async fn start_with_clock(
         engine,
         simulator,
         webhooks: Some(worker),
+        terminals,
         shutdown: Some(tx),
         task,
     })

@@ -1,12 +1,12 @@
 //! Row ↔ domain conversions.
 
-use poigate_domain::{ApiKeyMode, Merchant, Terminal, TerminalKind, Timestamp};
-use poigate_store::{ApiKeyRecord, StoreError, StoreResult};
+use poigate_domain::{ApiKeyMode, Merchant, Terminal, TerminalConnection, TerminalKind, Timestamp};
+use poigate_store::{ApiKeyRecord, CredentialKind, DeviceCredential, StoreError, StoreResult};
 use serde::{Serialize, de::DeserializeOwned};
 
 pub const API_KEY_SELECT: &str = "SELECT id, merchant_id, mode, secret_hash, display_prefix, label, created_at, revoked_at FROM api_keys";
-pub const TERMINAL_SELECT: &str =
-    "SELECT id, merchant_id, serial_number, model, label, kind, created_at FROM terminals";
+pub const TERMINAL_SELECT: &str = "SELECT id, merchant_id, serial_number, model, label, kind, created_at, connection FROM terminals";
+pub const CREDENTIAL_SELECT: &str = "SELECT secret_hash, terminal_id, kind, created_at, expires_at, used_at, revoked_at FROM device_credentials";
 
 pub fn encode_json<T: Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
@@ -74,6 +74,7 @@ pub fn terminal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Termi
     let label: Option<String> = r.get(4)?;
     let kind: String = r.get(5)?;
     let created_at: i64 = r.get(6)?;
+    let connection: String = r.get(7)?;
     Ok((|| {
         Ok(Terminal {
             id: parse_id(&id)?,
@@ -86,7 +87,34 @@ pub fn terminal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Termi
                 "device" => TerminalKind::Device,
                 other => return Err(StoreError::Corrupt(format!("bad terminal kind `{other}`"))),
             },
+            connection: TerminalConnection::parse(&connection).ok_or_else(|| {
+                StoreError::Corrupt(format!("bad terminal connection `{connection}`"))
+            })?,
             created_at: Timestamp::from_millis(created_at),
+        })
+    })())
+}
+
+pub fn credential_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<DeviceCredential>> {
+    let hash: Vec<u8> = r.get(0)?;
+    let terminal_id: String = r.get(1)?;
+    let kind: String = r.get(2)?;
+    let created_at: i64 = r.get(3)?;
+    let expires_at: Option<i64> = r.get(4)?;
+    let used_at: Option<i64> = r.get(5)?;
+    let revoked_at: Option<i64> = r.get(6)?;
+    Ok((|| {
+        Ok(DeviceCredential {
+            secret_hash: hash
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("credential hash is not 32 bytes".into()))?,
+            terminal_id: parse_id(&terminal_id)?,
+            kind: CredentialKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad credential kind `{kind}`")))?,
+            created_at: Timestamp::from_millis(created_at),
+            expires_at: expires_at.map(Timestamp::from_millis),
+            used_at: used_at.map(Timestamp::from_millis),
+            revoked_at: revoked_at.map(Timestamp::from_millis),
         })
     })())
 }

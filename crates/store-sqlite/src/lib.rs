@@ -240,6 +240,32 @@ fn select_idempotency(
     }))
 }
 
+fn insert_credential(conn: &Connection, c: &DeviceCredential) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO device_credentials (secret_hash, terminal_id, kind, created_at, expires_at, used_at, revoked_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            &c.secret_hash[..],
+            c.terminal_id.to_string(),
+            c.kind.as_str(),
+            c.created_at.as_millis(),
+            c.expires_at.map(Timestamp::as_millis),
+            c.used_at.map(Timestamp::as_millis),
+            c.revoked_at.map(Timestamp::as_millis)
+        ])
+    })
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Duplicate("device credential")
+        } else {
+            db(e)
+        }
+    })?;
+    Ok(())
+}
+
 fn insert_events(conn: &Connection, events: &[Event]) -> StoreResult<()> {
     let mut stmt = conn
         .prepare_cached(
@@ -481,8 +507,8 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| {
                 conn.prepare_cached(
-                    "INSERT INTO terminals (id, merchant_id, serial_number, model, poiid, label, kind, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO terminals (id, merchant_id, serial_number, model, poiid, label, kind, created_at, connection)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -493,7 +519,8 @@ impl Store for SqliteStore {
                         t.poiid(),
                         t.label,
                         terminal_kind_str(t.kind),
-                        t.created_at.as_millis()
+                        t.created_at.as_millis(),
+                        t.connection.as_str()
                     ])
                 })
                 .map_err(|e| {
@@ -565,6 +592,89 @@ impl Store for SqliteStore {
                     .map_err(db)?;
                 let rows = stmt.query_map([], terminal_row).map_err(db)?;
                 rows.map(|r| r.map_err(db)?).collect()
+            })
+            .await
+    }
+
+    async fn add_pairing_code(&self, code: &DeviceCredential) -> StoreResult<()> {
+        let c = code.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE device_credentials SET revoked_at = ?2
+                     WHERE terminal_id = ?1 AND kind = 'pairing_code' AND used_at IS NULL AND revoked_at IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![c.terminal_id.to_string(), c.created_at.as_millis()]))
+                .map_err(db)?;
+                insert_credential(conn, &c)
+            })
+            .await
+    }
+
+    async fn find_device_credential(
+        &self,
+        hash: &[u8; 32],
+    ) -> StoreResult<Option<DeviceCredential>> {
+        let hash = *hash;
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!("{CREDENTIAL_SELECT} WHERE secret_hash = ?1"))
+                    .and_then(|mut s| s.query_row([&hash[..]], credential_row).optional())
+                    .map_err(db)?
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn redeem_pairing_code(
+        &self,
+        code_hash: &[u8; 32],
+        device_key: &DeviceCredential,
+    ) -> StoreResult<()> {
+        let code_hash = *code_hash;
+        let key = device_key.clone();
+        self.writer
+            .write(move |conn| {
+                let now = key.created_at.as_millis();
+                let used = conn
+                    .prepare_cached(
+                        "UPDATE device_credentials SET used_at = ?3
+                         WHERE secret_hash = ?1 AND terminal_id = ?2 AND kind = 'pairing_code'
+                           AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?3",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![&code_hash[..], key.terminal_id.to_string(), now])
+                    })
+                    .map_err(db)?;
+                if used != 1 {
+                    return Err(StoreError::NotFound("pairing code"));
+                }
+                conn.prepare_cached(
+                    "UPDATE device_credentials SET revoked_at = ?2
+                     WHERE terminal_id = ?1 AND kind = 'device_key' AND revoked_at IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![key.terminal_id.to_string(), now]))
+                .map_err(db)?;
+                insert_credential(conn, &key)
+            })
+            .await
+    }
+
+    async fn revoke_device_credentials(
+        &self,
+        terminal: TerminalId,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        self.writer
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE device_credentials SET revoked_at = ?2
+                         WHERE terminal_id = ?1 AND revoked_at IS NULL AND used_at IS NULL",
+                    )
+                    .and_then(|mut s| s.execute(params![terminal.to_string(), at.as_millis()]))
+                    .map_err(db)?;
+                Ok(n as u64)
             })
             .await
     }

@@ -219,6 +219,26 @@ CREATE TABLE settings (
 );
 "#,
     ),
+    (
+        5,
+        r#"
+-- Terminal link (issue 3): how each terminal is reached, and its device credentials.
+ALTER TABLE terminals ADD COLUMN connection TEXT NOT NULL DEFAULT 'in_process';
+UPDATE terminals SET connection = 'link' WHERE kind = 'device';
+
+-- Pairing codes and device keys: the SHA-256 of the secret only. Looked up by hash.
+CREATE TABLE device_credentials (
+    secret_hash  BLOB PRIMARY KEY,
+    terminal_id  TEXT NOT NULL REFERENCES terminals(id),
+    kind         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    used_at      INTEGER,
+    revoked_at   INTEGER
+) WITHOUT ROWID;
+CREATE INDEX device_credentials_by_terminal ON device_credentials(terminal_id, kind);
+"#,
+    ),
 ];
 
 /// Applies every migration newer than the database's `user_version`.

@@ -14,8 +14,8 @@ use poigate_domain::webhook::{interaction_messages, terminal_message, transactio
 use poigate_domain::{
     ApiKeyId, ApiKeyMode, AttemptResult, CallbackSubscription, CardBrand, Currency, EndpointKind,
     EntryMode, EventKind, Input, InteractionType, MaskedCard, Money, NewInteraction, NextStep,
-    ReceiptContext, RetryPolicy, SigningSecret, Status, TerminalKind, TerminalOutcome,
-    TerminalStatus, WebhookEndpoint, WebhookEndpointId, WebhookEventType, apply,
+    ReceiptContext, RetryPolicy, SigningSecret, Status, TerminalConnection, TerminalKind,
+    TerminalOutcome, TerminalStatus, WebhookEndpoint, WebhookEndpointId, WebhookEventType, apply,
 };
 use poigate_domain::{
     Operation, OperationId, OperationKind, OperationStatus, TransactionEventKind,
@@ -53,6 +53,7 @@ macro_rules! conformance_tests {
             outbox_rows_share_the_fate_of_their_state_change,
             transaction_writes_are_versioned_and_atomic,
             settlement_finds_what_waits,
+            pairing_codes_are_single_use_and_replace_device_keys,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -93,6 +94,7 @@ async fn terminal(store: &Arc<dyn Store>, m: &Merchant, serial: &str) -> Termina
         model: "V400m".to_string(),
         label: Some("Till 1".to_string()),
         kind: TerminalKind::Simulated,
+        connection: TerminalConnection::InProcess,
         created_at: t(0),
     };
     store.create_terminal(&term).await.expect("create terminal");
@@ -1475,5 +1477,135 @@ pub async fn settlement_finds_what_waits(store: Arc<dyn Store>) {
             .expect("later")[0]
             .id,
         later.id
+    );
+}
+
+fn credential(
+    terminal: &Terminal,
+    kind: CredentialKind,
+    hash: u8,
+    at: i64,
+    expires: Option<i64>,
+) -> DeviceCredential {
+    DeviceCredential {
+        secret_hash: [hash; 32],
+        terminal_id: terminal.id,
+        kind,
+        created_at: t(at),
+        expires_at: expires.map(t),
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
+pub async fn pairing_codes_are_single_use_and_replace_device_keys(store: Arc<dyn Store>) {
+    let m = merchant(&store, "Link Shop").await;
+    let device = Terminal {
+        id: TerminalId::generate(t(0)),
+        kind: TerminalKind::Device,
+        connection: TerminalConnection::Link,
+        ..terminal(&store, &m, "11").await
+    };
+    let device = Terminal {
+        serial_number: "22".into(),
+        ..device
+    };
+    store.create_terminal(&device).await.expect("device");
+    assert_eq!(
+        store
+            .get_terminal(device.id)
+            .await
+            .expect("get")
+            .map(|t| t.connection),
+        Some(TerminalConnection::Link)
+    );
+
+    // A newer code replaces an unused older one.
+    let old_code = credential(&device, CredentialKind::PairingCode, 1, 1, Some(600));
+    store.add_pairing_code(&old_code).await.expect("code 1");
+    let code = credential(&device, CredentialKind::PairingCode, 2, 2, Some(600));
+    store.add_pairing_code(&code).await.expect("code 2");
+    let old = store
+        .find_device_credential(&[1; 32])
+        .await
+        .expect("find")
+        .expect("kept");
+    assert_eq!(old.revoked_at, Some(t(2)));
+    assert!(!old.is_usable(t(3)));
+    let key = credential(&device, CredentialKind::DeviceKey, 10, 3, None);
+    assert!(matches!(
+        store.redeem_pairing_code(&[1; 32], &key).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Redeemed once; a second redemption fails.
+    store
+        .redeem_pairing_code(&[2; 32], &key)
+        .await
+        .expect("redeem");
+    let again = credential(&device, CredentialKind::DeviceKey, 11, 4, None);
+    assert!(matches!(
+        store.redeem_pairing_code(&[2; 32], &again).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .find_device_credential(&[2; 32])
+            .await
+            .expect("find")
+            .and_then(|c| c.used_at),
+        Some(t(3))
+    );
+    let stored = store
+        .find_device_credential(&[10; 32])
+        .await
+        .expect("find")
+        .expect("device key");
+    assert_eq!(stored, key);
+    assert!(stored.is_usable(t(1_000_000)));
+
+    // An expired code is refused.
+    let late = credential(&device, CredentialKind::PairingCode, 3, 5, Some(10));
+    store.add_pairing_code(&late).await.expect("code 3");
+    let key2 = credential(&device, CredentialKind::DeviceKey, 12, 10, None);
+    assert!(matches!(
+        store.redeem_pairing_code(&[3; 32], &key2).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Re-pairing revokes the earlier device key.
+    let code4 = credential(&device, CredentialKind::PairingCode, 4, 20, Some(600));
+    store.add_pairing_code(&code4).await.expect("code 4");
+    let key3 = credential(&device, CredentialKind::DeviceKey, 13, 21, None);
+    store
+        .redeem_pairing_code(&[4; 32], &key3)
+        .await
+        .expect("re-pair");
+    let first = store
+        .find_device_credential(&[10; 32])
+        .await
+        .expect("find")
+        .expect("kept");
+    assert_eq!(first.revoked_at, Some(t(21)));
+
+    // Revoking the terminal revokes what is left.
+    assert_eq!(
+        store
+            .revoke_device_credentials(device.id, t(30))
+            .await
+            .expect("revoke"),
+        1
+    );
+    assert!(
+        !store
+            .find_device_credential(&[13; 32])
+            .await
+            .expect("find")
+            .expect("kept")
+            .is_usable(t(31))
+    );
+    assert_eq!(
+        store.find_device_credential(&[99; 32]).await.expect("find"),
+        None
     );
 }

@@ -100,6 +100,37 @@ pub trait Store: Send + Sync + 'static {
     async fn list_terminals(&self, merchant: MerchantId) -> StoreResult<Vec<Terminal>>;
     async fn list_all_terminals(&self) -> StoreResult<Vec<Terminal>>;
 
+    // --- device credentials (terminal link) -------------------------------------------
+
+    /// Stores a new pairing code for its terminal and revokes the terminal's earlier
+    /// pairing codes that were not used, in one write: only the newest code is valid.
+    async fn add_pairing_code(&self, code: &DeviceCredential) -> StoreResult<()>;
+
+    /// The credential whose secret hashes to `hash`, whatever its state (callers check
+    /// [`DeviceCredential::is_usable`]).
+    async fn find_device_credential(
+        &self,
+        hash: &[u8; 32],
+    ) -> StoreResult<Option<DeviceCredential>>;
+
+    /// Exchanges a pairing code for a device key, in one write: the code must be usable at
+    /// `device_key.created_at` (else `NotFound("pairing code")`), is marked used, the
+    /// terminal's earlier device keys are revoked and `device_key` is stored. Two
+    /// concurrent redemptions of one code: exactly one succeeds.
+    async fn redeem_pairing_code(
+        &self,
+        code_hash: &[u8; 32],
+        device_key: &DeviceCredential,
+    ) -> StoreResult<()>;
+
+    /// Revokes every credential of a terminal that could still be used (device keys, unused
+    /// pairing codes); returns how many.
+    async fn revoke_device_credentials(
+        &self,
+        terminal: TerminalId,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
+
     // --- interactions -------------------------------------------------------------------
 
     /// Stores a new interaction, its first event and its idempotency records in one

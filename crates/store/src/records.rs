@@ -6,6 +6,56 @@ use poigate_domain::{
     TransactionEvent, WebhookEndpointId, WebhookEventType,
 };
 
+/// What a device credential is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    /// Short-lived, single use: exchanged once for a device key.
+    PairingCode,
+    /// What a terminal authenticates its link connection with.
+    DeviceKey,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::PairingCode => "pairing_code",
+            CredentialKind::DeviceKey => "device_key",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CredentialKind> {
+        match s {
+            "pairing_code" => Some(CredentialKind::PairingCode),
+            "device_key" => Some(CredentialKind::DeviceKey),
+            _ => None,
+        }
+    }
+}
+
+/// A pairing code or device key of one terminal, as stored: the SHA-256 of the secret,
+/// never the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceCredential {
+    pub secret_hash: [u8; 32],
+    pub terminal_id: TerminalId,
+    pub kind: CredentialKind,
+    pub created_at: Timestamp,
+    /// Pairing codes expire; device keys do not.
+    pub expires_at: Option<Timestamp>,
+    /// When a pairing code was exchanged for a device key.
+    pub used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl DeviceCredential {
+    /// Whether the credential may be used at `now`.
+    pub fn is_usable(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none()
+            && self.used_at.is_none()
+            && self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
 /// An API key as stored: the SHA-256 of the secret, never the secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiKeyRecord {

@@ -2,7 +2,10 @@
 //!
 //! Starts a real poigate server — real SQLite file in a temporary directory, real HTTP on
 //! port 0, the in-process simulated terminals — and hands out clients with real API keys.
-//! Tests talk to it only over HTTP, like a POS would.
+//! Tests talk to it only over HTTP, like a POS would, and over the terminal link's WebSocket,
+//! like a terminal would: [`TestServer::link_terminal`] registers and pairs a terminal
+//! through the API, [`TestServer::run_link_sim`] runs the simulator on it as a real link
+//! client, and [`RawTerminal`] speaks the protocol frame by frame.
 //!
 //! **Owns:** fixtures (merchants, keys, terminals) and readiness polling.
 //! **Must not know about:** what the tests assert.
@@ -10,10 +13,14 @@
 use anyhow::Context;
 use poigate::config::Config;
 use poigate::{RunningServer, start_with_clock};
-use poigate_api::{AmountInput, CreateInteractionRequest};
+use poigate_api::{CreateInteractionRequest, CreateTerminalRequest, PairRequest};
 use poigate_client::Client;
-use poigate_domain::{ApiKeyMode, InteractionType, TerminalKind};
+use poigate_domain::{
+    ApiKeyMode, InteractionType, TerminalConnection, TerminalKind, TerminalStatus,
+};
 use poigate_engine::{Clock, Engine, SystemClock};
+use poigate_link::{ClientConfig, LinkClient};
+use poigate_terminal::SimulatorConfig;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +32,9 @@ pub use poigate_client;
 pub use poigate_engine::ManualClock;
 pub use receiver::{Received, Reply, WebhookReceiver};
 
+mod raw;
+pub use raw::{Handshake, RawTerminal};
+
 /// POIIDs of the three simulated terminals every test server has.
 pub const TERMINALS: [&str; 3] = ["V400m-100000001", "V400m-100000002", "P400Plus-100000003"];
 
@@ -34,6 +44,8 @@ pub struct Options {
     /// Simulator speed factor (0 = no delays).
     pub sim_speed: f64,
     pub delivery_timeout_seconds: u64,
+    /// Terminal-link heartbeat timeout.
+    pub heartbeat_timeout_seconds: u64,
     pub clock: Arc<dyn Clock>,
     /// Tests run their webhook receivers on loopback, so private targets are allowed
     /// unless a test checks the SSRF guard.
@@ -45,6 +57,7 @@ impl Default for Options {
         Options {
             sim_speed: 0.0,
             delivery_timeout_seconds: 30,
+            heartbeat_timeout_seconds: 30,
             clock: Arc::new(SystemClock),
             webhooks_allow_private: true,
         }
@@ -75,6 +88,7 @@ impl TestServer {
         config.simulator.speed = options.sim_speed;
         config.engine.delivery_timeout_seconds = options.delivery_timeout_seconds;
         config.webhooks.allow_private_targets = options.webhooks_allow_private;
+        config.link.heartbeat_timeout_seconds = options.heartbeat_timeout_seconds;
         let server = start_with_clock(&config, options.clock.clone()).await?;
         let merchant = server.engine.create_merchant("Merchant A").await?;
         let key = server
@@ -86,7 +100,14 @@ impl TestServer {
             let (model, serial) = poiid.split_once('-').context("poiid")?;
             server
                 .engine
-                .register_terminal(merchant.id, serial, model, None, TerminalKind::Simulated)
+                .register_terminal(
+                    merchant.id,
+                    serial,
+                    model,
+                    None,
+                    TerminalKind::Simulated,
+                    TerminalConnection::InProcess,
+                )
                 .await?;
         }
         let ts = TestServer {
@@ -113,6 +134,78 @@ impl TestServer {
 
     pub fn engine(&self) -> &Engine {
         &self.running().engine
+    }
+
+    /// The terminal link's WebSocket URL.
+    pub fn link_url(&self) -> String {
+        self.running().link_url()
+    }
+
+    /// Registers a terminal on the link through the API (simulated unless `device`) and
+    /// pairs it, as an installer would.
+    pub async fn link_terminal(&self, serial: &str, device: bool) -> anyhow::Result<LinkTerminal> {
+        let client = self.client();
+        let created = client
+            .create_terminal(&CreateTerminalRequest {
+                serial_number: serial.to_string(),
+                model: "V400m".into(),
+                label: None,
+                kind: Some(if device {
+                    TerminalKind::Device
+                } else {
+                    TerminalKind::Simulated
+                }),
+                connection: Some(TerminalConnection::Link),
+            })
+            .await?;
+        let code = created
+            .pairing
+            .context("a link terminal gets a pairing code")?;
+        let paired = client
+            .pair(&PairRequest {
+                pairing_code: code.pairing_code,
+                serial_number: serial.to_string(),
+            })
+            .await?;
+        Ok(LinkTerminal {
+            poiid: paired.poiid,
+            serial: serial.to_string(),
+            device_key: paired.device_key,
+        })
+    }
+
+    /// Runs the simulator on a paired link terminal, as a real client of the link, and
+    /// waits until it is connected.
+    pub async fn run_link_sim(&self, terminal: &LinkTerminal) -> anyhow::Result<LinkClient> {
+        let mut config = ClientConfig::new(self.link_url(), &terminal.device_key, &terminal.serial);
+        config.simulator = SimulatorConfig {
+            speed: self.options.sim_speed,
+        };
+        config.max_backoff = Duration::from_millis(200);
+        let sim = LinkClient::spawn(config);
+        anyhow::ensure!(
+            sim.wait_connected(Duration::from_secs(10)).await,
+            "the link simulator did not connect: {:?}",
+            sim.state()
+        );
+        let status = eventually(Duration::from_secs(10), || async {
+            let t = self.client().terminal(&terminal.poiid).await.ok()?;
+            t.connected.then_some(t.status)
+        })
+        .await?;
+        anyhow::ensure!(status != TerminalStatus::Offline);
+        Ok(sim)
+    }
+
+    /// A raw protocol connection authenticated as `terminal`, hello and welcome done.
+    pub async fn raw_terminal(&self, terminal: &LinkTerminal) -> anyhow::Result<RawTerminal> {
+        RawTerminal::connect(
+            &self.link_url(),
+            &terminal.device_key,
+            &terminal.serial,
+            &[],
+        )
+        .await
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -152,6 +245,7 @@ impl TestServer {
                 "V400m",
                 None,
                 TerminalKind::Simulated,
+                TerminalConnection::InProcess,
             )
             .await?;
         Ok(Client::new(self.url(), key)?)
@@ -192,6 +286,14 @@ impl TestServer {
     }
 }
 
+/// A terminal registered on the link and paired.
+#[derive(Clone, Debug)]
+pub struct LinkTerminal {
+    pub poiid: String,
+    pub serial: String,
+    pub device_key: String,
+}
+
 /// Polls `probe` until it returns `Some`, or fails after `deadline`. Yields between polls;
 /// no fixed sleeps.
 pub async fn eventually<T, F, Fut>(deadline: Duration, mut probe: F) -> anyhow::Result<T>
@@ -226,18 +328,5 @@ pub fn request(
     value: i64,
     currency: &str,
 ) -> CreateInteractionRequest {
-    CreateInteractionRequest {
-        terminal: terminal.to_string(),
-        kind,
-        amount: AmountInput {
-            value,
-            currency: currency.to_string(),
-        },
-        reference: None,
-        sale_id: None,
-        service_id: None,
-        timeout_seconds: None,
-        metadata: None,
-        webhooks: None,
-    }
+    CreateInteractionRequest::new(terminal, kind, value, currency)
 }

@@ -117,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
                 model: "V400m".into(),
                 label: None,
                 kind: TerminalKind::Simulated,
+                connection: poigate_domain::TerminalConnection::InProcess,
                 created_at: now,
             };
             terminal_message(

@@ -66,6 +66,8 @@ pub fn body(message: &OutboxMessage) -> Result<Vec<u8>, serde_json::Error> {
                 poiid: terminal.poiid(),
                 label: terminal.label.clone(),
                 kind: terminal.kind,
+                connection: terminal.connection,
+                pairing: None,
                 status: *status,
                 connected: *status != TerminalStatus::Offline,
                 last_seen_at: Some(created_at),

@@ -2,6 +2,7 @@
 
 mod interactions;
 mod money;
+mod terminal_link;
 mod terminals;
 mod test_helpers;
 mod webhooks;
@@ -18,6 +19,7 @@ use poigate_api::Health;
 
 pub(crate) use interactions::*;
 pub(crate) use money::*;
+pub(crate) use terminal_link::*;
 pub(crate) use terminals::*;
 pub(crate) use test_helpers::*;
 pub(crate) use webhooks::*;
@@ -43,6 +45,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/transactions/{id}/events", get(transaction_events))
         .route("/v1/terminals", get(list_terminals).post(create_terminal))
         .route("/v1/terminals/{id}", get(get_terminal))
+        .route("/v1/terminals/{id}/pairing-code", post(create_pairing_code))
+        .route("/v1/terminals/{id}/revoke", post(revoke_terminal))
+        .route("/v1/terminal-link", get(terminal_link))
+        .route("/v1/terminal-link/pair", post(pair_terminal))
         .route(
             "/v1/test-helpers/terminals/{id}/present-card",
             post(helper_present_card),

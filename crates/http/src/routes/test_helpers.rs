@@ -1,4 +1,5 @@
-//! Test helpers: drive a simulated terminal as a cardholder would. Test keys and
+//! Test helpers: drive a simulated terminal as a cardholder would — in-process, or over the
+//! terminal link for simulated terminals run by `poigate terminal-sim`. Test keys and
 //! simulated terminals only.
 
 use crate::AppState;
@@ -9,16 +10,47 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use poigate_api::{PresentCardRequest, Problem, TestHelperResponse};
-use poigate_domain::{ApiKeyMode, TerminalKind, TerminalStatus};
+use poigate_domain::{ApiKeyMode, TerminalId, TerminalStatus};
 use poigate_engine::Caller;
-use poigate_terminal::{CardholderAction, HelperTarget, SimulatedLink, TestCard, TestCardOutcome};
-use std::sync::Arc;
+use poigate_link::{HelperAction, HelperError};
+use poigate_terminal::{CardholderAction, HelperTarget, TestCard, TestCardOutcome};
 
-async fn simulated(
+fn not_simulated() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "not_simulated",
+        "Not a simulated terminal",
+        "test helpers drive simulated terminals only",
+    )
+}
+
+impl From<HelperError> for ApiError {
+    fn from(e: HelperError) -> ApiError {
+        match e {
+            HelperError::NotSimulated => not_simulated(),
+            HelperError::Offline => ApiError::new(
+                StatusCode::CONFLICT,
+                "terminal_offline",
+                "Terminal offline",
+                "the simulated terminal is not connected to the terminal link",
+            ),
+            HelperError::NoAnswer => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "terminal_no_answer",
+                "No answer from the terminal",
+                "the simulated terminal did not answer the test helper in time",
+            ),
+        }
+    }
+}
+
+/// Runs `action` on the caller's simulated terminal `reference`.
+async fn helper(
     state: &AppState,
     caller: &Caller,
     reference: &str,
-) -> Result<(poigate_domain::TerminalId, Arc<SimulatedLink>), ApiError> {
+    action: HelperAction,
+) -> Result<Json<TestHelperResponse>, ApiError> {
     if caller.mode != ApiKeyMode::Test {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -31,24 +63,14 @@ async fn simulated(
         .engine
         .find_terminal(caller.merchant_id, reference)
         .await?;
-    let sim = state
-        .simulator
-        .clone()
-        .filter(|s| s.manages(view.terminal.id));
-    match (view.terminal.kind, sim) {
-        (TerminalKind::Simulated, Some(sim)) => Ok((view.terminal.id, sim)),
-        _ => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_simulated",
-            "Not a simulated terminal",
-            "test helpers drive simulated terminals only",
-        )),
-    }
+    let terminals = state.terminals.as_ref().ok_or_else(not_simulated)?;
+    let target = terminals.helper(&view.terminal, action).await?;
+    Ok(answer(state, view.terminal.id, target))
 }
 
 fn answer(
     state: &AppState,
-    id: poigate_domain::TerminalId,
+    id: TerminalId,
     target: Option<HelperTarget>,
 ) -> Json<TestHelperResponse> {
     let status = state
@@ -67,19 +89,6 @@ fn answer(
         interaction,
         status,
     })
-}
-
-async fn act(
-    state: &AppState,
-    caller: &Caller,
-    reference: &str,
-    action: CardholderAction,
-) -> Result<Json<TestHelperResponse>, ApiError> {
-    let (id, sim) = simulated(state, caller, reference).await?;
-    let target = sim
-        .act(id, action)
-        .map_err(|_| ApiError::not_found("terminal"))?;
-    Ok(answer(state, id, Some(target)))
 }
 
 fn parse_outcome(text: &str) -> Result<TestCardOutcome, ApiError> {
@@ -102,7 +111,8 @@ fn parse_outcome(text: &str) -> Result<TestCardOutcome, ApiError> {
     responses(
         (status = 200, description = "Applied to the current interaction or armed for the next", body = TestHelperResponse),
         (status = 403, description = "Not a test key", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not a simulated terminal", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_simulated`, or `terminal_offline` for a link-connected simulator that is not connected", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "`terminal_no_answer`: a link-connected simulator did not answer in time", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn helper_present_card(
@@ -126,7 +136,8 @@ pub async fn helper_present_card(
         entry_mode: request.entry_mode.unwrap_or(defaults.entry_mode),
         cvm: request.cvm.unwrap_or(defaults.cvm),
     };
-    act(&state, &caller, &id, CardholderAction::PresentCard(card)).await
+    let action = HelperAction::Cardholder(CardholderAction::PresentCard(card));
+    helper(&state, &caller, &id, action).await
 }
 
 /// Press cancel on the terminal
@@ -139,7 +150,8 @@ pub async fn helper_press_cancel(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TestHelperResponse>, ApiError> {
-    act(&state, &caller, &id, CardholderAction::PressCancel).await
+    let action = HelperAction::Cardholder(CardholderAction::PressCancel);
+    helper(&state, &caller, &id, action).await
 }
 
 /// Never present a card: the terminal times out
@@ -152,7 +164,8 @@ pub async fn helper_timeout(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TestHelperResponse>, ApiError> {
-    act(&state, &caller, &id, CardholderAction::WalkAway).await
+    let action = HelperAction::Cardholder(CardholderAction::WalkAway);
+    helper(&state, &caller, &id, action).await
 }
 
 /// Hold at "Present card" until another helper acts or the POS cancels
@@ -165,10 +178,14 @@ pub async fn helper_hold(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TestHelperResponse>, ApiError> {
-    act(&state, &caller, &id, CardholderAction::Hold).await
+    let action = HelperAction::Cardholder(CardholderAction::Hold);
+    helper(&state, &caller, &id, action).await
 }
 
 /// Drop the terminal's connection (it goes offline and keeps what it has to report)
+///
+/// For a link-connected simulator the WebSocket is closed and its next handshake waits
+/// until `connect`.
 #[utoipa::path(post, path = "/v1/test-helpers/terminals/{id}/disconnect", tag = "test helpers",
     params(("id" = String, Path, description = "Terminal id, POIID or serial number")),
     responses((status = 200, description = "Disconnected", body = TestHelperResponse)),
@@ -178,14 +195,12 @@ pub async fn helper_disconnect(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TestHelperResponse>, ApiError> {
-    let (id, sim) = simulated(&state, &caller, &id).await?;
-    sim.disconnect(id)
-        .await
-        .map_err(|_| ApiError::not_found("terminal"))?;
-    Ok(answer(&state, id, None))
+    helper(&state, &caller, &id, HelperAction::Disconnect).await
 }
 
 /// Bring the terminal back online (it delivers what it held)
+///
+/// For a link-connected simulator this answers once it has reconnected.
 #[utoipa::path(post, path = "/v1/test-helpers/terminals/{id}/connect", tag = "test helpers",
     params(("id" = String, Path, description = "Terminal id, POIID or serial number")),
     responses((status = 200, description = "Connected", body = TestHelperResponse)),
@@ -195,11 +210,7 @@ pub async fn helper_connect(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TestHelperResponse>, ApiError> {
-    let (id, sim) = simulated(&state, &caller, &id).await?;
-    sim.connect(id)
-        .await
-        .map_err(|_| ApiError::not_found("terminal"))?;
-    Ok(answer(&state, id, None))
+    helper(&state, &caller, &id, HelperAction::Connect).await
 }
 
 /// Freeze the terminal: connected, but it stops answering (starts stay unacknowledged)
@@ -212,10 +223,7 @@ pub async fn helper_freeze(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TestHelperResponse>, ApiError> {
-    let (id, sim) = simulated(&state, &caller, &id).await?;
-    sim.freeze(id)
-        .map_err(|_| ApiError::not_found("terminal"))?;
-    Ok(answer(&state, id, None))
+    helper(&state, &caller, &id, HelperAction::Freeze).await
 }
 
 /// Unfreeze the terminal: a start it received while frozen runs now
@@ -228,8 +236,5 @@ pub async fn helper_unfreeze(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TestHelperResponse>, ApiError> {
-    let (id, sim) = simulated(&state, &caller, &id).await?;
-    sim.unfreeze(id)
-        .map_err(|_| ApiError::not_found("terminal"))?;
-    Ok(answer(&state, id, None))
+    helper(&state, &caller, &id, HelperAction::Unfreeze).await
 }

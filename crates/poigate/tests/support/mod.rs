@@ -1,11 +1,13 @@
-//! Starting the real `poigate` binary in demo mode for end-to-end tests.
+//! Starting the real `poigate` binary for end-to-end tests.
+
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// A gateway process, killed when dropped.
+/// A `poigate` process, killed when dropped.
 pub struct Gateway(pub Child);
 
 impl Drop for Gateway {
@@ -15,11 +17,54 @@ impl Drop for Gateway {
     }
 }
 
+/// Starts `poigate <args>` (with `POIGATE_DEMO_API_KEY=key`) and returns it with a receiver of
+/// its standard output lines.
+pub fn spawn(
+    args: &[&str],
+    data_dir: Option<&std::path::Path>,
+    key: &str,
+) -> (Gateway, mpsc::Receiver<String>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_poigate"));
+    command
+        .args(args)
+        .env("POIGATE_DEMO_API_KEY", key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(dir) = data_dir {
+        command.arg("--data-dir").arg(dir);
+    }
+    let mut child = command.spawn().expect("start poigate");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep reading after the receiver is gone, so the process never writes into a closed
+        // pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (Gateway(child), rx)
+}
+
+/// Reads lines until one satisfies `pick` (or fails after a minute).
+pub fn line_where<T>(rx: &mpsc::Receiver<String>, mut pick: impl FnMut(&str) -> Option<T>) -> T {
+    let mut seen = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("expected output not printed; got {seen:?}"));
+        if let Some(v) = pick(&line) {
+            return v;
+        }
+        seen.push(line);
+    }
+}
+
 /// Starts `poigate serve --demo` on a free port with the demo key `key`, and returns the
 /// process and the URL from its banner.
 pub fn start_demo(data_dir: &std::path::Path, key: &str, sim_speed: &str) -> (Gateway, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_poigate"))
-        .args([
+    let (gateway, rx) = spawn(
+        &[
             "serve",
             "--demo",
             "--listen",
@@ -28,32 +73,12 @@ pub fn start_demo(data_dir: &std::path::Path, key: &str, sim_speed: &str) -> (Ga
             sim_speed,
             "--log",
             "warn",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("POIGATE_DEMO_API_KEY", key)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start poigate serve --demo");
-    let stdout = child.stdout.take().expect("stdout");
-    let gateway = Gateway(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+        ],
+        Some(data_dir),
+        key,
+    );
+    let url = line_where(&rx, |l| {
+        l.trim().strip_prefix("URL").map(|u| u.trim().to_string())
     });
-    let mut banner = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no URL in the demo banner: {banner:?}"));
-        if let Some(url) = line.trim().strip_prefix("URL") {
-            return (gateway, url.trim().to_string());
-        }
-        banner.push(line);
-    }
+    (gateway, url)
 }

@@ -1,10 +1,11 @@
 //! The simulated terminal: a card terminal with a simulated cardholder in front of it.
 //!
-//! Each simulated terminal has an *uplink* task that delivers its reports to the engine in
-//! order, holding them while the terminal is "disconnected" (the test helper), exactly like
-//! a real terminal buffering unacknowledged frames. Each interaction runs as a *script* task
+//! [`SimDevice`] is one terminal's brain; each interaction runs as a *script* task
 //! ([`script`]) that shows the stage messages, waits for the cardholder and reports the
-//! result.
+//! result into the device's outbox. [`SimulatedLink`] runs devices in-process: an *uplink*
+//! task per terminal delivers the outbox to the engine in order, holding reports while the
+//! terminal is "disconnected" (the test helper), exactly like a real terminal buffering
+//! unacknowledged frames. The terminal-link client runs the same devices over a WebSocket.
 //!
 //! Cardholder behaviour: by default the cardholder presents an approving Visa chip card once
 //! "Present card" shows. A test helper action ([`CardholderAction`]) applies to the
@@ -13,23 +14,24 @@
 //! is presented.
 
 mod cards;
+mod device;
 mod script;
 
 pub use cards::{TestCard, TestCardOutcome, amount_trigger};
+pub use device::{Delivered, Job, Outgoing, ReportRefused, SimDevice};
 
 use async_trait::async_trait;
-use poigate_domain::{Interaction, InteractionId, Terminal, TerminalId, TerminalKind};
-use poigate_engine::{
-    EngineError, LinkError, ReportOutcome, TerminalLink, TerminalReport, WeakEngine,
+use poigate_domain::{
+    Interaction, InteractionId, Terminal, TerminalConnection, TerminalId, TerminalKind,
 };
+use poigate_engine::{EngineError, LinkError, TerminalLink, WeakEngine};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, watch};
 
 /// Simulator settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SimulatorConfig {
     /// Multiplies every delay of the script and the card timeout: 1.0 is realistic (a sale
     /// takes about five seconds), 0.01 runs it in tens of milliseconds, 0 without delays.
@@ -71,54 +73,11 @@ pub enum SimError {
     UnknownTerminal,
 }
 
-/// Commands to a running script.
-#[derive(Debug)]
-enum RunCommand {
-    Cardholder(CardholderAction),
-    GatewayCancel,
-}
-
-struct RunHandle {
-    interaction_id: InteractionId,
-    commands: mpsc::UnboundedSender<RunCommand>,
-    task: JoinHandle<()>,
-}
-
-impl RunHandle {
-    fn is_alive(&self) -> bool {
-        !self.task.is_finished()
-    }
-}
-
-#[derive(Default)]
-struct SimState {
-    armed: Option<CardholderAction>,
-    run: Option<RunHandle>,
-    /// A frozen terminal is connected but does not answer: starts wait here unacknowledged.
-    frozen: bool,
-    queued: Option<(Interaction, bool)>,
-}
-
-/// One report on its way to the engine, with an optional reply channel for the script
-/// (the acknowledgement must be confirmed before the cardholder interaction begins).
-struct Uplink {
-    report: TerminalReport,
-    reply: Option<oneshot::Sender<Result<ReportOutcome, EngineError>>>,
-}
-
+/// One in-process simulated terminal: its brain, whether it is "connected" (the
+/// disconnect test helper), and the uplink task that delivers its outbox to the engine.
 struct SimTerminal {
+    device: Arc<SimDevice>,
     connected: watch::Sender<bool>,
-    uplink: mpsc::UnboundedSender<Uplink>,
-    state: Mutex<SimState>,
-}
-
-impl SimTerminal {
-    fn state(&self) -> std::sync::MutexGuard<'_, SimState> {
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
 }
 
 /// All simulated terminals of one gateway, behind the engine's [`TerminalLink`].
@@ -156,14 +115,7 @@ impl SimulatedLink {
     /// A cardholder action: applied to the interaction in progress, or armed for the next.
     pub fn act(&self, id: TerminalId, action: CardholderAction) -> Result<HelperTarget, SimError> {
         let sim = self.get(id).ok_or(SimError::UnknownTerminal)?;
-        let mut state = sim.state();
-        if let Some(run) = state.run.as_ref().filter(|r| r.is_alive())
-            && run.commands.send(RunCommand::Cardholder(action)).is_ok()
-        {
-            return Ok(HelperTarget::Current(run.interaction_id));
-        }
-        state.armed = Some(action);
-        Ok(HelperTarget::Next)
+        Ok(sim.device.act(action))
     }
 
     /// Drops the terminal's connection: it goes offline, keeps running its current
@@ -192,52 +144,21 @@ impl SimulatedLink {
     /// a test sees an interaction stay `pending`, be cancelled before delivery, or time out
     /// as `not_delivered`.
     pub fn freeze(&self, id: TerminalId) -> Result<(), SimError> {
-        let sim = self.get(id).ok_or(SimError::UnknownTerminal)?;
-        sim.state().frozen = true;
+        self.get(id)
+            .ok_or(SimError::UnknownTerminal)?
+            .device
+            .freeze();
         Ok(())
     }
 
     /// Unfreezes the terminal; a start it received while frozen runs now (and stops at once
     /// if the gateway gave up on it meanwhile).
     pub fn unfreeze(&self, id: TerminalId) -> Result<(), SimError> {
-        let sim = self.get(id).ok_or(SimError::UnknownTerminal)?;
-        let queued = {
-            let mut state = sim.state();
-            state.frozen = false;
-            state.queued.take()
-        };
-        if let Some((interaction, resume)) = queued {
-            self.spawn_run(&sim, &interaction, resume);
-        }
+        self.get(id)
+            .ok_or(SimError::UnknownTerminal)?
+            .device
+            .unfreeze();
         Ok(())
-    }
-
-    fn spawn_run(&self, sim: &Arc<SimTerminal>, interaction: &Interaction, resume: bool) {
-        let mut state = sim.state();
-        if state.frozen {
-            state.queued = Some((interaction.clone(), resume));
-            return;
-        }
-        if let Some(run) = &state.run
-            && run.interaction_id == interaction.id
-            && run.is_alive()
-        {
-            return; // a re-sent start for the interaction already running
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let action = state.armed.take();
-        let ctx = script::Script {
-            interaction: interaction.clone(),
-            uplink: sim.uplink.clone(),
-            speed: self.config.speed,
-            seq: interaction.last_terminal_seq,
-        };
-        let task = tokio::spawn(ctx.run(rx, action, resume));
-        state.run = Some(RunHandle {
-            interaction_id: interaction.id,
-            commands: tx,
-            task,
-        });
     }
 }
 
@@ -248,7 +169,8 @@ impl TerminalLink for SimulatedLink {
         if !*sim.connected.borrow() {
             return Err(LinkError::NotConnected);
         }
-        self.spawn_run(&sim, interaction, false);
+        sim.device
+            .start(Job::from(interaction), interaction.last_terminal_seq, false);
         Ok(())
     }
 
@@ -261,25 +183,21 @@ impl TerminalLink for SimulatedLink {
         if !*sim.connected.borrow() {
             return Err(LinkError::NotConnected);
         }
-        let state = sim.state();
-        if let Some(run) = state
-            .run
-            .as_ref()
-            .filter(|r| r.interaction_id == interaction && r.is_alive())
-        {
-            let _ = run.commands.send(RunCommand::GatewayCancel);
-        }
+        sim.device.cancel(interaction);
         Ok(())
     }
 
     async fn resume(&self, terminal: &Terminal, interaction: &Interaction) {
         if let Some(sim) = self.get(terminal.id) {
-            self.spawn_run(&sim, interaction, true);
+            sim.device
+                .start(Job::from(interaction), interaction.last_terminal_seq, true);
         }
     }
 
     async fn terminal_added(&self, terminal: &Terminal) {
-        if terminal.kind != TerminalKind::Simulated {
+        if terminal.kind != TerminalKind::Simulated
+            || terminal.connection != TerminalConnection::InProcess
+        {
             return;
         }
         let created = {
@@ -294,9 +212,8 @@ impl TerminalLink for SimulatedLink {
                     let (connected, connected_rx) = watch::channel(true);
                     tokio::spawn(uplink(self.engine.clone(), terminal.id, rx, connected_rx));
                     slot.insert(Arc::new(SimTerminal {
+                        device: SimDevice::new(self.config, tx),
                         connected,
-                        uplink: tx,
-                        state: Mutex::new(SimState::default()),
                     }));
                     true
                 }
@@ -313,7 +230,7 @@ impl TerminalLink for SimulatedLink {
 async fn uplink(
     engine: WeakEngine,
     terminal: TerminalId,
-    mut rx: mpsc::UnboundedReceiver<Uplink>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
     mut connected: watch::Receiver<bool>,
 ) {
     while let Some(msg) = rx.recv().await {
@@ -335,9 +252,9 @@ async fn uplink(
                     if let Err(e) = &result {
                         tracing::warn!(%terminal, error = %e, "report refused");
                     }
-                    if let Some(reply) = msg.reply {
-                        let _ = reply.send(result);
-                    }
+                    let _ = msg
+                        .reply
+                        .send(result.map_err(|e| ReportRefused(e.to_string())));
                     break;
                 }
             }

@@ -2,19 +2,21 @@
 //! "Connecting to card reader", "Registering transaction", "1.00 GBP - Present card",
 //! "Processing payment...", "Payment approved".
 
+use super::CardholderAction;
 use super::cards::{TestCard, amount_trigger};
-use super::{CardholderAction, RunCommand, Uplink};
+use super::device::{Delivered, Job, Outgoing, RunCommand};
 use poigate_domain::{
-    CancelReason, DeclineReason, Interaction, InteractionId, InteractionType, TerminalOutcome,
+    CancelReason, DeclineReason, InteractionId, InteractionType, TerminalOutcome,
 };
 use poigate_engine::{ReportKind, ReportOutcome, TerminalReport};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 pub(super) struct Script {
-    pub interaction: Interaction,
-    pub uplink: mpsc::UnboundedSender<Uplink>,
+    pub job: Job,
+    pub uplink: mpsc::UnboundedSender<Outgoing>,
     pub speed: f64,
+    /// The last report sequence number used for this interaction.
     pub seq: u64,
 }
 
@@ -37,19 +39,16 @@ impl Script {
         Duration::from_secs_f64((ms as f64 / 1000.0) * self.speed.max(0.0))
     }
 
-    fn report(
-        &mut self,
-        kind: ReportKind,
-    ) -> oneshot::Receiver<Result<ReportOutcome, poigate_engine::EngineError>> {
+    fn report(&mut self, kind: ReportKind) -> oneshot::Receiver<Delivered> {
         self.seq += 1;
         let (tx, rx) = oneshot::channel();
-        let _ = self.uplink.send(Uplink {
+        let _ = self.uplink.send(Outgoing {
             report: TerminalReport {
-                interaction_id: self.interaction.id,
+                interaction_id: self.job.id,
                 terminal_seq: self.seq,
                 kind,
             },
-            reply: Some(tx),
+            reply: tx,
         });
         rx
     }
@@ -128,10 +127,10 @@ impl Script {
     }
 
     fn prompt(&self) -> String {
-        if self.interaction.kind == InteractionType::Validate {
+        if self.job.kind == InteractionType::Validate {
             "Present card".to_string()
         } else {
-            format!("{} - Present card", self.interaction.amount)
+            format!("{} - Present card", self.job.amount)
         }
     }
 
@@ -156,7 +155,7 @@ impl Script {
                     return CardWait::Cancelled(CancelReason::Terminal);
                 }
                 Some(CardholderAction::WalkAway) => {
-                    Some(self.scaled(u64::from(self.interaction.timeout_seconds) * 1000))
+                    Some(self.scaled(u64::from(self.job.timeout_seconds) * 1000))
                 }
                 Some(CardholderAction::Hold) => None,
                 None => Some(self.scaled(AUTO_PRESENT_MS)),
@@ -201,14 +200,14 @@ impl Script {
             }
             waited += 1;
         }
-        let decline = amount_trigger(&self.interaction.amount).or(card.outcome.decline_reason());
+        let decline = amount_trigger(&self.job.amount).or(card.outcome.decline_reason());
         let outcome = match (card.masked(), decline) {
             (Err(e), _) => TerminalOutcome::Failed {
                 reason: poigate_domain::FailureReason::CardReadError,
                 message: e.to_string(),
             },
             (Ok(masked), Some(reason)) => {
-                self.stage(declined_message(self.interaction.kind));
+                self.stage(declined_message(self.job.kind));
                 TerminalOutcome::Declined {
                     reason,
                     message: reason_message(reason).to_string(),
@@ -217,9 +216,9 @@ impl Script {
                 }
             }
             (Ok(masked), None) => {
-                self.stage(approved_message(self.interaction.kind));
+                self.stage(approved_message(self.job.kind));
                 TerminalOutcome::Approved {
-                    auth_code: auth_code(self.interaction.id),
+                    auth_code: auth_code(self.job.id),
                     card: masked,
                     emv: card.emv(),
                 }

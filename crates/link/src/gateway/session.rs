@@ -1,0 +1,461 @@
+//! One terminal's connection, from hello to close.
+//!
+//! The session reads one frame at a time and answers a report only after the engine made it
+//! durable, so acknowledgements go out in the order the reports came in. Between frames it
+//! writes what the gateway queued (starts, cancels, test actions) and pings.
+//!
+//! Memory: an idle session is this small state machine waiting on the socket, its mailbox
+//! and a timer. Work that needs more (a report's durable write, the hello exchange) runs in
+//! boxed futures that exist only while they run.
+
+use super::LinkGateway;
+use super::presence::SessionHandle;
+use crate::protocol::{
+    Ack, Cancel, ErrorCode, ErrorFrame, GatewayFrame, Hello, PROTOCOL_V1, Start, TerminalFrame,
+    TerminalInfo, Test, TestAction, TestDone, Welcome, close, parse_terminal_frame, render,
+};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use poigate_domain::{InteractionId, Status, Terminal, TerminalKind};
+use poigate_engine::{EngineError, TerminalReport};
+use poigate_terminal::{Job, TestCard};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+/// What the gateway asks a session to do.
+#[derive(Debug)]
+pub enum Command {
+    Start(Job),
+    Cancel(InteractionId),
+    Test {
+        action: TestAction,
+        card: Option<TestCard>,
+        reply: oneshot::Sender<TestDone>,
+    },
+    Close {
+        code: u16,
+        reason: &'static str,
+    },
+}
+
+/// Whether the session goes on.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Test actions awaiting their answer, at most this many per session.
+const MAX_PENDING_TESTS: usize = 8;
+
+struct Session<'a> {
+    gw: &'a LinkGateway,
+    socket: WebSocket,
+    terminal: Terminal,
+    handle: Arc<SessionHandle>,
+    next_id: u64,
+    errors: u32,
+    pending_tests: Vec<(String, oneshot::Sender<TestDone>)>,
+    last_heard: Instant,
+}
+
+/// Runs one authenticated connection of `terminal` until it ends.
+pub(super) async fn run(gw: &LinkGateway, mut socket: WebSocket, terminal: Terminal) {
+    let Some(hello) = Box::pin(receive_hello(gw, &mut socket, &terminal)).await else {
+        return;
+    };
+    tracing::info!(
+        terminal = %terminal.id,
+        model = %hello.model,
+        firmware = %hello.firmware,
+        holds = hello.holds.len(),
+        "terminal connected over the link"
+    );
+    let handle = gw.presence.register(terminal.id).await;
+    let mut session = Session {
+        gw,
+        socket,
+        handle: handle.clone(),
+        next_id: 1,
+        errors: 0,
+        pending_tests: Vec::new(),
+        last_heard: Instant::now(),
+        terminal,
+    };
+    session.serve(&hello).await;
+    gw.presence.unregister(session.terminal.id, handle.id).await;
+    tracing::info!(terminal = %session.terminal.id, "terminal link closed");
+}
+
+async fn close_with(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+fn error_frame(code: ErrorCode, reference: Option<String>, message: String) -> GatewayFrame {
+    GatewayFrame::Error(ErrorFrame {
+        id: "g0".into(),
+        reference,
+        code,
+        message,
+        expected_seq: None,
+    })
+}
+
+/// Waits for the hello; refuses anything else, and a hello for another serial number.
+async fn receive_hello(
+    gw: &LinkGateway,
+    socket: &mut WebSocket,
+    terminal: &Terminal,
+) -> Option<Hello> {
+    let deadline = Instant::now() + gw.config.hello_timeout;
+    loop {
+        let message = match tokio::time::timeout_at(deadline, socket.recv()).await {
+            Err(_) => {
+                close_with(socket, close::POLICY, "no hello received in time").await;
+                return None;
+            }
+            Ok(None) | Ok(Some(Err(_))) => return None,
+            Ok(Some(Ok(m))) => m,
+        };
+        let text = match message {
+            Message::Text(t) => t,
+            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Close(_) => return None,
+            Message::Binary(_) => {
+                close_with(socket, close::POLICY, "the first frame must be a hello").await;
+                return None;
+            }
+        };
+        let refusal = match parse_terminal_frame(text.as_str()) {
+            Ok(TerminalFrame::Hello(hello)) if hello.serial_number == terminal.serial_number => {
+                return Some(hello);
+            }
+            Ok(TerminalFrame::Hello(hello)) => (
+                error_frame(
+                    ErrorCode::InvalidFrame,
+                    Some(hello.id),
+                    "serial_number is not the serial number this device key was paired for".into(),
+                ),
+                close::HELLO_REFUSED,
+                "hello refused: wrong serial number",
+            ),
+            Ok(other) => (
+                error_frame(
+                    ErrorCode::UnexpectedFrame,
+                    Some(other.id().to_string()),
+                    "the first frame must be a hello".into(),
+                ),
+                close::POLICY,
+                "the first frame must be a hello",
+            ),
+            Err(e) => (
+                error_frame(e.code, e.reference, e.message),
+                close::POLICY,
+                "the first frame must be a hello",
+            ),
+        };
+        let (frame, code, reason) = refusal;
+        let _ = socket.send(Message::Text(render(&frame).into())).await;
+        close_with(socket, code, reason).await;
+        return None;
+    }
+}
+
+/// Whether a read failed because a frame or message was over the configured limit.
+fn is_capacity_error(e: axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    matches!(
+        e.into_inner().downcast_ref::<Error>(),
+        Some(Error::Capacity(_))
+    )
+}
+
+impl Session<'_> {
+    fn next_id(&mut self) -> String {
+        let id = format!("g{}", self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    async fn send(&mut self, frame: &GatewayFrame) -> Flow {
+        match self.socket.send(Message::Text(render(frame).into())).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Stop,
+        }
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) -> Flow {
+        close_with(&mut self.socket, code, reason).await;
+        Flow::Stop
+    }
+
+    async fn error(
+        &mut self,
+        code: ErrorCode,
+        reference: Option<String>,
+        message: String,
+        expected_seq: Option<u64>,
+    ) -> Flow {
+        tracing::info!(terminal = %self.terminal.id, code = code.as_str(), "protocol error from terminal");
+        let frame = GatewayFrame::Error(ErrorFrame {
+            id: self.next_id(),
+            reference,
+            code,
+            message,
+            expected_seq,
+        });
+        if let Flow::Stop = self.send(&frame).await {
+            return Flow::Stop;
+        }
+        self.errors += 1;
+        if self.errors > self.gw.config.max_errors {
+            return self.close(close::POLICY, "too many protocol errors").await;
+        }
+        Flow::Continue
+    }
+
+    async fn serve(&mut self, hello: &Hello) {
+        let welcome = GatewayFrame::Welcome(Welcome {
+            id: self.next_id(),
+            reference: hello.id.clone(),
+            protocol: PROTOCOL_V1.into(),
+            terminal: TerminalInfo {
+                id: self.terminal.id,
+                poiid: self.terminal.poiid(),
+            },
+            heartbeat_seconds: self.gw.config.heartbeat_timeout.as_secs().max(1),
+            max_frame_bytes: self.gw.config.limits.max_frame_bytes,
+        });
+        if let Flow::Stop = self.send(&welcome).await {
+            return;
+        }
+        if let Flow::Stop = Box::pin(self.reconcile(hello)).await {
+            return;
+        }
+        // Ping every third of the timeout; two unanswered pings in a row and the connection is
+        // dead, so a silent terminal is offline within the heartbeat timeout.
+        let ping_every =
+            (self.gw.config.heartbeat_timeout / 3).max(std::time::Duration::from_millis(10));
+        let mut next_ping = Instant::now() + ping_every;
+        let handle = self.handle.clone();
+        loop {
+            while let Some(command) = handle.pop() {
+                if let Flow::Stop = Box::pin(self.command(command)).await {
+                    return;
+                }
+            }
+            tokio::select! {
+                biased;
+                _ = handle.notify.notified() => {}
+                message = self.socket.recv() => {
+                    let flow = match message {
+                        None | Some(Ok(Message::Close(_))) => Flow::Stop,
+                        Some(Err(e)) => {
+                            if is_capacity_error(e) {
+                                self.close(close::TOO_BIG, "frame larger than max_frame_bytes").await
+                            } else {
+                                Flow::Stop
+                            }
+                        }
+                        Some(Ok(message)) => {
+                            self.last_heard = Instant::now();
+                            Box::pin(self.message(message)).await
+                        }
+                    };
+                    if let Flow::Stop = flow {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep_until(next_ping) => {
+                    if self.last_heard.elapsed() >= ping_every * 2 {
+                        tracing::info!(terminal = %self.terminal.id, "terminal silent: closing the link");
+                        self.close(close::HEARTBEAT_TIMEOUT, "heartbeat timeout").await;
+                        return;
+                    }
+                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                        return;
+                    }
+                    next_ping = Instant::now() + ping_every;
+                }
+            }
+        }
+    }
+
+    /// After (re)connecting: re-send the start of an interaction still waiting for its
+    /// acknowledgement, and a cancel the terminal may not have received.
+    async fn reconcile(&mut self, hello: &Hello) -> Flow {
+        let Some(engine) = self.gw.engine.upgrade() else {
+            return self.close(close::GOING_AWAY, "gateway shutting down").await;
+        };
+        let Some(live) = engine.live_interaction_of(self.terminal.id) else {
+            return Flow::Continue;
+        };
+        let held = hello.holds.iter().any(|h| h.interaction == live.id);
+        match live.status {
+            Status::Pending => self.command(Command::Start(Job::from(&live))).await,
+            Status::InProgress => {
+                if !held {
+                    tracing::warn!(
+                        terminal = %self.terminal.id,
+                        interaction = %live.id,
+                        "the terminal does not hold its interaction in progress; it stays in progress until the terminal reports"
+                    );
+                }
+                if live.cancel_requested {
+                    self.command(Command::Cancel(live.id)).await
+                } else {
+                    Flow::Continue
+                }
+            }
+            _ => Flow::Continue,
+        }
+    }
+
+    async fn command(&mut self, command: Command) -> Flow {
+        match command {
+            Command::Start(job) => {
+                let frame = GatewayFrame::Start(Start {
+                    id: self.next_id(),
+                    interaction: (&job).into(),
+                });
+                self.send(&frame).await
+            }
+            Command::Cancel(interaction) => {
+                let frame = GatewayFrame::Cancel(Cancel {
+                    id: self.next_id(),
+                    interaction,
+                });
+                self.send(&frame).await
+            }
+            Command::Test {
+                action,
+                card,
+                reply,
+            } => {
+                if self.terminal.kind != TerminalKind::Simulated {
+                    return Flow::Continue; // dropping `reply` answers "no answer"
+                }
+                let id = self.next_id();
+                if self.pending_tests.len() >= MAX_PENDING_TESTS {
+                    self.pending_tests.remove(0);
+                }
+                self.pending_tests.push((id.clone(), reply));
+                self.send(&GatewayFrame::Test(Test { id, action, card }))
+                    .await
+            }
+            Command::Close { code, reason } => self.close(code, reason).await,
+        }
+    }
+
+    async fn message(&mut self, message: Message) -> Flow {
+        let text = match message {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                return self
+                    .error(
+                        ErrorCode::InvalidFrame,
+                        None,
+                        "binary frames are not used; send JSON text frames".into(),
+                        None,
+                    )
+                    .await;
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return Flow::Continue,
+        };
+        let frame = match parse_terminal_frame(text.as_str()) {
+            Ok(f) => f,
+            Err(e) => return self.error(e.code, e.reference, e.message, None).await,
+        };
+        if let Some(report) = frame.report() {
+            return self.report(frame.id().to_string(), report).await;
+        }
+        match frame {
+            TerminalFrame::TestDone(done) => {
+                match self
+                    .pending_tests
+                    .iter()
+                    .position(|(id, _)| *id == done.reference)
+                {
+                    Some(i) => {
+                        let (_, reply) = self.pending_tests.remove(i);
+                        let _ = reply.send(done);
+                        Flow::Continue
+                    }
+                    None => {
+                        self.error(
+                            ErrorCode::UnexpectedFrame,
+                            Some(done.id),
+                            "no test action with this ref is waiting for an answer".into(),
+                            None,
+                        )
+                        .await
+                    }
+                }
+            }
+            TerminalFrame::Error(e) => {
+                tracing::info!(terminal = %self.terminal.id, code = e.code.as_str(), "the terminal reported an error");
+                if let Some(reference) = &e.reference {
+                    self.pending_tests.retain(|(id, _)| id != reference);
+                }
+                Flow::Continue
+            }
+            other => {
+                self.error(
+                    ErrorCode::UnexpectedFrame,
+                    Some(other.id().to_string()),
+                    "hello is only the first frame of a connection".into(),
+                    None,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Makes a report durable, then acknowledges it.
+    async fn report(&mut self, frame_id: String, report: TerminalReport) -> Flow {
+        let Some(engine) = self.gw.engine.upgrade() else {
+            return self.close(close::GOING_AWAY, "gateway shutting down").await;
+        };
+        match engine.report(self.terminal.id, report).await {
+            Ok(outcome) => {
+                let ack = GatewayFrame::Ack(Ack {
+                    id: self.next_id(),
+                    reference: frame_id,
+                    status: outcome.into(),
+                });
+                self.send(&ack).await
+            }
+            Err(EngineError::WrongSeq { expected }) => {
+                self.error(
+                    ErrorCode::WrongSeq,
+                    Some(frame_id),
+                    format!("reports of an interaction are numbered without gaps; expected seq {expected}"),
+                    Some(expected),
+                )
+                .await
+            }
+            Err(EngineError::UnknownInteraction | EngineError::WrongTerminal) => {
+                self.error(
+                    ErrorCode::UnknownInteraction,
+                    Some(frame_id),
+                    "no such interaction for this terminal".into(),
+                    None,
+                )
+                .await
+            }
+            Err(EngineError::Store(e)) => {
+                tracing::warn!(terminal = %self.terminal.id, error = %e, "report not stored; closing so the terminal re-sends it");
+                self.close(close::INTERNAL, "storage unavailable; reconnect and re-send")
+                    .await
+            }
+            Err(e) => {
+                self.error(ErrorCode::InvalidReport, Some(frame_id), e.to_string(), None)
+                    .await
+            }
+        }
+    }
+}
