@@ -18,6 +18,8 @@ pub struct EngineConfig {
     pub webhook_secret_overlap: Duration,
     /// Daily settlement cut-off (hour, minute) in UTC; `None` turns automatic settlement off.
     pub settlement_cutoff_utc: Option<(u8, u8)>,
+    /// Lifetime of OAuth access tokens.
+    pub access_token_ttl: Duration,
     /// How long a terminal's pairing code can be exchanged for a device key.
     pub pairing_code_ttl: Duration,
 }
@@ -32,6 +34,7 @@ impl Default for EngineConfig {
             max_wait: Duration::from_secs(60),
             webhook_secret_overlap: Duration::from_secs(24 * 3600),
             settlement_cutoff_utc: Some((23, 0)),
+            access_token_ttl: Duration::from_secs(15 * 60),
             pairing_code_ttl: Duration::from_secs(10 * 60),
         }
     }

@@ -129,6 +129,8 @@ pub(crate) struct Inner {
     pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
     pub(crate) target_guard: RwLock<Option<Arc<dyn crate::webhooks::TargetGuard>>>,
     pub(crate) processor: RwLock<Option<Arc<dyn crate::processor::Processor>>>,
+    /// The HMAC key of access tokens, once loaded.
+    pub(crate) token_key: RwLock<Option<Vec<u8>>>,
     /// Serialises changes of one transaction (operations, settlement) in this process.
     pub(crate) txn_locks: Mutex<HashMap<TransactionId, Arc<tokio::sync::Mutex<()>>>>,
     registry: Registry,
@@ -156,6 +158,7 @@ impl Engine {
                 outbox_signal: Arc::new(tokio::sync::Notify::new()),
                 target_guard: RwLock::new(None),
                 processor: RwLock::new(None),
+                token_key: RwLock::new(None),
                 txn_locks: Mutex::new(HashMap::new()),
             }),
         }
@@ -359,6 +362,9 @@ impl Engine {
     /// The caller a secret authenticates, or `None` for unknown, revoked or malformed keys
     /// (deliberately indistinguishable).
     pub async fn authenticate(&self, secret: &str) -> Result<Option<Caller>, EngineError> {
+        if crate::tokens::is_access_token(secret) {
+            return self.verify_access_token(secret).await;
+        }
         if !auth::well_formed(secret) {
             return Ok(None);
         }

@@ -27,6 +27,7 @@ mod live;
 mod money;
 pub mod processor;
 pub mod registry;
+pub mod tokens;
 pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -42,4 +43,5 @@ pub use poigate_store::{AttemptLog, DeliveryFilter, DeliveryRecord, DeliveryStat
 pub use poigate_store::{EventOrder, InteractionFilter};
 pub use processor::{Processor, ProcessorAnswer, ProcessorError};
 pub use registry::TerminalLive;
+pub use tokens::AccessToken;
 pub use webhooks::{EndpointUpdate, NewEndpoint, TargetGuard};

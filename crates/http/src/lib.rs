@@ -15,8 +15,10 @@
 //! Handlers call the [`Engine`]; the only other thing they touch is [`Terminals`], for the
 //! test helpers and to hand over upgraded link connections.
 
+pub mod dialects;
 pub mod error;
 pub mod extract;
+pub mod oauth;
 pub mod openapi;
 mod routes;
 

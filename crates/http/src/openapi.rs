@@ -54,6 +54,7 @@ use utoipa::{Modify, OpenApi};
         routes::list_deliveries,
         routes::get_delivery,
         routes::redeliver,
+        crate::oauth::issue_token,
         routes::healthz,
         routes::readyz,
     ),
@@ -65,6 +66,7 @@ use utoipa::{Modify, OpenApi};
         (name = "test helpers", description = "Drive simulated terminals (test keys only)"),
         (name = "webhooks", description = "Signed webhooks: endpoints, secrets, the delivery log"),
         (name = "terminal link", description = "Device-facing: pairing and the WebSocket of the terminal protocol (docs/terminal-protocol.md)"),
+        (name = "authentication", description = "Short-lived access tokens for an API key"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -148,6 +148,7 @@ pub async fn start_with_clock(
         },
     )
     .context("cannot start the webhook worker")?
+    .with_renderer(Arc::new(poigate_http::dialects::DialectRenderer))
     .spawn();
 
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -33,6 +33,13 @@ pub trait PayloadRenderer: Send + Sync + 'static {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NativeRenderer;
 
+impl NativeRenderer {
+    /// The native envelope (what dialects fall back to before they have their own shape).
+    pub fn render_native(&self, message: &OutboxMessage) -> Result<Vec<u8>, String> {
+        body(message).map_err(|e| e.to_string())
+    }
+}
+
 impl PayloadRenderer for NativeRenderer {
     fn render(&self, message: &OutboxMessage, _format: Option<&str>) -> Result<Vec<u8>, String> {
         body(message).map_err(|e| e.to_string())

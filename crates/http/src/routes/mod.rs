@@ -101,6 +101,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/webhook-deliveries", get(list_deliveries))
         .route("/v1/webhook-deliveries/{id}", get(get_delivery))
         .route("/v1/webhook-deliveries/{id}/redeliver", post(redeliver))
+        .route("/oauth/token", post(crate::oauth::issue_token))
+        .merge(crate::dialects::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))

@@ -1,0 +1,155 @@
+//! Short-lived OAuth 2.0 access tokens (client-credentials grant) for an API key.
+//!
+//! Two providers' documents ask for this: Cybersource ("generate a bearer token before each
+//! request") and CM.com ("get an access_token and use it as Bearer token"). A token is
+//! accepted wherever an API key is.
+//!
+//! Format: `pgat_` + base64url(`{"k": key id, "e": expiry ms}`) + `.` + base64url(HMAC-SHA256).
+//! The HMAC key is generated once per database and kept in its settings, so tokens survive a
+//! restart and every node of a cluster accepts them. A token is checked against its API key
+//! on every use: revoking the key revokes its tokens at once.
+
+use crate::engine::{Caller, Engine};
+use crate::error::EngineError;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
+use poigate_domain::{ApiKeyId, Timestamp};
+use poigate_store::StoreError;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+const PREFIX: &str = "pgat_";
+const KEY_SETTING: &str = "access_token_hmac_key";
+
+/// An issued token.
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in_seconds: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    /// The API key the token was issued for.
+    k: String,
+    /// Expiry, milliseconds since the epoch.
+    e: i64,
+}
+
+fn mac(key: &[u8], payload: &str) -> Result<Vec<u8>, EngineError> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key)
+        .map_err(|_| EngineError::Store(StoreError::Corrupt("bad token key".into())))?;
+    mac.update(payload.as_bytes());
+    Ok(mac.finalize().into_bytes().to_vec())
+}
+
+/// Whether a presented credential is an access token (rather than an API key).
+pub fn is_access_token(credential: &str) -> bool {
+    credential.starts_with(PREFIX)
+}
+
+impl Engine {
+    /// The HMAC key of access tokens, created on first use and shared through the database.
+    async fn token_key(&self) -> Result<Vec<u8>, EngineError> {
+        let cached = self.inner.token_key.read().ok().and_then(|k| k.clone());
+        if let Some(k) = cached {
+            return Ok(k);
+        }
+        let stored = match self.inner.store.get_setting(KEY_SETTING).await? {
+            Some(v) => v,
+            None => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes).map_err(|e| {
+                    EngineError::Store(StoreError::Unavailable(format!("no randomness: {e}")))
+                })?;
+                let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                self.inner.store.init_setting(KEY_SETTING, &fresh).await?
+            }
+        };
+        let key: Vec<u8> = (0..stored.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(stored.get(i..i + 2)?, 16).ok())
+            .collect();
+        if key.len() != 32 {
+            return Err(EngineError::Store(StoreError::Corrupt(
+                "bad token key".into(),
+            )));
+        }
+        if let Ok(mut slot) = self.inner.token_key.write() {
+            *slot = Some(key.clone());
+        }
+        Ok(key)
+    }
+
+    /// Issues a token for the API key `secret`; `None` when the key is unknown or revoked.
+    pub async fn issue_access_token(
+        &self,
+        secret: &str,
+    ) -> Result<Option<AccessToken>, EngineError> {
+        if is_access_token(secret) {
+            return Ok(None); // a token does not buy another token
+        }
+        let Some(caller) = self.authenticate(secret).await? else {
+            return Ok(None);
+        };
+        let ttl = self.inner.config.access_token_ttl;
+        let expires = self
+            .now()
+            .plus_millis(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let claims = Claims {
+            k: caller.key_id.to_string(),
+            e: expires.as_millis(),
+        };
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
+        let signature = URL_SAFE_NO_PAD.encode(mac(&self.token_key().await?, &payload)?);
+        Ok(Some(AccessToken {
+            token: format!("{PREFIX}{payload}.{signature}"),
+            expires_in_seconds: ttl.as_secs(),
+        }))
+    }
+
+    /// The caller an access token authenticates: `None` when tampered, expired, or its API
+    /// key is revoked.
+    pub(crate) async fn verify_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<Caller>, EngineError> {
+        let Some(rest) = token.strip_prefix(PREFIX) else {
+            return Ok(None);
+        };
+        let Some((payload, signature)) = rest.split_once('.') else {
+            return Ok(None);
+        };
+        let Ok(given) = URL_SAFE_NO_PAD.decode(signature) else {
+            return Ok(None);
+        };
+        let expected = mac(&self.token_key().await?, payload)?;
+        let matches: bool =
+            subtle::ConstantTimeEq::ct_eq(expected.as_slice(), given.as_slice()).into();
+        if !matches {
+            return Ok(None);
+        }
+        let Some(claims) = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Claims>(&b).ok())
+        else {
+            return Ok(None);
+        };
+        if Timestamp::from_millis(claims.e) <= self.now() {
+            return Ok(None);
+        }
+        let Ok(key_id) = claims.k.parse::<ApiKeyId>() else {
+            return Ok(None);
+        };
+        match self.inner.store.get_api_key(key_id).await? {
+            Some(record) if record.revoked_at.is_none() => Ok(Some(Caller {
+                merchant_id: record.merchant_id,
+                mode: record.mode,
+                key_id: record.id,
+            })),
+            _ => Ok(None),
+        }
+    }
+}

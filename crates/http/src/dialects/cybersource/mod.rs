@@ -1,0 +1,8 @@
+//! Cybersource cloud terminals (`/cybersource`). See `docs/dialects.md`.
+
+use crate::AppState;
+use axum::Router;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+}
