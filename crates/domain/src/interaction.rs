@@ -350,6 +350,15 @@ impl NewInteraction {
                 &hook.events,
                 &mut errors,
             );
+            if let Some(f) = &hook.format
+                && !crate::webhook::valid_format(f)
+            {
+                errors.add(
+                    format!("webhooks[{i}].format"),
+                    "invalid_format",
+                    "a format is 1 to 32 lowercase letters, digits, dots or underscores",
+                );
+            }
         }
         errors.into_result(())
     }

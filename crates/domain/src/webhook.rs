@@ -63,7 +63,11 @@ impl WebhookEventType {
 
 /// Whether `format` names a payload format (the renderer decides which exist).
 pub fn valid_format(format: &str) -> bool {
-    !format.is_empty() && format.len() <= 32 && format.bytes().all(|b| b.is_ascii_lowercase())
+    !format.is_empty()
+        && format.len() <= 32
+        && format
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
 }
 
 /// A per-interaction callback a message goes to.

@@ -106,7 +106,7 @@ impl Engine {
             errors.add(
                 "format",
                 "invalid_format",
-                "a format is 1 to 32 lowercase letters, e.g. adyen",
+                "a format is 1 to 32 lowercase letters, digits, dots or underscores, e.g. adyen",
             );
         }
         self.check_webhook_url("url", url, &mut errors);

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+pub mod golden;
 mod receiver;
 
 pub use poigate_client;

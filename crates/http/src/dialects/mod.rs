@@ -54,7 +54,7 @@ impl PayloadRenderer for DialectRenderer {
     fn render(&self, message: &OutboxMessage, format: Option<&str>) -> Result<Vec<u8>, String> {
         match format {
             Some("adyen") => adyen::render_notification(message),
-            Some("cm") => cm::render_webhook(message),
+            Some(f) if f.starts_with("cm.") => cm::render_webhook(message, f),
             _ => NativeRenderer.render(message, format),
         }
     }

@@ -1,14 +1,327 @@
-//! CM.com payments (`/cm`). See `docs/dialects.md`.
+//! CM.com online payments, credit-card transactions (`/cm`), on a card terminal.
+//!
+//! Follows the seed document (Get Transaction) and CM.com's public documentation for what it
+//! leaves out (creating a transaction, the access token, webhook bodies). CM.com's API is an
+//! online checkout; here the "checkout" is a card terminal, named by the poigate extension
+//! field `terminal` (id, POIID or serial number). See `docs/dialects.md` for the mapping.
+
+mod map;
+mod wire;
 
 use crate::AppState;
+use crate::dialects::credential;
+use axum::Json;
 use axum::Router;
-use poigate_domain::OutboxMessage;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use poigate_domain::{InteractionId, InteractionType, Money, OutboxMessage, WebhookSubject};
+use poigate_engine::{Caller, CreateRequest, EngineError};
+use wire::{CmError, CreateTransaction, TransactionView};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/api/v1/authorization/oauth2/token",
+            post(crate::oauth::issue_token),
+        )
+        .route(
+            "/api/v1/paymentmethods/creditcard/v1/transactions",
+            post(create_transaction),
+        )
+        .route(
+            "/api/v1/paymentmethods/creditcard/v1/transactions/{transaction_id}",
+            get(get_transaction),
+        )
+        .route(
+            "/api/v1/paymentmethods/creditcard/v1/transactions/{transaction_id}/refunds",
+            post(create_refund),
+        )
+        .route(
+            "/api/v1/paymentmethods/creditcard/v1/transactions/{transaction_id}/cancel",
+            post(cancel_transaction),
+        )
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "not supported by poigate's CM.com dialect; see docs/dialects.md",
+            )
+        })
 }
 
-/// The body of a CM.com webhook for `message`.
-pub fn render_webhook(message: &OutboxMessage) -> Result<Vec<u8>, String> {
-    poigate_webhooks::NativeRenderer.render_native(message)
+/// An error answer in CM.com's shape: a status and `{"message": …}` ("see message for
+/// details").
+pub struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(CmError { message: self.1 })).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Failure {
+    Failure(status, message.into())
+}
+
+fn engine_error(e: EngineError) -> Failure {
+    match e {
+        EngineError::Validation(v) => error(StatusCode::BAD_REQUEST, v.to_string()),
+        EngineError::NotFound(_) | EngineError::UnknownInteraction => {
+            error(StatusCode::NOT_FOUND, "transaction not found")
+        }
+        EngineError::TerminalNotFound(t) => {
+            error(StatusCode::BAD_REQUEST, format!("terminal `{t}` not found"))
+        }
+        EngineError::TerminalBusy { blocking } => error(
+            StatusCode::CONFLICT,
+            format!(
+                "the terminal is busy with transaction {}",
+                blocking.uuid().hyphenated()
+            ),
+        ),
+        EngineError::TerminalOffline => error(StatusCode::CONFLICT, "the terminal is offline"),
+        EngineError::IdempotencyMismatch => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "this Idempotency-Key was used with a different request",
+        ),
+        EngineError::IdempotencyInProgress => error(
+            StatusCode::CONFLICT,
+            "a request with this Idempotency-Key is in progress",
+        ),
+        EngineError::Store(e) => {
+            tracing::error!(error = %e, "storage failure");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily unavailable; retry",
+            )
+        }
+        EngineError::MoneyRule(rule) => error(StatusCode::BAD_REQUEST, rule.to_string()),
+        other => error(StatusCode::BAD_REQUEST, other.to_string()),
+    }
+}
+
+/// A CM.com transaction id is the UUID of a poigate interaction.
+fn transaction_id(raw: &str) -> Result<InteractionId, Failure> {
+    uuid::Uuid::try_parse(raw)
+        .map(InteractionId::from_uuid)
+        .map_err(|_| error(StatusCode::NOT_FOUND, "transaction not found"))
+}
+
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Failure> {
+    let unauthorized = || error(StatusCode::UNAUTHORIZED, "a valid access token is required");
+    let secret = credential(headers).ok_or_else(unauthorized)?;
+    match state.engine.authenticate(&secret).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(unauthorized()),
+        Err(e) => Err(engine_error(e)),
+    }
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}/cm")
+}
+
+async fn render(
+    state: &AppState,
+    caller: &Caller,
+    id: InteractionId,
+    base: &str,
+) -> Result<TransactionView, Failure> {
+    let interaction = state.engine.get(caller, id).await.map_err(engine_error)?;
+    let transaction = match interaction.transaction_id {
+        Some(t) => Some(
+            state
+                .engine
+                .transaction(caller, t)
+                .await
+                .map_err(engine_error)?,
+        ),
+        None => None,
+    };
+    Ok(map::view(&interaction, transaction.as_ref(), base))
+}
+
+/// Create a credit-card transaction on a terminal.
+async fn create_transaction(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let caller = caller(&state, &headers).await?;
+    let request: CreateTransaction = serde_json::from_slice(&body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid request body: {e}"),
+        )
+    })?;
+    let prepared = map::prepare(&request, state.engine.now())
+        .map_err(|message| error(StatusCode::BAD_REQUEST, message))?;
+    let terminal = request
+        .terminal
+        .clone()
+        .or_else(|| {
+            headers
+                .get("x-poigate-terminal")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "terminal is required (poigate extension: the terminal id, POIID or serial number)",
+            )
+        })?;
+    let amount = match Money::from_parts(request.amount, &request.currency) {
+        Ok(m) if (1..=99_999_999).contains(&m.value()) => m,
+        Ok(_) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "amount must be 1 to 99999999",
+            ));
+        }
+        Err(e) => return Err(error(StatusCode::BAD_REQUEST, e.to_string())),
+    };
+    let create = CreateRequest {
+        terminal,
+        kind: InteractionType::Sale,
+        amount,
+        reference: Some(request.reference.clone()),
+        sale_id: None,
+        service_id: None,
+        timeout_seconds: prepared.timeout_seconds,
+        metadata: prepared.metadata,
+        webhooks: prepared.webhooks,
+        idempotency_key: idempotency_key(&headers),
+    };
+    let created = state
+        .engine
+        .create(&caller, create)
+        .await
+        .map_err(engine_error)?;
+    let view = render(&state, &caller, created.interaction.id, &base_url(&headers)).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Get a credit-card transaction.
+async fn get_transaction(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(transaction_id): Path<String>,
+) -> Result<Response, Failure> {
+    let caller = caller(&state, &headers).await?;
+    let id = self::transaction_id(&transaction_id)?;
+    let view = render(&state, &caller, id, &base_url(&headers)).await?;
+    Ok(Json(view).into_response())
+}
+
+/// Refund (part of) a successful transaction. Answers the transaction with its updated
+/// `refunds`; the refund completes asynchronously (`REFUND_STATUS` webhook).
+async fn create_refund(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(transaction_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let caller = caller(&state, &headers).await?;
+    let id = self::transaction_id(&transaction_id)?;
+    let request: wire::CreateRefund = if body.iter().all(u8::is_ascii_whitespace) {
+        wire::CreateRefund::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid request body: {e}"),
+            )
+        })?
+    };
+    let interaction = state.engine.get(&caller, id).await.map_err(engine_error)?;
+    let txn = interaction.transaction_id.ok_or_else(|| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "the transaction has no payment to refund",
+        )
+    })?;
+    let op = poigate_engine::OperationRequest {
+        kind: poigate_domain::OperationKind::Refund,
+        amount: request.amount,
+        reference: request.reason,
+        idempotency_key: idempotency_key(&headers),
+    };
+    state
+        .engine
+        .request_operation(&caller, txn, op)
+        .await
+        .map_err(engine_error)?;
+    let view = render(&state, &caller, id, &base_url(&headers)).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// poigate extension: ask the terminal to abort an `OPEN` transaction. Answers the
+/// transaction once the terminal decided (at most 10 s), `CANCELLED` or its real outcome.
+async fn cancel_transaction(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(transaction_id): Path<String>,
+) -> Result<Response, Failure> {
+    let caller = caller(&state, &headers).await?;
+    let id = self::transaction_id(&transaction_id)?;
+    state
+        .engine
+        .cancel(&caller, id)
+        .await
+        .map_err(engine_error)?;
+    state
+        .engine
+        .wait(&caller, id, None, std::time::Duration::from_secs(10))
+        .await
+        .map_err(engine_error)?;
+    let view = render(&state, &caller, id, &base_url(&headers)).await?;
+    Ok(Json(view).into_response())
+}
+
+/// The body of a CM.com webhook: `{createdAt, event, transaction, reference, payment}`.
+/// The CM event name travels in the callback's format (`cm.<entry>.<event>`).
+pub fn render_webhook(message: &OutboxMessage, format: &str) -> Result<Vec<u8>, String> {
+    let (_, event) = map::parse_format(format)
+        .ok_or_else(|| format!("not a CM.com webhook format: {format}"))?;
+    let (interaction, reference, payment) = match &message.subject {
+        WebhookSubject::Interaction {
+            interaction,
+            transaction,
+        } => (
+            interaction.id.uuid(),
+            interaction.reference.clone(),
+            transaction.as_ref().map(|t| t.id.uuid()),
+        ),
+        WebhookSubject::Transaction { transaction }
+        | WebhookSubject::Operation { transaction, .. } => (
+            transaction.interaction_id.uuid(),
+            transaction.reference.clone(),
+            Some(transaction.id.uuid()),
+        ),
+        WebhookSubject::Terminal { .. } => {
+            return Err("terminal events have no CM.com webhook".into());
+        }
+    };
+    serde_json::to_vec(&wire::Webhook {
+        created_at: message.created_at.to_rfc3339_seconds(),
+        event,
+        transaction: interaction.hyphenated().to_string(),
+        reference,
+        payment: payment.map(|p| p.hyphenated().to_string()),
+    })
+    .map_err(|e| e.to_string())
 }

@@ -1,0 +1,89 @@
+//! Comparing poigate's answers with the providers' published examples (`seeds/examples/`).
+
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The parsed example `name` from `seeds/examples/`.
+pub fn seed_example(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../seeds/examples")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Every field of `expected` (a seed example) must exist in `actual` with the same JSON type,
+/// recursively (arrays: element by element where both have one). Returns the differences.
+pub fn shape_differences(expected: &Value, actual: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk("$", expected, actual, &mut out);
+    out
+}
+
+fn walk(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
+    // A null in an example only says "the field exists".
+    if !expected.is_null() && kind(expected) != kind(actual) {
+        out.push(format!(
+            "{path}: expected {}, got {}",
+            kind(expected),
+            kind(actual)
+        ));
+        return;
+    }
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                match a.get(k) {
+                    Some(av) => walk(&format!("{path}.{k}"), ev, av, out),
+                    None => out.push(format!("{path}.{k}: missing")),
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            for (i, (ev, av)) in e.iter().zip(a.iter()).enumerate() {
+                walk(&format!("{path}[{i}]"), ev, av, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_missing_fields_and_wrong_types() {
+        let seed = json!({"a": 1, "b": {"c": "x"}, "d": [{"e": true}], "n": null});
+        assert!(
+            shape_differences(
+                &seed,
+                &json!({"a": 2, "b": {"c": "y"}, "d": [{"e": false}], "n": 3})
+            )
+            .is_empty()
+        );
+        let diff = shape_differences(&seed, &json!({"a": "1", "b": {}, "d": [{"e": 1}]}));
+        assert_eq!(
+            diff,
+            vec![
+                "$.a: expected number, got string",
+                "$.b.c: missing",
+                "$.d[0].e: expected bool, got number",
+                "$.n: missing"
+            ]
+        );
+    }
+}
