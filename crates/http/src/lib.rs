@@ -58,7 +58,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // `into_make_service`: each connection gets a clone of the router's `Arc`. Serving the
+    // `Router` itself makes axum deep-clone every route of it per connection (about 45 KiB
+    // here), which is what an idle keep-alive connection or a parked long-poll would cost.
+    axum::serve(listener, router(state).into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
 }
