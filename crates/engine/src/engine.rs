@@ -1,5 +1,6 @@
 //! The engine: commands (create, cancel, terminal reports), queries, timers and waiters.
 
+mod batch;
 mod devices;
 
 pub use devices::{PairedDevice, PairingCode};
@@ -12,16 +13,17 @@ use crate::idempotency::{InFlight, fingerprint};
 use crate::link::{ReportKind, ReportOutcome, TerminalLink, TerminalReport};
 use crate::live::{LiveEntry, LiveMap};
 use crate::registry::{Registry, TerminalLive};
+use batch::decide;
 use poigate_domain::webhook::{interaction_messages, terminal_message};
 use poigate_domain::{
     ApiKeyId, ApiKeyMode, CallbackSubscription, Effect, Event, EventKind, Input, Interaction,
     InteractionId, InteractionType, Merchant, MerchantId, Money, NewInteraction, ReceiptContext,
     Status, Terminal, TerminalConnection, TerminalId, TerminalKind, Timestamp, Transaction,
-    TransactionId, Transition, ValidationErrors, apply,
+    TransactionId, Transition, ValidationErrors,
 };
 use poigate_store::{
     ApiKeyRecord, CreateInteraction, EventOrder, IdempotencyKey, IdempotencyRecord,
-    InteractionFilter, Store, StoreError, TransitionWrite,
+    InteractionFilter, Store, StoreError,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -695,8 +697,57 @@ impl Engine {
         terminal_id: TerminalId,
         report: TerminalReport,
     ) -> Result<ReportOutcome, EngineError> {
+        self.report_many(terminal_id, vec![report])
+            .await
+            .pop()
+            .unwrap_or(Err(EngineError::UnknownInteraction))
+    }
+
+    /// Reports that arrived together from one terminal, in order: one outcome each, in the
+    /// same order, exactly as if each had been passed to [`Engine::report`] in turn — but the
+    /// consecutive reports of one interaction are committed in ONE write. A terminal at full
+    /// speed sends a burst of stage reports and its result; one commit instead of one per
+    /// report is what lets a durable gateway keep up with it (docs/performance.md).
+    pub async fn report_many(
+        &self,
+        terminal_id: TerminalId,
+        reports: Vec<TerminalReport>,
+    ) -> Vec<Result<ReportOutcome, EngineError>> {
         let now = self.now();
         self.inner.registry.seen(terminal_id, now);
+        let mut outcomes = Vec::with_capacity(reports.len());
+        // A run of consecutive, well-formed reports of one interaction.
+        let mut run: Option<(InteractionId, Vec<(Input, Option<u64>)>)> = None;
+        for report in reports {
+            let id = report.interaction_id;
+            if run.as_ref().is_some_and(|(r, _)| *r != id)
+                && let Some((rid, steps)) = run.take()
+            {
+                outcomes.extend(self.transition_many(rid, steps).await.0);
+            }
+            match self.report_input(terminal_id, report, now).await {
+                Ok(step) => run.get_or_insert_with(|| (id, Vec::new())).1.push(step),
+                Err(e) => {
+                    if let Some((rid, steps)) = run.take() {
+                        outcomes.extend(self.transition_many(rid, steps).await.0);
+                    }
+                    outcomes.push(Err(e));
+                }
+            }
+        }
+        if let Some((rid, steps)) = run.take() {
+            outcomes.extend(self.transition_many(rid, steps).await.0);
+        }
+        outcomes
+    }
+
+    /// Checks that a report is this terminal's and turns it into the state machine's input.
+    async fn report_input(
+        &self,
+        terminal_id: TerminalId,
+        report: TerminalReport,
+        now: Timestamp,
+    ) -> Result<(Input, Option<u64>), EngineError> {
         let id = report.interaction_id;
         let owner = match self.inner.live.get(id) {
             Some(entry) => Some((entry.terminal_id, entry.merchant_id)),
@@ -713,7 +764,6 @@ impl Engine {
         if owner_terminal != terminal_id {
             return Err(EngineError::WrongTerminal);
         }
-        let is_result = matches!(report.kind, ReportKind::Result(_));
         let input = match report.kind {
             ReportKind::Acknowledged => Input::TerminalAcknowledged,
             ReportKind::Stage { message } => {
@@ -739,17 +789,7 @@ impl Engine {
                 },
             },
         };
-        let (outcome, interaction) = self
-            .transition(id, input, Some(report.terminal_seq))
-            .await?;
-        if outcome == ReportOutcome::AlreadyFinal && is_result {
-            tracing::warn!(
-                interaction = %id,
-                status = interaction.status.as_str(),
-                "terminal reported a result for an interaction that is already final"
-            );
-        }
-        Ok(outcome)
+        Ok((input, Some(report.terminal_seq)))
     }
 
     /// Applies one input to one interaction, durably, serialised per interaction.
@@ -759,88 +799,96 @@ impl Engine {
         input: Input,
         terminal_seq: Option<u64>,
     ) -> Result<(ReportOutcome, Interaction), EngineError> {
+        let (mut outcomes, interaction) =
+            self.transition_many(id, vec![(input, terminal_seq)]).await;
+        let outcome = outcomes
+            .pop()
+            .unwrap_or(Err(EngineError::UnknownInteraction))?;
+        let interaction = interaction.ok_or(EngineError::UnknownInteraction)?;
+        Ok((outcome, interaction))
+    }
+
+    /// Applies inputs to one interaction in order, durably and in ONE write, serialised per
+    /// interaction: an outcome per input, and the state after them (when the interaction
+    /// exists). Each input is decided on the state the previous ones left, exactly as if they
+    /// had come one by one; a refused input changes nothing and the next is still decided.
+    async fn transition_many(
+        &self,
+        id: InteractionId,
+        steps: Vec<(Input, Option<u64>)>,
+    ) -> (Vec<Result<ReportOutcome, EngineError>>, Option<Interaction>) {
+        let n = steps.len();
+        let fail_all = |e: &dyn Fn() -> EngineError| (0..n).map(|_| Err(e())).collect::<Vec<_>>();
         let entry = match self.inner.live.get(id) {
             Some(e) => e,
-            None => {
-                let stored = self
-                    .inner
-                    .store
-                    .get_interaction(id)
-                    .await?
-                    .ok_or(EngineError::UnknownInteraction)?;
-                if stored.is_final() {
-                    return Ok((ReportOutcome::AlreadyFinal, stored));
+            None => match self.inner.store.get_interaction(id).await {
+                Ok(Some(stored)) if stored.is_final() => {
+                    let outcomes = steps
+                        .iter()
+                        .map(|_| Ok(ReportOutcome::AlreadyFinal))
+                        .collect();
+                    return (outcomes, Some(stored));
                 }
-                self.inner.live.insert(stored)
-            }
+                Ok(Some(stored)) => self.inner.live.insert(stored),
+                Ok(None) => return (fail_all(&|| EngineError::UnknownInteraction), None),
+                Err(e) => return (fail_all(&|| EngineError::from(e.clone())), None),
+            },
         };
         let mut state = entry.state.lock().await;
-        if state.is_final() {
-            return Ok((ReportOutcome::AlreadyFinal, state.clone()));
-        }
-        if let Some(seq) = terminal_seq {
-            if seq > 0 && seq <= state.last_terminal_seq {
-                return Ok((ReportOutcome::Duplicate, state.clone()));
-            }
-            if seq != state.last_terminal_seq + 1 {
-                return Err(EngineError::WrongSeq {
-                    expected: state.last_terminal_seq + 1,
-                });
-            }
-        }
         let mut attempts = 0;
-        let (next, transition) = loop {
-            let now = self.now();
-            let transition = apply(&state, input.clone(), now)?;
-            let mut next = transition.interaction.clone();
-            if let Some(seq) = terminal_seq {
-                next.last_terminal_seq = seq;
-            }
-            if next == *state && transition.events.is_empty() {
-                return Ok((ReportOutcome::Applied, next));
-            }
-            let write = TransitionWrite {
-                outbox: interaction_messages(
-                    Some(&state),
-                    &next,
-                    transition.transaction.as_ref(),
-                    now,
-                ),
-                interaction: next.clone(),
-                expected_last_seq: state.last_seq,
-                events: transition.events.clone(),
-                transaction: transition.transaction.clone(),
+        let decision = loop {
+            let decision = decide(&state, &steps, self.now());
+            let Some(write) = &decision.write else {
+                return (decision.outcomes, Some(state.clone()));
             };
-            match self.inner.store.apply_transition(&write).await {
+            match self.inner.store.apply_transition(write).await {
                 Ok(()) => {
                     if !write.outbox.is_empty() {
                         self.outbox_written();
                     }
-                    break (next, transition);
+                    break decision;
                 }
                 Err(StoreError::VersionConflict(_)) if attempts < 3 => {
                     attempts += 1;
                     // Another writer (another node) got there first: reload and re-decide.
-                    let reloaded = self
-                        .inner
-                        .store
-                        .get_interaction(id)
-                        .await?
-                        .ok_or(EngineError::UnknownInteraction)?;
-                    *state = reloaded;
+                    match self.inner.store.get_interaction(id).await {
+                        Ok(Some(reloaded)) => *state = reloaded,
+                        Ok(None) => {
+                            return (fail_all(&|| EngineError::UnknownInteraction), None);
+                        }
+                        Err(e) => {
+                            return (
+                                fail_all(&|| EngineError::from(e.clone())),
+                                Some(state.clone()),
+                            );
+                        }
+                    }
                     if state.is_final() {
                         entry.publish(state.clone());
-                        return Ok((ReportOutcome::AlreadyFinal, state.clone()));
+                        let outcomes = steps
+                            .iter()
+                            .map(|_| Ok(ReportOutcome::AlreadyFinal))
+                            .collect();
+                        return (outcomes, Some(state.clone()));
                     }
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    // Nothing of the write is stored: no input was applied.
+                    return (
+                        fail_all(&|| EngineError::from(e.clone())),
+                        Some(state.clone()),
+                    );
+                }
             }
         };
+        let next = decision.next;
         *state = next.clone();
         entry.publish(next.clone());
         drop(state);
-        self.after_commit(&entry, &next, &transition);
-        Ok((ReportOutcome::Applied, next))
+        for transition in &decision.applied {
+            self.after_commit(&entry, &transition.interaction, transition);
+        }
+        (decision.outcomes, Some(next))
     }
 
     /// Side effects of a durable transition.
@@ -928,32 +976,51 @@ impl Engine {
         after_seq: Option<u64>,
         timeout: Duration,
     ) -> Result<Interaction, EngineError> {
+        Ok(self.wait_timed(caller, id, after_seq, timeout).await?.0)
+    }
+
+    /// [`Engine::wait`], also saying when the returned state was committed (µs since the
+    /// epoch) if the wait ended because it changed: what the long-poll latency benchmark
+    /// measures from.
+    pub async fn wait_timed(
+        &self,
+        caller: &Caller,
+        id: InteractionId,
+        after_seq: Option<u64>,
+        timeout: Duration,
+    ) -> Result<(Interaction, Option<i64>), EngineError> {
         let done = |i: &Interaction| i.is_final() || after_seq.is_some_and(|s| i.last_seq > s);
         let Some(entry) = self.inner.live.get(id) else {
-            return self.get(caller, id).await;
+            return Ok((self.get(caller, id).await?, None));
         };
         if entry.merchant_id != caller.merchant_id {
             return Err(EngineError::NotFound("interaction"));
         }
         // Subscribe first, then look: a change in between still wakes us.
         let mut rx = entry.published.subscribe();
-        drop(entry);
         let timeout = timeout.min(self.inner.config.max_wait);
         let deadline = self.now().plus_millis(millis(timeout));
         let mut sleep = self.inner.clock.sleep_until(deadline);
+        let mut woke = false;
         loop {
             let current = rx.borrow_and_update().clone();
             if done(&current) {
-                return Ok((*current).clone());
+                let committed = woke.then(|| {
+                    entry
+                        .published_at_micros
+                        .load(std::sync::atomic::Ordering::Acquire)
+                });
+                return Ok(((*current).clone(), committed));
             }
             tokio::select! {
                 changed = rx.changed() => {
                     if changed.is_err() {
                         // The entry is gone (completed and dropped): the store has the truth.
-                        return self.get(caller, id).await;
+                        return Ok((self.get(caller, id).await?, None));
                     }
+                    woke = true;
                 }
-                _ = &mut sleep => return Ok((*rx.borrow().clone()).clone()),
+                _ = &mut sleep => return Ok(((*rx.borrow().clone()).clone(), None)),
             }
         }
     }

@@ -19,6 +19,9 @@ pub struct LiveEntry {
     pub state: tokio::sync::Mutex<Interaction>,
     /// The latest committed state, for readers and waiters.
     pub published: watch::Sender<Arc<Interaction>>,
+    /// When the latest state was published (wall clock, µs since the epoch): right after its
+    /// commit. Long-polls report it so a benchmark can measure commit-to-response latency.
+    pub published_at_micros: std::sync::atomic::AtomicI64,
     timers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -29,6 +32,7 @@ impl LiveEntry {
             merchant_id: interaction.merchant_id,
             terminal_id: interaction.terminal_id,
             published: watch::Sender::new(Arc::new(interaction.clone())),
+            published_at_micros: std::sync::atomic::AtomicI64::new(0),
             state: tokio::sync::Mutex::new(interaction),
             timers: Mutex::new(Vec::new()),
         }
@@ -39,6 +43,12 @@ impl LiveEntry {
     }
 
     pub fn publish(&self, interaction: Interaction) {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        self.published_at_micros
+            .store(micros, std::sync::atomic::Ordering::Release);
         self.published.send_replace(Arc::new(interaction));
     }
 

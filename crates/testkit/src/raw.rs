@@ -136,6 +136,29 @@ impl RawTerminal {
         self.send(frame).await
     }
 
+    /// Report frames `(kind, interaction, seq, extra)` written in ONE flush, so that they
+    /// reach the gateway together, as a terminal's burst does; returns their ids in order.
+    pub async fn reports_together(
+        &mut self,
+        reports: &[(&str, &str, u64, Value)],
+    ) -> anyhow::Result<Vec<String>> {
+        let mut ids = Vec::with_capacity(reports.len());
+        for (kind, interaction, seq, extra) in reports {
+            let id = format!("r{}", self.next_id);
+            self.next_id += 1;
+            let mut frame = json!({"type": kind, "id": id, "interaction": interaction, "seq": seq});
+            if let (Some(f), Value::Object(more)) = (frame.as_object_mut(), extra.clone()) {
+                f.extend(more);
+            }
+            self.socket
+                .feed(Message::Text(frame.to_string().into()))
+                .await?;
+            ids.push(id);
+        }
+        self.socket.flush().await?;
+        Ok(ids)
+    }
+
     /// The next text frame from the gateway (pings are answered and skipped). Fails on a
     /// close, naming its code.
     pub async fn next_frame(&mut self) -> anyhow::Result<Value> {

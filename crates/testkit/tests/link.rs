@@ -764,3 +764,82 @@ async fn a_cancel_is_forwarded_over_the_link_and_re_sent_after_a_reconnect() -> 
     );
     Ok(())
 }
+
+/// A terminal sends its stage reports and its result without waiting for each ack; the
+/// gateway stores them together (one write) and answers every one, in order, as it would
+/// one by one: a re-sent report is a duplicate, a gap is refused and stores nothing.
+#[tokio::test]
+async fn a_burst_of_reports_is_answered_in_order_as_one_by_one() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let client = ts.client();
+    let link = ts.link_terminal("700000009", true).await?;
+    let mut raw = ts.raw_terminal(&link).await?;
+    let c = client
+        .create_interaction(&sale(&link.poiid, 700, "EUR"), None)
+        .await?;
+    let id = c.interaction.id.to_string();
+    assert_eq!(raw.next_frame().await?["type"], "start");
+    raw.report("acknowledged", &id, 1, json!({})).await?;
+    assert_eq!(raw.next_answer().await?["status"], "applied");
+
+    let stage = |m: &str| json!({ "message": m });
+    let sent = raw
+        .reports_together(&[
+            ("stage", &id, 2, stage("Present card")),
+            ("stage", &id, 3, stage("Card read")),
+            ("stage", &id, 2, stage("Present card")),
+            ("stage", &id, 5, stage("Skipping a number")),
+            ("stage", &id, 4, stage("Processing")),
+            (
+                "result",
+                &id,
+                5,
+                json!({"outcome": {"result": "approved", "auth_code": "B2C3D4",
+                "card": {"bin": "476173", "last4": "0010", "brand": "visa", "entry_mode": "chip"}}}),
+            ),
+            ("stage", &id, 6, stage("Too late")),
+        ])
+        .await?;
+    let mut answers = Vec::new();
+    for _ in &sent {
+        let a = raw.next_answer().await?;
+        let what = match a["type"].as_str() {
+            Some("ack") => a["status"].as_str().unwrap_or_default().to_string(),
+            Some("error") => format!(
+                "{}:{}",
+                a["code"].as_str().unwrap_or_default(),
+                a["expected_seq"]
+            ),
+            other => format!("{other:?}"),
+        };
+        answers.push((a["ref"].as_str().unwrap_or_default().to_string(), what));
+    }
+    let refs: Vec<&str> = answers.iter().map(|(r, _)| r.as_str()).collect();
+    let want: Vec<&str> = sent.iter().map(String::as_str).collect();
+    assert_eq!(refs, want, "answers come in the order of the reports");
+    let statuses: Vec<&str> = answers.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "applied",
+            "applied",
+            "duplicate",
+            "wrong_seq:4",
+            "applied",
+            "applied",
+            "already_final"
+        ]
+    );
+    let done = client.wait_final(&id, WAIT).await?;
+    assert_eq!(done.status, Status::Approved);
+    let stored = events(&client, &id).await?;
+    assert!(gap_free(&stored));
+    let stages: Vec<String> = stored
+        .iter()
+        .filter(|e| e.kind == "stage")
+        .filter_map(|e| e.message.clone())
+        .collect();
+    assert_eq!(stages, ["Present card", "Card read", "Processing"]);
+    assert_eq!(stored.last().map(|e| e.kind.as_str()), Some("completed"));
+    Ok(())
+}

@@ -1,8 +1,11 @@
 //! One terminal's connection, from hello to close.
 //!
-//! The session reads one frame at a time and answers a report only after the engine made it
-//! durable, so acknowledgements go out in the order the reports came in. Between frames it
-//! writes what the gateway queued (starts, cancels, test actions) and pings.
+//! The session reads frames in order and answers a report only after the engine made it
+//! durable, so acknowledgements go out in the order the reports came in. Reports that are
+//! already waiting on the socket when one arrives (a terminal sends its stage reports and its
+//! result without waiting for each ack) are taken together, up to [`MAX_REPORT_BURST`], and
+//! made durable in one write — one commit instead of one per report. Between frames the
+//! session writes what the gateway queued (starts, cancels, test actions) and pings.
 //!
 //! Memory: an idle session is this small state machine waiting on the socket, its mailbox
 //! and a timer. Work that needs more (a report's durable write, the hello exchange) runs in
@@ -46,6 +49,28 @@ enum Flow {
 
 /// Test actions awaiting their answer, at most this many per session.
 const MAX_PENDING_TESTS: usize = 8;
+
+/// Reports already received that are made durable together, at most.
+const MAX_REPORT_BURST: usize = 32;
+
+/// A frame as the session first sorts it: a report (to gather with those right behind it)
+/// or anything else.
+enum Incoming {
+    Report(String, TerminalReport),
+    Other(Message),
+}
+
+impl Incoming {
+    fn sort(message: Message) -> Incoming {
+        if let Message::Text(text) = &message
+            && let Ok(frame) = parse_terminal_frame(text.as_str())
+            && let Some(report) = frame.report()
+        {
+            return Incoming::Report(frame.id().to_string(), report);
+        }
+        Incoming::Other(message)
+    }
+}
 
 struct Session<'a> {
     gw: &'a LinkGateway,
@@ -263,7 +288,7 @@ impl Session<'_> {
                         }
                         Some(Ok(message)) => {
                             self.last_heard = Instant::now();
-                            Box::pin(self.message(message)).await
+                            Box::pin(self.incoming(message)).await
                         }
                     };
                     if let Flow::Stop = flow {
@@ -351,6 +376,39 @@ impl Session<'_> {
         }
     }
 
+    /// A frame, and the reports right behind it on the socket.
+    async fn incoming(&mut self, first: Message) -> Flow {
+        use futures_util::FutureExt;
+        let mut reports = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match Incoming::sort(message) {
+                Incoming::Report(id, report) => reports.push((id, report)),
+                Incoming::Other(other) => {
+                    if let Flow::Stop = self.reports(std::mem::take(&mut reports)).await {
+                        return Flow::Stop;
+                    }
+                    return self.message(other).await;
+                }
+            }
+            if reports.len() >= MAX_REPORT_BURST {
+                break;
+            }
+            // Only what is already there: never wait for more.
+            match self.socket.recv().now_or_never() {
+                Some(Some(Ok(message))) => next = Some(message),
+                Some(None | Some(Err(_))) => {
+                    // The connection ended behind these reports: store what came, then stop
+                    // (the acks may not arrive; the terminal re-sends and gets `duplicate`).
+                    self.reports(reports).await;
+                    return Flow::Stop;
+                }
+                None => {}
+            }
+        }
+        self.reports(reports).await
+    }
+
     async fn message(&mut self, message: Message) -> Flow {
         let text = match message {
             Message::Text(t) => t,
@@ -371,7 +429,7 @@ impl Session<'_> {
             Err(e) => return self.error(e.code, e.reference, e.message, None).await,
         };
         if let Some(report) = frame.report() {
-            return self.report(frame.id().to_string(), report).await;
+            return self.reports(vec![(frame.id().to_string(), report)]).await;
         }
         match frame {
             TerminalFrame::TestDone(done) => {
@@ -415,12 +473,31 @@ impl Session<'_> {
         }
     }
 
-    /// Makes a report durable, then acknowledges it.
-    async fn report(&mut self, frame_id: String, report: TerminalReport) -> Flow {
+    /// Makes reports durable (together), then answers each, in order.
+    async fn reports(&mut self, reports: Vec<(String, TerminalReport)>) -> Flow {
+        if reports.is_empty() {
+            return Flow::Continue;
+        }
         let Some(engine) = self.gw.engine.upgrade() else {
             return self.close(close::GOING_AWAY, "gateway shutting down").await;
         };
-        match engine.report(self.terminal.id, report).await {
+        let (ids, reports): (Vec<String>, Vec<TerminalReport>) = reports.into_iter().unzip();
+        let outcomes = engine.report_many(self.terminal.id, reports).await;
+        for (frame_id, outcome) in ids.into_iter().zip(outcomes) {
+            if let Flow::Stop = self.answer(frame_id, outcome).await {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// The answer to one report: its ack, or why it was not stored.
+    async fn answer(
+        &mut self,
+        frame_id: String,
+        outcome: Result<poigate_engine::ReportOutcome, EngineError>,
+    ) -> Flow {
+        match outcome {
             Ok(outcome) => {
                 let ack = GatewayFrame::Ack(Ack {
                     id: self.next_id(),

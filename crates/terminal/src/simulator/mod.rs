@@ -233,8 +233,18 @@ async fn uplink(
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     mut connected: watch::Receiver<bool>,
 ) {
-    while let Some(msg) = rx.recv().await {
-        loop {
+    /// Reports already in the outbox go to the engine together (one durable write), like a
+    /// link terminal's burst.
+    const MAX_BURST: usize = 32;
+    while let Some(first) = rx.recv().await {
+        let mut batch = std::collections::VecDeque::from([first]);
+        while batch.len() < MAX_BURST {
+            match rx.try_recv() {
+                Ok(msg) => batch.push_back(msg),
+                Err(_) => break,
+            }
+        }
+        while !batch.is_empty() {
             while !*connected.borrow_and_update() {
                 if connected.changed().await.is_err() {
                     return;
@@ -243,19 +253,25 @@ async fn uplink(
             let Some(engine) = engine.upgrade() else {
                 return;
             };
-            match engine.report(terminal, msg.report.clone()).await {
-                Err(EngineError::Store(e)) => {
-                    tracing::warn!(%terminal, error = %e, "report not stored; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                result => {
-                    if let Err(e) = &result {
-                        tracing::warn!(%terminal, error = %e, "report refused");
+            let reports = batch.iter().map(|m| m.report.clone()).collect();
+            for result in engine.report_many(terminal, reports).await {
+                let Some(msg) = batch.pop_front() else { break };
+                match result {
+                    Err(EngineError::Store(e)) => {
+                        // Not stored: this report and those after it are tried again.
+                        tracing::warn!(%terminal, error = %e, "report not stored; retrying");
+                        batch.push_front(msg);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        break;
                     }
-                    let _ = msg
-                        .reply
-                        .send(result.map_err(|e| ReportRefused(e.to_string())));
-                    break;
+                    result => {
+                        if let Err(e) = &result {
+                            tracing::warn!(%terminal, error = %e, "report refused");
+                        }
+                        let _ = msg
+                            .reply
+                            .send(result.map_err(|e| ReportRefused(e.to_string())));
+                    }
                 }
             }
         }
