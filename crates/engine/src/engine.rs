@@ -13,7 +13,7 @@ use crate::idempotency::{InFlight, fingerprint};
 use crate::link::{ReportKind, ReportOutcome, TerminalLink, TerminalReport};
 use crate::live::{LiveEntry, LiveMap};
 use crate::registry::{Registry, TerminalLive};
-use batch::decide;
+use batch::{Step, decide};
 use poigate_domain::webhook::{interaction_messages, terminal_message};
 use poigate_domain::{
     ApiKeyId, ApiKeyMode, CallbackSubscription, Effect, Event, EventKind, Input, Interaction,
@@ -717,7 +717,7 @@ impl Engine {
         self.inner.registry.seen(terminal_id, now);
         let mut outcomes = Vec::with_capacity(reports.len());
         // A run of consecutive, well-formed reports of one interaction.
-        let mut run: Option<(InteractionId, Vec<(Input, Option<u64>)>)> = None;
+        let mut run: Option<(InteractionId, Vec<Step>)> = None;
         for report in reports {
             let id = report.interaction_id;
             if run.as_ref().is_some_and(|(r, _)| *r != id)
@@ -747,7 +747,7 @@ impl Engine {
         terminal_id: TerminalId,
         report: TerminalReport,
         now: Timestamp,
-    ) -> Result<(Input, Option<u64>), EngineError> {
+    ) -> Result<Step, EngineError> {
         let id = report.interaction_id;
         let owner = match self.inner.live.get(id) {
             Some(entry) => Some((entry.terminal_id, entry.merchant_id)),
@@ -815,7 +815,7 @@ impl Engine {
     async fn transition_many(
         &self,
         id: InteractionId,
-        steps: Vec<(Input, Option<u64>)>,
+        steps: Vec<Step>,
     ) -> (Vec<Result<ReportOutcome, EngineError>>, Option<Interaction>) {
         let n = steps.len();
         let fail_all = |e: &dyn Fn() -> EngineError| (0..n).map(|_| Err(e())).collect::<Vec<_>>();

@@ -8,6 +8,9 @@ use poigate_domain::webhook::interaction_messages;
 use poigate_domain::{Input, Interaction, Timestamp, Transition, apply};
 use poigate_store::TransitionWrite;
 
+/// An input, with the terminal's `seq` when a terminal report carries it.
+pub(super) type Step = (Input, Option<u64>);
+
 /// What a run of inputs does to an interaction: decided in memory, written at once.
 pub(super) struct Decision {
     pub outcomes: Vec<Result<ReportOutcome, EngineError>>,
@@ -21,11 +24,7 @@ pub(super) struct Decision {
 
 /// Decides `steps` on `current` in order, each on the state the previous ones left: what
 /// [`Engine::transition`] would decide for each in turn, gathered into one write.
-pub(super) fn decide(
-    current: &Interaction,
-    steps: &[(Input, Option<u64>)],
-    now: Timestamp,
-) -> Decision {
+pub(super) fn decide(current: &Interaction, steps: &[Step], now: Timestamp) -> Decision {
     let mut state = current.clone();
     let mut outcomes = Vec::with_capacity(steps.len());
     let mut applied: Vec<Transition> = Vec::new();
@@ -145,7 +144,7 @@ mod tests {
     }
 
     /// A report: a stage (or, for `true`, the result) with a terminal seq.
-    fn step(is_result: bool, seq: u64) -> (Input, Option<u64>) {
+    fn step(is_result: bool, seq: u64) -> Step {
         let input = if is_result {
             result()
         } else {

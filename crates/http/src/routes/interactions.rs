@@ -127,7 +127,8 @@ pub async fn create_interaction(
 #[utoipa::path(get, path = "/v1/interactions/{id}", tag = "interactions",
     params(("id" = String, Path, description = "Interaction id"), GetInteractionQuery),
     responses(
-        (status = 200, description = "The interaction", body = InteractionView),
+        (status = 200, description = "The interaction", body = InteractionView,
+            headers(("poigate-committed-at" = String, description = "On a long-poll woken by a change: when that change was committed, in microseconds since the Unix epoch"))),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such interaction for this merchant", body = Problem, content_type = "application/problem+json"),
     ),
@@ -137,18 +138,26 @@ pub async fn get_interaction(
     Auth(caller): Auth,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<GetInteractionQuery>,
-) -> Result<Json<InteractionView>, ApiError> {
+) -> Result<Response, ApiError> {
     let id: InteractionId = path_id(&id, "interaction")?;
-    let interaction = match wait_duration(query.wait)? {
+    let (interaction, committed_at) = match wait_duration(query.wait)? {
         Some(wait) => {
             state
                 .engine
-                .wait(&caller, id, query.after_seq, wait)
+                .wait_timed(&caller, id, query.after_seq, wait)
                 .await?
         }
-        None => state.engine.get(&caller, id).await?,
+        None => (state.engine.get(&caller, id).await?, None),
     };
-    Ok(Json(view(&state.engine, &caller, &interaction).await?))
+    let mut response = Json(view(&state.engine, &caller, &interaction).await?).into_response();
+    // When a long-poll was woken by a change: when that change was committed (µs since the
+    // epoch), so clients and benchmarks can see how fast the wake-up was.
+    if let Some(micros) = committed_at
+        && let Ok(v) = HeaderValue::from_str(&micros.to_string())
+    {
+        response.headers_mut().insert("poigate-committed-at", v);
+    }
+    Ok(response)
 }
 
 /// List the events of an interaction
