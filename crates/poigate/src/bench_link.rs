@@ -181,8 +181,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The child of `bench-link`: opens the connections, half now and half after a line on
-/// standard input, then idles until killed.
+/// The child of `bench-link` and of `bench`'s link-memory row: opens the connections, half
+/// now and half after a line on standard input, then idles until killed. Prints
+/// `connected N` once each half is connected.
 pub async fn clients(args: ClientsArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.keys)?;
     let terminals: Vec<(String, String)> = text
@@ -194,6 +195,7 @@ pub async fn clients(args: ClientsArgs) -> anyhow::Result<ExitCode> {
     let mut clients = Vec::with_capacity(terminals.len());
     for (i, (key, serial)) in terminals.into_iter().enumerate() {
         if i == half {
+            report_connected(&clients).await;
             // Wait for the parent's measurement of the first half.
             tokio::task::spawn_blocking(|| {
                 let mut line = String::new();
@@ -211,6 +213,18 @@ pub async fn clients(args: ClientsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    report_connected(&clients).await;
     std::future::pending::<()>().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits (up to a minute each) for every client to connect and prints how many did.
+async fn report_connected(clients: &[LinkClient]) {
+    let mut connected = 0;
+    for c in clients {
+        if c.wait_connected(Duration::from_secs(60)).await {
+            connected += 1;
+        }
+    }
+    println!("connected {connected}");
 }

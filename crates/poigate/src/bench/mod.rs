@@ -1,0 +1,621 @@
+//! `poigate bench`: in one run, the machine's baselines and the gateway's system rows, a
+//! table with every system row's ratio to its baseline, and the same as JSON (`--out`).
+//!
+//! The gateway runs as a real `poigate serve` process (durable SQLite, `synchronous=FULL`)
+//! pinned to core 0; the load generator (this process, hyper HTTP/1.1 clients) and the
+//! simulated terminals (a `terminal-sim` process on the terminal link) run on core 1. The
+//! bare axum baseline is served by `poigate bench-baseline-server` on core 0, under the same
+//! load generator. See `docs/performance.md` for the rows, the method and the results.
+
+mod baseline;
+mod http;
+mod link_memory;
+mod load;
+mod parked;
+mod procs;
+mod report;
+mod stats;
+mod system;
+
+use anyhow::Context;
+use clap::Args;
+use http::{Conn, Endpoint};
+use procs::{Placement, Proc};
+use report::{Better, Row, Target};
+use serde::Serialize;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use baseline::serve as serve_baseline;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Short runs and 1,000 instead of 10,000 parked long-polls and link connections: under
+    /// a minute, for everyday use.
+    #[arg(long)]
+    quick: bool,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Terminals (and POS clients) in the end-to-end closed loop [default: 64 quick, 256 full].
+    #[arg(long)]
+    terminals: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct BaselineServerArgs {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+}
+
+/// How long and how big each part runs.
+#[derive(Clone, Debug, Serialize)]
+struct Plan {
+    mode: &'static str,
+    baseline_seconds: f64,
+    warmup_seconds: f64,
+    s1_seconds: f64,
+    s1_terminals: usize,
+    open_loop_rate: f64,
+    open_loop_seconds: f64,
+    read_seconds: f64,
+    read_connections: usize,
+    parked_long_polls: usize,
+    held_interactions: usize,
+    wake_samples: usize,
+    link_connections: usize,
+}
+
+impl Plan {
+    fn new(args: &BenchArgs) -> Plan {
+        if args.quick {
+            Plan {
+                mode: "quick",
+                baseline_seconds: 0.7,
+                warmup_seconds: 0.5,
+                s1_seconds: 3.0,
+                s1_terminals: args.terminals.unwrap_or(64),
+                open_loop_rate: 1000.0,
+                open_loop_seconds: 3.0,
+                read_seconds: 1.5,
+                read_connections: 32,
+                parked_long_polls: 1000,
+                held_interactions: 10,
+                wake_samples: 100,
+                link_connections: 1000,
+            }
+        } else {
+            Plan {
+                mode: "full",
+                baseline_seconds: 3.0,
+                warmup_seconds: 2.0,
+                s1_seconds: 15.0,
+                s1_terminals: args.terminals.unwrap_or(256),
+                open_loop_rate: 1000.0,
+                open_loop_seconds: 15.0,
+                read_seconds: 5.0,
+                read_connections: 32,
+                parked_long_polls: 10_000,
+                held_interactions: 100,
+                wake_samples: 1000,
+                link_connections: 10_000,
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Report {
+    poigate_version: &'static str,
+    plan: Plan,
+    machine: Machine,
+    placement: String,
+    rows: Vec<Row>,
+    details: Details,
+}
+
+#[derive(Serialize, Default)]
+struct Details {
+    end_to_end: Option<system::EndToEnd>,
+    open_loop: Option<system::OpenLoop>,
+    reads: Option<system::Reads>,
+    bare_axum: Option<load::Throughput>,
+    parked: Option<parked::Parked>,
+    link: Option<link_memory::LinkMemory>,
+}
+
+#[derive(Serialize)]
+struct Machine {
+    cpu: String,
+    cores: usize,
+    memory_gib: f64,
+    kernel: String,
+}
+
+impl Machine {
+    fn describe() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".into(), |(_, v)| v.trim().to_string());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        Machine {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_gib: (memory_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map_or_else(|_| "unknown".into(), |s| s.trim().to_string()),
+        }
+    }
+}
+
+/// Progress on standard error, one line per step, with the time since the start.
+struct Progress(Instant);
+
+impl Progress {
+    fn step(&self, what: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "[{:>5.1}s] {what}", self.0.elapsed().as_secs_f64());
+    }
+}
+
+/// Entry point, before any runtime exists: pins this process to the load core first so that
+/// every thread of the runtime built here inherits it.
+pub fn main(args: BenchArgs) -> ExitCode {
+    let placement = Placement::detect();
+    let (cores_before_pin, pinned) = (
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        placement.pin_self(),
+    );
+    if let Err(e) = pinned {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args, placement, cores_before_pin)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Result<()> {
+    let plan = Plan::new(&args);
+    anyhow::ensure!(
+        (1..=5000).contains(&plan.s1_terminals),
+        "--terminals must be 1 to 5000"
+    );
+    let progress = Progress(Instant::now());
+    let exe = procs::this_exe()?;
+    let scratch = procs::scratch_dir()?;
+    let open_files = procs::raise_open_files();
+    let needed = plan.parked_long_polls.max(plan.link_connections) as u64 + 1024;
+    anyhow::ensure!(
+        open_files >= needed,
+        "the open-files limit is {open_files}; {needed} are needed (raise the hard limit, e.g. ulimit -Hn {needed})"
+    );
+    let mut machine = Machine::describe();
+    machine.cores = cores;
+    progress.step(&format!(
+        "poigate bench ({} run) on {} ({} cores, {} GiB); {}",
+        plan.mode,
+        machine.cpu,
+        machine.cores,
+        machine.memory_gib,
+        placement.describe()
+    ));
+    let seconds = Duration::from_secs_f64;
+    let mut rows = Vec::new();
+    let mut details = Details::default();
+
+    // Baselines.
+    progress.step("baseline: fsync latency (append 4 KiB + fdatasync)");
+    let fsync = baseline::fsync_latency(scratch.path(), seconds(plan.baseline_seconds))?;
+    let b_fsync50 = Row::baseline(
+        "B1",
+        "fsync p50 (4 KiB append + fdatasync)",
+        fsync.p50_ms,
+        "ms",
+        Better::Lower,
+    );
+    let b_fsync99 = Row::baseline("B2", "fsync p99", fsync.p99_ms, "ms", Better::Lower);
+    progress.step("baseline: raw rusqlite WAL synchronous=FULL");
+    let commits =
+        baseline::sqlite_rows_per_second(scratch.path(), 1, seconds(plan.baseline_seconds))?;
+    let b_commits = Row::baseline(
+        "B3",
+        "rusqlite WAL FULL, 1 row per transaction",
+        commits,
+        "commits/s",
+        Better::Higher,
+    );
+    let rows100 =
+        baseline::sqlite_rows_per_second(scratch.path(), 100, seconds(plan.baseline_seconds))?;
+    let b_rows = Row::baseline(
+        "B4",
+        "rusqlite WAL FULL, 100 rows per transaction",
+        rows100,
+        "rows/s",
+        Better::Higher,
+    );
+    progress.step("baseline: bare axum JSON handler, same load generator");
+    let (axum_rps, axum_rtt, axum_conn_kib) = bare_axum(&placement, &exe, &plan).await?;
+    let b_axum = Row::baseline(
+        "B5",
+        format!("bare axum JSON GET, {} connections", plan.read_connections),
+        axum_rps.requests_per_second,
+        "req/s",
+        Better::Higher,
+    );
+    let rtt = axum_rtt.latency.context("no bare axum latency samples")?;
+    let b_rtt50 = Row::baseline(
+        "B6",
+        "bare axum round trip p50, 1 connection",
+        rtt.p50_ms,
+        "ms",
+        Better::Lower,
+    );
+    let b_rtt99 = Row::baseline(
+        "B7",
+        "bare axum round trip p99, 1 connection",
+        rtt.p99_ms,
+        "ms",
+        Better::Lower,
+    );
+    let b_conn = Row::baseline(
+        "B8",
+        "bare axum idle keep-alive connection",
+        axum_conn_kib,
+        "KiB",
+        Better::Lower,
+    );
+    details.bare_axum = Some(axum_rps);
+
+    // The gateway and its terminals.
+    progress.step("starting the gateway (serve --demo, synchronous=FULL) and terminal-sim");
+    let gateway = system::Gateway::start(&placement, &exe, &scratch.path().join("gateway")).await?;
+    let fleet_size = plan.s1_terminals + plan.held_interactions + 1;
+    let fleet = system::Fleet::start(&placement, &exe, &gateway, fleet_size).await?;
+    let (s1_terminals, rest) = fleet.terminals.split_at(plan.s1_terminals);
+    let (holders, samplers) = rest.split_at(plan.held_interactions);
+
+    progress.step(&format!(
+        "S1 closed loop: {} POS clients on {} terminals for {} s",
+        s1_terminals.len(),
+        s1_terminals.len(),
+        plan.s1_seconds
+    ));
+    let e2e = system::closed_loop_sales(
+        &gateway.endpoint,
+        s1_terminals,
+        seconds(plan.warmup_seconds),
+        seconds(plan.s1_seconds),
+    )
+    .await?;
+    let create = e2e.create.context("S1 completed no sale")?;
+    let completion = e2e.completion.context("S1 completed no sale")?;
+    rows.push(Row::system(
+        "S1",
+        format!(
+            "interactions/s end to end, {} terminals, durable",
+            e2e.terminals
+        ),
+        e2e.interactions_per_second,
+        "/s",
+        Better::Higher,
+        &b_commits,
+        Some(Target::Value(5000.0)),
+    ));
+    rows.push(Row::system(
+        "S1.c50",
+        "closed loop: create p50",
+        create.p50_ms,
+        "ms",
+        Better::Lower,
+        &b_fsync50,
+        None,
+    ));
+    rows.push(Row::system(
+        "S1.c99",
+        "closed loop: create p99",
+        create.p99_ms,
+        "ms",
+        Better::Lower,
+        &b_fsync99,
+        None,
+    ));
+    rows.push(Row::system(
+        "S1.f50",
+        "closed loop: completion p50",
+        completion.p50_ms,
+        "ms",
+        Better::Lower,
+        &b_fsync50,
+        None,
+    ));
+    rows.push(Row::system(
+        "S1.f99",
+        "closed loop: completion p99",
+        completion.p99_ms,
+        "ms",
+        Better::Lower,
+        &b_fsync99,
+        None,
+    ));
+    progress.step(&format!(
+        "S1: {:.0} interactions/s, create p99 {:.2} ms, completion p99 {:.2} ms ({} errors)",
+        e2e.interactions_per_second, create.p99_ms, completion.p99_ms, e2e.errors
+    ));
+
+    progress.step(&format!(
+        "S1 open loop: {} sales/s for {} s",
+        plan.open_loop_rate, plan.open_loop_seconds
+    ));
+    let open = system::open_loop_sales(
+        &gateway.endpoint,
+        s1_terminals,
+        plan.open_loop_rate,
+        seconds(plan.open_loop_seconds),
+    )
+    .await?;
+    let o_create = open.create.context("the open loop completed no sale")?;
+    let o_done = open.completion.context("the open loop completed no sale")?;
+    let at = format!("{:.0}/s", plan.open_loop_rate);
+    rows.push(Row::system(
+        "S1.o50",
+        format!("open loop {at}: create p50"),
+        o_create.p50_ms,
+        "ms",
+        Better::Lower,
+        &b_fsync50,
+        None,
+    ));
+    rows.push(Row::system(
+        "S1.o99",
+        format!("open loop {at}: create p99"),
+        o_create.p99_ms,
+        "ms",
+        Better::Lower,
+        &b_fsync99,
+        Some(Target::Value(10.0)),
+    ));
+    rows.push(Row::system(
+        "S1.of99",
+        format!("open loop {at}: completion p99"),
+        o_done.p99_ms,
+        "ms",
+        Better::Lower,
+        &b_fsync99,
+        None,
+    ));
+    progress.step(&format!(
+        "S1 open loop: create p99 {:.2} ms, completion p99 {:.2} ms ({} not sent for want of a free terminal, {} errors)",
+        o_create.p99_ms, o_done.p99_ms, open.no_free_terminal, open.errors
+    ));
+
+    progress.step(&format!(
+        "S2 reads: {} connections, {} s each",
+        plan.read_connections, plan.read_seconds
+    ));
+    let reads = system::reads(
+        &gateway.endpoint,
+        &e2e.made,
+        plan.read_connections,
+        seconds(plan.warmup_seconds.min(1.0)),
+        seconds(plan.read_seconds),
+    )
+    .await?;
+    for (id, what, t) in [
+        ("S2.get", "GET interaction", &reads.get_interaction),
+        ("S2.events", "GET events", &reads.list_events),
+        (
+            "S2.lookup",
+            "lookup by reference",
+            &reads.lookup_by_reference,
+        ),
+    ] {
+        rows.push(Row::system(
+            id,
+            what,
+            t.requests_per_second,
+            "req/s",
+            Better::Higher,
+            &b_axum,
+            Some(Target::Ratio(0.5)),
+        ));
+        progress.step(&format!(
+            "S2 {what}: {:.0} req/s ({} errors)",
+            t.requests_per_second, t.errors
+        ));
+    }
+
+    progress.step(&format!(
+        "S4/S5: parking {} long-polls on {} held interactions, then {} wake samples",
+        plan.parked_long_polls, plan.held_interactions, plan.wake_samples
+    ));
+    let parked = parked::long_polls(
+        &gateway,
+        holders,
+        samplers,
+        plan.parked_long_polls,
+        plan.wake_samples,
+    )
+    .await?;
+    let wake = parked.wake.context("no wake sample")?;
+    rows.push(Row::system(
+        "S4.50",
+        format!("long-poll wake p50, {} parked", parked.parked),
+        wake.p50_ms,
+        "ms",
+        Better::Lower,
+        &b_rtt50,
+        None,
+    ));
+    rows.push(Row::system(
+        "S4.99",
+        format!("long-poll wake p99, {} parked", parked.parked),
+        wake.p99_ms,
+        "ms",
+        Better::Lower,
+        &b_rtt99,
+        Some(Target::Value(2.0)),
+    ));
+    if let Some(fanout) = parked.fanout_wake {
+        let per = parked.parked / parked.held_interactions.max(1);
+        rows.push(Row::system(
+            "S4.fan99",
+            format!("fan-out wake p99, {per} long-polls per outcome"),
+            fanout.p99_ms,
+            "ms",
+            Better::Lower,
+            &b_rtt99,
+            None,
+        ));
+    }
+    rows.push(Row::system(
+        "S5.poll",
+        "memory per parked long-poll",
+        parked.kib_per_long_poll,
+        "KiB",
+        Better::Lower,
+        &b_conn,
+        Some(Target::Value(24.0)),
+    ));
+    progress.step(&format!(
+        "S4: wake p50 {:.3} ms, p99 {:.3} ms ({} discarded); {} of {} parked long-polls woken; S5 {:.1} KiB per parked long-poll",
+        wake.p50_ms, wake.p99_ms, parked.wake_discarded, parked.fanout_woken, parked.parked, parked.kib_per_long_poll
+    ));
+    details.end_to_end = Some(e2e);
+    details.open_loop = Some(open);
+    details.reads = Some(reads);
+    details.parked = Some(parked);
+    fleet.proc.stop().await;
+    gateway.proc.stop().await;
+
+    progress.step(&format!(
+        "S5: {} idle terminal-link connections on a fresh gateway",
+        plan.link_connections
+    ));
+    let link =
+        link_memory::idle_link_connections(&placement, &exe, scratch.path(), plan.link_connections)
+            .await?;
+    rows.push(Row::system(
+        "S5.link",
+        "memory per idle link connection",
+        link.kib_per_connection,
+        "KiB",
+        Better::Lower,
+        &b_conn,
+        Some(Target::Value(16.0)),
+    ));
+    progress.step(&format!(
+        "S5: {:.1} KiB per idle link connection ({:.1} KiB for the second half alone)",
+        link.kib_per_connection, link.kib_per_connection_second_half
+    ));
+    details.link = Some(link);
+
+    let mut all = vec![
+        b_fsync50, b_fsync99, b_commits, b_rows, b_axum, b_rtt50, b_rtt99, b_conn,
+    ];
+    all.extend(rows);
+    progress.step("done");
+    let mut out = std::io::stdout().lock();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "poigate bench, {} run: {} ({} cores, {} GiB, Linux {}); {}\n",
+        plan.mode,
+        machine.cpu,
+        machine.cores,
+        machine.memory_gib,
+        machine.kernel,
+        placement.describe()
+    )?;
+    write!(out, "{}", report::table(&all))?;
+    let report = Report {
+        poigate_version: env!("CARGO_PKG_VERSION"),
+        plan,
+        machine,
+        placement: placement.describe(),
+        rows: all,
+        details,
+    };
+    if let Some(path) = &args.out {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(out, "\nJSON report written to {}", path.display())?;
+    }
+    Ok(())
+}
+
+/// The bare axum baseline: requests/s at the read rows' concurrency, round-trip latency on
+/// one connection, and memory per idle keep-alive connection.
+async fn bare_axum(
+    placement: &Placement,
+    exe: &std::path::Path,
+    plan: &Plan,
+) -> anyhow::Result<(load::Throughput, load::Throughput, f64)> {
+    let mut command = placement.server_command(exe);
+    command.arg("bench-baseline-server");
+    let mut server = Proc::spawn("bare axum server", command)?;
+    let addr: std::net::SocketAddr = server
+        .line(
+            Duration::from_secs(30),
+            |_| {},
+            |l| l.strip_prefix("listening on ").and_then(|a| a.parse().ok()),
+        )
+        .await?;
+    // The same headers as the gateway's reads (the bare handler ignores the key).
+    let endpoint = Endpoint::new(addr, Some("pg_test_bare_axum_baseline_key_000"))?;
+    let path: Arc<dyn Fn(usize, u64) -> String + Send + Sync> =
+        Arc::new(|w, n| format!("/v1/interactions/int_{w}_{n}"));
+    let warmup = Duration::from_secs_f64(plan.warmup_seconds.min(1.0));
+    let measure = Duration::from_secs_f64(plan.read_seconds);
+    let rps = load::closed_loop(
+        &endpoint,
+        plan.read_connections,
+        warmup,
+        measure,
+        path.clone(),
+    )
+    .await?;
+    let rtt = load::closed_loop(&endpoint, 1, warmup, measure, path).await?;
+
+    let pid = server.pid()?;
+    let conns_to_hold = plan.parked_long_polls;
+    procs::quiesce(pid, Duration::from_millis(300), Duration::from_secs(30)).await?;
+    let before = procs::rss_kib(pid)?;
+    let mut conns: Vec<Conn> = parked::open_many(&endpoint, conns_to_hold, 200).await?;
+    for conn in &mut conns {
+        conn.get("/v1/interactions/int_idle").await?.ok()?;
+    }
+    procs::quiesce(pid, Duration::from_millis(300), Duration::from_secs(30)).await?;
+    let after = procs::rss_kib(pid)?;
+    drop(conns);
+    server.stop().await;
+    Ok((
+        rps,
+        rtt,
+        after.saturating_sub(before) as f64 / conns_to_hold as f64,
+    ))
+}
