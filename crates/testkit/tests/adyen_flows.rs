@@ -6,7 +6,7 @@
 
 mod adyen_support;
 
-use adyen_support::{Answer, Notifications, Pos, adyen_endpoint, cardholder};
+use adyen_support::{Answer, Notifications, Pos, adyen_endpoint, cardholder, receipt_qualifiers};
 use poigate_testkit::{ManualClock, Options, TERMINALS, TestServer, eventually};
 use serde_json::Value;
 use std::sync::Arc;
@@ -74,15 +74,10 @@ async fn a_sale_answers_the_payment_response_with_receipts() -> anyhow::Result<(
         "{}",
         answer.additional("PaymentResponse")
     );
-    let qualifiers: Vec<&str> = payment["PaymentReceipt"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .filter_map(|x| x["DocumentQualifier"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(qualifiers, ["CashierReceipt", "CustomerReceipt"]);
+    assert_eq!(
+        receipt_qualifiers(payment),
+        ["CashierReceipt", "CustomerReceipt"]
+    );
     let lines: Vec<&str> = payment["PaymentReceipt"][1]["OutputContent"]["OutputText"]
         .as_array()
         .map(|l| l.iter().filter_map(|x| x["Text"].as_str()).collect())

@@ -175,6 +175,18 @@ impl Pos {
     }
 }
 
+/// The `DocumentQualifier`s of a `PaymentResponse`'s receipts, in order.
+pub fn receipt_qualifiers(payment: &Value) -> Vec<&str> {
+    payment["PaymentReceipt"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| x["DocumentQualifier"].as_str())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Reads any answer into an [`Answer`].
 pub async fn read(response: reqwest::Response) -> anyhow::Result<Answer> {
     let status = response.status().as_u16();
