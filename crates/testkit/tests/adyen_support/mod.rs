@@ -11,7 +11,6 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// The terminal the seed's examples address.
 pub const SEED_POIID: &str = "V400m-324688179";
@@ -68,26 +67,14 @@ impl Pos {
 
     /// Posts `body` to `/adyen/{endpoint}` (`sync` or `async`).
     pub async fn post(&self, endpoint: &str, body: &Value) -> anyhow::Result<Answer> {
-        self.post_with(endpoint, body, None).await
-    }
-
-    /// Like [`Pos::post`], giving up after `timeout` (a response lost on the way).
-    pub async fn post_with(
-        &self,
-        endpoint: &str,
-        body: &Value,
-        timeout: Option<Duration>,
-    ) -> anyhow::Result<Answer> {
-        let mut request = self
+        let response = self
             .http
             .post(format!("{}/{endpoint}", self.base))
             .header("x-api-key", &self.key)
             .header("content-type", "application/json")
-            .json(body);
-        if let Some(t) = timeout {
-            request = request.timeout(t);
-        }
-        let response = request.send().await?;
+            .json(body)
+            .send()
+            .await?;
         read(response).await
     }
 
