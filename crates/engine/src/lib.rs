@@ -24,6 +24,7 @@ pub mod error;
 pub mod idempotency;
 pub mod link;
 mod live;
+mod lookup;
 mod money;
 pub mod processor;
 pub mod registry;

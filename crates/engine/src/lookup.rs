@@ -1,0 +1,40 @@
+//! Lookups that provider dialects need beyond the native API's: an operation found by the
+//! idempotency key it was requested with (the Adyen dialect keys a referenced refund by the
+//! POS's `SaleID` + `ServiceID`, and answers transaction-status requests about it later).
+
+use crate::engine::{Caller, Engine};
+use crate::error::EngineError;
+use crate::money::OperationResult;
+
+impl Engine {
+    /// The capture, void or refund the caller's merchant requested with idempotency `key`
+    /// (while the key is remembered), with the operation and its transaction as they are
+    /// now. `None` when no such request is known.
+    pub async fn operation_by_key(
+        &self,
+        caller: &Caller,
+        key: &str,
+    ) -> Result<Option<OperationResult>, EngineError> {
+        let now = self.now();
+        let Some(record) = self
+            .inner
+            .store
+            .find_operation_idempotency(caller.merchant_id, key, now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(operation) = self.inner.store.get_operation(record.operation_id).await? else {
+            return Ok(None);
+        };
+        if operation.merchant_id != caller.merchant_id {
+            return Ok(None);
+        }
+        let transaction = self.transaction(caller, operation.transaction_id).await?;
+        Ok(Some(OperationResult {
+            operation,
+            transaction,
+            replayed: true,
+        }))
+    }
+}

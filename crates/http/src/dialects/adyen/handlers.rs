@@ -1,0 +1,175 @@
+//! `POST /adyen/sync` and `POST /adyen/async`: authenticate (`x-api-key`, or a Bearer API key
+//! or access token), read the body, parse the `SaleToPOIRequest`, hand it to the module of
+//! its message type.
+
+use super::request::{Body, Header, Reference, Rejected, parse};
+use super::{abort, answer, payment, reversal, status};
+use crate::AppState;
+use crate::dialects::credential;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use poigate_domain::{Interaction, TerminalId};
+use poigate_engine::{Caller, Engine, EngineError, InteractionFilter};
+
+/// How the result of a request reaches the POS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `/sync`: in the HTTP answer, once final.
+    Sync,
+    /// `/async`: `ok` at once, the result as an event notification (webhook).
+    Async,
+}
+
+/// Everything a request handler needs.
+pub struct Ctx<'a> {
+    pub engine: &'a Engine,
+    pub caller: &'a Caller,
+    pub header: &'a Header,
+    /// The request as sent (a `Reject` carries it back).
+    pub raw: &'a [u8],
+    pub mode: Mode,
+}
+
+impl Ctx<'_> {
+    /// The header of the answer: the request's references, as a `Response`.
+    pub fn response_header(&self, category: &str) -> super::wire::MessageHeader {
+        super::render::response_header(
+            category,
+            Some(&self.header.sale_id),
+            Some(&self.header.service_id),
+            Some(&self.header.poiid),
+        )
+    }
+
+    /// The request's references, for a `Reject`.
+    pub fn echoed(&self) -> super::render::Echoed<'_> {
+        super::render::Echoed {
+            sale_id: Some(&self.header.sale_id),
+            service_id: Some(&self.header.service_id),
+            poiid: Some(&self.header.poiid),
+        }
+    }
+
+    /// A `Reject` event notification answering this request.
+    pub fn reject(&self, message: &str) -> Response {
+        answer::json(
+            StatusCode::OK,
+            &super::render::reject(&self.echoed(), message, Some(self.raw), self.engine.now()),
+        )
+    }
+
+    /// The terminal the request's `POIID` names (`None`: no such terminal).
+    pub async fn terminal(&self) -> Result<Option<TerminalId>, EngineError> {
+        match self
+            .engine
+            .find_terminal(self.caller.merchant_id, &self.header.poiid)
+            .await
+        {
+            Ok(t) => Ok(Some(t.terminal.id)),
+            Err(EngineError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The newest interaction on `terminal`, of `sale_id` + `service_id` when given.
+    pub async fn latest(
+        &self,
+        terminal: TerminalId,
+        reference: Option<&Reference>,
+    ) -> Result<Option<Interaction>, EngineError> {
+        let filter = InteractionFilter {
+            sale_id: reference.map(|r| r.sale_id.clone()),
+            service_id: reference.map(|r| r.service_id.clone()),
+            terminal_id: Some(terminal),
+            limit: 1,
+            ..InteractionFilter::default()
+        };
+        Ok(self
+            .engine
+            .find(self.caller, &filter)
+            .await?
+            .into_iter()
+            .next())
+    }
+}
+
+pub async fn sync(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(&state, &headers, body, Mode::Sync).await
+}
+
+pub async fn asynchronous(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(&state, &headers, body, Mode::Async).await
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    mode: Mode,
+) -> Response {
+    let engine = &state.engine;
+    let Some(secret) = credential(headers) else {
+        return answer::unauthorized();
+    };
+    let caller = match engine.authenticate(&secret).await {
+        Ok(Some(caller)) => caller,
+        Ok(None) => return answer::unauthorized(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot authenticate an Adyen request");
+            return answer::unavailable();
+        }
+    };
+    let raw = match body {
+        Ok(bytes) => bytes,
+        Err(rejection) => return answer::unreadable_body(&rejection),
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&raw) {
+        Ok(v) => v,
+        Err(e) => return answer::bad_json(&e),
+    };
+    let request = match parse(&value) {
+        Ok(r) => r,
+        Err(rejected) => return format_error(engine, &rejected, &raw),
+    };
+    let ctx = Ctx {
+        engine,
+        caller: &caller,
+        header: &request.header,
+        raw: &raw,
+        mode,
+    };
+    match request.body {
+        Body::Payment(p) => payment::handle(&ctx, p).await,
+        Body::TransactionStatus(s) => status::handle(&ctx, s).await,
+        Body::Abort(a) => abort::handle(&ctx, a).await,
+        Body::Reversal(r) => reversal::handle(&ctx, r).await,
+        Body::Unsupported { response_key } => unsupported(&ctx, &response_key),
+    }
+}
+
+fn format_error(engine: &Engine, rejected: &Rejected, raw: &[u8]) -> Response {
+    answer::message_format(rejected, raw, engine.now())
+}
+
+/// A nexo request poigate does not implement: `UnavailableService`, as Adyen answers
+/// requests it does not implement (docs.adyen.com/point-of-sale/error-scenarios).
+fn unsupported(ctx: &Ctx<'_>, response_key: &str) -> Response {
+    let header = ctx.response_header(&ctx.header.category);
+    let response =
+        super::wire::Response::failure("UnavailableService", "Unavailable Device Service");
+    answer::json(
+        StatusCode::OK,
+        &answer::body_in(header, response_key, response).into_envelope(),
+    )
+}
