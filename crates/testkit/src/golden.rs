@@ -87,6 +87,22 @@ fn extra(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// Panics unless `actual` has every field of the seed example `name` with the same JSON
+/// type, and no field beyond them except those listed in `allowed_extra` (`$.a.b` paths).
+pub fn assert_matches_example(name: &str, actual: &Value, allowed_extra: &[&str]) {
+    let seed = seed_example(name);
+    let missing = shape_differences(&seed, actual);
+    assert!(missing.is_empty(), "{name}: {missing:?}\n{actual:#}");
+    let extra: Vec<String> = extra_fields(&seed, actual)
+        .into_iter()
+        .filter(|f| !allowed_extra.contains(&f.as_str()))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "{name}: fields the example lacks: {extra:?}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

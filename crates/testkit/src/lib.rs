@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+pub mod calls;
 pub mod golden;
 mod receiver;
 

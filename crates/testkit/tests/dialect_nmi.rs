@@ -7,7 +7,10 @@
 
 use poigate_api::PresentCardRequest;
 use poigate_domain::{CardBrand, Cvm, EntryMode, Timestamp};
-use poigate_testkit::golden::{extra_fields, seed_example, shape_differences};
+use poigate_testkit::calls::{access_token, form, get_json, post_text};
+use poigate_testkit::golden::{
+    assert_matches_example, extra_fields, seed_example, shape_differences,
+};
 use poigate_testkit::{ManualClock, Options, TERMINALS, TestServer, eventually};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -52,17 +55,14 @@ impl Nmi {
     }
 
     async fn transact_body(&self, body: String, bearer: Option<&str>) -> anyhow::Result<Direct> {
-        let mut req = self
-            .http
-            .post(format!("{}/api/transact.php", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
-        if let Some(b) = bearer {
-            req = req.bearer_auth(b);
-        }
-        let r = req.send().await?;
-        let status = r.status().as_u16();
-        let text = r.text().await?;
+        let (status, text) = post_text(
+            &self.http,
+            &format!("{}/api/transact.php", self.base),
+            "application/x-www-form-urlencoded",
+            body,
+            bearer,
+        )
+        .await?;
         let fields = url::form_urlencoded::parse(text.as_bytes())
             .into_owned()
             .collect();
@@ -84,12 +84,7 @@ impl Nmi {
         if let Some(m) = method {
             url.push_str(&format!("?responseMethod={m}"));
         }
-        let mut req = self.http.get(url);
-        if let Some(b) = bearer {
-            req = req.bearer_auth(b);
-        }
-        let r = req.send().await?;
-        Ok((r.status().as_u16(), r.json().await?))
+        get_json(&self.http, &url, bearer).await
     }
 
     /// Polls asyncstatus until `asyncStatus` is `expected`.
@@ -105,14 +100,14 @@ impl Nmi {
     async fn query(&self, fields: &[(&str, &str)]) -> anyhow::Result<(u16, String)> {
         let mut pairs = vec![("security_key", self.key.as_str())];
         pairs.extend_from_slice(fields);
-        let r = self
-            .http
-            .post(format!("{}/api/query.php", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&pairs))
-            .send()
-            .await?;
-        Ok((r.status().as_u16(), r.text().await?))
+        post_text(
+            &self.http,
+            &format!("{}/api/query.php", self.base),
+            "application/x-www-form-urlencoded",
+            form(&pairs),
+            None,
+        )
+        .await
     }
 
     /// An asynchronous sale of `amount` on `device`, with `extra` fields; returns the guid.
@@ -159,13 +154,6 @@ impl Nmi {
     }
 }
 
-/// A form-encoded body.
-fn form(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
-}
-
 /// The value of the first `<name>` element of an XML text.
 fn xml_value<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let open = format!("<{name}>");
@@ -181,22 +169,6 @@ fn card(entry_mode: EntryMode, cvm: Cvm) -> PresentCardRequest {
         entry_mode: Some(entry_mode),
         cvm: Some(cvm),
     }
-}
-
-/// The seed example `name` and poigate's answer have the same fields with the same JSON
-/// types, and poigate adds nothing but `allowed_extra`.
-fn assert_matches_seed(name: &str, actual: &Value, allowed_extra: &[&str]) {
-    let seed = seed_example(name);
-    let missing = shape_differences(&seed, actual);
-    assert!(missing.is_empty(), "{name}: {missing:?}\n{actual:#}");
-    let extra: Vec<String> = extra_fields(&seed, actual)
-        .into_iter()
-        .filter(|f| !allowed_extra.contains(&f.as_str()))
-        .collect();
-    assert!(
-        extra.is_empty(),
-        "{name}: fields the example lacks: {extra:?}"
-    );
 }
 
 /// Redacts a generated value, keeping `null` and `""` (they are part of the answer).
@@ -238,7 +210,7 @@ async fn golden_in_flight_device_in_use_and_cancelled_by_api() -> anyhow::Result
     assert_eq!(inflight["asyncStatus"], "inFlight");
     assert_eq!(inflight["platformId"], guid.as_str());
     assert_eq!(inflight["asyncStatusGuid"], guid.as_str());
-    assert_matches_seed("nmi-asyncstatus-inflight.json", &inflight, &[]);
+    assert_matches_example("nmi-asyncstatus-inflight.json", &inflight, &[]);
     snapshot!("nmi_asyncstatus_inflight", &inflight);
     // `responseMethod=asynchronous` is the default.
     let (_, explicit) = nmi.status(&guid, Some("asynchronous")).await?;
@@ -252,7 +224,7 @@ async fn golden_in_flight_device_in_use_and_cancelled_by_api() -> anyhow::Result
     assert_eq!(status, 200);
     assert_eq!(in_use["asyncStatus"], "poiDeviceInUse");
     assert_eq!(in_use["platformId"], busy.as_str());
-    assert_matches_seed("nmi-asyncstatus-device-in-use.json", &in_use, &[]);
+    assert_matches_example("nmi-asyncstatus-device-in-use.json", &in_use, &[]);
     snapshot!("nmi_asyncstatus_device_in_use", &in_use);
 
     // `poi_request=cancellation` cancels what runs on the device.
@@ -296,7 +268,7 @@ async fn golden_complete_approved_declined_emv_and_vault() -> anyhow::Result<()>
         approved["transaction"]["authCode"].as_str().map(str::len),
         Some(6)
     );
-    assert_matches_seed("nmi-asyncstatus-complete-approved.json", &approved, &[]);
+    assert_matches_example("nmi-asyncstatus-complete-approved.json", &approved, &[]);
     snapshot!("nmi_asyncstatus_complete_approved", &approved);
 
     // Declined by the amount trigger (…124: insufficient funds).
@@ -307,7 +279,7 @@ async fn golden_complete_approved_declined_emv_and_vault() -> anyhow::Result<()>
     assert_eq!(declined["transaction"]["condition"], "failed");
     assert_eq!(declined["transaction"]["authCode"], "");
     // A chip card: emvMetaData comes along (the declined example was a swipe or tap).
-    assert_matches_seed(
+    assert_matches_example(
         "nmi-asyncstatus-complete-declined.json",
         &declined,
         &["$.transaction.emvMetaData"],
@@ -419,7 +391,7 @@ async fn golden_error_is_a_failed_interaction() -> anyhow::Result<()> {
     // The refid is stable: support can be given the same reference twice.
     let (_, again) = nmi.status(&guid, None).await?;
     assert_eq!(again["error"]["refid"], failed["error"]["refid"]);
-    assert_matches_seed("nmi-asyncstatus-error.json", &failed, &[]);
+    assert_matches_example("nmi-asyncstatus-error.json", &failed, &[]);
     snapshot!("nmi_asyncstatus_error", &failed);
     Ok(())
 }
@@ -711,19 +683,7 @@ async fn tokens_work_and_expired_or_tampered_ones_get_401() -> anyhow::Result<()
     })
     .await?;
     let nmi = Nmi::new(&ts);
-    let token: Value = ts
-        .http()
-        .post(format!("{}/oauth/token", ts.url()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[
-            ("grant_type", "client_credentials"),
-            ("client_secret", ts.key()),
-        ]))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token["access_token"].as_str().expect("token").to_string();
+    let token = access_token(&ts.http(), &ts.url(), ts.key()).await?;
     let body = format!(
         "type=sale&amount=1.00&poi_device_id={}&response_method=asynchronous",
         TERMINALS[0]
