@@ -867,8 +867,13 @@ async fn end_to_end_sale_decline_cancel_and_lost_response() -> anyhow::Result<()
     let (status, empty) = nmi.query(&[("order_id", "never-sent")]).await?;
     assert_eq!(status, 200);
     assert!(!empty.contains("<transaction>"));
-    let (status, err) = nmi.query(&[]).await?;
-    assert_eq!(status, 400);
-    assert!(err.contains("<error_response>"));
+    for filters in [
+        &[][..],
+        &[("order_id", "e2e-lost"), ("start_date", "20240101")][..],
+    ] {
+        let (status, err) = nmi.query(filters).await?;
+        assert_eq!(status, 400, "{filters:?}");
+        assert!(err.contains("<error_response>"), "{err}");
+    }
     Ok(())
 }

@@ -27,6 +27,23 @@ use std::fmt::Write as _;
 /// At most this many transactions per answer.
 const MAX_RESULTS: u32 = 100;
 
+/// Query API filters poigate does not implement: refused rather than ignored, so that no
+/// answer is wider than what was asked for.
+const UNSUPPORTED_FILTERS: &[&str] = &[
+    "condition",
+    "transaction_type",
+    "action_type",
+    "source",
+    "start_date",
+    "end_date",
+    "cc_number",
+    "email",
+    "first_name",
+    "last_name",
+    "customer_vault_id",
+    "date_search",
+];
+
 fn xml(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
@@ -101,6 +118,12 @@ pub(super) async fn query(
                 &format!("Invalid report_type `{other}`: poigate answers the transaction report"),
             );
         }
+    }
+    if let Some(filter) = UNSUPPORTED_FILTERS.iter().find(|f| fields.get(f).is_some()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("{filter} is not supported: query by transaction_id or order_id"),
+        );
     }
     let found = match (fields.get("transaction_id"), fields.get("order_id")) {
         (Some(ids), order) => by_transaction_ids(&state, &caller, ids, order).await,
