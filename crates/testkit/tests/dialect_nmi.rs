@@ -624,6 +624,24 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
         assert_eq!(answer.get("responsetext"), "Authentication Failed");
         assert_eq!(answer.get("response"), "3");
     }
+    // Variables in the URL are not read (they would end up in access logs), and GET is
+    // not a Payment API method.
+    let url = format!(
+        "{}/nmi/api/transact.php?security_key={}&type=sale&amount=1.00&poi_device_id={dev}",
+        ts.url(),
+        ts.key()
+    );
+    let (status, _) = post_text(
+        &ts.http(),
+        &url,
+        "application/x-www-form-urlencoded",
+        String::new(),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 401);
+    let (status, body) = get_json(&ts.http(), &url, None).await?;
+    assert_eq!((status, &body["error"]["code"]), (405, &json!(405)));
     // A Bearer key works in place of security_key.
     let answer = nmi
         .transact_body(

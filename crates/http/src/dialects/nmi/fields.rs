@@ -1,5 +1,6 @@
-//! The variables of a Payment API request: form-encoded body and query string together, as
-//! NMI accepts both. Values are trimmed; empty ones count as absent.
+//! The variables of a Payment API request: the form-encoded body. Values are trimmed; empty
+//! ones count as absent. Variables in the URL are not read: a URL ends up in access logs,
+//! and these variables include the security key (and, refused, card data).
 
 use axum::http::HeaderMap;
 use std::collections::HashMap;
@@ -26,19 +27,12 @@ const CARD_DATA: &[&str] = &[
 pub(super) struct Fields(HashMap<String, String>);
 
 impl Fields {
-    /// Body variables win over query-string ones of the same name; within one source the
-    /// first occurrence wins.
-    pub(super) fn parse(query: Option<&str>, body: &[u8]) -> Fields {
+    /// The first occurrence of a variable wins.
+    pub(super) fn parse(body: &[u8]) -> Fields {
         let mut map = HashMap::new();
         for (k, v) in url::form_urlencoded::parse(body) {
             map.entry(k.trim().to_ascii_lowercase())
                 .or_insert_with(|| v.trim().to_string());
-        }
-        if let Some(q) = query {
-            for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
-                map.entry(k.trim().to_ascii_lowercase())
-                    .or_insert_with(|| v.trim().to_string());
-            }
         }
         map.retain(|_, v| !v.is_empty());
         Fields(map)
@@ -66,18 +60,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn body_and_query_with_trimming() {
-        let f = Fields::parse(
-            Some("type=auth&orderid=q"),
-            b"type=sale&amount=+1.00+&empty=&poi_device_id=P1",
-        );
+    fn first_occurrence_trimmed_and_empty_is_absent() {
+        let f = Fields::parse(b"type=sale&amount=+1.00+&empty=&TYPE=auth&poi_device_id=P1");
         assert_eq!(f.get("type"), Some("sale"));
         assert_eq!(f.get("amount"), Some("1.00"));
-        assert_eq!(f.get("orderid"), Some("q"));
         assert_eq!(f.get("empty"), None);
         assert_eq!(f.card_data(), None);
         assert_eq!(
-            Fields::parse(None, b"ccnumber=4111").card_data(),
+            Fields::parse(b"ccnumber=4111").card_data(),
             Some("ccnumber")
         );
     }

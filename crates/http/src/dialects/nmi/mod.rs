@@ -30,11 +30,8 @@ use axum::routing::{get, post};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/transact.php",
-            post(transact::transact).get(transact::transact),
-        )
-        .route("/api/query.php", post(query::query).get(query::query))
+        .route("/api/transact.php", post(transact::transact))
+        .route("/api/query.php", post(query::query))
         .route("/api/asyncstatus", get(asyncstatus::without_guid))
         .route("/api/asyncstatus/", get(asyncstatus::without_guid))
         .route("/api/asyncstatus/{guid}", get(asyncstatus::asyncstatus))

@@ -13,8 +13,8 @@ use super::status::{condition, nmi_type};
 use crate::AppState;
 use crate::dialects::access::{Refusal, authenticate};
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use poigate_domain::{
@@ -93,7 +93,6 @@ fn escape(text: &str) -> String {
 pub(super) async fn query(
     State(state): State<AppState>,
     headers: HeaderMap,
-    RawQuery(raw_query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Ok(body) = body else {
@@ -102,7 +101,7 @@ pub(super) async fn query(
             "The request body could not be read",
         );
     };
-    let fields = Fields::parse(raw_query.as_deref(), &body);
+    let fields = Fields::parse(&body);
     let caller = match authenticate(&state, fields.credential(&headers).as_deref()).await {
         Ok(c) => c,
         Err(Refusal::Missing | Refusal::Invalid) => {

@@ -15,8 +15,8 @@ use crate::AppState;
 use crate::dialects::access::{Refusal, authenticate};
 use crate::dialects::flow::{active_interaction, transaction_of, wait_final};
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use poigate_domain::{Currency, InteractionType, Money, OperationKind, OperationStatus};
@@ -39,7 +39,6 @@ fn refused(e: EngineError) -> Response {
 pub(super) async fn transact(
     State(state): State<AppState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let body = match body {
@@ -52,7 +51,7 @@ pub(super) async fn transact(
         }
         Err(_) => return bad("The request body could not be read"),
     };
-    let fields = Fields::parse(query.as_deref(), &body);
+    let fields = Fields::parse(&body);
     let caller = match authenticate(&state, fields.credential(&headers).as_deref()).await {
         Ok(c) => c,
         Err(Refusal::Missing | Refusal::Invalid) => {
