@@ -60,6 +60,49 @@ fn walk(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// Fields of `actual` that `expected` (a seed example) does not have, recursively through
+/// objects present in both: what poigate adds beyond the example.
+pub fn extra_fields(expected: &Value, actual: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    extra("$", expected, actual, &mut out);
+    out
+}
+
+fn extra(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, av) in a {
+                match e.get(k) {
+                    Some(ev) => extra(&format!("{path}.{k}"), ev, av, out),
+                    None => out.push(format!("{path}.{k}")),
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            for (i, (ev, av)) in e.iter().zip(a.iter()).enumerate() {
+                extra(&format!("{path}[{i}]"), ev, av, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Panics unless `actual` has every field of the seed example `name` with the same JSON
+/// type, and no field beyond them except those listed in `allowed_extra` (`$.a.b` paths).
+pub fn assert_matches_example(name: &str, actual: &Value, allowed_extra: &[&str]) {
+    let seed = seed_example(name);
+    let missing = shape_differences(&seed, actual);
+    assert!(missing.is_empty(), "{name}: {missing:?}\n{actual:#}");
+    let extra: Vec<String> = extra_fields(&seed, actual)
+        .into_iter()
+        .filter(|f| !allowed_extra.contains(&f.as_str()))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "{name}: fields the example lacks: {extra:?}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +127,19 @@ mod tests {
                 "$.d[0].e: expected bool, got number",
                 "$.n: missing"
             ]
+        );
+    }
+
+    #[test]
+    fn finds_fields_the_example_does_not_have() {
+        let seed = json!({"a": 1, "b": {"c": "x"}, "d": [{"e": true}]});
+        assert!(extra_fields(&seed, &json!({"a": 2, "b": {"c": "y"}})).is_empty());
+        assert_eq!(
+            extra_fields(
+                &seed,
+                &json!({"a": 1, "z": 0, "b": {"c": "x", "y": 1}, "d": [{"e": true, "f": 1}]})
+            ),
+            vec!["$.b.y", "$.d[0].f", "$.z"]
         );
     }
 }

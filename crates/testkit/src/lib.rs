@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+pub mod calls;
 pub mod golden;
 mod receiver;
 
@@ -250,6 +251,34 @@ impl TestServer {
             )
             .await?;
         Ok(Client::new(self.url(), key)?)
+    }
+
+    /// Registers another simulated in-process terminal for Merchant A (a provider's example
+    /// names its own serial number) and waits until it is online; returns its POIID.
+    pub async fn add_terminal(&self, model: &str, serial: &str) -> anyhow::Result<String> {
+        let engine = self.engine();
+        let caller = engine
+            .authenticate(&self.key)
+            .await?
+            .context("the test key authenticates")?;
+        let terminal = engine
+            .register_terminal(
+                caller.merchant_id,
+                serial,
+                model,
+                None,
+                TerminalKind::Simulated,
+                TerminalConnection::InProcess,
+            )
+            .await?;
+        let poiid = terminal.poiid();
+        let client = self.client();
+        eventually(Duration::from_secs(10), || async {
+            let t = client.terminal(&poiid).await.ok()?;
+            (t.status == TerminalStatus::Online).then_some(())
+        })
+        .await?;
+        Ok(poiid)
     }
 
     /// Stops the server and starts a new one on the same data directory (new port).

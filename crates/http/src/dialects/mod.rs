@@ -5,9 +5,11 @@
 //! render the provider's response (and its webhook payloads, through [`DialectRenderer`]).
 //! No business rule lives here. The mapping tables are in `docs/dialects.md`.
 
+pub(crate) mod access;
 pub mod adyen;
 pub mod cm;
 pub mod cybersource;
+pub(crate) mod flow;
 pub mod nmi;
 
 use crate::AppState;

@@ -1,0 +1,127 @@
+//! The full transaction answer (`transactionDetails`, `processingDetails`,
+//! `linkedOperations`, `receipts`), shared by `PaymentResponse`, `StandaloneRefundResponse`,
+//! `LinkedRefundResponse` and `TransactionLookupResponse`. Pure.
+
+use super::time::submit_time;
+use super::wire::{
+    AmountView, CardView, LinkedOperation, ProcessingDetails, ReceiptView, ReceiptsView,
+    TransactionDetails, TransactionResponse,
+};
+use poigate_domain::{
+    CardBrand, Condition, Currency, Cvm, EntryMode, Money, Operation, OperationKind,
+    OperationStatus, Receipt, Transaction, TransactionStatus,
+};
+
+/// Cybersource's transaction id: the poigate transaction's UUID, 32 hex digits.
+pub(super) fn transaction_id(txn: &Transaction) -> String {
+    txn.id.uuid().simple().to_string()
+}
+
+fn decimal(minor: i64, currency: Currency) -> String {
+    Money::new(minor.max(0), currency)
+        .map(|m| m.to_decimal_string())
+        .unwrap_or_default()
+}
+
+/// `VISA`, `MASTERCARD`, `DINERS_CLUB`: the receipt label, as an identifier.
+fn card_type(brand: CardBrand) -> String {
+    brand.label().replace(' ', "_")
+}
+
+fn entry_mode(mode: EntryMode) -> &'static str {
+    match mode {
+        EntryMode::Chip => "ICC",
+        EntryMode::Contactless => "NFC_ICC",
+        EntryMode::Swipe => "MAGSTRIPE",
+    }
+}
+
+fn verification_method(cvm: Option<Cvm>) -> &'static str {
+    match cvm {
+        Some(Cvm::OnlinePin) => "ONLINE_PIN",
+        Some(Cvm::OfflinePin) => "OFFLINE_PIN",
+        Some(Cvm::Signature) => "SIGNATURE",
+        Some(Cvm::OfflinePinSignature) => "OFFLINE_PIN_AND_SIGNATURE",
+        Some(Cvm::ConsumerDevice) => "CDCVM",
+        Some(Cvm::None) | None => "NONE",
+    }
+}
+
+fn status(txn: &Transaction) -> &'static str {
+    match (txn.status, txn.condition) {
+        (TransactionStatus::Declined, _) => "DECLINED",
+        (_, Condition::Canceled) => "VOIDED",
+        _ => "APPROVED",
+    }
+}
+
+fn linked(op: &Operation) -> LinkedOperation {
+    LinkedOperation {
+        id: op.id.uuid().simple().to_string(),
+        kind: match op.kind {
+            OperationKind::Capture => "CAPTURE",
+            OperationKind::Void => "VOID",
+            OperationKind::Refund => "REFUND",
+        },
+        amount: op.amount.to_decimal_string(),
+        status: match op.status {
+            OperationStatus::Pending => "PENDING",
+            OperationStatus::Succeeded => "APPROVED",
+            OperationStatus::Failed => "DECLINED",
+        },
+    }
+}
+
+fn receipt(r: Option<&Receipt>) -> Option<ReceiptView> {
+    r.map(|r| ReceiptView {
+        preformatted_receipt: r.text.clone(),
+    })
+}
+
+/// The answer `kind` (with `message` where the type has one) for `txn` and its operations.
+pub(super) fn transaction_response(
+    kind: &'static str,
+    message: Option<String>,
+    txn: &Transaction,
+    operations: &[Operation],
+) -> TransactionResponse {
+    let currency = txn.amount.currency();
+    let live = txn.status == TransactionStatus::Approved
+        && !matches!(txn.condition, Condition::Canceled | Condition::Failed);
+    let captured = txn.captured_amount.saturating_sub(txn.refunded_amount);
+    let refundable = if live {
+        captured.saturating_sub(txn.refund_pending_amount)
+    } else {
+        0
+    };
+    TransactionResponse {
+        kind,
+        message,
+        transaction_details: TransactionDetails {
+            id: transaction_id(txn),
+            merchant_reference_code: txn.reference.clone(),
+            submit_time_utc: submit_time(txn.created_at),
+            captured: txn.captured_amount > 0,
+            amount_details: AmountView {
+                currency: currency.code().to_string(),
+                amount: txn.amount.to_decimal_string(),
+                captured_amount: decimal(captured, currency),
+                refundable_amount: decimal(refundable, currency),
+            },
+        },
+        processing_details: ProcessingDetails {
+            status: status(txn),
+            verification_method: verification_method(txn.emv.as_ref().map(|e| e.cvm)),
+            entry_mode: txn.card.as_ref().map(|c| entry_mode(c.entry_mode())),
+            card: txn.card.as_ref().map(|c| CardView {
+                kind: card_type(c.brand()),
+                masked_pan: c.masked_pan().replace('*', "X"),
+            }),
+        },
+        linked_operations: operations.iter().map(linked).collect(),
+        receipts: ReceiptsView {
+            merchant_receipt: receipt(txn.receipts.merchant.as_ref()),
+            customer_receipt: receipt(txn.receipts.customer.as_ref()),
+        },
+    }
+}

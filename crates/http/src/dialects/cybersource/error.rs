@@ -1,0 +1,106 @@
+//! `ErrorResponse {type, message, developerDescription}` answers, and the one place where
+//! engine errors become Cybersource errors. Bad input is a 4xx; only a storage failure is a
+//! 5xx (503).
+
+use super::wire::ErrorResponse;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use poigate_engine::EngineError;
+
+/// An error answer.
+#[derive(Debug)]
+pub(super) struct Failure {
+    pub status: StatusCode,
+    pub message: String,
+    pub description: String,
+}
+
+impl Failure {
+    pub(super) fn new(
+        status: StatusCode,
+        message: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Failure {
+        Failure {
+            status,
+            message: message.into(),
+            description: description.into(),
+        }
+    }
+
+    /// A `400` for a request the client must fix.
+    pub(super) fn invalid(description: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::BAD_REQUEST, "Invalid request", description)
+    }
+
+    pub(super) fn body(&self) -> ErrorResponse {
+        ErrorResponse {
+            kind: "ErrorResponse",
+            message: self.message.clone(),
+            developer_description: self.description.clone(),
+        }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body())).into_response()
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Failure {
+        match e {
+            EngineError::Validation(v) => Failure::invalid(v.to_string()),
+            EngineError::NotFound(what) => Failure::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("No such {what} for this merchant."),
+            ),
+            EngineError::UnknownInteraction => Failure::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "No such interaction for this merchant.",
+            ),
+            EngineError::TerminalNotFound(t) => Failure::invalid(format!(
+                "No terminal with serialNumber `{t}` for this merchant."
+            )),
+            EngineError::TerminalBusy { blocking } => Failure::new(
+                StatusCode::CONFLICT,
+                "Terminal is busy",
+                format!(
+                    "The terminal is processing interaction {}; wait for it or send a CancelRequest.",
+                    blocking.uuid().hyphenated()
+                ),
+            ),
+            EngineError::TerminalOffline => Failure::new(
+                StatusCode::CONFLICT,
+                "Terminal is offline",
+                "The terminal is not connected; card-present transactions are not queued.",
+            ),
+            EngineError::IdempotencyMismatch => Failure::new(
+                StatusCode::CONFLICT,
+                "Duplicate merchantReferenceCode",
+                "This merchantReferenceCode was used for a different request in the last 24 hours.",
+            ),
+            EngineError::IdempotencyInProgress => Failure::new(
+                StatusCode::CONFLICT,
+                "Request in progress",
+                "A request with this merchantReferenceCode is still being processed; retry shortly.",
+            ),
+            EngineError::MoneyRule(rule) => {
+                Failure::new(StatusCode::CONFLICT, "Operation refused", rule.to_string())
+            }
+            EngineError::Store(err) => {
+                tracing::error!(error = %err, "storage failure");
+                Failure::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service unavailable",
+                    "Storage is unavailable; nothing was changed. Retry.",
+                )
+            }
+            other => Failure::invalid(other.to_string()),
+        }
+    }
+}

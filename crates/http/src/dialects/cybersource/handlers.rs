@@ -1,0 +1,476 @@
+//! The endpoints: `POST /v1/cloud/transactions/async` (answer `{interactionId}` at once),
+//! `POST /v1/cloud/transactions` (answer when the transaction is complete, at most 180 s,
+//! Cybersource's backend timeout) and `GET /v1/cloud/interactions/{interactionId}/events`.
+
+use super::details::transaction_response;
+use super::error::Failure;
+use super::events::event_view;
+use super::messages::{approved, declined, response_type, unsuccessful};
+use super::wire::{
+    Accepted, AmountDetails, Envelope, Events, LinkedRefund, Lookup, Payment, Request,
+};
+use crate::AppState;
+use crate::dialects::access::{Refusal, authenticate};
+use crate::dialects::credential;
+use crate::dialects::flow::{active_interaction, wait_final};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use poigate_domain::{
+    Currency, Interaction, InteractionId, InteractionType, Money, OperationKind, OperationStatus,
+    Outcome, TransactionId,
+};
+use poigate_engine::{Caller, CreateRequest, EventOrder, InteractionFilter, OperationRequest};
+use std::time::Duration;
+
+/// Cybersource's backend timeout for synchronous requests.
+const SYNC_BOUND: Duration = Duration::from_secs(180);
+/// The most events one answer lists.
+const MAX_EVENTS: u32 = 1000;
+
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Failure> {
+    match authenticate(state, credential(headers).as_deref()).await {
+        Ok(c) => Ok(c),
+        Err(Refusal::Missing | Refusal::Invalid) => Err(Failure::new(
+            StatusCode::UNAUTHORIZED,
+            "Authentication failed",
+            "Send a valid bearer token: Authorization: Bearer <an access token from \
+             POST /oauth/token, or an API key>. Tokens expire after 15 minutes.",
+        )),
+        Err(Refusal::Unavailable(e)) => Err(e.into()),
+    }
+}
+
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Failure> {
+    body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Failure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request too large",
+                "The request body exceeds 64 KiB.",
+            )
+        } else {
+            Failure::invalid("The request body could not be read.")
+        }
+    })
+}
+
+/// The terminal's serial number and the request, or what is wrong with them.
+fn parse(bytes: &[u8]) -> Result<(String, Request), Failure> {
+    let envelope: Envelope = serde_json::from_slice(bytes)
+        .map_err(|e| Failure::invalid(format!("The body is not a valid request: {e}")))?;
+    let serial = envelope
+        .serial_number
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Failure::invalid("serialNumber is required."))?;
+    let request = envelope
+        .request
+        .ok_or_else(|| Failure::invalid("request is required."))?;
+    let request: Request =
+        serde_json::from_value(request).map_err(|e| Failure::invalid(format!("request: {e}")))?;
+    Ok((serial, request))
+}
+
+fn money(details: Option<&AmountDetails>) -> Result<Money, Failure> {
+    let details = details.ok_or_else(|| Failure::invalid("request.amountDetails is required."))?;
+    let code = details
+        .currency
+        .as_deref()
+        .ok_or_else(|| Failure::invalid("request.amountDetails.currency is required."))?;
+    let currency = Currency::from_code(&code.trim().to_ascii_uppercase()).ok_or_else(|| {
+        Failure::invalid(format!(
+            "request.amountDetails.currency: unknown currency `{code}`."
+        ))
+    })?;
+    let amount = details
+        .amount
+        .as_deref()
+        .ok_or_else(|| Failure::invalid("request.amountDetails.amount is required."))?;
+    Money::parse_decimal(amount.trim(), currency)
+        .map_err(|e| Failure::invalid(format!("request.amountDetails.amount: {e}.")))
+}
+
+/// `merchantReferenceCode`: up to 50 letters, digits, underscores and dashes.
+fn reference(code: Option<&str>) -> Result<String, Failure> {
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Failure::invalid("request.merchantReferenceCode is required."))?;
+    if code.len() > 50
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(Failure::invalid(
+            "request.merchantReferenceCode: up to 50 letters, digits, underscores and dashes.",
+        ));
+    }
+    Ok(code.to_string())
+}
+
+/// Starts a sale or card-present refund. The `merchantReferenceCode` is also the
+/// idempotency key: the same request sent again (a lost response) returns the same
+/// interaction, never a second payment.
+async fn start(
+    state: &AppState,
+    caller: &Caller,
+    serial: String,
+    kind: InteractionType,
+    payment: &Payment,
+) -> Result<Interaction, Failure> {
+    let amount = money(payment.amount_details.as_ref())?;
+    let reference = reference(payment.merchant_reference_code.as_deref())?;
+    let request = CreateRequest {
+        terminal: serial,
+        kind,
+        amount,
+        idempotency_key: Some(format!("cybersource:{reference}")),
+        reference: Some(reference),
+        sale_id: None,
+        service_id: None,
+        timeout_seconds: None,
+        metadata: Default::default(),
+        webhooks: Vec::new(),
+    };
+    Ok(state.engine.create(caller, request).await?.interaction)
+}
+
+/// Cancels what runs on the terminal; returns the interaction it asked to cancel.
+async fn cancel(state: &AppState, caller: &Caller, serial: &str) -> Result<InteractionId, Failure> {
+    let id = active_interaction(&state.engine, caller, serial)
+        .await?
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::CONFLICT,
+                "No transaction in progress",
+                "The terminal has no transaction to cancel.",
+            )
+        })?;
+    state.engine.cancel(caller, id).await?;
+    Ok(id)
+}
+
+fn interaction_id(id: InteractionId) -> String {
+    id.uuid().hyphenated().to_string()
+}
+
+/// What a request to either endpoint leads to.
+enum Begun {
+    /// An interaction started or asked to cancel: follow it.
+    Interaction(InteractionId),
+    /// A request the terminal takes no part in.
+    LinkedRefund(LinkedRefund),
+    Lookup(Lookup),
+}
+
+/// Authenticates and parses a request, and starts (or cancels) the interaction it asks for.
+async fn begin(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(Caller, Begun), Failure> {
+    let caller = caller(state, headers).await?;
+    let (serial, request) = parse(&body(raw)?)?;
+    let begun = match request {
+        Request::Payment(p) => Begun::Interaction(
+            start(state, &caller, serial, InteractionType::Sale, &p)
+                .await?
+                .id,
+        ),
+        Request::StandaloneRefund(p) => Begun::Interaction(
+            start(state, &caller, serial, InteractionType::Refund, &p)
+                .await?
+                .id,
+        ),
+        Request::Cancel(_) => Begun::Interaction(cancel(state, &caller, &serial).await?),
+        Request::LinkedRefund(r) => Begun::LinkedRefund(r),
+        Request::Lookup(l) => Begun::Lookup(l),
+    };
+    Ok((caller, begun))
+}
+
+pub(super) async fn transact_async(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Accepted>, Failure> {
+    match begin(&state, &headers, raw).await? {
+        (_, Begun::Interaction(id)) => Ok(Json(Accepted {
+            interaction_id: interaction_id(id),
+        })),
+        (_, Begun::LinkedRefund(_) | Begun::Lookup(_)) => Err(Failure::invalid(
+            "LinkedRefundRequest and TransactionLookupRequest do not involve the terminal; \
+             send them to POST /v1/cloud/transactions.",
+        )),
+    }
+}
+
+pub(super) async fn transact_sync(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let (caller, begun) = begin(&state, &headers, raw).await?;
+    match begun {
+        Begun::Interaction(id) => {
+            let interaction = wait_final(&state.engine, &caller, id, SYNC_BOUND).await?;
+            final_answer(&state, &caller, &interaction).await
+        }
+        Begun::LinkedRefund(r) => linked_refund(&state, &caller, &r).await,
+        Begun::Lookup(l) => lookup(&state, &caller, &l).await,
+    }
+}
+
+/// The synchronous answer: the full transaction for a card decision, an `ErrorResponse`
+/// (HTTP 200: the request itself was fine) for a cancel or failure, and `202` with an
+/// `ErrorResponse` naming the interaction if it is still running at the bound.
+async fn final_answer(
+    state: &AppState,
+    caller: &Caller,
+    interaction: &Interaction,
+) -> Result<Response, Failure> {
+    let Some(outcome) = &interaction.outcome else {
+        return Ok(Failure::new(
+            StatusCode::ACCEPTED,
+            "Transaction in progress",
+            format!(
+                "The terminal has not finished; follow GET /v1/cloud/interactions/{}/events.",
+                interaction_id(interaction.id)
+            ),
+        )
+        .into_response());
+    };
+    if let Some((message, description)) = unsuccessful(outcome) {
+        return Ok(Failure::new(StatusCode::OK, message, description).into_response());
+    }
+    let message = match outcome {
+        Outcome::Approved { .. } => approved(interaction.kind),
+        _ => declined(interaction.kind),
+    };
+    let txn = interaction
+        .transaction_id
+        .ok_or_else(|| Failure::from(poigate_engine::EngineError::NotFound("transaction")))?;
+    respond(
+        state,
+        caller,
+        response_type(interaction.kind),
+        Some(message.to_string()),
+        txn,
+    )
+    .await
+}
+
+/// The full answer for transaction `id`. Operations are read before the transaction, so
+/// the amounts are never older than the operations listed.
+async fn respond(
+    state: &AppState,
+    caller: &Caller,
+    kind: &'static str,
+    message: Option<String>,
+    id: TransactionId,
+) -> Result<Response, Failure> {
+    let operations = state.engine.operations(caller, id, None).await?;
+    let txn = state.engine.transaction(caller, id).await?;
+    Ok(Json(transaction_response(kind, message, &txn, &operations)).into_response())
+}
+
+fn parse_transaction_id(raw: Option<&str>, field: &str) -> Result<TransactionId, Failure> {
+    let raw = raw
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| Failure::invalid(format!("{field} is required.")))?;
+    uuid::Uuid::try_parse(raw)
+        .map(TransactionId::from_uuid)
+        .map_err(|_| Failure::invalid(format!("{field}: `{raw}` is not a transaction id.")))
+}
+
+/// `LinkedRefundRequest`: a referenced refund, without the card. poigate's refunds complete
+/// asynchronously; the answer shows the refund `PENDING` in `linkedOperations` (or its
+/// result if the processor already answered).
+async fn linked_refund(
+    state: &AppState,
+    caller: &Caller,
+    request: &LinkedRefund,
+) -> Result<Response, Failure> {
+    let id = parse_transaction_id(request.transaction_id.as_deref(), "request.transactionId")?;
+    let amount = money(request.amount_details.as_ref())?;
+    let txn = state.engine.transaction(caller, id).await?;
+    if amount.currency() != txn.amount.currency() {
+        return Err(Failure::invalid(format!(
+            "request.amountDetails.currency: the transaction is in {}.",
+            txn.amount.currency().code()
+        )));
+    }
+    let result = state
+        .engine
+        .request_operation(
+            caller,
+            id,
+            OperationRequest {
+                kind: OperationKind::Refund,
+                amount: Some(amount.value()),
+                reference: None,
+                idempotency_key: None,
+            },
+        )
+        .await?;
+    let message = match result.operation.status {
+        OperationStatus::Succeeded => "Refund approved",
+        OperationStatus::Pending => "Refund pending",
+        OperationStatus::Failed => "Refund declined",
+    };
+    respond(
+        state,
+        caller,
+        "LinkedRefundResponse",
+        Some(message.to_string()),
+        result.transaction.id,
+    )
+    .await
+}
+
+/// `TransactionLookupRequest` (Check Transaction Status) by `TRANSACTION_ID` or by
+/// `MERCHANT_REFERENCE_CODE` (the newest transaction with that code).
+async fn lookup(state: &AppState, caller: &Caller, request: &Lookup) -> Result<Response, Failure> {
+    let txn = match request.id_type.as_deref() {
+        Some("TRANSACTION_ID") => parse_transaction_id(request.id.as_deref(), "request.id")?,
+        Some("MERCHANT_REFERENCE_CODE") => {
+            let code = reference(request.id.as_deref())?;
+            let filter = InteractionFilter {
+                reference: Some(code),
+                limit: 20,
+                ..InteractionFilter::default()
+            };
+            let found = state.engine.find(caller, &filter).await?;
+            found.iter().find_map(|i| i.transaction_id).ok_or_else(|| {
+                Failure::new(
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    "No transaction with this merchantReferenceCode (yet): a transaction \
+                     exists once the card was approved or declined.",
+                )
+            })?
+        }
+        _ => {
+            return Err(Failure::invalid(
+                "request.idType must be TRANSACTION_ID or MERCHANT_REFERENCE_CODE.",
+            ));
+        }
+    };
+    respond(state, caller, "TransactionLookupResponse", None, txn).await
+}
+
+/// `limit` of the events query: 1 to 1000, default all.
+fn limit(query: Option<&str>) -> Result<u32, Failure> {
+    let Some(raw) = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "limit")
+            .map(|(_, v)| v.into_owned())
+    }) else {
+        return Ok(MAX_EVENTS);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_EVENTS).contains(&n) => Ok(n),
+        _ => Err(Failure::invalid(format!(
+            "limit must be an integer from 1 to {MAX_EVENTS}."
+        ))),
+    }
+}
+
+pub(super) async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Events>, Failure> {
+    let caller = caller(&state, &headers).await?;
+    let limit = limit(query.as_deref())?;
+    let id = uuid::Uuid::try_parse(raw_id.trim())
+        .map(InteractionId::from_uuid)
+        .map_err(|_| Failure::invalid(format!("`{raw_id}` is not an interactionId.")))?;
+    let interaction = state.engine.get(&caller, id).await?;
+    let events = state
+        .engine
+        .events(&caller, id, 0, MAX_EVENTS, EventOrder::Desc)
+        .await?;
+    let transaction_events = events
+        .iter()
+        .filter_map(|e| event_view(e, interaction.kind))
+        .take(limit as usize)
+        .collect();
+    Ok(Json(Events {
+        interaction_id: interaction_id(id),
+        transaction_events,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seed's request example parses into a sale of 1.00 GBP on terminal 1850000000.
+    #[test]
+    fn parses_the_seed_request_example() {
+        let seed = include_bytes!("../../../../../seeds/examples/cybersource-async-request.json");
+        let (serial, request) = parse(seed).expect("the seed example is a valid request");
+        assert_eq!(serial, "1850000000");
+        let Request::Payment(payment) = request else {
+            panic!("a PaymentRequest");
+        };
+        let amount = money(payment.amount_details.as_ref()).expect("amount");
+        assert_eq!((amount.value(), amount.currency().code()), (100, "GBP"));
+        assert_eq!(
+            reference(payment.merchant_reference_code.as_deref()).expect("code"),
+            "058ed6c3430e436dab91b782f4113fd2"
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_represent() {
+        for (body, mentions) in [
+            (
+                r#"{"serialNumber": "1", "request": {"type": "PaymentRequest", "merchantReferenceCode": "a", "amountDetails": {"amount": "1.001", "currency": "GBP"}}}"#,
+                "decimal",
+            ),
+            (
+                r#"{"serialNumber": "1", "request": {"type": "PaymentRequest", "merchantReferenceCode": "a", "amountDetails": {"amount": 1.0, "currency": "GBP"}}}"#,
+                "string",
+            ),
+            (
+                r#"{"serialNumber": "1", "request": {"type": "PaymentRequest", "merchantReferenceCode": "a", "amountDetails": {"amount": "1.00", "currency": "GBP", "cashbackAmount": "5.00"}}}"#,
+                "cashbackAmount",
+            ),
+            (
+                r#"{"serialNumber": "1", "request": {"type": "RefundAllRequest"}}"#,
+                "RefundAllRequest",
+            ),
+            (r#"{"request": {"type": "CancelRequest"}}"#, "serialNumber"),
+            (r#"{"serialNumber": "1"}"#, "request"),
+            (
+                r#"{"serialNumber": "1", "request": {"type": "PaymentRequest", "merchantReferenceCode": "not allowed!", "amountDetails": {"amount": "1.00", "currency": "GBP"}}}"#,
+                "merchantReferenceCode",
+            ),
+            ("not json", "valid"),
+        ] {
+            let failure = parse(body.as_bytes())
+                .and_then(|(_, request)| match request {
+                    Request::Payment(p) => {
+                        money(p.amount_details.as_ref())?;
+                        reference(p.merchant_reference_code.as_deref()).map(|_| ())
+                    }
+                    _ => Ok(()),
+                })
+                .expect_err(body);
+            assert_eq!(failure.status, StatusCode::BAD_REQUEST, "{body}");
+            assert!(
+                failure.description.contains(mentions),
+                "{body}: {}",
+                failure.description
+            );
+        }
+    }
+}

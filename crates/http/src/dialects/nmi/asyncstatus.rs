@@ -1,0 +1,101 @@
+//! `GET /api/asyncstatus/{asyncStatusGuid}`: the state of an asynchronous POI transaction,
+//! as it is now (`responseMethod=asynchronous`, the default) or once it is final
+//! (`responseMethod=synchronous`, bounded by NMI's five minutes).
+
+use super::guid::Guid;
+use super::reply::{status_engine_error, status_error};
+use super::status::{device_in_use, render};
+use super::transact::SYNC_BOUND;
+use crate::AppState;
+use crate::dialects::access::{Refusal, authenticate};
+use crate::dialects::credential;
+use crate::dialects::flow::{transaction_of, wait_final};
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// `GET /api/asyncstatus` without a guid.
+pub(super) async fn without_guid() -> Response {
+    status_error(
+        StatusCode::BAD_REQUEST,
+        "No Platform ID was sent in the request",
+    )
+}
+
+pub(super) async fn asyncstatus(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(guid): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let method = query.as_deref().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "responseMethod")
+            .map(|(_, v)| v.into_owned())
+    });
+    let synchronous = match method.as_deref() {
+        None | Some("asynchronous") => false,
+        Some("synchronous") => true,
+        Some(other) => {
+            return status_error(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid responseMethod `{other}`: synchronous or asynchronous"),
+            );
+        }
+    };
+    if guid.trim().is_empty() {
+        return without_guid().await;
+    }
+    let caller = match authenticate(&state, credential(&headers).as_deref()).await {
+        Ok(c) => c,
+        Err(Refusal::Missing) => {
+            return status_error(
+                StatusCode::BAD_REQUEST,
+                "No API Key was sent in the request (Authorization: Bearer)",
+            );
+        }
+        Err(Refusal::Invalid) => {
+            return status_error(
+                StatusCode::UNAUTHORIZED,
+                "An invalid API Key was sent in the request",
+            );
+        }
+        Err(Refusal::Unavailable(e)) => return status_engine_error(e),
+    };
+    let Some(parsed) = Guid::parse(&guid) else {
+        return status_error(
+            StatusCode::NOT_FOUND,
+            "The Platform ID provided was not found",
+        );
+    };
+    let id = match parsed {
+        Guid::DeviceInUse { blocking } => {
+            // The refused request never ran: it stays `poiDeviceInUse`, a final answer.
+            return match state.engine.get(&caller, blocking).await {
+                Ok(_) => Json(device_in_use(parsed)).into_response(),
+                Err(e) => status_engine_error(e),
+            };
+        }
+        Guid::Interaction(id) => id,
+    };
+    let interaction = if synchronous {
+        wait_final(&state.engine, &caller, id, SYNC_BOUND).await
+    } else {
+        state.engine.get(&caller, id).await
+    };
+    let interaction = match interaction {
+        Ok(i) => i,
+        Err(e) => return status_engine_error(e),
+    };
+    let txn = match transaction_of(&state.engine, &caller, &interaction).await {
+        Ok(t) => t,
+        Err(e) => return status_engine_error(e),
+    };
+    let serial = state
+        .engine
+        .terminal_live(interaction.terminal_id)
+        .map(|l| l.terminal.serial_number)
+        .unwrap_or_default();
+    Json(render(&interaction, txn.as_ref(), &serial)).into_response()
+}

@@ -1,0 +1,91 @@
+//! NMI's answers as HTTP responses, and the one place where engine errors become NMI
+//! errors. Malformed input and bad credentials get a 4xx (NMI itself answers `transact.php`
+//! errors with 200; poigate's rule is a 4xx for what the client must fix), storage failures
+//! a 503; never anything else in the 5xx range.
+
+use super::digits::digits;
+use super::direct::Answer;
+use super::status::ErrorView;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use poigate_engine::EngineError;
+use serde::Serialize;
+
+/// A `transact.php` answer with its HTTP status.
+pub(super) fn direct(status: StatusCode, answer: &Answer) -> Response {
+    let mut response = (status, answer.encode()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    response
+}
+
+/// The status and direct-post error for an engine refusal of a `transact.php` request.
+pub(super) fn engine_refusal(e: EngineError) -> (StatusCode, Answer) {
+    match e {
+        EngineError::Validation(v) => (StatusCode::BAD_REQUEST, Answer::error(v.to_string())),
+        EngineError::TerminalNotFound(t) => (
+            StatusCode::BAD_REQUEST,
+            Answer::error(format!("Invalid poi_device_id: no POI device `{t}`")),
+        ),
+        EngineError::NotFound(what) => (
+            StatusCode::BAD_REQUEST,
+            Answer::error(format!("Invalid transactionid: no such {what}")),
+        ),
+        EngineError::TerminalOffline => (
+            StatusCode::OK,
+            Answer::error("The POI device is offline; check that it is connected"),
+        ),
+        EngineError::MoneyRule(rule) => (StatusCode::OK, Answer::error(rule.to_string())),
+        EngineError::IdempotencyInProgress | EngineError::NotAllowed(_) => {
+            (StatusCode::CONFLICT, Answer::error(e.to_string()))
+        }
+        EngineError::Store(err) => {
+            tracing::error!(error = %err, "storage failure");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Answer::error("Temporarily unavailable; nothing was processed, retry"),
+            )
+        }
+        other => (StatusCode::BAD_REQUEST, Answer::error(other.to_string())),
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: ErrorView,
+}
+
+/// An asyncstatus request error (`400` no guid or no key, `401` bad key, `404` unknown
+/// guid): NMI's `error` object, its `code` the HTTP status.
+pub(super) fn status_error(status: StatusCode, message: &str) -> Response {
+    let nonce = uuid::Uuid::now_v7().to_string();
+    let body = ErrorBody {
+        error: ErrorView {
+            code: status.as_u16(),
+            refid: digits(&[&nonce], 8),
+            message: message.to_string(),
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The asyncstatus answer for an engine error.
+pub(super) fn status_engine_error(e: EngineError) -> Response {
+    match e {
+        EngineError::NotFound(_) | EngineError::UnknownInteraction => status_error(
+            StatusCode::NOT_FOUND,
+            "The Platform ID provided was not found",
+        ),
+        EngineError::Store(err) => {
+            tracing::error!(error = %err, "storage failure");
+            status_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable; retry",
+            )
+        }
+        other => status_error(StatusCode::BAD_REQUEST, &other.to_string()),
+    }
+}
