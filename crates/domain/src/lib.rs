@@ -14,6 +14,8 @@
 pub mod card;
 pub mod currency;
 pub mod event;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod id;
 pub mod interaction;
 pub mod machine;

@@ -258,33 +258,16 @@ fn clip(s: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::card::{CardBrand, EmvData, EntryMode, MaskedCard};
-    use crate::currency::Currency;
-    use crate::id::{InteractionId, MerchantId, TerminalId, TransactionId};
-    use crate::interaction::{
-        DeclineReason, Interaction, InteractionType, NewInteraction, TerminalOutcome,
-    };
-    use crate::money::Money;
+
+    use crate::id::TransactionId;
+    use crate::interaction::{DeclineReason, Interaction, InteractionType, TerminalOutcome};
+
     use crate::time::Timestamp;
     use proptest::prelude::*;
 
     fn interaction(value: i64) -> Interaction {
         let now = Timestamp::from_millis(1_716_901_890_939);
-        let new = NewInteraction {
-            merchant_id: MerchantId::generate(now),
-            terminal_id: TerminalId::generate(now),
-            kind: InteractionType::Sale,
-            amount: Money::positive(value, Currency::from_code("GBP").expect("GBP"))
-                .expect("amount"),
-            reference: None,
-            sale_id: None,
-            service_id: None,
-            timeout_seconds: None,
-            metadata: Default::default(),
-            webhooks: vec![],
-        };
-        Interaction::create(new, InteractionId::generate(now), true, now)
-            .expect("valid")
-            .0
+        crate::fixtures::new_interaction(InteractionType::Sale, value, "GBP", now)
     }
 
     fn approved(cvm: Cvm) -> TerminalOutcome {

@@ -411,32 +411,18 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::currency::Currency;
-    use crate::id::{InteractionId, TerminalId};
-    use crate::interaction::{CallbackSubscription, InteractionType, NewInteraction};
+
+    use crate::interaction::{CallbackSubscription, InteractionType};
     use crate::machine::{Input, apply};
-    use crate::money::Money;
 
     fn t(ms: i64) -> Timestamp {
         Timestamp::from_millis(1_800_000_000_000 + ms)
     }
 
     fn interaction(callbacks: Vec<CallbackSubscription>) -> Interaction {
-        let new = NewInteraction {
-            merchant_id: MerchantId::generate(t(0)),
-            terminal_id: TerminalId::generate(t(0)),
-            kind: InteractionType::Sale,
-            amount: Money::positive(100, Currency::from_code("EUR").expect("EUR")).expect("money"),
-            reference: None,
-            sale_id: None,
-            service_id: None,
-            timeout_seconds: None,
-            metadata: Default::default(),
-            webhooks: callbacks,
-        };
-        Interaction::create(new, InteractionId::generate(t(0)), true, t(0))
-            .expect("valid")
-            .0
+        let mut i = crate::fixtures::new_interaction(InteractionType::Sale, 100, "EUR", t(0));
+        i.webhooks = callbacks;
+        i
     }
 
     #[test]

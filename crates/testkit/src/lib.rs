@@ -80,6 +80,18 @@ impl TestServer {
         TestServer::start_with(Options::default()).await
     }
 
+    /// A server on a manual clock (starting at 2027-01-15T08:00:00Z) and that clock, for
+    /// tests that move time: token expiry, retry schedules, timeouts.
+    pub async fn start_with_manual_clock() -> anyhow::Result<(TestServer, ManualClock)> {
+        let clock = ManualClock::new(poigate_domain::Timestamp::from_millis(1_800_000_000_000));
+        let ts = TestServer::start_with(Options {
+            clock: std::sync::Arc::new(clock.clone()),
+            ..Options::default()
+        })
+        .await?;
+        Ok((ts, clock))
+    }
+
     pub async fn start_with(options: Options) -> anyhow::Result<TestServer> {
         let dir = tempfile::tempdir().context("temp dir")?;
         let mut config = Config {

@@ -6,9 +6,8 @@
 mod adyen_support;
 
 use adyen_support::{Answer, Pos, read};
-use poigate_testkit::{ManualClock, Options, TERMINALS, TestServer};
+use poigate_testkit::{TERMINALS, TestServer};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 
 fn pos(ts: &TestServer) -> Pos {
@@ -60,12 +59,7 @@ async fn token(ts: &TestServer) -> anyhow::Result<String> {
 
 #[tokio::test]
 async fn credentials_are_checked_first_and_refused_in_adyens_shape() -> anyhow::Result<()> {
-    let clock = ManualClock::new(poigate_domain::Timestamp::from_millis(1_800_000_000_000));
-    let ts = TestServer::start_with(Options {
-        clock: Arc::new(clock.clone()),
-        ..Options::default()
-    })
-    .await?;
+    let (ts, clock) = TestServer::start_with_manual_clock().await?;
     let pos = pos(&ts);
     let body = pos.payment("1", TERMINALS[0], 1.0, "EUR").to_string();
 

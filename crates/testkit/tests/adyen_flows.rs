@@ -7,9 +7,8 @@
 mod adyen_support;
 
 use adyen_support::{Answer, Notifications, Pos, adyen_endpoint, cardholder, receipt_qualifiers};
-use poigate_testkit::{ManualClock, Options, TERMINALS, TestServer, eventually};
+use poigate_testkit::{TERMINALS, TestServer, eventually};
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -415,12 +414,7 @@ async fn refunds_card_present_and_referenced() -> anyhow::Result<()> {
 #[tokio::test]
 async fn async_results_arrive_as_event_notifications_acknowledged_with_accepted()
 -> anyhow::Result<()> {
-    let clock = ManualClock::new(poigate_domain::Timestamp::from_millis(1_800_000_000_000));
-    let ts = TestServer::start_with(Options {
-        clock: Arc::new(clock.clone()),
-        ..Options::default()
-    })
-    .await?;
+    let (ts, clock) = TestServer::start_with_manual_clock().await?;
     let pos = pos(&ts);
     let notifications = Notifications::start().await?;
     // A 200 without `[accepted]` is not Adyen's acknowledgement: the delivery is retried.

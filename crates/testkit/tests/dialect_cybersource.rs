@@ -7,12 +7,10 @@
 //! goes through `/cybersource`, with a bearer token generated before each request as the
 //! seed asks.
 
-use poigate_domain::Timestamp;
 use poigate_testkit::calls::{access_token, get_json, post_text};
 use poigate_testkit::golden::{assert_matches_example, seed_example};
-use poigate_testkit::{ManualClock, Options, TERMINALS, TestServer, eventually};
+use poigate_testkit::{TERMINALS, TestServer, eventually};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -470,12 +468,7 @@ async fn malformed_requests_get_error_responses_with_a_4xx() -> anyhow::Result<(
 
 #[tokio::test]
 async fn expired_or_tampered_tokens_get_401_error_responses() -> anyhow::Result<()> {
-    let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
-    let ts = TestServer::start_with(Options {
-        clock: Arc::new(clock.clone()),
-        ..Options::default()
-    })
-    .await?;
+    let (ts, clock) = TestServer::start_with_manual_clock().await?;
     let cybs = Cybersource::new(&ts);
     let token = cybs.token().await?;
     let body = payment(serial(TERMINALS[0]), "ref-token", "1.00", "GBP").to_string();

@@ -694,12 +694,7 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn tokens_work_and_expired_or_tampered_ones_get_401() -> anyhow::Result<()> {
-    let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
-    let ts = TestServer::start_with(Options {
-        clock: Arc::new(clock.clone()),
-        ..Options::default()
-    })
-    .await?;
+    let (ts, clock) = TestServer::start_with_manual_clock().await?;
     let nmi = Nmi::new(&ts);
     let token = access_token(&ts.http(), &ts.url(), ts.key()).await?;
     let body = format!(

@@ -1,8 +1,7 @@
 //! OAuth 2.0 client-credentials tokens: issued for an API key, accepted where a key is,
 //! refused when expired, tampered with, or when the key is revoked.
 
-use poigate_testkit::{ManualClock, Options, TestServer};
-use std::sync::Arc;
+use poigate_testkit::TestServer;
 use std::time::Duration;
 
 async fn token(
@@ -24,12 +23,7 @@ async fn token(
 
 #[tokio::test]
 async fn tokens_work_like_keys_until_they_expire_or_the_key_is_revoked() -> anyhow::Result<()> {
-    let clock = ManualClock::new(poigate_domain::Timestamp::from_millis(1_800_000_000_000));
-    let ts = TestServer::start_with(Options {
-        clock: Arc::new(clock.clone()),
-        ..Options::default()
-    })
-    .await?;
+    let (ts, clock) = TestServer::start_with_manual_clock().await?;
     let (status, body) = token(
         &ts,
         format!("grant_type=client_credentials&client_secret={}", ts.key()),

@@ -7,9 +7,8 @@ use poigate_api::{
 };
 use poigate_domain::CallbackSubscription;
 use poigate_testkit::{
-    ManualClock, Options, Received, Reply, TERMINALS, TestServer, WebhookReceiver, eventually, sale,
+    Options, Received, Reply, TERMINALS, TestServer, WebhookReceiver, eventually, sale,
 };
-use std::sync::Arc;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -162,12 +161,7 @@ async fn every_status_change_arrives_in_order_and_signed() -> anyhow::Result<()>
 
 #[tokio::test]
 async fn failed_attempts_are_retried_on_schedule_with_the_same_webhook_id() -> anyhow::Result<()> {
-    let clock = ManualClock::new(poigate_domain::Timestamp::from_millis(1_800_000_000_000));
-    let ts = TestServer::start_with(Options {
-        clock: Arc::new(clock.clone()),
-        ..Options::default()
-    })
-    .await?;
+    let (ts, clock) = TestServer::start_with_manual_clock().await?;
     let client = ts.client();
     let receiver = WebhookReceiver::start().await?;
     receiver.script([Reply::Status(500), Reply::Status(500)]);
@@ -229,12 +223,7 @@ async fn failed_attempts_are_retried_on_schedule_with_the_same_webhook_id() -> a
 
 #[tokio::test]
 async fn retry_after_is_honoured_and_410_disables_the_endpoint() -> anyhow::Result<()> {
-    let clock = ManualClock::new(poigate_domain::Timestamp::from_millis(1_800_000_000_000));
-    let ts = TestServer::start_with(Options {
-        clock: Arc::new(clock.clone()),
-        ..Options::default()
-    })
-    .await?;
+    let (ts, clock) = TestServer::start_with_manual_clock().await?;
     let client = ts.client();
     let receiver = WebhookReceiver::start().await?;
     receiver.script([Reply::RetryAfter(503, 120), Reply::Status(410)]);

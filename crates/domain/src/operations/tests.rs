@@ -1,10 +1,5 @@
 use super::*;
-use crate::card::{CardBrand, EntryMode, MaskedCard};
-use crate::currency::Currency;
-use crate::id::{InteractionId, TerminalId};
-use crate::interaction::{
-    DeclineReason, Interaction, InteractionType, NewInteraction, TerminalOutcome,
-};
+use crate::interaction::{DeclineReason, InteractionType, TerminalOutcome};
 use crate::receipt::ReceiptContext;
 use proptest::prelude::*;
 
@@ -13,23 +8,8 @@ fn t(ms: i64) -> Timestamp {
 }
 
 fn txn(kind: InteractionType, value: i64, approved: bool) -> Transaction {
-    let new = NewInteraction {
-        merchant_id: MerchantId::generate(t(0)),
-        terminal_id: TerminalId::generate(t(0)),
-        kind,
-        amount: Money::new(value, Currency::from_code("EUR").expect("EUR")).expect("money"),
-        reference: None,
-        sale_id: None,
-        service_id: None,
-        timeout_seconds: None,
-        metadata: Default::default(),
-        webhooks: vec![],
-    };
-    let i: Interaction = Interaction::create(new, InteractionId::generate(t(0)), true, t(0))
-        .expect("valid")
-        .0;
-    let card =
-        MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip).expect("card");
+    let i = crate::fixtures::new_interaction(kind, value, "EUR", t(0));
+    let card = crate::fixtures::visa_chip();
     let outcome = if approved {
         TerminalOutcome::Approved {
             auth_code: "ABC123".into(),

@@ -94,10 +94,7 @@ pub(super) fn decide(current: &Interaction, steps: &[Step], now: Timestamp) -> D
 #[cfg(test)]
 mod tests {
     use super::*;
-    use poigate_domain::{
-        CardBrand, Currency, EntryMode, InteractionId, InteractionType, MaskedCard, MerchantId,
-        Money, NewInteraction, ReceiptContext, TerminalId, TerminalOutcome, TransactionId,
-    };
+    use poigate_domain::{InteractionType, fixtures};
     use proptest::prelude::*;
 
     fn t(ms: i64) -> Timestamp {
@@ -105,21 +102,7 @@ mod tests {
     }
 
     fn acknowledged() -> Interaction {
-        let new = NewInteraction {
-            merchant_id: MerchantId::generate(t(0)),
-            terminal_id: TerminalId::generate(t(0)),
-            kind: InteractionType::Sale,
-            amount: Money::positive(100, Currency::from_code("EUR").expect("EUR")).expect("money"),
-            reference: None,
-            sale_id: None,
-            service_id: None,
-            timeout_seconds: None,
-            metadata: Default::default(),
-            webhooks: vec![],
-        };
-        let created = Interaction::create(new, InteractionId::generate(t(0)), true, t(0))
-            .expect("valid")
-            .0;
+        let created = fixtures::new_interaction(InteractionType::Sale, 100, "EUR", t(0));
         let mut acked = apply(&created, Input::TerminalAcknowledged, t(1))
             .expect("ack")
             .interaction;
@@ -127,26 +110,10 @@ mod tests {
         acked
     }
 
-    fn result() -> Input {
-        Input::TerminalResult {
-            outcome: Box::new(TerminalOutcome::Approved {
-                auth_code: "A1B2C3".into(),
-                card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip)
-                    .expect("card"),
-                emv: None,
-            }),
-            transaction_id: TransactionId::generate(t(0)),
-            receipt_context: ReceiptContext {
-                merchant_name: "Batch".into(),
-                terminal_poiid: "V400m-1".into(),
-            },
-        }
-    }
-
     /// A report: a stage (or, for `true`, the result) with a terminal seq.
     fn step(is_result: bool, seq: u64) -> Step {
         let input = if is_result {
-            result()
+            fixtures::approved_result(t(0))
         } else {
             Input::TerminalStage {
                 message: format!("stage {seq}"),
