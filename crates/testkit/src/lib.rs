@@ -112,17 +112,7 @@ impl TestServer {
             .secret;
         for poiid in TERMINALS {
             let (model, serial) = poiid.split_once('-').context("poiid")?;
-            server
-                .engine
-                .register_terminal(
-                    merchant.id,
-                    serial,
-                    model,
-                    None,
-                    TerminalKind::Simulated,
-                    TerminalConnection::InProcess,
-                )
-                .await?;
+            register_in_process(&server.engine, merchant.id, serial, model).await?;
         }
         let ts = TestServer {
             server: Some(server),
@@ -273,16 +263,7 @@ impl TestServer {
             .authenticate(&self.key)
             .await?
             .context("the test key authenticates")?;
-        let terminal = engine
-            .register_terminal(
-                caller.merchant_id,
-                serial,
-                model,
-                None,
-                TerminalKind::Simulated,
-                TerminalConnection::InProcess,
-            )
-            .await?;
+        let terminal = register_in_process(engine, caller.merchant_id, serial, model).await?;
         let poiid = terminal.poiid();
         let client = self.client();
         eventually(Duration::from_secs(10), || async {
@@ -371,4 +352,23 @@ pub fn request(
     currency: &str,
 ) -> CreateInteractionRequest {
     CreateInteractionRequest::new(terminal, kind, value, currency)
+}
+
+/// Registers an in-process simulated terminal.
+async fn register_in_process(
+    engine: &poigate_engine::Engine,
+    merchant: poigate_domain::MerchantId,
+    serial: &str,
+    model: &str,
+) -> anyhow::Result<poigate_domain::Terminal> {
+    Ok(engine
+        .register_terminal(
+            merchant,
+            serial,
+            model,
+            None,
+            TerminalKind::Simulated,
+            TerminalConnection::InProcess,
+        )
+        .await?)
 }

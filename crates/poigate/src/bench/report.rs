@@ -154,26 +154,14 @@ mod tests {
     #[test]
     fn a_row_is_judged_against_its_target_in_the_right_direction() {
         let axum = Row::baseline("B", "bare axum", 40_000.0, "req/s", Better::Higher);
-        let fast = Row::system(
-            "S",
-            "reads",
-            25_000.0,
-            "req/s",
-            Better::Higher,
-            &axum,
-            Some(Target::Ratio(0.5)),
-        );
+        let reads = |v: f64| {
+            let target = Some(Target::Ratio(0.5));
+            Row::system("S", "reads", v, "req/s", Better::Higher, &axum, target)
+        };
+        let fast = reads(25_000.0);
         assert_eq!(fast.ratio, Some(0.625));
         assert_eq!(fast.target_met, Some(true));
-        let slow = Row::system(
-            "S",
-            "reads",
-            10_000.0,
-            "req/s",
-            Better::Higher,
-            &axum,
-            Some(Target::Ratio(0.5)),
-        );
+        let slow = reads(10_000.0);
         assert_eq!(slow.target_met, Some(false));
         let fsync = Row::baseline("F", "fsync", 1.0, "ms", Better::Lower);
         let p99 = Row::system(
