@@ -319,6 +319,15 @@ pub(crate) fn upsert_transaction(conn: &Connection, txn: &Transaction) -> StoreR
     Ok(())
 }
 
+/// A merchant's terminal by id, then POIID, then serial number (`?1` the merchant, `?2` the
+/// reference): three indexed lookups. One `OR` over the three columns would walk all the
+/// merchant's terminals for every interaction created.
+const FIND_TERMINAL_WHERE: &str = "WHERE rowid = (SELECT rowid FROM (
+    SELECT rowid, 0 AS pri FROM terminals WHERE id = ?2 AND merchant_id = ?1
+    UNION ALL SELECT rowid, 1 FROM terminals WHERE merchant_id = ?1 AND poiid = ?2
+    UNION ALL SELECT rowid, 2 FROM terminals WHERE merchant_id = ?1 AND serial_number = ?2
+) ORDER BY pri LIMIT 1)";
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_merchant(&self, merchant: &Merchant) -> StoreResult<()> {
@@ -554,16 +563,13 @@ impl Store for SqliteStore {
         let reference = reference.to_string();
         self.readers
             .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "{TERMINAL_SELECT} WHERE merchant_id = ?1 AND (id = ?2 OR poiid = ?2 OR serial_number = ?2)
-                     ORDER BY (id = ?2) DESC, (poiid = ?2) DESC LIMIT 1"
-                ))
-                .and_then(|mut s| {
-                    s.query_row(params![merchant.to_string(), reference], terminal_row)
-                        .optional()
-                })
-                .map_err(db)?
-                .transpose()
+                conn.prepare_cached(&format!("{TERMINAL_SELECT} {FIND_TERMINAL_WHERE}"))
+                    .and_then(|mut s| {
+                        s.query_row(params![merchant.to_string(), reference], terminal_row)
+                            .optional()
+                    })
+                    .map_err(db)?
+                    .transpose()
             })
             .await
     }
@@ -1078,5 +1084,36 @@ impl Store for SqliteStore {
         self.readers
             .read(move |conn| money::to_settle(conn, before, limit))
             .await
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_is_found_through_indexes_only() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        schema::migrate(&mut conn).expect("migrate");
+        let sql = format!("EXPLAIN QUERY PLAN {TERMINAL_SELECT} {FIND_TERMINAL_WHERE}");
+        let mut stmt = conn.prepare(&sql).expect("prepare");
+        let plan: Vec<String> = stmt
+            .query_map(params!["mer_x", "V400m-1"], |r| r.get(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("terminals_by_poiid (merchant_id=? AND poiid=?)")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|p| p.starts_with("SCAN terminals")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|p| p.contains("(merchant_id=?)")),
+            "a lookup by merchant alone walks every terminal: {plan:?}"
+        );
     }
 }
