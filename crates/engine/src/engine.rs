@@ -37,6 +37,15 @@ pub struct Caller {
     pub key_id: ApiKeyId,
 }
 
+/// What a long-poll found: the state, and — when a change woke it — when that change was
+/// committed (µs since the epoch) and the transaction committed with it, if any.
+#[derive(Clone, Debug)]
+pub struct Waited {
+    pub interaction: Interaction,
+    pub committed_at_micros: Option<i64>,
+    pub transaction: Option<Transaction>,
+}
+
 /// A create request, parsed but not yet validated against the rules.
 #[derive(Clone, Debug)]
 pub struct CreateRequest {
@@ -139,6 +148,8 @@ pub(crate) struct Inner {
     live: LiveMap,
     pub(crate) in_flight: InFlight,
     merchant_names: Mutex<HashMap<MerchantId, String>>,
+    /// API keys recently found valid (see [`crate::key_cache`]).
+    pub(crate) keys: crate::key_cache::KeyCache,
 }
 
 fn millis(d: Duration) -> i64 {
@@ -157,6 +168,7 @@ impl Engine {
                 live: LiveMap::default(),
                 in_flight: InFlight::default(),
                 merchant_names: Mutex::new(HashMap::new()),
+                keys: Default::default(),
                 outbox_signal: Arc::new(tokio::sync::Notify::new()),
                 target_guard: RwLock::new(None),
                 processor: RwLock::new(None),
@@ -371,8 +383,15 @@ impl Engine {
             return Ok(None);
         }
         let hash = auth::hash_secret(secret);
-        let Some(record) = self.inner.store.find_api_key_by_hash(&hash).await? else {
-            return Ok(None);
+        let record = match self.inner.keys.by_hash(&hash) {
+            Some(record) => record,
+            None => {
+                let Some(record) = self.inner.store.find_api_key_by_hash(&hash).await? else {
+                    return Ok(None);
+                };
+                self.inner.keys.remember(Some(hash), &record);
+                record
+            }
         };
         if !auth::hashes_equal(&record.secret_hash, &hash) || record.revoked_at.is_some() {
             return Ok(None);
@@ -389,11 +408,13 @@ impl Engine {
         merchant: MerchantId,
         id: ApiKeyId,
     ) -> Result<bool, EngineError> {
-        Ok(self
+        let revoked = self
             .inner
             .store
             .revoke_api_key(merchant, id, self.now())
-            .await?)
+            .await?;
+        self.inner.keys.forget(id);
+        Ok(revoked)
     }
 
     pub(crate) fn terminal_poiid(&self, id: TerminalId) -> String {
@@ -883,6 +904,11 @@ impl Engine {
         };
         let next = decision.next;
         *state = next.clone();
+        if let Some(transaction) = decision.write.and_then(|w| w.transaction)
+            && let Ok(mut slot) = entry.transaction.lock()
+        {
+            *slot = Some(transaction);
+        }
         entry.publish(next.clone());
         drop(state);
         for transition in &decision.applied {
@@ -976,22 +1002,30 @@ impl Engine {
         after_seq: Option<u64>,
         timeout: Duration,
     ) -> Result<Interaction, EngineError> {
-        Ok(self.wait_timed(caller, id, after_seq, timeout).await?.0)
+        Ok(self
+            .wait_timed(caller, id, after_seq, timeout)
+            .await?
+            .interaction)
     }
 
-    /// [`Engine::wait`], also saying when the returned state was committed (µs since the
-    /// epoch) if the wait ended because it changed: what the long-poll latency benchmark
-    /// measures from.
+    /// [`Engine::wait`], also saying — when the wait ended because the state changed — when
+    /// that change was committed and, for an outcome, the transaction committed with it (so
+    /// the answer needs no read of it).
     pub async fn wait_timed(
         &self,
         caller: &Caller,
         id: InteractionId,
         after_seq: Option<u64>,
         timeout: Duration,
-    ) -> Result<(Interaction, Option<i64>), EngineError> {
+    ) -> Result<Waited, EngineError> {
         let done = |i: &Interaction| i.is_final() || after_seq.is_some_and(|s| i.last_seq > s);
+        let stored = |interaction| Waited {
+            interaction,
+            committed_at_micros: None,
+            transaction: None,
+        };
         let Some(entry) = self.inner.live.get(id) else {
-            return Ok((self.get(caller, id).await?, None));
+            return Ok(stored(self.get(caller, id).await?));
         };
         if entry.merchant_id != caller.merchant_id {
             return Err(EngineError::NotFound("interaction"));
@@ -1005,22 +1039,34 @@ impl Engine {
         loop {
             let current = rx.borrow_and_update().clone();
             if done(&current) {
-                let committed = woke.then(|| {
-                    entry
-                        .published_at_micros
-                        .load(std::sync::atomic::Ordering::Acquire)
+                if !woke {
+                    return Ok(stored((*current).clone()));
+                }
+                let transaction = entry
+                    .transaction
+                    .lock()
+                    .ok()
+                    .and_then(|t| t.clone())
+                    .filter(|t| Some(t.id) == current.transaction_id);
+                return Ok(Waited {
+                    interaction: (*current).clone(),
+                    committed_at_micros: Some(
+                        entry
+                            .published_at_micros
+                            .load(std::sync::atomic::Ordering::Acquire),
+                    ),
+                    transaction,
                 });
-                return Ok(((*current).clone(), committed));
             }
             tokio::select! {
                 changed = rx.changed() => {
                     if changed.is_err() {
                         // The entry is gone (completed and dropped): the store has the truth.
-                        return Ok((self.get(caller, id).await?, None));
+                        return Ok(stored(self.get(caller, id).await?));
                     }
                     woke = true;
                 }
-                _ = &mut sleep => return Ok(((*rx.borrow().clone()).clone(), None)),
+                _ = &mut sleep => return Ok(stored((*rx.borrow().clone()).clone())),
             }
         }
     }

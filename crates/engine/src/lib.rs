@@ -22,6 +22,7 @@ pub mod config;
 mod engine;
 pub mod error;
 pub mod idempotency;
+mod key_cache;
 pub mod link;
 mod live;
 mod lookup;
@@ -35,7 +36,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use engine::{
     Caller, CancelAnswer, CancelResult, CreateRequest, Created, Engine, NewApiKey, PairedDevice,
-    PairingCode, TerminalView, WeakEngine,
+    PairingCode, TerminalView, Waited, WeakEngine,
 };
 pub use error::EngineError;
 pub use link::{LinkError, ReportKind, ReportOutcome, TerminalLink, TerminalReport};

@@ -22,6 +22,9 @@ pub struct LiveEntry {
     /// When the latest state was published (wall clock, µs since the epoch): right after its
     /// commit. Long-polls report it so a benchmark can measure commit-to-response latency.
     pub published_at_micros: std::sync::atomic::AtomicI64,
+    /// The transaction the card decision created, as committed with it: a long-poll woken by
+    /// the outcome answers with it without reading it back from the database.
+    pub transaction: Mutex<Option<poigate_domain::Transaction>>,
     timers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -33,6 +36,7 @@ impl LiveEntry {
             terminal_id: interaction.terminal_id,
             published: watch::Sender::new(Arc::new(interaction.clone())),
             published_at_micros: std::sync::atomic::AtomicI64::new(0),
+            transaction: Mutex::new(None),
             state: tokio::sync::Mutex::new(interaction),
             timers: Mutex::new(Vec::new()),
         }

@@ -143,7 +143,17 @@ impl Engine {
         let Ok(key_id) = claims.k.parse::<ApiKeyId>() else {
             return Ok(None);
         };
-        match self.inner.store.get_api_key(key_id).await? {
+        let record = match self.inner.keys.by_id(key_id) {
+            Some(record) => Some(record),
+            None => {
+                let found = self.inner.store.get_api_key(key_id).await?;
+                if let Some(r) = &found {
+                    self.inner.keys.remember(None, r);
+                }
+                found
+            }
+        };
+        match record {
             Some(record) if record.revoked_at.is_none() => Ok(Some(Caller {
                 merchant_id: record.merchant_id,
                 mode: record.mode,

@@ -140,19 +140,27 @@ pub async fn get_interaction(
     ApiQuery(query): ApiQuery<GetInteractionQuery>,
 ) -> Result<Response, ApiError> {
     let id: InteractionId = path_id(&id, "interaction")?;
-    let (interaction, committed_at) = match wait_duration(query.wait)? {
+    let waited = match wait_duration(query.wait)? {
         Some(wait) => {
             state
                 .engine
                 .wait_timed(&caller, id, query.after_seq, wait)
                 .await?
         }
-        None => (state.engine.get(&caller, id).await?, None),
+        None => poigate_engine::Waited {
+            interaction: state.engine.get(&caller, id).await?,
+            committed_at_micros: None,
+            transaction: None,
+        },
     };
-    let mut response = Json(view(&state.engine, &caller, &interaction).await?).into_response();
+    let body = match waited.transaction {
+        Some(t) => InteractionView::new(&waited.interaction, Some(&t)),
+        None => view(&state.engine, &caller, &waited.interaction).await?,
+    };
+    let mut response = Json(body).into_response();
     // When a long-poll was woken by a change: when that change was committed (µs since the
     // epoch), so clients and benchmarks can see how fast the wake-up was.
-    if let Some(micros) = committed_at
+    if let Some(micros) = waited.committed_at_micros
         && let Ok(v) = HeaderValue::from_str(&micros.to_string())
     {
         response.headers_mut().insert("poigate-committed-at", v);
