@@ -1,5 +1,12 @@
 //! A small pool of read-only connections. In WAL mode readers never block the writer and
-//! see the last committed state, so reads run beside the writer thread on blocking threads.
+//! see the last committed state.
+//!
+//! A read runs right where it is asked, on the caller's thread, when a connection is idle:
+//! the reads of a request are index lookups of microseconds, and handing them to a blocking
+//! thread and back cost more than the reads themselves — on a one-core gateway, four context
+//! switches per read were 40% of the CPU of a GET (docs/performance.md). Only when every
+//! connection is busy (another thread of the runtime is reading) does a read wait for one
+//! on a blocking thread.
 
 use poigate_store::{StoreError, StoreResult};
 use rusqlite::Connection;
@@ -12,6 +19,18 @@ pub struct ReadPool {
     permits: Arc<Semaphore>,
 }
 
+/// One read transaction per call: a read of several statements (a delivery and its
+/// attempts) sees one consistent snapshot, never half of a concurrent commit.
+fn in_read_transaction<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    match conn.unchecked_transaction() {
+        Ok(tx) => f(&tx),
+        Err(e) => Err(StoreError::Unavailable(format!("cannot begin a read: {e}"))),
+    }
+}
+
 impl ReadPool {
     pub fn new(conns: Vec<Connection>) -> ReadPool {
         let n = conns.len();
@@ -21,12 +40,33 @@ impl ReadPool {
         }
     }
 
-    /// Runs `f` on an idle read connection on a blocking thread.
+    fn take(idle: &Mutex<Vec<Connection>>) -> StoreResult<Connection> {
+        idle.lock()
+            .map_err(|_| StoreError::Unavailable("read pool poisoned".into()))?
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("no idle read connection".into()))
+    }
+
+    fn give_back(idle: &Mutex<Vec<Connection>>, conn: Connection) {
+        if let Ok(mut guard) = idle.lock() {
+            guard.push(conn);
+        }
+    }
+
+    /// Runs `f` on an idle read connection: here when one is free, else on a blocking
+    /// thread once one is.
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            let conn = Self::take(&self.idle)?;
+            let result = in_read_transaction(&conn, f);
+            Self::give_back(&self.idle, conn);
+            drop(permit);
+            return result;
+        }
         let permit = self
             .permits
             .clone()
@@ -35,20 +75,9 @@ impl ReadPool {
             .map_err(|_| StoreError::Unavailable("read pool closed".into()))?;
         let idle = self.idle.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = idle
-                .lock()
-                .map_err(|_| StoreError::Unavailable("read pool poisoned".into()))?
-                .pop()
-                .ok_or_else(|| StoreError::Unavailable("no idle read connection".into()))?;
-            // One read transaction per call: a read of several statements (a delivery and
-            // its attempts) sees one consistent snapshot, never half of a concurrent commit.
-            let result = match conn.unchecked_transaction() {
-                Ok(tx) => f(&tx),
-                Err(e) => Err(StoreError::Unavailable(format!("cannot begin a read: {e}"))),
-            };
-            if let Ok(mut guard) = idle.lock() {
-                guard.push(conn);
-            }
+            let conn = Self::take(&idle)?;
+            let result = in_read_transaction(&conn, f);
+            Self::give_back(&idle, conn);
             drop(permit);
             result
         })

@@ -71,15 +71,22 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
     tracing::debug!("sqlite writer stopped: all handles dropped");
 }
 
+/// Runs one statement of the batch's bracket (BEGIN, SAVEPOINT, RELEASE, COMMIT …) from the
+/// statement cache: parsing them anew for every job cost more than some jobs' own work.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 fn commit_batch(conn: &Connection, batch: Vec<Job>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = run_cached(conn, "BEGIN IMMEDIATE") {
         let err = StoreError::Unavailable(format!("cannot begin a write transaction: {e}"));
         fail_all(conn, batch, err);
         return;
     }
     let mut finishers = Vec::with_capacity(batch.len());
     for job in batch {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = run_cached(conn, "SAVEPOINT job") {
             tracing::error!(error = %e, "cannot open a savepoint");
             let _ = conn.execute_batch("ROLLBACK");
             let err = StoreError::Unavailable(format!("cannot open a savepoint: {e}"));
@@ -92,16 +99,16 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
         }
         let (ok, finish) = job(conn);
         let end = if ok {
-            "RELEASE job"
+            run_cached(conn, "RELEASE job")
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            run_cached(conn, "ROLLBACK TO job").and_then(|()| run_cached(conn, "RELEASE job"))
         };
-        if let Err(e) = conn.execute_batch(end) {
+        if let Err(e) = end {
             tracing::error!(error = %e, "cannot close a savepoint");
         }
         finishers.push(finish);
     }
-    let outcome = match conn.execute_batch("COMMIT") {
+    let outcome = match run_cached(conn, "COMMIT") {
         Ok(()) => Ok(()),
         Err(e) => {
             tracing::error!(error = %e, "commit failed; rolling back the batch");
