@@ -12,6 +12,11 @@ use poigate_store::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 
+/// Writes outbox messages — those someone will receive: a message with per-interaction
+/// callbacks, or one that an enabled endpoint of its merchant subscribes to. The others are
+/// not stored: an endpoint receives the events committed after it exists (decided here, in
+/// the same transaction as the change), and a merchant without webhooks pays nothing for
+/// them — no row, no dispatch pass.
 pub fn insert_messages(conn: &Connection, messages: &[OutboxMessage]) -> StoreResult<()> {
     let mut stmt = conn
         .prepare_cached(
@@ -19,7 +24,24 @@ pub fn insert_messages(conn: &Connection, messages: &[OutboxMessage]) -> StoreRe
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(db)?;
+    let mut endpoints: HashMap<MerchantId, Vec<WebhookEndpoint>> = HashMap::new();
     for m in messages {
+        if m.callbacks.is_empty() {
+            let list = match endpoints.entry(m.merchant_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(endpoints_of(conn, &m.merchant_id.to_string())?)
+                }
+            };
+            let subscribed = list.iter().any(|e| {
+                e.kind == EndpointKind::Endpoint
+                    && e.enabled
+                    && filter_accepts(&e.events, m.event_type)
+            });
+            if !subscribed {
+                continue;
+            }
+        }
         stmt.execute(params![
             m.id.to_string(),
             m.merchant_id.to_string(),

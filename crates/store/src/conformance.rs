@@ -51,6 +51,7 @@ macro_rules! conformance_tests {
             leases_survive_a_crash_and_targets_can_be_skipped,
             callbacks_and_redelivery,
             outbox_rows_share_the_fate_of_their_state_change,
+            outbox_keeps_only_messages_someone_receives,
             transaction_writes_are_versioned_and_atomic,
             settlement_finds_what_waits,
             pairing_codes_are_single_use_and_replace_device_keys,
@@ -1216,6 +1217,51 @@ pub async fn outbox_rows_share_the_fate_of_their_state_change(store: Arc<dyn Sto
     assert!(matches!(refused, Err(StoreError::VersionConflict(_))));
     // Created + acknowledged: exactly two messages.
     assert_eq!(store.dispatch_outbox(100, t(5)).await.expect("dispatch"), 2);
+}
+
+/// A message no enabled endpoint subscribes to and no callback wants is not kept: a
+/// merchant without webhooks pays nothing for them, and an endpoint receives what is
+/// committed after it exists.
+pub async fn outbox_keeps_only_messages_someone_receives(store: Arc<dyn Store>) {
+    let m = merchant(&store, "M").await;
+    let term = terminal(&store, &m, "1").await;
+    let (i, ev) = new_interaction(&m, &term, 100, 1);
+    store
+        .create_interaction(&create(&i, &ev))
+        .await
+        .expect("create");
+    assert_eq!(store.dispatch_outbox(100, t(2)).await.expect("dispatch"), 0);
+    // Subscribed to completions only (and a disabled catch-all): the acknowledgement's
+    // `interaction.updated` is still nobody's.
+    for e in [
+        endpoint(
+            &m,
+            "https://done.example/hook",
+            &["interaction.completed"],
+            true,
+        ),
+        endpoint(&m, "https://off.example/hook", &["*"], false),
+    ] {
+        store.save_webhook_endpoint(&e).await.expect("save");
+    }
+    let acked = step(&store, &i, Input::TerminalAcknowledged, 3).await;
+    assert_eq!(store.dispatch_outbox(100, t(4)).await.expect("dispatch"), 0);
+    // The outcome is wanted: its messages are kept and dispatched.
+    step(&store, &acked, approved_input(), 5).await;
+    assert!(store.dispatch_outbox(100, t(6)).await.expect("dispatch") >= 1);
+    // Per-interaction callbacks are always kept, endpoints or not.
+    let other = merchant(&store, "N").await;
+    let term2 = terminal(&store, &other, "2").await;
+    let (mut j, jv) = new_interaction(&other, &term2, 200, 7);
+    j.webhooks = vec![CallbackSubscription {
+        url: "https://pos.example/cb".into(),
+        events: vec!["*".into()],
+        format: None,
+    }];
+    let mut create_j = create(&j, &jv);
+    create_j.outbox = interaction_messages(None, &j, None, j.created_at);
+    store.create_interaction(&create_j).await.expect("create");
+    assert_eq!(store.dispatch_outbox(100, t(8)).await.expect("dispatch"), 1);
 }
 
 async fn approved_transaction(

@@ -503,3 +503,35 @@ async fn a_slow_endpoint_never_delays_the_others() -> anyhow::Result<()> {
     slow.wait_for(12, WAIT).await?;
     Ok(())
 }
+
+/// An endpoint receives the events committed after it exists; what happened before it was
+/// created (when nobody listened, so nothing was kept to send) never arrives.
+#[tokio::test]
+async fn an_endpoint_receives_the_events_after_it_exists() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let client = ts.client();
+    let receiver = WebhookReceiver::start().await?;
+    let before = client
+        .create_interaction(&sale(TERMINALS[0], 1000, "EUR"), None)
+        .await?;
+    let before = before.interaction.id.to_string();
+    client.wait_final(&before, WAIT).await?;
+    client
+        .create_webhook_endpoint(&endpoint(
+            receiver.url("/after"),
+            &["interaction.completed"],
+        ))
+        .await?;
+    let after = client
+        .create_interaction(&sale(TERMINALS[0], 1000, "EUR"), None)
+        .await?;
+    let after = after.interaction.id.to_string();
+    client.wait_final(&after, WAIT).await?;
+    let got = receiver.wait_for(1, WAIT).await?;
+    assert_eq!(got[0].json()["data"]["id"], after.as_str());
+    // The completed event of the first sale was not kept: the delivery log has one entry.
+    let log = client.deliveries(&ListDeliveriesQuery::default()).await?;
+    let subjects: Vec<String> = log.data.iter().map(|d| d.subject.clone()).collect();
+    assert_eq!(subjects, [after]);
+    Ok(())
+}
