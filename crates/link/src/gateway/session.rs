@@ -484,11 +484,32 @@ impl Session<'_> {
         let (ids, reports): (Vec<String>, Vec<TerminalReport>) = reports.into_iter().unzip();
         let outcomes = engine.report_many(self.terminal.id, reports).await;
         for (frame_id, outcome) in ids.into_iter().zip(outcomes) {
+            // Acks are queued and written together below; anything else is answered at
+            // once (after what is queued, so the order holds).
+            if let Ok(outcome) = outcome {
+                let ack = GatewayFrame::Ack(Ack {
+                    id: self.next_id(),
+                    reference: frame_id,
+                    status: outcome.into(),
+                });
+                if self.feed(&ack).await.is_err() {
+                    return Flow::Stop;
+                }
+                continue;
+            }
             if let Flow::Stop = self.answer(frame_id, outcome).await {
                 return Flow::Stop;
             }
         }
-        Flow::Continue
+        match futures_util::SinkExt::flush(&mut self.socket).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Stop,
+        }
+    }
+
+    /// Queues a frame without writing it yet (the next send or flush writes it).
+    async fn feed(&mut self, frame: &GatewayFrame) -> Result<(), axum::Error> {
+        futures_util::SinkExt::feed(&mut self.socket, Message::Text(render(frame).into())).await
     }
 
     /// The answer to one report: its ack, or why it was not stored.
