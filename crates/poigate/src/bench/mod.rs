@@ -224,321 +224,22 @@ async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Res
         machine.memory_gib,
         placement.describe()
     ));
-    let seconds = Duration::from_secs_f64;
-    let mut rows = Vec::new();
+    let run = Run {
+        plan: &plan,
+        placement: &placement,
+        exe: &exe,
+        scratch: scratch.path(),
+        progress: &progress,
+    };
     let mut details = Details::default();
-
-    // Baselines.
-    progress.step("baseline: fsync latency (append 4 KiB + fdatasync)");
-    let fsync = baseline::fsync_latency(scratch.path(), seconds(plan.baseline_seconds))?;
-    let b_fsync50 = Row::baseline(
-        "B1",
-        "fsync p50 (4 KiB append + fdatasync)",
-        fsync.p50_ms,
-        "ms",
-        Better::Lower,
-    );
-    let b_fsync99 = Row::baseline("B2", "fsync p99", fsync.p99_ms, "ms", Better::Lower);
-    progress.step("baseline: raw rusqlite WAL synchronous=FULL");
-    let commits =
-        baseline::sqlite_rows_per_second(scratch.path(), 1, seconds(plan.baseline_seconds))?;
-    let b_commits = Row::baseline(
-        "B3",
-        "rusqlite WAL FULL, 1 row per transaction",
-        commits,
-        "commits/s",
-        Better::Higher,
-    );
-    let rows100 =
-        baseline::sqlite_rows_per_second(scratch.path(), 100, seconds(plan.baseline_seconds))?;
-    let b_rows = Row::baseline(
-        "B4",
-        "rusqlite WAL FULL, 100 rows per transaction",
-        rows100,
-        "rows/s",
-        Better::Higher,
-    );
-    progress.step("baseline: bare axum JSON handler, same load generator");
-    let (axum_rps, axum_rtt, axum_conn_kib) = bare_axum(&placement, &exe, &plan).await?;
-    let b_axum = Row::baseline(
-        "B5",
-        format!("bare axum JSON GET, {} connections", plan.read_connections),
-        axum_rps.requests_per_second,
-        "req/s",
-        Better::Higher,
-    );
-    let rtt = axum_rtt.latency.context("no bare axum latency samples")?;
-    let b_rtt50 = Row::baseline(
-        "B6",
-        "bare axum round trip p50, 1 connection",
-        rtt.p50_ms,
-        "ms",
-        Better::Lower,
-    );
-    let b_rtt99 = Row::baseline(
-        "B7",
-        "bare axum round trip p99, 1 connection",
-        rtt.p99_ms,
-        "ms",
-        Better::Lower,
-    );
-    let b_conn = Row::baseline(
-        "B8",
-        "bare axum idle keep-alive connection",
-        axum_conn_kib,
-        "KiB",
-        Better::Lower,
-    );
-    details.bare_axum = Some(axum_rps);
-
-    // The gateway and its terminals.
-    progress.step("starting the gateway (serve --demo, synchronous=FULL) and terminal-sim");
-    let gateway = system::Gateway::start(&placement, &exe, &scratch.path().join("gateway")).await?;
-    let fleet_size = plan.s1_terminals + plan.held_interactions + 1;
-    let fleet = system::Fleet::start(&placement, &exe, &gateway, fleet_size).await?;
-    let (s1_terminals, rest) = fleet.terminals.split_at(plan.s1_terminals);
-    let (holders, samplers) = rest.split_at(plan.held_interactions);
-
-    progress.step(&format!(
-        "S1 closed loop: {} POS clients on {} terminals for {} s",
-        s1_terminals.len(),
-        s1_terminals.len(),
-        plan.s1_seconds
-    ));
-    let e2e = system::closed_loop_sales(
-        &gateway.endpoint,
-        s1_terminals,
-        seconds(plan.warmup_seconds),
-        seconds(plan.s1_seconds),
-    )
-    .await?;
-    let create = e2e.create.context("S1 completed no sale")?;
-    let completion = e2e.completion.context("S1 completed no sale")?;
-    rows.push(Row::system(
-        "S1",
-        format!(
-            "interactions/s end to end, {} terminals, durable",
-            e2e.terminals
-        ),
-        e2e.interactions_per_second,
-        "/s",
-        Better::Higher,
-        &b_commits,
-        Some(Target::Value(5000.0)),
-    ));
-    rows.push(Row::system(
-        "S1.c50",
-        "closed loop: create p50",
-        create.p50_ms,
-        "ms",
-        Better::Lower,
-        &b_fsync50,
-        None,
-    ));
-    rows.push(Row::system(
-        "S1.c99",
-        "closed loop: create p99",
-        create.p99_ms,
-        "ms",
-        Better::Lower,
-        &b_fsync99,
-        None,
-    ));
-    rows.push(Row::system(
-        "S1.f50",
-        "closed loop: completion p50",
-        completion.p50_ms,
-        "ms",
-        Better::Lower,
-        &b_fsync50,
-        None,
-    ));
-    rows.push(Row::system(
-        "S1.f99",
-        "closed loop: completion p99",
-        completion.p99_ms,
-        "ms",
-        Better::Lower,
-        &b_fsync99,
-        None,
-    ));
-    progress.step(&format!(
-        "S1: {:.0} interactions/s, create p99 {:.2} ms, completion p99 {:.2} ms ({} errors)",
-        e2e.interactions_per_second, create.p99_ms, completion.p99_ms, e2e.errors
-    ));
-
-    progress.step(&format!(
-        "S1 open loop: {} sales/s for {} s",
-        plan.open_loop_rate, plan.open_loop_seconds
-    ));
-    let open = system::open_loop_sales(
-        &gateway.endpoint,
-        s1_terminals,
-        plan.open_loop_rate,
-        seconds(plan.open_loop_seconds),
-    )
-    .await?;
-    let o_create = open.create.context("the open loop completed no sale")?;
-    let o_done = open.completion.context("the open loop completed no sale")?;
-    let at = format!("{:.0}/s", plan.open_loop_rate);
-    rows.push(Row::system(
-        "S1.o50",
-        format!("open loop {at}: create p50"),
-        o_create.p50_ms,
-        "ms",
-        Better::Lower,
-        &b_fsync50,
-        None,
-    ));
-    rows.push(Row::system(
-        "S1.o99",
-        format!("open loop {at}: create p99"),
-        o_create.p99_ms,
-        "ms",
-        Better::Lower,
-        &b_fsync99,
-        Some(Target::Value(10.0)),
-    ));
-    rows.push(Row::system(
-        "S1.of99",
-        format!("open loop {at}: completion p99"),
-        o_done.p99_ms,
-        "ms",
-        Better::Lower,
-        &b_fsync99,
-        None,
-    ));
-    progress.step(&format!(
-        "S1 open loop: create p99 {:.2} ms, completion p99 {:.2} ms ({} not sent for want of a free terminal, {} errors)",
-        o_create.p99_ms, o_done.p99_ms, open.no_free_terminal, open.errors
-    ));
-
-    progress.step(&format!(
-        "S2 reads: {} connections, {} s each",
-        plan.read_connections, plan.read_seconds
-    ));
-    let reads = system::reads(
-        &gateway.endpoint,
-        &e2e.made,
-        plan.read_connections,
-        seconds(plan.warmup_seconds.min(1.0)),
-        seconds(plan.read_seconds),
-    )
-    .await?;
-    for (id, what, t) in [
-        ("S2.get", "GET interaction", &reads.get_interaction),
-        ("S2.events", "GET events", &reads.list_events),
-        (
-            "S2.lookup",
-            "lookup by reference",
-            &reads.lookup_by_reference,
-        ),
-    ] {
-        rows.push(Row::system(
-            id,
-            what,
-            t.requests_per_second,
-            "req/s",
-            Better::Higher,
-            &b_axum,
-            Some(Target::Ratio(0.5)),
-        ));
-        progress.step(&format!(
-            "S2 {what}: {:.0} req/s ({} errors)",
-            t.requests_per_second, t.errors
-        ));
-    }
-
-    progress.step(&format!(
-        "S4/S5: parking {} long-polls on {} held interactions, then {} wake samples",
-        plan.parked_long_polls, plan.held_interactions, plan.wake_samples
-    ));
-    let parked = parked::long_polls(
-        &gateway,
-        holders,
-        samplers,
-        plan.parked_long_polls,
-        plan.wake_samples,
-    )
-    .await?;
-    let wake = parked.wake.context("no wake sample")?;
-    rows.push(Row::system(
-        "S4.50",
-        format!("long-poll wake p50, {} parked", parked.parked),
-        wake.p50_ms,
-        "ms",
-        Better::Lower,
-        &b_rtt50,
-        None,
-    ));
-    rows.push(Row::system(
-        "S4.99",
-        format!("long-poll wake p99, {} parked", parked.parked),
-        wake.p99_ms,
-        "ms",
-        Better::Lower,
-        &b_rtt99,
-        Some(Target::Value(2.0)),
-    ));
-    if let Some(fanout) = parked.fanout_wake {
-        let per = parked.parked / parked.held_interactions.max(1);
-        rows.push(Row::system(
-            "S4.fan99",
-            format!("fan-out wake p99, {per} long-polls per outcome"),
-            fanout.p99_ms,
-            "ms",
-            Better::Lower,
-            &b_rtt99,
-            None,
-        ));
-    }
-    rows.push(Row::system(
-        "S5.poll",
-        "memory per parked long-poll",
-        parked.kib_per_long_poll,
-        "KiB",
-        Better::Lower,
-        &b_conn,
-        Some(Target::Value(24.0)),
-    ));
-    progress.step(&format!(
-        "S4: wake p50 {:.3} ms, p99 {:.3} ms ({} discarded); {} of {} parked long-polls woken; S5 {:.1} KiB per parked long-poll",
-        wake.p50_ms, wake.p99_ms, parked.wake_discarded, parked.fanout_woken, parked.parked, parked.kib_per_long_poll
-    ));
-    details.end_to_end = Some(e2e);
-    details.open_loop = Some(open);
-    details.reads = Some(reads);
-    details.parked = Some(parked);
-    fleet.proc.stop().await;
-    gateway.proc.stop().await;
-
-    progress.step(&format!(
-        "S5: {} idle terminal-link connections on a fresh gateway",
-        plan.link_connections
-    ));
-    let link =
-        link_memory::idle_link_connections(&placement, &exe, scratch.path(), plan.link_connections)
-            .await?;
-    rows.push(Row::system(
-        "S5.link",
-        "memory per idle link connection",
-        link.kib_per_connection,
-        "KiB",
-        Better::Lower,
-        &b_conn,
-        Some(Target::Value(16.0)),
-    ));
-    progress.step(&format!(
-        "S5: {:.1} KiB per idle link connection ({:.1} KiB for the second half alone)",
-        link.kib_per_connection, link.kib_per_connection_second_half
-    ));
-    details.link = Some(link);
-
-    let mut all = vec![
-        b_fsync50, b_fsync99, b_commits, b_rows, b_axum, b_rtt50, b_rtt99, b_conn,
-    ];
+    let base = run.baselines(&mut details).await?;
+    let mut rows = run.end_to_end(&base, &mut details).await?;
+    rows.extend(run.parked(&base, &mut details).await?);
+    rows.extend(run.link(&base, &mut details).await?);
+    let mut all = base.rows();
     all.extend(rows);
     progress.step("done");
+
     let mut out = std::io::stdout().lock();
     writeln!(out)?;
     writeln!(
@@ -554,7 +255,7 @@ async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Res
     write!(out, "{}", report::table(&all))?;
     let report = Report {
         poigate_version: env!("CARGO_PKG_VERSION"),
-        plan,
+        plan: plan.clone(),
         machine,
         placement: placement.describe(),
         rows: all,
@@ -566,6 +267,406 @@ async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Res
         writeln!(out, "\nJSON report written to {}", path.display())?;
     }
     Ok(())
+}
+
+/// What every phase of a run shares.
+struct Run<'a> {
+    plan: &'a Plan,
+    placement: &'a Placement,
+    exe: &'a std::path::Path,
+    scratch: &'a std::path::Path,
+    progress: &'a Progress,
+}
+
+/// The baseline rows, by what they are the baseline of.
+struct Baselines {
+    fsync50: Row,
+    fsync99: Row,
+    commits: Row,
+    rows100: Row,
+    axum: Row,
+    rtt50: Row,
+    rtt99: Row,
+    conn: Row,
+}
+
+impl Baselines {
+    fn rows(&self) -> Vec<Row> {
+        [
+            &self.fsync50,
+            &self.fsync99,
+            &self.commits,
+            &self.rows100,
+            &self.axum,
+            &self.rtt50,
+            &self.rtt99,
+            &self.conn,
+        ]
+        .into_iter()
+        .cloned()
+        .collect()
+    }
+}
+
+impl Run<'_> {
+    fn seconds(&self, s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    async fn baselines(&self, details: &mut Details) -> anyhow::Result<Baselines> {
+        let (plan, dir) = (self.plan, self.scratch);
+        let time = self.seconds(plan.baseline_seconds);
+        self.progress
+            .step("baseline: fsync latency (append 4 KiB + fdatasync)");
+        let fsync = baseline::fsync_latency(dir, time)?;
+        self.progress
+            .step("baseline: raw rusqlite WAL synchronous=FULL");
+        let commits = baseline::sqlite_rows_per_second(dir, 1, time)?;
+        let rows100 = baseline::sqlite_rows_per_second(dir, 100, time)?;
+        self.progress
+            .step("baseline: bare axum JSON handler, same load generator");
+        let (axum_rps, axum_rtt, axum_conn_kib) = bare_axum(self.placement, self.exe, plan).await?;
+        let rtt = axum_rtt.latency.context("no bare axum latency samples")?;
+        details.bare_axum = Some(axum_rps);
+        let lower = Better::Lower;
+        Ok(Baselines {
+            fsync50: Row::baseline(
+                "B1",
+                "fsync p50 (4 KiB append + fdatasync)",
+                fsync.p50_ms,
+                "ms",
+                lower,
+            ),
+            fsync99: Row::baseline("B2", "fsync p99", fsync.p99_ms, "ms", lower),
+            commits: Row::baseline(
+                "B3",
+                "rusqlite WAL FULL, 1 row per transaction",
+                commits,
+                "commits/s",
+                Better::Higher,
+            ),
+            rows100: Row::baseline(
+                "B4",
+                "rusqlite WAL FULL, 100 rows per transaction",
+                rows100,
+                "rows/s",
+                Better::Higher,
+            ),
+            axum: Row::baseline(
+                "B5",
+                format!("bare axum JSON GET, {} connections", plan.read_connections),
+                axum_rps.requests_per_second,
+                "req/s",
+                Better::Higher,
+            ),
+            rtt50: Row::baseline(
+                "B6",
+                "bare axum round trip p50, 1 connection",
+                rtt.p50_ms,
+                "ms",
+                lower,
+            ),
+            rtt99: Row::baseline(
+                "B7",
+                "bare axum round trip p99, 1 connection",
+                rtt.p99_ms,
+                "ms",
+                lower,
+            ),
+            conn: Row::baseline(
+                "B8",
+                "bare axum idle keep-alive connection",
+                axum_conn_kib,
+                "KiB",
+                lower,
+            ),
+        })
+    }
+
+    /// S1 (closed and open loop) and S2, on one gateway with `s1_terminals` terminals.
+    async fn end_to_end(
+        &self,
+        base: &Baselines,
+        details: &mut Details,
+    ) -> anyhow::Result<Vec<Row>> {
+        let plan = self.plan;
+        let mut rows = Vec::new();
+        self.progress
+            .step("starting the gateway (serve --demo, synchronous=FULL) and terminal-sim");
+        let gateway =
+            system::Gateway::start(self.placement, self.exe, &self.scratch.join("gateway")).await?;
+        let fleet =
+            system::Fleet::start(self.placement, self.exe, &gateway, plan.s1_terminals).await?;
+        let terminals = &fleet.terminals;
+
+        self.progress.step(&format!(
+            "S1 closed loop: {} POS clients on {} terminals for {} s",
+            terminals.len(),
+            terminals.len(),
+            plan.s1_seconds
+        ));
+        let e2e = system::closed_loop_sales(
+            &gateway.endpoint,
+            terminals,
+            self.seconds(plan.warmup_seconds),
+            self.seconds(plan.s1_seconds),
+        )
+        .await?;
+        let create = e2e.create.context("S1 completed no sale")?;
+        let completion = e2e.completion.context("S1 completed no sale")?;
+        let (lower, f50, f99) = (Better::Lower, &base.fsync50, &base.fsync99);
+        rows.push(Row::system(
+            "S1",
+            format!(
+                "interactions/s end to end, {} terminals, durable",
+                e2e.terminals
+            ),
+            e2e.interactions_per_second,
+            "/s",
+            Better::Higher,
+            &base.commits,
+            Some(Target::Value(5000.0)),
+        ));
+        rows.push(Row::system(
+            "S1.c50",
+            "closed loop: create p50",
+            create.p50_ms,
+            "ms",
+            lower,
+            f50,
+            None,
+        ));
+        rows.push(Row::system(
+            "S1.c99",
+            "closed loop: create p99",
+            create.p99_ms,
+            "ms",
+            lower,
+            f99,
+            None,
+        ));
+        rows.push(Row::system(
+            "S1.f50",
+            "closed loop: completion p50",
+            completion.p50_ms,
+            "ms",
+            lower,
+            f50,
+            None,
+        ));
+        rows.push(Row::system(
+            "S1.f99",
+            "closed loop: completion p99",
+            completion.p99_ms,
+            "ms",
+            lower,
+            f99,
+            None,
+        ));
+        self.progress.step(&format!(
+            "S1: {:.0} interactions/s, create p99 {:.2} ms, completion p99 {:.2} ms ({} errors)",
+            e2e.interactions_per_second, create.p99_ms, completion.p99_ms, e2e.errors
+        ));
+
+        self.progress.step(&format!(
+            "S1 open loop: {} sales/s for {} s",
+            plan.open_loop_rate, plan.open_loop_seconds
+        ));
+        let open = system::open_loop_sales(
+            &gateway.endpoint,
+            terminals,
+            plan.open_loop_rate,
+            self.seconds(plan.open_loop_seconds),
+        )
+        .await?;
+        let o_create = open.create.context("the open loop completed no sale")?;
+        let o_done = open.completion.context("the open loop completed no sale")?;
+        let at = format!("{:.0}/s", plan.open_loop_rate);
+        rows.push(Row::system(
+            "S1.o50",
+            format!("open loop {at}: create p50"),
+            o_create.p50_ms,
+            "ms",
+            lower,
+            f50,
+            None,
+        ));
+        rows.push(Row::system(
+            "S1.o99",
+            format!("open loop {at}: create p99"),
+            o_create.p99_ms,
+            "ms",
+            lower,
+            f99,
+            Some(Target::Value(10.0)),
+        ));
+        rows.push(Row::system(
+            "S1.of99",
+            format!("open loop {at}: completion p99"),
+            o_done.p99_ms,
+            "ms",
+            lower,
+            f99,
+            None,
+        ));
+        self.progress.step(&format!(
+            "S1 open loop: create p99 {:.2} ms, completion p99 {:.2} ms ({} not sent for want of a free terminal, {} errors)",
+            o_create.p99_ms, o_done.p99_ms, open.no_free_terminal, open.errors
+        ));
+
+        self.progress.step(&format!(
+            "S2 reads: {} connections, {} s each",
+            plan.read_connections, plan.read_seconds
+        ));
+        let reads = system::reads(
+            &gateway.endpoint,
+            &e2e.made,
+            plan.read_connections,
+            self.seconds(plan.warmup_seconds.min(1.0)),
+            self.seconds(plan.read_seconds),
+        )
+        .await?;
+        for (id, what, t) in [
+            ("S2.get", "GET interaction", &reads.get_interaction),
+            ("S2.events", "GET events", &reads.list_events),
+            (
+                "S2.lookup",
+                "lookup by reference",
+                &reads.lookup_by_reference,
+            ),
+        ] {
+            let target = Some(Target::Ratio(0.5));
+            rows.push(Row::system(
+                id,
+                what,
+                t.requests_per_second,
+                "req/s",
+                Better::Higher,
+                &base.axum,
+                target,
+            ));
+            self.progress.step(&format!(
+                "S2 {what}: {:.0} req/s ({} errors)",
+                t.requests_per_second, t.errors
+            ));
+        }
+        details.end_to_end = Some(e2e);
+        details.open_loop = Some(open);
+        details.reads = Some(reads);
+        fleet.proc.stop().await;
+        gateway.proc.stop().await;
+        Ok(rows)
+    }
+
+    /// S4 and S5 for long-polls, on a fresh gateway (so that the memory the earlier rows
+    /// freed does not hide what the parked long-polls take).
+    async fn parked(&self, base: &Baselines, details: &mut Details) -> anyhow::Result<Vec<Row>> {
+        let plan = self.plan;
+        self.progress.step(&format!(
+            "S4/S5: a fresh gateway; {} long-polls parked on {} held interactions, then {} wake samples",
+            plan.parked_long_polls, plan.held_interactions, plan.wake_samples
+        ));
+        let gateway = system::Gateway::start(
+            self.placement,
+            self.exe,
+            &self.scratch.join("gateway-polls"),
+        )
+        .await?;
+        let fleet = system::Fleet::start(
+            self.placement,
+            self.exe,
+            &gateway,
+            plan.held_interactions + 1,
+        )
+        .await?;
+        let (holders, samplers) = fleet.terminals.split_at(plan.held_interactions);
+        let parked = parked::long_polls(
+            &gateway,
+            holders,
+            samplers,
+            plan.parked_long_polls,
+            plan.wake_samples,
+        )
+        .await?;
+        fleet.proc.stop().await;
+        gateway.proc.stop().await;
+
+        let wake = parked.wake.context("no wake sample")?;
+        let n = parked.parked;
+        let mut rows = vec![
+            Row::system(
+                "S4.50",
+                format!("long-poll wake p50, {n} parked"),
+                wake.p50_ms,
+                "ms",
+                Better::Lower,
+                &base.rtt50,
+                None,
+            ),
+            Row::system(
+                "S4.99",
+                format!("long-poll wake p99, {n} parked"),
+                wake.p99_ms,
+                "ms",
+                Better::Lower,
+                &base.rtt99,
+                Some(Target::Value(2.0)),
+            ),
+        ];
+        if let Some(fanout) = parked.fanout_wake {
+            let per = n / parked.held_interactions.max(1);
+            let what = format!("fan-out wake p99, {per} long-polls per outcome");
+            rows.push(Row::system(
+                "S4.fan99",
+                what,
+                fanout.p99_ms,
+                "ms",
+                Better::Lower,
+                &base.rtt99,
+                None,
+            ));
+        }
+        rows.push(Row::system(
+            "S5.poll",
+            "memory per parked long-poll",
+            parked.kib_per_long_poll,
+            "KiB",
+            Better::Lower,
+            &base.conn,
+            Some(Target::Value(24.0)),
+        ));
+        self.progress.step(&format!(
+            "S4: wake p50 {:.3} ms, p99 {:.3} ms ({} discarded); {} of {n} parked long-polls woken; S5 {:.1} KiB per parked long-poll",
+            wake.p50_ms, wake.p99_ms, parked.wake_discarded, parked.fanout_woken, parked.kib_per_long_poll
+        ));
+        details.parked = Some(parked);
+        Ok(rows)
+    }
+
+    /// S5 for idle terminal-link connections, on a fresh gateway.
+    async fn link(&self, base: &Baselines, details: &mut Details) -> anyhow::Result<Vec<Row>> {
+        let n = self.plan.link_connections;
+        self.progress.step(&format!(
+            "S5: {n} idle terminal-link connections on a fresh gateway"
+        ));
+        let link =
+            link_memory::idle_link_connections(self.placement, self.exe, self.scratch, n).await?;
+        let row = Row::system(
+            "S5.link",
+            "memory per idle link connection",
+            link.kib_per_connection,
+            "KiB",
+            Better::Lower,
+            &base.conn,
+            Some(Target::Value(16.0)),
+        );
+        self.progress.step(&format!(
+            "S5: {:.1} KiB per idle link connection ({:.1} KiB for the second half alone)",
+            link.kib_per_connection, link.kib_per_connection_second_half
+        ));
+        details.link = Some(link);
+        Ok(vec![row])
+    }
 }
 
 /// The bare axum baseline: requests/s at the read rows' concurrency, round-trip latency on
