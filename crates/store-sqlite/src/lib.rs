@@ -10,6 +10,7 @@
 //! **Must not know about:** the engine's rules beyond what the [`Store`] contract states,
 //! HTTP, terminals. Nothing SQLite-specific leaves this crate.
 
+mod checkpoint;
 mod codec;
 mod money;
 mod pool;
@@ -27,6 +28,7 @@ use poigate_domain::{
 use poigate_store::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use pool::ReadPool;
 pub use schema::MIGRATIONS;
@@ -78,6 +80,8 @@ pub struct SqliteStore {
     writer: writer::Writer,
     readers: ReadPool,
     path: PathBuf,
+    /// Stops the checkpoint thread when the last clone of the store goes.
+    _checkpointer: Arc<checkpoint::Checkpointer>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -124,6 +128,17 @@ impl SqliteStore {
         }
         let mut conn = open_connection(&config.path, false, config.synchronous)?;
         schema::migrate(&mut conn).map_err(|e| unavailable(format!("migration failed: {e}")))?;
+        // The checkpointer thread copies the WAL back; commits never stop to do it.
+        // A WAL file grown by a burst is cut back to 64 MiB once it is reset.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .and_then(|()| conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024))
+            .map_err(unavailable)?;
+        let checkpointer = checkpoint::Checkpointer::spawn(open_connection(
+            &config.path,
+            false,
+            config.synchronous,
+        )?)
+        .map_err(unavailable)?;
         let readers = (0..config.read_connections.max(1))
             .map(|_| open_connection(&config.path, true, config.synchronous))
             .collect::<StoreResult<Vec<_>>>()?;
@@ -132,6 +147,7 @@ impl SqliteStore {
             writer,
             readers: ReadPool::new(readers),
             path: config.path.clone(),
+            _checkpointer: Arc::new(checkpointer),
         })
     }
 
