@@ -42,6 +42,10 @@ pub struct BenchArgs {
     /// Terminals (and POS clients) in the end-to-end closed loop [default: 64 quick, 256 full].
     #[arg(long)]
     terminals: Option<usize>,
+    /// Every row, as small and short as possible: proves the benchmark runs (its test), not
+    /// the machine.
+    #[arg(long, hide = true, conflicts_with = "quick")]
+    smoke: bool,
 }
 
 #[derive(Args)]
@@ -70,6 +74,23 @@ struct Plan {
 
 impl Plan {
     fn new(args: &BenchArgs) -> Plan {
+        if args.smoke {
+            return Plan {
+                mode: "smoke",
+                baseline_seconds: 0.2,
+                warmup_seconds: 0.2,
+                s1_seconds: 1.0,
+                s1_terminals: args.terminals.unwrap_or(4),
+                open_loop_rate: 100.0,
+                open_loop_seconds: 0.5,
+                read_seconds: 0.3,
+                read_connections: 4,
+                parked_long_polls: 40,
+                held_interactions: 2,
+                wake_samples: 10,
+                link_connections: 20,
+            };
+        }
         if args.quick {
             Plan {
                 mode: "quick",

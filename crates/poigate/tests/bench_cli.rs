@@ -1,0 +1,69 @@
+//! `poigate bench` end to end, in its smallest form (`--smoke`): every process starts, every
+//! row is measured and the JSON report has each row with its baseline and ratio. The figures
+//! themselves are not judged here — timing belongs to the benchmark, not to tests.
+
+use std::process::Command;
+
+const SYSTEM_ROWS: [&str; 16] = [
+    "S1",
+    "S1.c50",
+    "S1.c99",
+    "S1.f50",
+    "S1.f99",
+    "S1.o50",
+    "S1.o99",
+    "S1.of99",
+    "S2.get",
+    "S2.events",
+    "S2.lookup",
+    "S4.50",
+    "S4.99",
+    "S4.fan99",
+    "S5.poll",
+    "S5.link",
+];
+const BASELINE_ROWS: [&str; 8] = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"];
+
+#[test]
+fn the_benchmark_measures_every_row_against_its_baseline() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("bench.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_poigate"))
+        .args(["bench", "--smoke", "--out"])
+        .arg(&out)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("| row | figure | value | baseline | ratio | target |"));
+    assert!(
+        stderr.contains("pinned with taskset") || stderr.contains("not pinned"),
+        "the run says how it placed the processes: {stderr}"
+    );
+
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out)?)?;
+    let rows = report["rows"].as_array().cloned().unwrap_or_default();
+    let row = |id: &str| rows.iter().find(|r| r["id"] == id).cloned();
+    for id in BASELINE_ROWS {
+        let r = row(id).ok_or_else(|| anyhow::anyhow!("no row {id}"))?;
+        assert!(r["value"].as_f64().is_some_and(|v| v > 0.0), "{r}");
+    }
+    for id in SYSTEM_ROWS {
+        let r = row(id).ok_or_else(|| anyhow::anyhow!("no row {id}"))?;
+        let value = r["value"].as_f64().unwrap_or(-1.0);
+        assert!(value > 0.0, "{r}");
+        let baseline = r["baseline"][1].as_f64().unwrap_or(0.0);
+        let ratio = r["ratio"].as_f64().unwrap_or(-1.0);
+        assert!(baseline > 0.0, "{id} has a baseline: {r}");
+        assert!((ratio - value / baseline).abs() < 1e-9, "{r}");
+    }
+    let details = &report["details"];
+    assert_eq!(details["end_to_end"]["errors"], 0);
+    assert_eq!(
+        details["parked"]["fanout_woken"], 40,
+        "every parked long-poll woke"
+    );
+    assert_eq!(details["link"]["connections"], 20);
+    assert_eq!(report["plan"]["mode"], "smoke");
+    Ok(())
+}
