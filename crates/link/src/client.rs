@@ -78,6 +78,7 @@ pub enum ClientState {
 /// A running simulated terminal connected over the link. Dropping it drops the connection.
 pub struct LinkClient {
     state: watch::Receiver<ClientState>,
+    device: Arc<SimDevice>,
     task: JoinHandle<()>,
 }
 
@@ -95,7 +96,7 @@ impl LinkClient {
         let device = SimDevice::new(config.simulator, outbox);
         let core = Core {
             config,
-            device,
+            device: device.clone(),
             reports,
             unacked: VecDeque::new(),
             last_sent: None,
@@ -104,12 +105,19 @@ impl LinkClient {
         };
         LinkClient {
             state,
+            device,
             task: tokio::spawn(core.run()),
         }
     }
 
     pub fn state(&self) -> ClientState {
         self.state.borrow().clone()
+    }
+
+    /// The interaction the simulated terminal is running right now, if any: `None` once its
+    /// result is reported — into the outbox, even while it is offline.
+    pub fn running(&self) -> Option<InteractionId> {
+        self.device.running()
     }
 
     /// Waits until the state satisfies `done`, at most `max`.

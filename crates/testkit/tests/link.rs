@@ -92,7 +92,7 @@ async fn a_link_terminal_that_drops_mid_interaction_completes_with_its_own_outco
     .await?;
     let client = ts.client();
     let link = ts.link_terminal("700000002", false).await?;
-    let _sim = ts.run_link_sim(&link).await?;
+    let sim = ts.run_link_sim(&link).await?;
     client.test_helper(&link.poiid, "hold", None).await?;
     let c = client
         .create_interaction(&sale(&link.poiid, 1000, "EUR"), None)
@@ -118,9 +118,8 @@ async fn a_link_terminal_that_drops_mid_interaction_completes_with_its_own_outco
         "poigate never invents an outcome"
     );
     assert!(!offline.terminal_connected);
-    // Not a readiness wait: the scenario needs the terminal to finish the card (0.9 s)
-    // while it is offline, and nothing at the gateway can show that it did.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // The terminal finishes the card while it is offline: its result waits in its outbox.
+    eventually(WAIT, || async { sim.running().is_none().then_some(()) }).await?;
     assert_eq!(
         client.get_interaction(&id, None, None).await?.status,
         Status::InProgress
