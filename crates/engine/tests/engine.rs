@@ -40,19 +40,8 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
-async fn harness() -> Harness {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = SqliteStore::open(&SqliteConfig::new(dir.path().join("p.db"))).expect("store");
-    let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
-    let config = EngineConfig {
-        delivery_timeout: Duration::from_secs(10),
-        overdue_grace: Duration::from_secs(30),
-        ..EngineConfig::default()
-    };
-    let engine = Engine::new(Arc::new(store), Arc::new(clock.clone()), config);
-    let link = Arc::new(RecordingLink::default());
-    engine.set_link(link.clone());
-    engine.start().await.expect("start");
+/// A merchant "M" with a test key (its caller) and one connected link terminal.
+async fn connected_terminal(engine: &Engine) -> (Caller, Terminal) {
     let merchant = engine.create_merchant("M").await.expect("merchant");
     let key = engine
         .create_api_key(merchant.id, ApiKeyMode::Test, None)
@@ -75,6 +64,23 @@ async fn harness() -> Harness {
         .await
         .expect("terminal");
     engine.terminal_connected(terminal.id, true).await;
+    (caller, terminal)
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(&SqliteConfig::new(dir.path().join("p.db"))).expect("store");
+    let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
+    let config = EngineConfig {
+        delivery_timeout: Duration::from_secs(10),
+        overdue_grace: Duration::from_secs(30),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(Arc::new(store), Arc::new(clock.clone()), config);
+    let link = Arc::new(RecordingLink::default());
+    engine.set_link(link.clone());
+    engine.start().await.expect("start");
+    let (caller, terminal) = connected_terminal(&engine).await;
     Harness {
         engine,
         clock,
@@ -371,28 +377,7 @@ async fn restart_reloads_live_interactions_and_their_timers() {
     };
     let (engine, _) = open();
     engine.start().await.expect("start");
-    let m = engine.create_merchant("M").await.expect("m");
-    let key = engine
-        .create_api_key(m.id, ApiKeyMode::Test, None)
-        .await
-        .expect("key");
-    let caller = engine
-        .authenticate(&key.secret)
-        .await
-        .expect("auth")
-        .expect("caller");
-    let t = engine
-        .register_terminal(
-            m.id,
-            "1",
-            "V400m",
-            None,
-            TerminalKind::Device,
-            TerminalConnection::Link,
-        )
-        .await
-        .expect("t");
-    engine.terminal_connected(t.id, true).await;
+    let (caller, t) = connected_terminal(&engine).await;
     let i = engine
         .create(&caller, sale_on(&t, 100))
         .await
