@@ -118,3 +118,10 @@ pub fn credential_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Dev
         })
     })())
 }
+
+/// A stored request fingerprint (SHA-256: 32 bytes).
+pub fn decode_fingerprint(bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("fingerprint is not 32 bytes".into()))
+}

@@ -246,9 +246,7 @@ fn select_idempotency(
     Ok(Some(IdempotencyRecord {
         merchant_id: merchant,
         key: key.clone(),
-        fingerprint: fingerprint
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("fingerprint is not 32 bytes".into()))?,
+        fingerprint: decode_fingerprint(fingerprint)?,
         interaction_id: parse_id(&interaction_id)?,
         response: decode_json(&response)?,
         created_at: Timestamp::from_millis(created_at),

@@ -1,6 +1,6 @@
 //! Money after the sale in SQLite: operations, transaction events, settlement queries.
 
-use crate::codec::{decode_json, encode_json, parse_id};
+use crate::codec::{decode_fingerprint, decode_json, encode_json, parse_id};
 use crate::{db, is_unique_violation, upsert_transaction, webhooks};
 use poigate_domain::{
     MerchantId, Operation, OperationId, OperationKind, OperationStatus, Timestamp, Transaction,
@@ -158,9 +158,7 @@ pub fn find_idempotency(
     Ok(Some(OperationIdempotency {
         merchant_id: merchant,
         key: key.to_string(),
-        fingerprint: fingerprint
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("fingerprint is not 32 bytes".into()))?,
+        fingerprint: decode_fingerprint(fingerprint)?,
         operation_id: parse_id(&operation_id)?,
         response: response.map(|r| decode_json(&r)).transpose()?,
         created_at: Timestamp::from_millis(created_at),
