@@ -6,13 +6,19 @@ mod devices;
 pub use devices::{PairedDevice, PairingCode};
 
 use crate::auth;
+use crate::builder::Ports;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
+use crate::coordinator::{Committed, Coordinator, Route, TerminalCommand, TimerKey};
 use crate::error::EngineError;
-use crate::idempotency::{InFlight, fingerprint};
+use crate::idempotency::fingerprint;
 use crate::link::{ReportKind, ReportOutcome, TerminalLink, TerminalReport};
 use crate::live::{LiveEntry, LiveMap};
+use crate::processor::Processor;
 use crate::registry::{Registry, TerminalLive};
+use crate::services::{Admin, Devices, Interactions, Transactions};
+use crate::tokens::TokenKey;
+use crate::webhooks::TargetGuard;
 use batch::{Step, decide};
 use poigate_domain::webhook::{interaction_messages, terminal_message};
 use poigate_domain::{
@@ -26,7 +32,7 @@ use poigate_store::{
     InteractionFilter, Store, StoreError,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// The authenticated caller: every query is scoped by its merchant.
@@ -135,46 +141,63 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: EngineConfig,
-    link: RwLock<Option<Arc<dyn TerminalLink>>>,
+    /// Cross-request and cross-node facts: presence, routing, waiters, timers, locks, keys.
+    pub(crate) coordinator: Arc<dyn Coordinator>,
+    /// This node's terminals (in-process simulator and the link's connections).
+    pub(crate) link: Arc<dyn TerminalLink>,
+    pub(crate) processor: Arc<dyn Processor>,
+    pub(crate) target_guard: Arc<dyn TargetGuard>,
+    /// The HMAC key of access tokens.
+    pub(crate) token_key: TokenKey,
     /// Notified after every commit that wrote webhook messages (wakes the worker).
     pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
-    pub(crate) target_guard: RwLock<Option<Arc<dyn crate::webhooks::TargetGuard>>>,
-    pub(crate) processor: RwLock<Option<Arc<dyn crate::processor::Processor>>>,
-    /// The HMAC key of access tokens, once loaded.
-    pub(crate) token_key: RwLock<Option<Vec<u8>>>,
-    /// Serialises changes of one transaction (operations, settlement) in this process.
-    pub(crate) txn_locks: Mutex<HashMap<TransactionId, Arc<tokio::sync::Mutex<()>>>>,
-    registry: Registry,
-    live: LiveMap,
-    pub(crate) in_flight: InFlight,
+    pub(crate) registry: Registry,
+    pub(crate) live: LiveMap,
     merchant_names: Mutex<HashMap<MerchantId, String>>,
-    /// API keys recently found valid (see [`crate::key_cache`]).
-    pub(crate) keys: crate::key_cache::KeyCache,
 }
 
-fn millis(d: Duration) -> i64 {
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: EngineConfig) -> Engine {
-        Engine {
-            inner: Arc::new(Inner {
-                store,
-                clock,
+    /// Starts building an engine: see [`EngineBuilder`](crate::EngineBuilder).
+    pub fn builder(ports: Ports, config: EngineConfig) -> crate::EngineBuilder {
+        crate::EngineBuilder::new(ports, config)
+    }
+
+    /// Builds the engine around ports that are all present (the builder's job), with the
+    /// terminal link made from a weak handle of the engine itself: the link reports to the
+    /// engine without keeping it alive, so there is no reference cycle to break at shutdown.
+    pub(crate) fn assemble<L: TerminalLink>(
+        ports: Ports,
+        config: EngineConfig,
+        make_link: impl FnOnce(WeakEngine) -> Arc<L>,
+    ) -> (Engine, Arc<L>) {
+        let mut made = None;
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            let link = make_link(WeakEngine(weak.clone()));
+            made = Some(link.clone());
+            Inner {
+                store: ports.store,
+                clock: ports.clock,
                 config,
-                link: RwLock::new(None),
+                coordinator: ports.coordinator,
+                link,
+                processor: ports.processor,
+                target_guard: ports.target_guard,
+                token_key: ports.token_key,
+                outbox_signal: Arc::new(tokio::sync::Notify::new()),
                 registry: Registry::default(),
                 live: LiveMap::default(),
-                in_flight: InFlight::default(),
                 merchant_names: Mutex::new(HashMap::new()),
-                keys: Default::default(),
-                outbox_signal: Arc::new(tokio::sync::Notify::new()),
-                target_guard: RwLock::new(None),
-                processor: RwLock::new(None),
-                token_key: RwLock::new(None),
-                txn_locks: Mutex::new(HashMap::new()),
-            }),
+            }
+        });
+        let engine = Engine { inner };
+        match made {
+            Some(link) => (engine, link),
+            // `new_cyclic` runs its closure exactly once, before returning.
+            None => unreachable!("the link is made while the engine is built"),
         }
     }
 
@@ -182,27 +205,93 @@ impl Engine {
         WeakEngine(Arc::downgrade(&self.inner))
     }
 
-    /// Attaches the terminal link. Call before [`Engine::start`].
-    pub fn set_link(&self, link: Arc<dyn TerminalLink>) {
-        match self.inner.link.write() {
-            Ok(mut l) => *l = Some(link),
-            Err(p) => *p.into_inner() = Some(link),
+    pub(crate) fn link(&self) -> &Arc<dyn TerminalLink> {
+        &self.inner.link
+    }
+
+    pub(crate) fn coordinator(&self) -> &Arc<dyn Coordinator> {
+        &self.inner.coordinator
+    }
+
+    /// A known terminal with its presence (from the coordinator) and its active interaction.
+    pub(crate) fn terminal_view(&self, id: TerminalId) -> Option<TerminalLive> {
+        let (terminal, active) = self.inner.registry.get(id)?;
+        let coordinator = self.coordinator();
+        Some(TerminalLive {
+            terminal,
+            connected: coordinator.is_connected(id),
+            last_seen_at: coordinator.last_seen(id),
+            active,
+        })
+    }
+
+    /// Hands a command to the node holding the terminal: this one's link, or another
+    /// node through the coordinator. A terminal nobody holds gets it through this node's
+    /// link, which refuses it (`NotConnected`) unless the terminal is just coming back.
+    pub(crate) async fn send_to_terminal(&self, command: TerminalCommand) -> Result<(), String> {
+        match self.coordinator().route(command.terminal()) {
+            Route::Node(node) => self
+                .coordinator()
+                .forward(&node, command)
+                .await
+                .map_err(|e| e.to_string()),
+            Route::Here | Route::Nowhere => self.deliver_here(command).await,
         }
     }
 
-    /// Detaches the link (at shutdown), breaking the engine ↔ link reference cycle.
-    pub fn clear_link(&self) {
-        match self.inner.link.write() {
-            Ok(mut l) => *l = None,
-            Err(p) => *p.into_inner() = None,
+    /// Closes a terminal's connection wherever it is held (its credentials changed).
+    pub(crate) async fn close_connection(&self, terminal: &Terminal) {
+        match self.coordinator().route(terminal.id) {
+            Route::Node(node) => {
+                let command = TerminalCommand::CredentialsRevoked {
+                    terminal: terminal.id,
+                };
+                if let Err(e) = self.coordinator().forward(&node, command).await {
+                    tracing::warn!(terminal = %terminal.id, error = %e, "connection not closed");
+                }
+            }
+            // Also when nobody holds it: a connection being set up right now must not survive.
+            Route::Here | Route::Nowhere => self.link().credentials_revoked(terminal).await,
         }
     }
 
-    fn link(&self) -> Option<Arc<dyn TerminalLink>> {
-        match self.inner.link.read() {
-            Ok(l) => l.clone(),
-            Err(p) => p.into_inner().clone(),
+    /// Carries out a command on this node's link.
+    pub(crate) async fn deliver_here(&self, command: TerminalCommand) -> Result<(), String> {
+        let terminal_id = command.terminal();
+        let Some(terminal) = self.inner.registry.terminal(terminal_id) else {
+            return Err(format!("terminal {terminal_id} is not known on this node"));
+        };
+        match command {
+            TerminalCommand::Start { interaction, .. } => self
+                .link()
+                .start(&terminal, &interaction)
+                .await
+                .map_err(|e| e.to_string()),
+            TerminalCommand::Cancel { interaction, .. } => self
+                .link()
+                .cancel(&terminal, interaction)
+                .await
+                .map_err(|e| e.to_string()),
+            TerminalCommand::CredentialsRevoked { .. } => {
+                self.link().credentials_revoked(&terminal).await;
+                Ok(())
+            }
         }
+    }
+
+    /// Carries out the commands other nodes route to this one, for as long as the engine
+    /// lives (a one-process coordinator has none, and this ends at once).
+    fn serve_routed_commands(&self) {
+        let weak = self.downgrade();
+        let coordinator = self.inner.coordinator.clone();
+        tokio::spawn(async move {
+            while let Some(command) = coordinator.next_command().await {
+                let Some(engine) = weak.upgrade() else { return };
+                if let Err(e) = engine.deliver_here(command).await {
+                    tracing::info!(error = %e, "routed command not delivered");
+                }
+            }
+        });
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -226,12 +315,12 @@ impl Engine {
         self.inner.outbox_signal.clone()
     }
 
-    fn outbox_written(&self) {
+    pub(crate) fn outbox_written(&self) {
         self.inner.outbox_signal.notify_one();
     }
 
     /// Loads terminals and live interactions and resumes their timers and deliveries.
-    /// Call once, after [`Engine::set_link`], before serving requests.
+    /// Call once, before serving requests.
     pub async fn start(&self) -> Result<(), EngineError> {
         let terminals = self.inner.store.list_all_terminals().await?;
         for t in &terminals {
@@ -256,23 +345,23 @@ impl Engine {
                 _ => self.schedule_overdue(&entry, interaction),
             }
         }
-        if let Some(link) = self.link() {
-            for t in &terminals {
-                link.terminal_added(t).await;
-            }
-            for interaction in live {
-                let Some(terminal) = self.inner.registry.terminal(interaction.terminal_id) else {
-                    continue;
-                };
-                if interaction.status == Status::Pending {
-                    if let Err(e) = link.start(&terminal, &interaction).await {
-                        tracing::info!(interaction = %interaction.id, error = %e, "start not re-delivered yet");
-                    }
-                } else {
-                    link.resume(&terminal, &interaction).await;
+        let link = self.link();
+        for t in &terminals {
+            link.terminal_added(t).await;
+        }
+        for interaction in live {
+            let Some(terminal) = self.inner.registry.terminal(interaction.terminal_id) else {
+                continue;
+            };
+            if interaction.status == Status::Pending {
+                if let Err(e) = link.start(&terminal, &interaction).await {
+                    tracing::info!(interaction = %interaction.id, error = %e, "start not re-delivered yet");
                 }
+            } else {
+                link.resume(&terminal, &interaction).await;
             }
         }
+        self.serve_routed_commands();
         let pending = self.inner.store.pending_operations().await?;
         if !pending.is_empty() {
             tracing::info!(
@@ -288,133 +377,6 @@ impl Engine {
             "engine started"
         );
         Ok(())
-    }
-
-    // --- merchants and keys ----------------------------------------------------------------
-
-    pub async fn create_merchant(&self, name: &str) -> Result<Merchant, EngineError> {
-        let mut errors = ValidationErrors::new();
-        errors.check_text("name", name, 100);
-        errors.into_result(())?;
-        let now = self.now();
-        let merchant = Merchant {
-            id: MerchantId::generate(now),
-            name: name.to_string(),
-            created_at: now,
-        };
-        self.inner.store.create_merchant(&merchant).await?;
-        Ok(merchant)
-    }
-
-    pub async fn find_merchant_by_name(&self, name: &str) -> Result<Option<Merchant>, EngineError> {
-        Ok(self.inner.store.find_merchant_by_name(name).await?)
-    }
-
-    /// Creates a key with a random secret.
-    pub async fn create_api_key(
-        &self,
-        merchant: MerchantId,
-        mode: ApiKeyMode,
-        label: Option<String>,
-    ) -> Result<NewApiKey, EngineError> {
-        let secret = auth::generate_secret(mode).map_err(|e| {
-            EngineError::Store(StoreError::Unavailable(format!("no randomness: {e}")))
-        })?;
-        self.import_api_key(merchant, &secret, label).await
-    }
-
-    /// Stores a key for a secret chosen by the operator (the demo's `POIGATE_DEMO_API_KEY`).
-    pub async fn import_api_key(
-        &self,
-        merchant: MerchantId,
-        secret: &str,
-        label: Option<String>,
-    ) -> Result<NewApiKey, EngineError> {
-        let mode = ApiKeyMode::of_secret(secret).ok_or_else(|| {
-            EngineError::Validation(ValidationErrors::single(poigate_domain::FieldError::new(
-                "secret",
-                "invalid_api_key",
-                "an API key starts with pg_test_ or pg_live_",
-            )))
-        })?;
-        if secret.len() < 8 + 24 || !auth::well_formed(secret) {
-            return Err(EngineError::Validation(ValidationErrors::single(
-                poigate_domain::FieldError::new(
-                    "secret",
-                    "invalid_api_key",
-                    "an API key needs at least 24 characters after its prefix (128 bits or more)",
-                ),
-            )));
-        }
-        let now = self.now();
-        let record = ApiKeyRecord {
-            id: ApiKeyId::generate(now),
-            merchant_id: merchant,
-            mode,
-            secret_hash: auth::hash_secret(secret),
-            display_prefix: secret.chars().take(12).collect(),
-            label,
-            created_at: now,
-            revoked_at: None,
-        };
-        self.inner.store.create_api_key(&record).await?;
-        Ok(NewApiKey {
-            secret: secret.to_string(),
-            record,
-        })
-    }
-
-    /// The key record of `secret`, if it exists (revoked or not).
-    pub async fn find_api_key(&self, secret: &str) -> Result<Option<ApiKeyRecord>, EngineError> {
-        Ok(self
-            .inner
-            .store
-            .find_api_key_by_hash(&auth::hash_secret(secret))
-            .await?)
-    }
-
-    /// The caller a secret authenticates, or `None` for unknown, revoked or malformed keys
-    /// (deliberately indistinguishable).
-    pub async fn authenticate(&self, secret: &str) -> Result<Option<Caller>, EngineError> {
-        if crate::tokens::is_access_token(secret) {
-            return self.verify_access_token(secret).await;
-        }
-        if !auth::well_formed(secret) {
-            return Ok(None);
-        }
-        let hash = auth::hash_secret(secret);
-        let record = match self.inner.keys.by_hash(&hash) {
-            Some(record) => record,
-            None => {
-                let Some(record) = self.inner.store.find_api_key_by_hash(&hash).await? else {
-                    return Ok(None);
-                };
-                self.inner.keys.remember(Some(hash), &record);
-                record
-            }
-        };
-        if !auth::hashes_equal(&record.secret_hash, &hash) || record.revoked_at.is_some() {
-            return Ok(None);
-        }
-        Ok(Some(Caller {
-            merchant_id: record.merchant_id,
-            mode: record.mode,
-            key_id: record.id,
-        }))
-    }
-
-    pub async fn revoke_api_key(
-        &self,
-        merchant: MerchantId,
-        id: ApiKeyId,
-    ) -> Result<bool, EngineError> {
-        let revoked = self
-            .inner
-            .store
-            .revoke_api_key(merchant, id, self.now())
-            .await?;
-        self.inner.keys.forget(id);
-        Ok(revoked)
     }
 
     pub(crate) fn terminal_poiid(&self, id: TerminalId) -> String {
@@ -446,324 +408,18 @@ impl Engine {
         }
     }
 
-    // --- terminals -------------------------------------------------------------------------
-
-    pub async fn register_terminal(
-        &self,
-        merchant: MerchantId,
-        serial_number: &str,
-        model: &str,
-        label: Option<String>,
-        kind: TerminalKind,
-        connection: TerminalConnection,
-    ) -> Result<Terminal, EngineError> {
-        Terminal::validate_fields(serial_number, model, label.as_deref())?;
-        Terminal::validate_connection(kind, connection)?;
-        let now = self.now();
-        let terminal = Terminal {
-            id: TerminalId::generate(now),
-            merchant_id: merchant,
-            serial_number: serial_number.to_string(),
-            model: model.to_string(),
-            label,
-            kind,
-            connection,
-            created_at: now,
-        };
-        self.inner.store.create_terminal(&terminal).await?;
-        self.inner.registry.add(terminal.clone());
-        if let Some(link) = self.link() {
-            link.terminal_added(&terminal).await;
-        }
-        Ok(terminal)
-    }
-
-    pub async fn list_terminals(
-        &self,
-        merchant: MerchantId,
-    ) -> Result<Vec<TerminalView>, EngineError> {
-        let terminals = self.inner.store.list_terminals(merchant).await?;
-        for t in &terminals {
-            self.ensure_registered(t).await;
-        }
-        Ok(terminals
-            .into_iter()
-            .map(|t| TerminalView {
-                live: self.inner.registry.get(t.id),
-                terminal: t,
-            })
-            .collect())
-    }
-
-    /// A merchant's terminal by id, POIID or serial number.
-    pub async fn find_terminal(
-        &self,
-        merchant: MerchantId,
-        reference: &str,
-    ) -> Result<TerminalView, EngineError> {
-        let terminal = self
-            .inner
-            .store
-            .find_terminal(merchant, reference)
-            .await?
-            .ok_or(EngineError::NotFound("terminal"))?;
-        self.ensure_registered(&terminal).await;
-        Ok(TerminalView {
-            live: self.inner.registry.get(terminal.id),
-            terminal,
-        })
-    }
-
     /// Adds a terminal registered by another process (the CLI on the same data directory)
     /// to the registry and tells the link about it.
-    async fn ensure_registered(&self, terminal: &Terminal) {
+    pub(crate) async fn ensure_registered(&self, terminal: &Terminal) {
         if self.inner.registry.get(terminal.id).is_some() {
             return;
         }
         self.inner.registry.add(terminal.clone());
-        if let Some(link) = self.link() {
-            link.terminal_added(terminal).await;
-        }
-    }
-
-    /// Live state of a terminal (no merchant check: for links and test helpers).
-    pub fn terminal_live(&self, id: TerminalId) -> Option<TerminalLive> {
-        self.inner.registry.get(id)
-    }
-
-    /// Called by the link when a terminal connects or disconnects.
-    pub async fn terminal_connected(&self, id: TerminalId, connected: bool) {
-        let now = self.now();
-        if !self.inner.registry.set_connected(id, connected, now) {
-            return;
-        }
-        tracing::info!(terminal = %id, connected, "terminal connection changed");
-        if let Some(live) = self.inner.registry.get(id) {
-            let message = terminal_message(&live.terminal, live.status(), now);
-            match self.inner.store.append_outbox(&[message]).await {
-                Ok(()) => self.outbox_written(),
-                Err(e) => {
-                    tracing::error!(terminal = %id, error = %e, "terminal webhook not stored")
-                }
-            }
-        }
-        if let Some(active) = self.inner.registry.active(id) {
-            let _ = self
-                .transition(active, Input::TerminalConnection { connected }, None)
-                .await;
-        }
-    }
-
-    // --- interactions: commands ------------------------------------------------------------
-
-    /// Creates an interaction (design sections 2.3 and 2.6): durable before it returns,
-    /// refused when the terminal is offline or busy, idempotent by key.
-    pub async fn create(
-        &self,
-        caller: &Caller,
-        req: CreateRequest,
-    ) -> Result<Created, EngineError> {
-        let now = self.now();
-        let merchant = caller.merchant_id;
-        let terminal = self
-            .inner
-            .store
-            .find_terminal(merchant, &req.terminal)
-            .await?
-            .ok_or_else(|| EngineError::TerminalNotFound(req.terminal.clone()))?;
-        self.ensure_registered(&terminal).await;
-        let new = NewInteraction {
-            merchant_id: merchant,
-            terminal_id: terminal.id,
-            kind: req.kind,
-            amount: req.amount,
-            reference: req.reference,
-            sale_id: req.sale_id,
-            service_id: req.service_id,
-            timeout_seconds: req.timeout_seconds,
-            metadata: req.metadata,
-            webhooks: req.webhooks,
-        };
-        let mut errors = new.validate().err().unwrap_or_default();
-        for (i, hook) in new.webhooks.iter().enumerate() {
-            let field = format!("webhooks[{i}].url");
-            if !errors.errors().iter().any(|e| e.field == field) {
-                self.check_webhook_url(&field, &hook.url, &mut errors);
-            }
-        }
-        if let Some(key) = &req.idempotency_key
-            && (key.is_empty()
-                || key.len() > 255
-                || !key.bytes().all(|b| (0x21..0x7f).contains(&b)))
-        {
-            errors.add(
-                "Idempotency-Key",
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
-            );
-        }
-        errors.into_result(())?;
-
-        let fp = fingerprint(&new);
-        let mut keys = Vec::new();
-        if let Some(k) = &req.idempotency_key {
-            keys.push((
-                IdempotencyKey::Header(k.clone()),
-                self.inner.config.idempotency_ttl,
-            ));
-        }
-        if let (Some(sale_id), Some(service_id)) = (&new.sale_id, &new.service_id) {
-            keys.push((
-                IdempotencyKey::Natural {
-                    sale_id: sale_id.clone(),
-                    service_id: service_id.clone(),
-                },
-                self.inner.config.natural_key_ttl,
-            ));
-        }
-        let _guard = self
-            .inner
-            .in_flight
-            .claim(
-                merchant,
-                keys.iter().map(|(k, _)| k.storage_key()).collect(),
-            )
-            .ok_or(EngineError::IdempotencyInProgress)?;
-        for (key, _) in &keys {
-            if let Some(existing) = self
-                .inner
-                .store
-                .find_idempotency(merchant, key, now)
-                .await?
-            {
-                return replay(existing, fp);
-            }
-        }
-
-        if !self.inner.registry.is_connected(terminal.id) {
-            return Err(EngineError::TerminalOffline);
-        }
-        if let Some(blocking) = self.inner.registry.active(terminal.id) {
-            return Err(EngineError::TerminalBusy { blocking });
-        }
-
-        let id = InteractionId::generate(now);
-        let (interaction, first_event) = Interaction::create(new, id, true, now)?;
-        let idempotency = keys
-            .into_iter()
-            .map(|(key, ttl)| IdempotencyRecord {
-                merchant_id: merchant,
-                key,
-                fingerprint: fp,
-                interaction_id: id,
-                response: interaction.clone(),
-                created_at: now,
-                expires_at: now.plus_millis(millis(ttl)),
-            })
-            .collect();
-        if !interaction.webhooks.is_empty() {
-            self.ensure_callback_secret(merchant).await?;
-        }
-        let create = CreateInteraction {
-            outbox: interaction_messages(None, &interaction, None, now),
-            interaction: interaction.clone(),
-            first_event,
-            idempotency,
-        };
-        match self.inner.store.create_interaction(&create).await {
-            Ok(()) => {}
-            Err(StoreError::IdempotencyConflict { existing }) => return replay(*existing, fp),
-            Err(e) => return Err(e.into()),
-        }
-
-        self.outbox_written();
-        let entry = self.inner.live.insert(interaction.clone());
-        self.inner.registry.set_active(terminal.id, id);
-        self.schedule(
-            &entry,
-            now.plus_millis(millis(self.inner.config.delivery_timeout)),
-            Input::DeliveryTimedOut,
-        );
-        if let Some(link) = self.link() {
-            let started = interaction.clone();
-            tokio::spawn(async move {
-                if let Err(e) = link.start(&terminal, &started).await {
-                    tracing::warn!(interaction = %started.id, error = %e, "start not delivered; the delivery timeout decides");
-                }
-            });
-        }
-        Ok(Created {
-            interaction,
-            replayed: false,
-        })
-    }
-
-    /// A cancel request (design section 2.4).
-    pub async fn cancel(
-        &self,
-        caller: &Caller,
-        id: InteractionId,
-    ) -> Result<CancelResult, EngineError> {
-        let current = self.get(caller, id).await?;
-        if current.is_final() {
-            return Ok(CancelResult::from_state(current));
-        }
-        let (_, interaction) = self.transition(id, Input::CancelRequested, None).await?;
-        Ok(CancelResult::from_state(interaction))
-    }
-
-    /// A report from a terminal. `Ok` means durable: the link may acknowledge the frame.
-    pub async fn report(
-        &self,
-        terminal_id: TerminalId,
-        report: TerminalReport,
-    ) -> Result<ReportOutcome, EngineError> {
-        self.report_many(terminal_id, vec![report])
-            .await
-            .pop()
-            .unwrap_or(Err(EngineError::UnknownInteraction))
-    }
-
-    /// Reports that arrived together from one terminal, in order: one outcome each, in the
-    /// same order, exactly as if each had been passed to [`Engine::report`] in turn — but the
-    /// consecutive reports of one interaction are committed in ONE write. A terminal at full
-    /// speed sends a burst of stage reports and its result; one commit instead of one per
-    /// report is what lets a durable gateway keep up with it (docs/performance.md).
-    pub async fn report_many(
-        &self,
-        terminal_id: TerminalId,
-        reports: Vec<TerminalReport>,
-    ) -> Vec<Result<ReportOutcome, EngineError>> {
-        let now = self.now();
-        self.inner.registry.seen(terminal_id, now);
-        let mut outcomes = Vec::with_capacity(reports.len());
-        // A run of consecutive, well-formed reports of one interaction.
-        let mut run: Option<(InteractionId, Vec<Step>)> = None;
-        for report in reports {
-            let id = report.interaction_id;
-            if run.as_ref().is_some_and(|(r, _)| *r != id)
-                && let Some((rid, steps)) = run.take()
-            {
-                outcomes.extend(self.transition_many(rid, steps).await.0);
-            }
-            match self.report_input(terminal_id, report, now).await {
-                Ok(step) => run.get_or_insert_with(|| (id, Vec::new())).1.push(step),
-                Err(e) => {
-                    if let Some((rid, steps)) = run.take() {
-                        outcomes.extend(self.transition_many(rid, steps).await.0);
-                    }
-                    outcomes.push(Err(e));
-                }
-            }
-        }
-        if let Some((rid, steps)) = run.take() {
-            outcomes.extend(self.transition_many(rid, steps).await.0);
-        }
-        outcomes
+        self.link().terminal_added(terminal).await;
     }
 
     /// Checks that a report is this terminal's and turns it into the state machine's input.
-    async fn report_input(
+    pub(crate) async fn report_input(
         &self,
         terminal_id: TerminalId,
         report: TerminalReport,
@@ -814,7 +470,7 @@ impl Engine {
     }
 
     /// Applies one input to one interaction, durably, serialised per interaction.
-    async fn transition(
+    pub(crate) async fn transition(
         &self,
         id: InteractionId,
         input: Input,
@@ -833,7 +489,7 @@ impl Engine {
     /// interaction: an outcome per input, and the state after them (when the interaction
     /// exists). Each input is decided on the state the previous ones left, exactly as if they
     /// had come one by one; a refused input changes nothing and the next is still decided.
-    async fn transition_many(
+    pub(crate) async fn transition_many(
         &self,
         id: InteractionId,
         steps: Vec<Step>,
@@ -885,7 +541,7 @@ impl Engine {
                         }
                     }
                     if state.is_final() {
-                        entry.publish(state.clone());
+                        self.publish(&entry, state.clone(), None);
                         let outcomes = steps
                             .iter()
                             .map(|_| Ok(ReportOutcome::AlreadyFinal))
@@ -904,12 +560,8 @@ impl Engine {
         };
         let next = decision.next;
         *state = next.clone();
-        if let Some(transaction) = decision.write.and_then(|w| w.transaction)
-            && let Ok(mut slot) = entry.transaction.lock()
-        {
-            *slot = Some(transaction);
-        }
-        entry.publish(next.clone());
+        let transaction = decision.write.and_then(|w| w.transaction);
+        self.publish(&entry, next.clone(), transaction);
         drop(state);
         for transition in &decision.applied {
             self.after_commit(&entry, &transition.interaction, transition);
@@ -917,8 +569,32 @@ impl Engine {
         (decision.outcomes, Some(next))
     }
 
+    /// Makes a committed state the live one and tells its waiters, on every node.
+    fn publish(
+        &self,
+        entry: &LiveEntry,
+        interaction: Interaction,
+        transaction: Option<Transaction>,
+    ) {
+        entry.set_current(interaction.clone());
+        let committed_at_micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        self.coordinator().publish(Arc::new(Committed {
+            interaction,
+            transaction,
+            committed_at_micros,
+        }));
+    }
+
     /// Side effects of a durable transition.
-    fn after_commit(&self, entry: &Arc<LiveEntry>, next: &Interaction, transition: &Transition) {
+    pub(crate) fn after_commit(
+        &self,
+        entry: &Arc<LiveEntry>,
+        next: &Interaction,
+        transition: &Transition,
+    ) {
         if transition
             .events
             .iter()
@@ -929,16 +605,17 @@ impl Engine {
         for effect in &transition.effects {
             match effect {
                 Effect::ForwardCancelToTerminal => {
-                    if let (Some(link), Some(terminal)) =
-                        (self.link(), self.inner.registry.terminal(next.terminal_id))
-                    {
-                        let id = next.id;
-                        tokio::spawn(async move {
-                            if let Err(e) = link.cancel(&terminal, id).await {
-                                tracing::info!(interaction = %id, error = %e, "cancel not forwarded");
-                            }
-                        });
-                    }
+                    let engine = self.clone();
+                    let command = TerminalCommand::Cancel {
+                        terminal: next.terminal_id,
+                        interaction: next.id,
+                    };
+                    let id = next.id;
+                    tokio::spawn(async move {
+                        if let Err(e) = engine.send_to_terminal(command).await {
+                            tracing::info!(interaction = %id, error = %e, "cancel not forwarded");
+                        }
+                    });
                 }
                 Effect::Completed => {
                     self.inner.live.remove(next.id);
@@ -949,28 +626,502 @@ impl Engine {
         }
     }
 
-    fn schedule(&self, entry: &Arc<LiveEntry>, at: Timestamp, input: Input) {
+    /// Sets a timer of a live interaction: when it is due, the node that claims it from the
+    /// coordinator (exactly one in the cluster) applies `input`.
+    pub(crate) fn schedule(&self, entry: &Arc<LiveEntry>, at: Timestamp, input: Input) {
         let engine = self.downgrade();
         let sleep = self.inner.clock.sleep_until(at);
         let id = entry.id;
+        let key = match input {
+            Input::DeliveryTimedOut => TimerKey::Delivery(id),
+            _ => TimerKey::Overdue(id),
+        };
         let handle = tokio::spawn(async move {
             sleep.await;
-            if let Some(engine) = engine.upgrade()
-                && let Err(e) = engine.transition(id, input, None).await
-            {
-                tracing::warn!(interaction = %id, error = %e, "timer transition failed");
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            match engine.coordinator().claim_timer(key).await {
+                Ok(true) => {
+                    if let Err(e) = engine.transition(id, input, None).await {
+                        tracing::warn!(interaction = %id, error = %e, "timer transition failed");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(interaction = %id, error = %e, "timer not claimed"),
             }
         });
         entry.add_timer(handle);
     }
 
-    fn schedule_overdue(&self, entry: &Arc<LiveEntry>, interaction: &Interaction) {
+    pub(crate) fn schedule_overdue(&self, entry: &Arc<LiveEntry>, interaction: &Interaction) {
         let grace = u32::try_from(self.inner.config.overdue_grace.as_secs()).unwrap_or(u32::MAX);
         self.schedule(
             entry,
             interaction.safety_deadline(grace),
             Input::DeadlinePassed,
         );
+    }
+}
+
+fn replay(existing: IdempotencyRecord, fp: [u8; 32]) -> Result<Created, EngineError> {
+    if existing.fingerprint == fp {
+        Ok(Created {
+            interaction: existing.response,
+            replayed: true,
+        })
+    } else {
+        Err(EngineError::IdempotencyMismatch)
+    }
+}
+
+impl Admin<'_> {
+    // --- merchants and keys ----------------------------------------------------------------
+
+    pub async fn create_merchant(&self, name: &str) -> Result<Merchant, EngineError> {
+        let mut errors = ValidationErrors::new();
+        errors.check_text("name", name, 100);
+        errors.into_result(())?;
+        let now = self.engine.now();
+        let merchant = Merchant {
+            id: MerchantId::generate(now),
+            name: name.to_string(),
+            created_at: now,
+        };
+        self.engine.inner.store.create_merchant(&merchant).await?;
+        Ok(merchant)
+    }
+
+    pub async fn find_merchant_by_name(&self, name: &str) -> Result<Option<Merchant>, EngineError> {
+        Ok(self.engine.inner.store.find_merchant_by_name(name).await?)
+    }
+
+    /// Creates a key with a random secret.
+    pub async fn create_api_key(
+        &self,
+        merchant: MerchantId,
+        mode: ApiKeyMode,
+        label: Option<String>,
+    ) -> Result<NewApiKey, EngineError> {
+        let secret =
+            auth::generate_secret(mode).map_err(|e| EngineError::Randomness(e.to_string()))?;
+        self.import_api_key(merchant, &secret, label).await
+    }
+
+    /// Stores a key for a secret chosen by the operator (the demo's `POIGATE_DEMO_API_KEY`).
+    pub async fn import_api_key(
+        &self,
+        merchant: MerchantId,
+        secret: &str,
+        label: Option<String>,
+    ) -> Result<NewApiKey, EngineError> {
+        let mode = ApiKeyMode::of_secret(secret).ok_or_else(|| {
+            EngineError::Validation(ValidationErrors::single(poigate_domain::FieldError::new(
+                "secret",
+                "invalid_api_key",
+                "an API key starts with pg_test_ or pg_live_",
+            )))
+        })?;
+        if secret.len() < 8 + 24 || !auth::well_formed(secret) {
+            return Err(EngineError::Validation(ValidationErrors::single(
+                poigate_domain::FieldError::new(
+                    "secret",
+                    "invalid_api_key",
+                    "an API key needs at least 24 characters after its prefix (128 bits or more)",
+                ),
+            )));
+        }
+        let now = self.engine.now();
+        let record = ApiKeyRecord {
+            id: ApiKeyId::generate(now),
+            merchant_id: merchant,
+            mode,
+            secret_hash: auth::hash_secret(secret),
+            display_prefix: secret.chars().take(12).collect(),
+            label,
+            created_at: now,
+            revoked_at: None,
+        };
+        self.engine.inner.store.create_api_key(&record).await?;
+        Ok(NewApiKey {
+            secret: secret.to_string(),
+            record,
+        })
+    }
+
+    /// The key record of `secret`, if it exists (revoked or not).
+    pub async fn find_api_key(&self, secret: &str) -> Result<Option<ApiKeyRecord>, EngineError> {
+        Ok(self
+            .engine
+            .inner
+            .store
+            .find_api_key_by_hash(&auth::hash_secret(secret))
+            .await?)
+    }
+
+    /// The caller a secret authenticates, or `None` for unknown, revoked or malformed keys
+    /// (deliberately indistinguishable).
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<Caller>, EngineError> {
+        if crate::tokens::is_access_token(secret) {
+            return self.engine.verify_access_token(secret).await;
+        }
+        if !auth::well_formed(secret) {
+            return Ok(None);
+        }
+        let hash = auth::hash_secret(secret);
+        let record = match self.engine.coordinator().cached_key(&hash) {
+            Some(record) => record,
+            None => {
+                let Some(record) = self.engine.inner.store.find_api_key_by_hash(&hash).await?
+                else {
+                    return Ok(None);
+                };
+                self.engine.coordinator().remember_key(Some(hash), &record);
+                record
+            }
+        };
+        if !auth::hashes_equal(&record.secret_hash, &hash) || record.revoked_at.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(Caller {
+            merchant_id: record.merchant_id,
+            mode: record.mode,
+            key_id: record.id,
+        }))
+    }
+
+    pub async fn revoke_api_key(
+        &self,
+        merchant: MerchantId,
+        id: ApiKeyId,
+    ) -> Result<bool, EngineError> {
+        let revoked = self
+            .engine
+            .inner
+            .store
+            .revoke_api_key(merchant, id, self.engine.now())
+            .await?;
+        self.engine.coordinator().forget_key(id);
+        Ok(revoked)
+    }
+
+    // --- terminals -------------------------------------------------------------------------
+
+    pub async fn register_terminal(
+        &self,
+        merchant: MerchantId,
+        serial_number: &str,
+        model: &str,
+        label: Option<String>,
+        kind: TerminalKind,
+        connection: TerminalConnection,
+    ) -> Result<Terminal, EngineError> {
+        Terminal::validate_fields(serial_number, model, label.as_deref())?;
+        Terminal::validate_connection(kind, connection)?;
+        let now = self.engine.now();
+        let terminal = Terminal {
+            id: TerminalId::generate(now),
+            merchant_id: merchant,
+            serial_number: serial_number.to_string(),
+            model: model.to_string(),
+            label,
+            kind,
+            connection,
+            created_at: now,
+        };
+        self.engine.inner.store.create_terminal(&terminal).await?;
+        self.engine.inner.registry.add(terminal.clone());
+        self.engine.link().terminal_added(&terminal).await;
+        Ok(terminal)
+    }
+
+    pub async fn list_terminals(
+        &self,
+        merchant: MerchantId,
+    ) -> Result<Vec<TerminalView>, EngineError> {
+        let terminals = self.engine.inner.store.list_terminals(merchant).await?;
+        for t in &terminals {
+            self.engine.ensure_registered(t).await;
+        }
+        Ok(terminals
+            .into_iter()
+            .map(|t| TerminalView {
+                live: self.engine.terminal_view(t.id),
+                terminal: t,
+            })
+            .collect())
+    }
+
+    /// A merchant's terminal by id, POIID or serial number.
+    pub async fn find_terminal(
+        &self,
+        merchant: MerchantId,
+        reference: &str,
+    ) -> Result<TerminalView, EngineError> {
+        let terminal = self
+            .engine
+            .inner
+            .store
+            .find_terminal(merchant, reference)
+            .await?
+            .ok_or(EngineError::NotFound("terminal"))?;
+        self.engine.ensure_registered(&terminal).await;
+        Ok(TerminalView {
+            live: self.engine.terminal_view(terminal.id),
+            terminal,
+        })
+    }
+}
+
+impl Devices<'_> {
+    /// Live state of a terminal (no merchant check: for links and test helpers).
+    pub fn terminal_live(&self, id: TerminalId) -> Option<TerminalLive> {
+        self.engine.terminal_view(id)
+    }
+
+    /// Called by the link when a terminal connects or disconnects.
+    pub async fn terminal_connected(&self, id: TerminalId, connected: bool) {
+        let now = self.engine.now();
+        match self
+            .engine
+            .coordinator()
+            .set_connected(id, connected, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::error!(terminal = %id, error = %e, "terminal presence not recorded");
+                return;
+            }
+        }
+        tracing::info!(terminal = %id, connected, "terminal connection changed");
+        if let Some(live) = self.engine.terminal_view(id) {
+            let message = terminal_message(&live.terminal, live.status(), now);
+            match self.engine.inner.store.append_outbox(&[message]).await {
+                Ok(()) => self.engine.outbox_written(),
+                Err(e) => {
+                    tracing::error!(terminal = %id, error = %e, "terminal webhook not stored")
+                }
+            }
+        }
+        if let Some(active) = self.engine.inner.registry.active(id) {
+            let _ = self
+                .engine
+                .transition(active, Input::TerminalConnection { connected }, None)
+                .await;
+        }
+    }
+
+    /// A report from a terminal. `Ok` means durable: the link may acknowledge the frame.
+    pub async fn report(
+        &self,
+        terminal_id: TerminalId,
+        report: TerminalReport,
+    ) -> Result<ReportOutcome, EngineError> {
+        self.report_many(terminal_id, vec![report])
+            .await
+            .pop()
+            .unwrap_or(Err(EngineError::UnknownInteraction))
+    }
+
+    /// Reports that arrived together from one terminal, in order: one outcome each, in the
+    /// same order, exactly as if each had been passed to [`Engine::report`] in turn — but the
+    /// consecutive reports of one interaction are committed in ONE write. A terminal at full
+    /// speed sends a burst of stage reports and its result; one commit instead of one per
+    /// report is what lets a durable gateway keep up with it (docs/performance.md).
+    pub async fn report_many(
+        &self,
+        terminal_id: TerminalId,
+        reports: Vec<TerminalReport>,
+    ) -> Vec<Result<ReportOutcome, EngineError>> {
+        let now = self.engine.now();
+        self.engine.coordinator().seen(terminal_id, now);
+        let mut outcomes = Vec::with_capacity(reports.len());
+        // A run of consecutive, well-formed reports of one interaction.
+        let mut run: Option<(InteractionId, Vec<Step>)> = None;
+        for report in reports {
+            let id = report.interaction_id;
+            if run.as_ref().is_some_and(|(r, _)| *r != id)
+                && let Some((rid, steps)) = run.take()
+            {
+                outcomes.extend(self.engine.transition_many(rid, steps).await.0);
+            }
+            match self.engine.report_input(terminal_id, report, now).await {
+                Ok(step) => run.get_or_insert_with(|| (id, Vec::new())).1.push(step),
+                Err(e) => {
+                    if let Some((rid, steps)) = run.take() {
+                        outcomes.extend(self.engine.transition_many(rid, steps).await.0);
+                    }
+                    outcomes.push(Err(e));
+                }
+            }
+        }
+        if let Some((rid, steps)) = run.take() {
+            outcomes.extend(self.engine.transition_many(rid, steps).await.0);
+        }
+        outcomes
+    }
+}
+
+impl Interactions<'_> {
+    // --- interactions: commands ------------------------------------------------------------
+
+    /// Creates an interaction (design sections 2.3 and 2.6): durable before it returns,
+    /// refused when the terminal is offline or busy, idempotent by key.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        req: CreateRequest,
+    ) -> Result<Created, EngineError> {
+        let now = self.engine.now();
+        let merchant = caller.merchant_id;
+        let terminal = self
+            .engine
+            .inner
+            .store
+            .find_terminal(merchant, &req.terminal)
+            .await?
+            .ok_or_else(|| EngineError::TerminalNotFound(req.terminal.clone()))?;
+        self.engine.ensure_registered(&terminal).await;
+        let new = NewInteraction {
+            merchant_id: merchant,
+            terminal_id: terminal.id,
+            kind: req.kind,
+            amount: req.amount,
+            reference: req.reference,
+            sale_id: req.sale_id,
+            service_id: req.service_id,
+            timeout_seconds: req.timeout_seconds,
+            metadata: req.metadata,
+            webhooks: req.webhooks,
+        };
+        let mut errors = new.validate().err().unwrap_or_default();
+        for (i, hook) in new.webhooks.iter().enumerate() {
+            let field = format!("webhooks[{i}].url");
+            if !errors.errors().iter().any(|e| e.field == field) {
+                self.engine
+                    .check_webhook_url(&field, &hook.url, &mut errors);
+            }
+        }
+        crate::idempotency::check_key(&mut errors, req.idempotency_key.as_deref());
+        errors.into_result(())?;
+
+        let fp = fingerprint(&new);
+        let mut keys = Vec::new();
+        if let Some(k) = &req.idempotency_key {
+            keys.push((
+                IdempotencyKey::Header(k.clone()),
+                self.engine.inner.config.idempotency_ttl,
+            ));
+        }
+        if let (Some(sale_id), Some(service_id)) = (&new.sale_id, &new.service_id) {
+            keys.push((
+                IdempotencyKey::Natural {
+                    sale_id: sale_id.clone(),
+                    service_id: service_id.clone(),
+                },
+                self.engine.inner.config.natural_key_ttl,
+            ));
+        }
+        let _guard = self
+            .engine
+            .coordinator()
+            .claim_in_flight(
+                merchant,
+                keys.iter().map(|(k, _)| k.storage_key()).collect(),
+            )
+            .ok_or(EngineError::IdempotencyInProgress)?;
+        for (key, _) in &keys {
+            if let Some(existing) = self
+                .engine
+                .inner
+                .store
+                .find_idempotency(merchant, key, now)
+                .await?
+            {
+                return replay(existing, fp);
+            }
+        }
+
+        if !self.engine.coordinator().is_connected(terminal.id) {
+            return Err(EngineError::TerminalOffline);
+        }
+        if let Some(blocking) = self.engine.inner.registry.active(terminal.id) {
+            return Err(EngineError::TerminalBusy { blocking });
+        }
+
+        let id = InteractionId::generate(now);
+        let (interaction, first_event) = Interaction::create(new, id, true, now)?;
+        let idempotency = keys
+            .into_iter()
+            .map(|(key, ttl)| IdempotencyRecord {
+                merchant_id: merchant,
+                key,
+                fingerprint: fp,
+                interaction_id: id,
+                response: interaction.clone(),
+                created_at: now,
+                expires_at: now.plus_millis(millis(ttl)),
+            })
+            .collect();
+        if !interaction.webhooks.is_empty() {
+            self.engine
+                .webhooks()
+                .ensure_callback_secret(merchant)
+                .await?;
+        }
+        let create = CreateInteraction {
+            outbox: interaction_messages(None, &interaction, None, now),
+            interaction: interaction.clone(),
+            first_event,
+            idempotency,
+        };
+        match self.engine.inner.store.create_interaction(&create).await {
+            Ok(()) => {}
+            Err(StoreError::IdempotencyConflict { existing }) => return replay(*existing, fp),
+            Err(e) => return Err(e.into()),
+        }
+
+        self.engine.outbox_written();
+        let entry = self.engine.inner.live.insert(interaction.clone());
+        self.engine.inner.registry.set_active(terminal.id, id);
+        self.engine.schedule(
+            &entry,
+            now.plus_millis(millis(self.engine.inner.config.delivery_timeout)),
+            Input::DeliveryTimedOut,
+        );
+        let engine = self.engine.clone();
+        let command = TerminalCommand::Start {
+            terminal: terminal.id,
+            interaction: Box::new(interaction.clone()),
+        };
+        tokio::spawn(async move {
+            if let Err(e) = engine.send_to_terminal(command).await {
+                tracing::warn!(interaction = %id, error = %e, "start not delivered; the delivery timeout decides");
+            }
+        });
+        Ok(Created {
+            interaction,
+            replayed: false,
+        })
+    }
+
+    /// A cancel request (design section 2.4).
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        id: InteractionId,
+    ) -> Result<CancelResult, EngineError> {
+        let current = self.get(caller, id).await?;
+        if current.is_final() {
+            return Ok(CancelResult::from_state(current));
+        }
+        let (_, interaction) = self
+            .engine
+            .transition(id, Input::CancelRequested, None)
+            .await?;
+        Ok(CancelResult::from_state(interaction))
     }
 
     // --- interactions: queries ---------------------------------------------------------------
@@ -981,13 +1132,13 @@ impl Engine {
         caller: &Caller,
         id: InteractionId,
     ) -> Result<Interaction, EngineError> {
-        if let Some(entry) = self.inner.live.get(id) {
+        if let Some(entry) = self.engine.inner.live.get(id) {
             if entry.merchant_id != caller.merchant_id {
                 return Err(EngineError::NotFound("interaction"));
             }
             return Ok((*entry.snapshot()).clone());
         }
-        match self.inner.store.get_interaction(id).await? {
+        match self.engine.inner.store.get_interaction(id).await? {
             Some(i) if i.merchant_id == caller.merchant_id => Ok(i),
             _ => Err(EngineError::NotFound("interaction")),
         }
@@ -1024,49 +1175,45 @@ impl Engine {
             committed_at_micros: None,
             transaction: None,
         };
-        let Some(entry) = self.inner.live.get(id) else {
-            return Ok(stored(self.get(caller, id).await?));
-        };
-        if entry.merchant_id != caller.merchant_id {
-            return Err(EngineError::NotFound("interaction"));
+        // Subscribe first, then look: a change committed in between still wakes us.
+        let mut sub = self.engine.coordinator().subscribe(id);
+        let mut latest = self.get(caller, id).await?;
+        if done(&latest) {
+            return Ok(stored(latest));
         }
-        // Subscribe first, then look: a change in between still wakes us.
-        let mut rx = entry.published.subscribe();
-        let timeout = timeout.min(self.inner.config.max_wait);
-        let deadline = self.now().plus_millis(millis(timeout));
-        let mut sleep = self.inner.clock.sleep_until(deadline);
-        let mut woke = false;
+        let timeout = timeout.min(self.engine.inner.config.max_wait);
+        let deadline = self.engine.now().plus_millis(millis(timeout));
+        let mut sleep = self.engine.inner.clock.sleep_until(deadline);
         loop {
-            let current = rx.borrow_and_update().clone();
-            if done(&current) {
-                if !woke {
-                    return Ok(stored((*current).clone()));
-                }
-                let transaction = entry
-                    .transaction
-                    .lock()
-                    .ok()
-                    .and_then(|t| t.clone())
-                    .filter(|t| Some(t.id) == current.transaction_id);
-                return Ok(Waited {
-                    interaction: (*current).clone(),
-                    committed_at_micros: Some(
-                        entry
-                            .published_at_micros
-                            .load(std::sync::atomic::Ordering::Acquire),
-                    ),
-                    transaction,
-                });
-            }
             tokio::select! {
-                changed = rx.changed() => {
+                changed = sub.changes.changed() => {
                     if changed.is_err() {
-                        // The entry is gone (completed and dropped): the store has the truth.
+                        // Nobody publishes any more (the interaction is final and its channel
+                        // forgotten): the store has the truth.
                         return Ok(stored(self.get(caller, id).await?));
                     }
-                    woke = true;
+                    let Some(committed) = sub.changes.borrow_and_update().clone() else {
+                        continue;
+                    };
+                    let interaction = &committed.interaction;
+                    if interaction.last_seq <= latest.last_seq && !interaction.is_final() {
+                        // Older than what we read after subscribing.
+                        continue;
+                    }
+                    if done(interaction) {
+                        let transaction = committed
+                            .transaction
+                            .clone()
+                            .filter(|t| Some(t.id) == interaction.transaction_id);
+                        return Ok(Waited {
+                            interaction: interaction.clone(),
+                            committed_at_micros: Some(committed.committed_at_micros),
+                            transaction,
+                        });
+                    }
+                    latest = interaction.clone();
                 }
-                _ = &mut sleep => return Ok(stored((*rx.borrow().clone()).clone())),
+                _ = &mut sleep => return Ok(stored(latest)),
             }
         }
     }
@@ -1082,6 +1229,7 @@ impl Engine {
     ) -> Result<Vec<Event>, EngineError> {
         self.get(caller, id).await?;
         Ok(self
+            .engine
             .inner
             .store
             .list_events(id, after_seq, limit, order)
@@ -1095,6 +1243,7 @@ impl Engine {
         filter: &InteractionFilter,
     ) -> Result<Vec<Interaction>, EngineError> {
         let found = self
+            .engine
             .inner
             .store
             .find_interactions(caller.merchant_id, filter)
@@ -1102,32 +1251,22 @@ impl Engine {
         // Live interactions are fresher in memory than in the row read a moment ago.
         Ok(found
             .into_iter()
-            .map(|i| match self.inner.live.get(i.id) {
+            .map(|i| match self.engine.inner.live.get(i.id) {
                 Some(entry) => (*entry.snapshot()).clone(),
                 None => i,
             })
             .collect())
     }
 
-    pub async fn transaction(
-        &self,
-        caller: &Caller,
-        id: TransactionId,
-    ) -> Result<Transaction, EngineError> {
-        match self.inner.store.get_transaction(id).await? {
-            Some(t) if t.merchant_id == caller.merchant_id => Ok(t),
-            _ => Err(EngineError::NotFound("transaction")),
-        }
-    }
-
     /// Number of interactions not yet final.
     pub fn live_count(&self) -> usize {
-        self.inner.live.count()
+        self.engine.inner.live.count()
     }
 
     /// Interactions currently live on simulated or real terminals (for diagnostics).
     pub fn live_snapshot(&self) -> Vec<Interaction> {
-        self.inner
+        self.engine
+            .inner
             .live
             .all()
             .iter()
@@ -1136,13 +1275,15 @@ impl Engine {
     }
 }
 
-fn replay(existing: IdempotencyRecord, fp: [u8; 32]) -> Result<Created, EngineError> {
-    if existing.fingerprint == fp {
-        Ok(Created {
-            interaction: existing.response,
-            replayed: true,
-        })
-    } else {
-        Err(EngineError::IdempotencyMismatch)
+impl Transactions<'_> {
+    pub async fn transaction(
+        &self,
+        caller: &Caller,
+        id: TransactionId,
+    ) -> Result<Transaction, EngineError> {
+        match self.engine.inner.store.get_transaction(id).await? {
+            Some(t) if t.merchant_id == caller.merchant_id => Ok(t),
+            _ => Err(EngineError::NotFound("transaction")),
+        }
     }
 }

@@ -27,6 +27,10 @@ pub enum EngineError {
     UnknownInteraction,
     #[error("report refused: {0}")]
     InvalidReport(String),
+    /// The state machine refused an input in the interaction's current state (a report or a
+    /// timer that does not fit, e.g. `cancel_too_late` when no cancel was asked for).
+    #[error("refused by the state machine: {0}")]
+    Transition(DomainError),
     /// A report's `terminal_seq` is neither a re-send (at most the last applied) nor the next
     /// one: reports of an interaction are numbered 1, 2, 3 … without gaps.
     #[error("report out of sequence: expected seq {expected}")]
@@ -41,6 +45,10 @@ pub enum EngineError {
     MoneyRule(poigate_domain::MoneyRuleError),
     #[error("storage: {0}")]
     Store(StoreError),
+    /// The operating system could not give random bytes (for a secret, a key, a code). Not a
+    /// storage problem: nothing was read or written.
+    #[error("no randomness available: {0}")]
+    Randomness(String),
 }
 
 impl From<StoreError> for EngineError {
@@ -55,7 +63,19 @@ impl From<StoreError> for EngineError {
 
 impl From<DomainError> for EngineError {
     fn from(e: DomainError) -> Self {
-        EngineError::InvalidReport(e.to_string())
+        match e {
+            // Card data only comes in a terminal's report: the report itself is at fault.
+            DomainError::InvalidCardData(_) => EngineError::InvalidReport(e.to_string()),
+            DomainError::AlreadyFinal(_) | DomainError::Unexpected { .. } => {
+                EngineError::Transition(e)
+            }
+        }
+    }
+}
+
+impl From<getrandom::Error> for EngineError {
+    fn from(e: getrandom::Error) -> Self {
+        EngineError::Randomness(e.to_string())
     }
 }
 

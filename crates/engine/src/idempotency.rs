@@ -14,6 +14,20 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+/// Checks an `Idempotency-Key`: 1 to 255 printable ASCII characters without spaces (it is
+/// echoed in logs and stored, so nothing else is accepted).
+pub fn check_key(errors: &mut poigate_domain::ValidationErrors, key: Option<&str>) {
+    if let Some(key) = key
+        && (key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..0x7f).contains(&b)))
+    {
+        errors.add(
+            "Idempotency-Key",
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
+        );
+    }
+}
+
 /// SHA-256 of the canonical form of a create request.
 pub fn fingerprint(new: &NewInteraction) -> [u8; 32] {
     let canonical = serde_json::json!({

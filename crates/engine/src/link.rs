@@ -73,3 +73,27 @@ pub enum ReportOutcome {
     /// The interaction is already final; nothing changed.
     AlreadyFinal,
 }
+
+/// The link of a process that runs no terminals (the admin commands working on a data
+/// directory): every command is refused as "not connected".
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoTerminals;
+
+#[async_trait]
+impl TerminalLink for NoTerminals {
+    async fn start(
+        &self,
+        _terminal: &Terminal,
+        _interaction: &Interaction,
+    ) -> Result<(), LinkError> {
+        Err(LinkError::NotConnected)
+    }
+
+    async fn cancel(
+        &self,
+        _terminal: &Terminal,
+        _interaction: InteractionId,
+    ) -> Result<(), LinkError> {
+        Err(LinkError::NotConnected)
+    }
+}

@@ -1,14 +1,13 @@
 //! Live interactions held in memory: one entry per interaction that is not final yet.
 //!
 //! Each entry serialises the transitions of its interaction (an async mutex held across
-//! the durable write) and publishes every committed state on a `watch` channel. Waiters
-//! (long-polls, SSE) subscribe *before* they look at the state, so a change that lands
-//! between the look and the wait still wakes them: there is no missed wake-up.
+//! the durable write) and keeps the latest committed state for readers. Waiters (long-polls,
+//! SSE) do not wait here: they subscribe to the [`Coordinator`](crate::Coordinator), which
+//! knows about commits on every node.
 
 use poigate_domain::{Interaction, InteractionId, MerchantId, TerminalId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub struct LiveEntry {
@@ -17,14 +16,8 @@ pub struct LiveEntry {
     pub terminal_id: TerminalId,
     /// The committed state; locked while a transition is computed and written.
     pub state: tokio::sync::Mutex<Interaction>,
-    /// The latest committed state, for readers and waiters.
-    pub published: watch::Sender<Arc<Interaction>>,
-    /// When the latest state was published (wall clock, µs since the epoch): right after its
-    /// commit. Long-polls report it so a benchmark can measure commit-to-response latency.
-    pub published_at_micros: std::sync::atomic::AtomicI64,
-    /// The transaction the card decision created, as committed with it: a long-poll woken by
-    /// the outcome answers with it without reading it back from the database.
-    pub transaction: Mutex<Option<poigate_domain::Transaction>>,
+    /// The latest committed state, for readers (who must not wait for a transition).
+    current: Mutex<Arc<Interaction>>,
     timers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -34,26 +27,27 @@ impl LiveEntry {
             id: interaction.id,
             merchant_id: interaction.merchant_id,
             terminal_id: interaction.terminal_id,
-            published: watch::Sender::new(Arc::new(interaction.clone())),
-            published_at_micros: std::sync::atomic::AtomicI64::new(0),
-            transaction: Mutex::new(None),
+            current: Mutex::new(Arc::new(interaction.clone())),
             state: tokio::sync::Mutex::new(interaction),
             timers: Mutex::new(Vec::new()),
         }
     }
 
+    /// The latest committed state.
     pub fn snapshot(&self) -> Arc<Interaction> {
-        self.published.borrow().clone()
+        match self.current.lock() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
     }
 
-    pub fn publish(&self, interaction: Interaction) {
-        let micros = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        self.published_at_micros
-            .store(micros, std::sync::atomic::Ordering::Release);
-        self.published.send_replace(Arc::new(interaction));
+    /// Records a newly committed state.
+    pub fn set_current(&self, interaction: Interaction) {
+        let next = Arc::new(interaction);
+        match self.current.lock() {
+            Ok(mut c) => *c = next,
+            Err(p) => *p.into_inner() = next,
+        }
     }
 
     pub fn add_timer(&self, handle: JoinHandle<()>) {

@@ -2,11 +2,12 @@
 //! idempotency key it was requested with (the Adyen dialect keys a referenced refund by the
 //! POS's `SaleID` + `ServiceID`, and answers transaction-status requests about it later).
 
-use crate::engine::{Caller, Engine};
+use crate::engine::Caller;
 use crate::error::EngineError;
 use crate::money::OperationResult;
+use crate::services::Transactions;
 
-impl Engine {
+impl Transactions<'_> {
     /// The capture, void or refund the caller's merchant requested with idempotency `key`
     /// (while the key is remembered), with the operation and its transaction as they are
     /// now. `None` when no such request is known.
@@ -15,8 +16,9 @@ impl Engine {
         caller: &Caller,
         key: &str,
     ) -> Result<Option<OperationResult>, EngineError> {
-        let now = self.now();
+        let now = self.engine.now();
         let Some(record) = self
+            .engine
             .inner
             .store
             .find_operation_idempotency(caller.merchant_id, key, now)
@@ -24,7 +26,13 @@ impl Engine {
         else {
             return Ok(None);
         };
-        let Some(operation) = self.inner.store.get_operation(record.operation_id).await? else {
+        let Some(operation) = self
+            .engine
+            .inner
+            .store
+            .get_operation(record.operation_id)
+            .await?
+        else {
             return Ok(None);
         };
         if operation.merchant_id != caller.merchant_id {

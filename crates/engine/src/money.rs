@@ -2,9 +2,10 @@
 //! engine carries it out: requested durably, executed by the [`Processor`], completed
 //! durably, each step with its events and webhooks.
 
+use crate::coordinator::{TimerKey, TransactionGuard};
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::processor::Processor;
+use crate::services::Transactions;
 use poigate_domain::webhook::{refund_message, transaction_message};
 use poigate_domain::{
     MoneyRuleError, Operation, OperationId, OperationKind, OperationStatus, ReceiptContext,
@@ -12,7 +13,6 @@ use poigate_domain::{
 };
 use poigate_store::{OperationIdempotency, OperationSnapshot, StoreError, TransactionWrite};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 
 /// A capture, void or refund request.
 #[derive(Clone, Debug)]
@@ -50,195 +50,8 @@ impl From<MoneyRuleError> for EngineError {
 }
 
 impl Engine {
-    /// Attaches the processor. Call before [`Engine::start`].
-    pub fn set_processor(&self, processor: Arc<dyn Processor>) {
-        match self.inner.processor.write() {
-            Ok(mut p) => *p = Some(processor),
-            Err(p) => *p.into_inner() = Some(processor),
-        }
-    }
-
-    fn processor(&self) -> Option<Arc<dyn Processor>> {
-        match self.inner.processor.read() {
-            Ok(p) => p.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    async fn lock_transaction(&self, id: TransactionId) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = match self.inner.txn_locks.lock() {
-                Ok(l) => l,
-                Err(p) => p.into_inner(),
-            };
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
-            locks.entry(id).or_default().clone()
-        };
-        lock.lock_owned().await
-    }
-
-    /// Requests a capture, void or referenced refund. A capture or void answers once the
-    /// processor did; a refund answers `pending` at once and completes asynchronously.
-    pub async fn request_operation(
-        &self,
-        caller: &crate::Caller,
-        transaction_id: TransactionId,
-        req: OperationRequest,
-    ) -> Result<OperationResult, EngineError> {
-        let mut errors = ValidationErrors::new();
-        if let Some(r) = &req.reference {
-            errors.check_text("reference", r, 255);
-        }
-        if let Some(key) = &req.idempotency_key
-            && (key.is_empty()
-                || key.len() > 255
-                || !key.bytes().all(|b| (0x21..0x7f).contains(&b)))
-        {
-            errors.add(
-                "Idempotency-Key",
-                "invalid_idempotency_key",
-                "1 to 255 printable ASCII characters",
-            );
-        }
-        errors.into_result(())?;
-        // Ownership first: another merchant's transaction does not exist.
-        self.transaction(caller, transaction_id).await?;
-        let now = self.now();
-        let fp = fingerprint(transaction_id, &req);
-        let _guard = match &req.idempotency_key {
-            Some(key) => Some(
-                self.inner
-                    .in_flight
-                    .claim(caller.merchant_id, vec![format!("op:{key}")])
-                    .ok_or(EngineError::IdempotencyInProgress)?,
-            ),
-            None => None,
-        };
-        if let Some(key) = &req.idempotency_key
-            && let Some(existing) = self
-                .inner
-                .store
-                .find_operation_idempotency(caller.merchant_id, key, now)
-                .await?
-        {
-            return replay(existing, fp);
-        }
-
-        let lock = self.lock_transaction(transaction_id).await;
-        let mut txn = self
-            .inner
-            .store
-            .get_transaction(transaction_id)
-            .await?
-            .ok_or(EngineError::NotFound("transaction"))?;
-        let amount = match req.kind {
-            OperationKind::Capture => txn.check_capture(req.amount)?,
-            OperationKind::Void => {
-                if req.amount.is_some() {
-                    return Err(EngineError::Validation(ValidationErrors::single(
-                        poigate_domain::FieldError::new(
-                            "amount",
-                            "not_allowed",
-                            "a void always covers the whole transaction",
-                        ),
-                    )));
-                }
-                txn.check_void()?
-            }
-            OperationKind::Refund => txn.check_refund(req.amount)?,
-        };
-        let operation = Operation {
-            id: OperationId::generate(now),
-            transaction_id,
-            merchant_id: caller.merchant_id,
-            kind: req.kind,
-            amount,
-            status: OperationStatus::Pending,
-            reference: req.reference.clone(),
-            failure_reason: None,
-            processor_reference: None,
-            receipts: None,
-            idempotency_key: req.idempotency_key.clone(),
-            created_at: now,
-            updated_at: now,
-        };
-        let expected = txn.last_seq;
-        txn.begin(&operation, now);
-        let event = txn.event(
-            TransactionEventKind::OperationRequested {
-                operation: operation.id,
-                operation_kind: operation.kind,
-                amount: amount.value(),
-            },
-            now,
-        );
-        let is_refund = req.kind == OperationKind::Refund;
-        let snapshot = OperationSnapshot {
-            operation: operation.clone(),
-            transaction: txn.clone(),
-        };
-        let write = TransactionWrite {
-            transaction: txn.clone(),
-            expected_last_seq: expected,
-            events: vec![event],
-            operation: Some(operation.clone()),
-            outbox: if is_refund {
-                vec![refund_message(
-                    &operation,
-                    &txn,
-                    &self.callbacks_of(&txn).await?,
-                    now,
-                )]
-            } else {
-                Vec::new()
-            },
-            idempotency: req
-                .idempotency_key
-                .as_ref()
-                .map(|key| OperationIdempotency {
-                    merchant_id: caller.merchant_id,
-                    key: key.clone(),
-                    fingerprint: fp,
-                    operation_id: operation.id,
-                    // A refund's answer is this pending state; a capture's or void's comes later.
-                    response: is_refund.then(|| snapshot.clone()),
-                    created_at: now,
-                    expires_at: now.plus_millis(
-                        i64::try_from(self.inner.config.idempotency_ttl.as_millis())
-                            .unwrap_or(i64::MAX),
-                    ),
-                }),
-            idempotency_response: None,
-        };
-        match self.inner.store.apply_transaction_write(&write).await {
-            Ok(()) => {}
-            Err(StoreError::OperationIdempotencyConflict { existing }) => {
-                return replay(*existing, fp);
-            }
-            Err(e) => return Err(e.into()),
-        }
-        drop(lock);
-        self.inner.outbox_signal.notify_one();
-        if is_refund {
-            let engine = self.clone();
-            let op = operation.clone();
-            tokio::spawn(async move {
-                if let Err(e) = engine.complete_operation(op).await {
-                    tracing::error!(error = %e, "refund not completed; it stays pending and is retried at start-up");
-                }
-            });
-            return Ok(OperationResult {
-                operation,
-                transaction: txn,
-                replayed: false,
-            });
-        }
-        let (operation, transaction) = self.complete_operation(operation).await?;
-        Ok(OperationResult {
-            operation,
-            transaction,
-            replayed: false,
-        })
+    pub(crate) async fn lock_transaction(&self, id: TransactionId) -> TransactionGuard {
+        self.coordinator().lock_transaction(id).await
     }
 
     /// Sends a pending operation to the processor and records the answer.
@@ -252,12 +65,7 @@ impl Engine {
             .get_transaction(operation.transaction_id)
             .await?
             .ok_or(EngineError::NotFound("transaction"))?;
-        let answer = match self.processor() {
-            Some(p) => p.execute(&current, &operation).await,
-            None => Err(crate::processor::ProcessorError::Unavailable(
-                "no processor configured".into(),
-            )),
-        };
+        let answer = self.inner.processor.execute(&current, &operation).await;
         for _attempt in 0..5 {
             let _lock = self.lock_transaction(operation.transaction_id).await;
             let now = self.now();
@@ -346,7 +154,7 @@ impl Engine {
     }
 
     /// The per-interaction webhook subscriptions of the interaction that created `txn`.
-    async fn callbacks_of(
+    pub(crate) async fn callbacks_of(
         &self,
         txn: &Transaction,
     ) -> Result<Vec<poigate_domain::CallbackSubscription>, EngineError> {
@@ -369,92 +177,6 @@ impl Engine {
                     tracing::error!(operation = %id, error = %e, "pending operation not completed");
                 }
             });
-        }
-    }
-
-    pub async fn operations(
-        &self,
-        caller: &crate::Caller,
-        transaction: TransactionId,
-        kind: Option<OperationKind>,
-    ) -> Result<Vec<Operation>, EngineError> {
-        self.transaction(caller, transaction).await?;
-        Ok(self.inner.store.list_operations(transaction, kind).await?)
-    }
-
-    pub async fn operation(
-        &self,
-        caller: &crate::Caller,
-        transaction: TransactionId,
-        id: OperationId,
-    ) -> Result<Operation, EngineError> {
-        self.transaction(caller, transaction).await?;
-        match self.inner.store.get_operation(id).await? {
-            Some(op) if op.transaction_id == transaction => Ok(op),
-            _ => Err(EngineError::NotFound("operation")),
-        }
-    }
-
-    pub async fn transaction_events(
-        &self,
-        caller: &crate::Caller,
-        transaction: TransactionId,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<poigate_domain::TransactionEvent>, EngineError> {
-        self.transaction(caller, transaction).await?;
-        Ok(self
-            .inner
-            .store
-            .list_transaction_events(transaction, after_seq, limit)
-            .await?)
-    }
-
-    /// Settles every transaction waiting for settlement that was captured before `before`:
-    /// `pendingsettlement` becomes `complete`. Returns how many.
-    pub async fn settle(&self, before: Timestamp) -> Result<usize, EngineError> {
-        let mut settled = 0;
-        loop {
-            let batch = self.inner.store.transactions_to_settle(before, 200).await?;
-            if batch.is_empty() {
-                return Ok(settled);
-            }
-            let mut progressed = false;
-            for candidate in batch {
-                let _lock = self.lock_transaction(candidate.id).await;
-                let Some(mut txn) = self.inner.store.get_transaction(candidate.id).await? else {
-                    continue;
-                };
-                let now = self.now();
-                let expected = txn.last_seq;
-                if !txn.settle(now) {
-                    continue;
-                }
-                let event = txn.event(TransactionEventKind::Settled, now);
-                let callbacks = self.callbacks_of(&txn).await?;
-                let write = TransactionWrite {
-                    outbox: vec![transaction_message(&txn, &callbacks, now)],
-                    transaction: txn,
-                    expected_last_seq: expected,
-                    events: vec![event],
-                    operation: None,
-                    idempotency: None,
-                    idempotency_response: None,
-                };
-                match self.inner.store.apply_transaction_write(&write).await {
-                    Ok(()) => {
-                        settled += 1;
-                        progressed = true;
-                    }
-                    Err(StoreError::Duplicate(_)) => progressed = true,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            self.inner.outbox_signal.notify_one();
-            if !progressed {
-                // Only transactions with an operation in flight are left: they settle next time.
-                return Ok(settled);
-            }
         }
     }
 }
@@ -488,11 +210,20 @@ impl Engine {
                 let Some(engine) = engine.upgrade() else {
                     return;
                 };
-                match engine.settle(next).await {
-                    Ok(n) => tracing::info!(settled = n, cutoff = %next, "daily settlement"),
-                    Err(e) => {
-                        tracing::error!(error = %e, "daily settlement failed; retried at the next cut-off")
-                    }
+                // One node of a cluster settles each cut-off.
+                match engine
+                    .coordinator()
+                    .claim_timer(TimerKey::Settlement(next))
+                    .await
+                {
+                    Ok(true) => match engine.transactions().settle(next).await {
+                        Ok(n) => tracing::info!(settled = n, cutoff = %next, "daily settlement"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "daily settlement failed; retried at the next cut-off")
+                        }
+                    },
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "daily settlement not claimed"),
                 }
                 next = next.plus_millis(DAY_MS);
             }
@@ -511,6 +242,279 @@ fn replay(existing: OperationIdempotency, fp: [u8; 32]) -> Result<OperationResul
             replayed: true,
         }),
         None => Err(EngineError::IdempotencyInProgress),
+    }
+}
+
+impl Transactions<'_> {
+    /// Requests a capture, void or referenced refund. A capture or void answers once the
+    /// processor did; a refund answers `pending` at once and completes asynchronously.
+    pub async fn request_operation(
+        &self,
+        caller: &crate::Caller,
+        transaction_id: TransactionId,
+        req: OperationRequest,
+    ) -> Result<OperationResult, EngineError> {
+        let mut errors = ValidationErrors::new();
+        if let Some(r) = &req.reference {
+            errors.check_text("reference", r, 255);
+        }
+        crate::idempotency::check_key(&mut errors, req.idempotency_key.as_deref());
+        errors.into_result(())?;
+        // Ownership first: another merchant's transaction does not exist.
+        self.transaction(caller, transaction_id).await?;
+        let now = self.engine.now();
+        let fp = fingerprint(transaction_id, &req);
+        let _guard = match &req.idempotency_key {
+            Some(key) => Some(
+                self.engine
+                    .coordinator()
+                    .claim_in_flight(caller.merchant_id, vec![format!("op:{key}")])
+                    .ok_or(EngineError::IdempotencyInProgress)?,
+            ),
+            None => None,
+        };
+        if let Some(key) = &req.idempotency_key
+            && let Some(existing) = self
+                .engine
+                .inner
+                .store
+                .find_operation_idempotency(caller.merchant_id, key, now)
+                .await?
+        {
+            return replay(existing, fp);
+        }
+
+        let lock = self.engine.lock_transaction(transaction_id).await;
+        let mut txn = self
+            .engine
+            .inner
+            .store
+            .get_transaction(transaction_id)
+            .await?
+            .ok_or(EngineError::NotFound("transaction"))?;
+        let amount = match req.kind {
+            OperationKind::Capture => txn.check_capture(req.amount)?,
+            OperationKind::Void => {
+                if req.amount.is_some() {
+                    return Err(EngineError::Validation(ValidationErrors::single(
+                        poigate_domain::FieldError::new(
+                            "amount",
+                            "not_allowed",
+                            "a void always covers the whole transaction",
+                        ),
+                    )));
+                }
+                txn.check_void()?
+            }
+            OperationKind::Refund => txn.check_refund(req.amount)?,
+        };
+        let operation = Operation {
+            id: OperationId::generate(now),
+            transaction_id,
+            merchant_id: caller.merchant_id,
+            kind: req.kind,
+            amount,
+            status: OperationStatus::Pending,
+            reference: req.reference.clone(),
+            failure_reason: None,
+            processor_reference: None,
+            receipts: None,
+            idempotency_key: req.idempotency_key.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let expected = txn.last_seq;
+        txn.begin(&operation, now);
+        let event = txn.event(
+            TransactionEventKind::OperationRequested {
+                operation: operation.id,
+                operation_kind: operation.kind,
+                amount: amount.value(),
+            },
+            now,
+        );
+        let is_refund = req.kind == OperationKind::Refund;
+        let snapshot = OperationSnapshot {
+            operation: operation.clone(),
+            transaction: txn.clone(),
+        };
+        let write = TransactionWrite {
+            transaction: txn.clone(),
+            expected_last_seq: expected,
+            events: vec![event],
+            operation: Some(operation.clone()),
+            outbox: if is_refund {
+                vec![refund_message(
+                    &operation,
+                    &txn,
+                    &self.engine.callbacks_of(&txn).await?,
+                    now,
+                )]
+            } else {
+                Vec::new()
+            },
+            idempotency: req
+                .idempotency_key
+                .as_ref()
+                .map(|key| OperationIdempotency {
+                    merchant_id: caller.merchant_id,
+                    key: key.clone(),
+                    fingerprint: fp,
+                    operation_id: operation.id,
+                    // A refund's answer is this pending state; a capture's or void's comes later.
+                    response: is_refund.then(|| snapshot.clone()),
+                    created_at: now,
+                    expires_at: now.plus_millis(
+                        i64::try_from(self.engine.inner.config.idempotency_ttl.as_millis())
+                            .unwrap_or(i64::MAX),
+                    ),
+                }),
+            idempotency_response: None,
+        };
+        match self
+            .engine
+            .inner
+            .store
+            .apply_transaction_write(&write)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::OperationIdempotencyConflict { existing }) => {
+                return replay(*existing, fp);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        drop(lock);
+        self.engine.inner.outbox_signal.notify_one();
+        if is_refund {
+            let engine = self.engine.clone();
+            let op = operation.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.complete_operation(op).await {
+                    tracing::error!(error = %e, "refund not completed; it stays pending and is retried at start-up");
+                }
+            });
+            return Ok(OperationResult {
+                operation,
+                transaction: txn,
+                replayed: false,
+            });
+        }
+        let (operation, transaction) = self.engine.complete_operation(operation).await?;
+        Ok(OperationResult {
+            operation,
+            transaction,
+            replayed: false,
+        })
+    }
+
+    pub async fn operations(
+        &self,
+        caller: &crate::Caller,
+        transaction: TransactionId,
+        kind: Option<OperationKind>,
+    ) -> Result<Vec<Operation>, EngineError> {
+        self.transaction(caller, transaction).await?;
+        Ok(self
+            .engine
+            .inner
+            .store
+            .list_operations(transaction, kind)
+            .await?)
+    }
+
+    pub async fn operation(
+        &self,
+        caller: &crate::Caller,
+        transaction: TransactionId,
+        id: OperationId,
+    ) -> Result<Operation, EngineError> {
+        self.transaction(caller, transaction).await?;
+        match self.engine.inner.store.get_operation(id).await? {
+            Some(op) if op.transaction_id == transaction => Ok(op),
+            _ => Err(EngineError::NotFound("operation")),
+        }
+    }
+
+    pub async fn transaction_events(
+        &self,
+        caller: &crate::Caller,
+        transaction: TransactionId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<poigate_domain::TransactionEvent>, EngineError> {
+        self.transaction(caller, transaction).await?;
+        Ok(self
+            .engine
+            .inner
+            .store
+            .list_transaction_events(transaction, after_seq, limit)
+            .await?)
+    }
+
+    /// Settles every transaction waiting for settlement that was captured before `before`:
+    /// `pendingsettlement` becomes `complete`. Returns how many.
+    pub async fn settle(&self, before: Timestamp) -> Result<usize, EngineError> {
+        let mut settled = 0;
+        loop {
+            let batch = self
+                .engine
+                .inner
+                .store
+                .transactions_to_settle(before, 200)
+                .await?;
+            if batch.is_empty() {
+                return Ok(settled);
+            }
+            let mut progressed = false;
+            for candidate in batch {
+                let _lock = self.engine.lock_transaction(candidate.id).await;
+                let Some(mut txn) = self
+                    .engine
+                    .inner
+                    .store
+                    .get_transaction(candidate.id)
+                    .await?
+                else {
+                    continue;
+                };
+                let now = self.engine.now();
+                let expected = txn.last_seq;
+                if !txn.settle(now) {
+                    continue;
+                }
+                let event = txn.event(TransactionEventKind::Settled, now);
+                let callbacks = self.engine.callbacks_of(&txn).await?;
+                let write = TransactionWrite {
+                    outbox: vec![transaction_message(&txn, &callbacks, now)],
+                    transaction: txn,
+                    expected_last_seq: expected,
+                    events: vec![event],
+                    operation: None,
+                    idempotency: None,
+                    idempotency_response: None,
+                };
+                match self
+                    .engine
+                    .inner
+                    .store
+                    .apply_transaction_write(&write)
+                    .await
+                {
+                    Ok(()) => {
+                        settled += 1;
+                        progressed = true;
+                    }
+                    Err(StoreError::Duplicate(_)) => progressed = true,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            self.engine.inner.outbox_signal.notify_one();
+            if !progressed {
+                // Only transactions with an operation in flight are left: they settle next time.
+                return Ok(settled);
+            }
+        }
     }
 }
 

@@ -31,3 +31,22 @@ pub trait Processor: Send + Sync + 'static {
         operation: &Operation,
     ) -> Result<ProcessorAnswer, ProcessorError>;
 }
+
+/// The processor of a process that carries out no money operations (the admin commands
+/// working on a data directory): every operation is answered "unavailable", and stays
+/// pending for the gateway, which sends it again when it starts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProcessor;
+
+#[async_trait]
+impl Processor for NoProcessor {
+    async fn execute(
+        &self,
+        _transaction: &Transaction,
+        _operation: &Operation,
+    ) -> Result<ProcessorAnswer, ProcessorError> {
+        Err(ProcessorError::Unavailable(
+            "this process carries out no money operations".into(),
+        ))
+    }
+}

@@ -1,6 +1,6 @@
-//! The terminal registry: every known terminal with its live state (connected, busy,
-//! last seen). Held in memory; the database knows terminals, only the running gateway
-//! knows which are connected right now.
+//! The terminal registry: every terminal this node knows and the interaction it is busy
+//! with. Presence (connected, last seen) is the [`Coordinator`](crate::Coordinator)'s: with
+//! several nodes, only the cluster knows which terminals are connected.
 
 use poigate_domain::{InteractionId, Terminal, TerminalId, TerminalStatus, Timestamp};
 use std::collections::HashMap;
@@ -28,11 +28,18 @@ impl TerminalLive {
 
 #[derive(Default)]
 pub struct Registry {
-    terminals: Mutex<HashMap<TerminalId, TerminalLive>>,
+    terminals: Mutex<HashMap<TerminalId, Known>>,
+}
+
+/// A terminal this node knows, and the interaction it is busy with (a fast path: the
+/// database's unique index is the guarantee).
+struct Known {
+    terminal: Terminal,
+    active: Option<InteractionId>,
 }
 
 impl Registry {
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<TerminalId, TerminalLive>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<TerminalId, Known>) -> R) -> R {
         let mut guard = match self.terminals.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -42,50 +49,24 @@ impl Registry {
 
     pub fn add(&self, terminal: Terminal) {
         self.with(|m| {
-            m.entry(terminal.id).or_insert(TerminalLive {
+            m.entry(terminal.id).or_insert(Known {
                 terminal,
-                connected: false,
-                last_seen_at: None,
                 active: None,
             });
         });
     }
 
-    pub fn get(&self, id: TerminalId) -> Option<TerminalLive> {
-        self.with(|m| m.get(&id).cloned())
+    /// The terminal and its active interaction; presence comes from the coordinator.
+    pub fn get(&self, id: TerminalId) -> Option<(Terminal, Option<InteractionId>)> {
+        self.with(|m| m.get(&id).map(|t| (t.terminal.clone(), t.active)))
     }
 
     pub fn terminal(&self, id: TerminalId) -> Option<Terminal> {
         self.with(|m| m.get(&id).map(|t| t.terminal.clone()))
     }
 
-    pub fn is_connected(&self, id: TerminalId) -> bool {
-        self.with(|m| m.get(&id).is_some_and(|t| t.connected))
-    }
-
     pub fn active(&self, id: TerminalId) -> Option<InteractionId> {
         self.with(|m| m.get(&id).and_then(|t| t.active))
-    }
-
-    /// Records a connection change; returns whether it changed anything.
-    pub fn set_connected(&self, id: TerminalId, connected: bool, now: Timestamp) -> bool {
-        self.with(|m| match m.get_mut(&id) {
-            Some(t) => {
-                t.last_seen_at = Some(now);
-                let changed = t.connected != connected;
-                t.connected = connected;
-                changed
-            }
-            None => false,
-        })
-    }
-
-    pub fn seen(&self, id: TerminalId, now: Timestamp) {
-        self.with(|m| {
-            if let Some(t) = m.get_mut(&id) {
-                t.last_seen_at = Some(now);
-            }
-        });
     }
 
     pub fn set_active(&self, id: TerminalId, interaction: InteractionId) {

@@ -11,6 +11,7 @@
 
 use crate::engine::{Caller, Engine};
 use crate::error::EngineError;
+use crate::services::Admin;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
@@ -49,22 +50,29 @@ pub fn is_access_token(credential: &str) -> bool {
     credential.starts_with(PREFIX)
 }
 
-impl Engine {
-    /// The HMAC key of access tokens, created on first use and shared through the database.
-    async fn token_key(&self) -> Result<Vec<u8>, EngineError> {
-        let cached = self.inner.token_key.read().ok().and_then(|k| k.clone());
-        if let Some(k) = cached {
-            return Ok(k);
-        }
-        let stored = match self.inner.store.get_setting(KEY_SETTING).await? {
+/// The HMAC key of access tokens: generated once per database and kept in its settings,
+/// so tokens survive a restart and every node of a cluster accepts them. Loaded before the
+/// engine is built (it is one of the engine's ports), so no request ever finds it missing.
+#[derive(Clone)]
+pub struct TokenKey(Vec<u8>);
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(…)")
+    }
+}
+
+impl TokenKey {
+    /// Reads the key from the store's settings, creating it on first use (two processes
+    /// racing to create it agree on one: `init_setting` keeps the first).
+    pub async fn load_or_create(store: &dyn poigate_store::Store) -> Result<TokenKey, EngineError> {
+        let stored = match store.get_setting(KEY_SETTING).await? {
             Some(v) => v,
             None => {
                 let mut bytes = [0u8; 32];
-                getrandom::fill(&mut bytes).map_err(|e| {
-                    EngineError::Store(StoreError::Unavailable(format!("no randomness: {e}")))
-                })?;
+                getrandom::fill(&mut bytes)?;
                 let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                self.inner.store.init_setting(KEY_SETTING, &fresh).await?
+                store.init_setting(KEY_SETTING, &fresh).await?
             }
         };
         let key: Vec<u8> = (0..stored.len())
@@ -73,40 +81,16 @@ impl Engine {
             .collect();
         if key.len() != 32 {
             return Err(EngineError::Store(StoreError::Corrupt(
-                "bad token key".into(),
+                "the access-token key in the settings is not 32 hex-encoded bytes".into(),
             )));
         }
-        if let Ok(mut slot) = self.inner.token_key.write() {
-            *slot = Some(key.clone());
-        }
-        Ok(key)
+        Ok(TokenKey(key))
     }
+}
 
-    /// Issues a token for the API key `secret`; `None` when the key is unknown or revoked.
-    pub async fn issue_access_token(
-        &self,
-        secret: &str,
-    ) -> Result<Option<AccessToken>, EngineError> {
-        if is_access_token(secret) {
-            return Ok(None); // a token does not buy another token
-        }
-        let Some(caller) = self.authenticate(secret).await? else {
-            return Ok(None);
-        };
-        let ttl = self.inner.config.access_token_ttl;
-        let expires = self
-            .now()
-            .plus_millis(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-        let claims = Claims {
-            k: caller.key_id.to_string(),
-            e: expires.as_millis(),
-        };
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
-        let signature = URL_SAFE_NO_PAD.encode(mac(&self.token_key().await?, &payload)?);
-        Ok(Some(AccessToken {
-            token: format!("{PREFIX}{payload}.{signature}"),
-            expires_in_seconds: ttl.as_secs(),
-        }))
+impl Engine {
+    pub(crate) fn token_key(&self) -> &[u8] {
+        &self.inner.token_key.0
     }
 
     /// The caller an access token authenticates: `None` when tampered, expired, or its API
@@ -124,7 +108,7 @@ impl Engine {
         let Ok(given) = URL_SAFE_NO_PAD.decode(signature) else {
             return Ok(None);
         };
-        let expected = mac(&self.token_key().await?, payload)?;
+        let expected = mac(self.token_key(), payload)?;
         let matches: bool =
             subtle::ConstantTimeEq::ct_eq(expected.as_slice(), given.as_slice()).into();
         if !matches {
@@ -143,12 +127,12 @@ impl Engine {
         let Ok(key_id) = claims.k.parse::<ApiKeyId>() else {
             return Ok(None);
         };
-        let record = match self.inner.keys.by_id(key_id) {
+        let record = match self.coordinator().cached_key_by_id(key_id) {
             Some(record) => Some(record),
             None => {
                 let found = self.inner.store.get_api_key(key_id).await?;
                 if let Some(r) = &found {
-                    self.inner.keys.remember(None, r);
+                    self.coordinator().remember_key(None, r);
                 }
                 found
             }
@@ -161,5 +145,35 @@ impl Engine {
             })),
             _ => Ok(None),
         }
+    }
+}
+
+impl Admin<'_> {
+    /// Issues a token for the API key `secret`; `None` when the key is unknown or revoked.
+    pub async fn issue_access_token(
+        &self,
+        secret: &str,
+    ) -> Result<Option<AccessToken>, EngineError> {
+        if is_access_token(secret) {
+            return Ok(None); // a token does not buy another token
+        }
+        let Some(caller) = self.authenticate(secret).await? else {
+            return Ok(None);
+        };
+        let ttl = self.engine.inner.config.access_token_ttl;
+        let expires = self
+            .engine
+            .now()
+            .plus_millis(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let claims = Claims {
+            k: caller.key_id.to_string(),
+            e: expires.as_millis(),
+        };
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
+        let signature = URL_SAFE_NO_PAD.encode(mac(self.engine.token_key(), &payload)?);
+        Ok(Some(AccessToken {
+            token: format!("{PREFIX}{payload}.{signature}"),
+            expires_in_seconds: ttl.as_secs(),
+        }))
     }
 }

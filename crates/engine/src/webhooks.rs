@@ -6,13 +6,14 @@
 
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::services::Webhooks;
 use base64::Engine as _;
 use poigate_domain::webhook::validate_filter;
 use poigate_domain::{
     DeliveryId, EndpointKind, FieldError, MerchantId, SigningSecret, ValidationErrors,
     WebhookEndpoint, WebhookEndpointId,
 };
-use poigate_store::{DeliveryFilter, DeliveryRecord, DeliveryStatus, StoreError};
+use poigate_store::{DeliveryFilter, DeliveryRecord, DeliveryStatus};
 use std::time::Duration;
 
 /// Decides whether a webhook URL may be called (the SSRF guard). The engine applies it to
@@ -49,8 +50,7 @@ const SECRET_BYTES: usize = 32;
 
 fn new_secret() -> Result<String, EngineError> {
     let mut bytes = [0u8; SECRET_BYTES];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| EngineError::Store(StoreError::Unavailable(format!("no randomness: {e}"))))?;
+    getrandom::fill(&mut bytes).map_err(|e| EngineError::Randomness(e.to_string()))?;
     Ok(format!(
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -58,14 +58,6 @@ fn new_secret() -> Result<String, EngineError> {
 }
 
 impl Engine {
-    /// Sets the SSRF guard for webhook URLs.
-    pub fn set_target_guard(&self, guard: std::sync::Arc<dyn TargetGuard>) {
-        match self.inner.target_guard.write() {
-            Ok(mut g) => *g = Some(guard),
-            Err(p) => *p.into_inner() = Some(guard),
-        }
-    }
-
     /// Checks a webhook URL: syntax, no card data, and the SSRF guard.
     pub(crate) fn check_webhook_url(&self, field: &str, url: &str, errors: &mut ValidationErrors) {
         let before = errors.errors().len();
@@ -81,18 +73,12 @@ impl Engine {
             );
             return;
         }
-        let guard = match self.inner.target_guard.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        };
-        if let Some(guard) = guard
-            && let Err(reason) = guard.check(url)
-        {
+        if let Err(reason) = self.inner.target_guard.check(url) {
             errors.add(field, "target_not_allowed", reason);
         }
     }
 
-    fn validate_endpoint(
+    pub(crate) fn validate_endpoint(
         &self,
         url: &str,
         events: &[String],
@@ -117,36 +103,8 @@ impl Engine {
         Ok(errors.into_result(())?)
     }
 
-    pub async fn create_webhook_endpoint(
-        &self,
-        merchant: MerchantId,
-        new: NewEndpoint,
-    ) -> Result<WebhookEndpoint, EngineError> {
-        self.validate_endpoint(
-            &new.url,
-            &new.events,
-            new.description.as_deref(),
-            new.format.as_deref(),
-        )?;
-        let count = self
-            .inner
-            .store
-            .list_webhook_endpoints(merchant)
-            .await?
-            .iter()
-            .filter(|e| e.kind == EndpointKind::Endpoint)
-            .count();
-        if count >= 20 {
-            return Err(EngineError::NotAllowed(
-                "a merchant has at most 20 webhook endpoints",
-            ));
-        }
-        self.save_new_record(merchant, EndpointKind::Endpoint, new)
-            .await
-    }
-
     /// Stores a new endpoint record with a fresh secret.
-    async fn save_new_record(
+    pub(crate) async fn save_new_record(
         &self,
         merchant: MerchantId,
         kind: EndpointKind,
@@ -175,11 +133,65 @@ impl Engine {
         Ok(record)
     }
 
+    pub(crate) async fn rotate(
+        &self,
+        endpoint: &mut WebhookEndpoint,
+        overlap: Option<Duration>,
+    ) -> Result<(), EngineError> {
+        let overlap = overlap.unwrap_or(self.inner.config.webhook_secret_overlap);
+        if overlap > Duration::from_secs(7 * 24 * 3600) {
+            return Err(EngineError::Validation(ValidationErrors::single(
+                FieldError::new(
+                    "overlap_seconds",
+                    "out_of_range",
+                    "the overlap is at most 7 days",
+                ),
+            )));
+        }
+        let ms = i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX);
+        endpoint.rotate(new_secret()?, self.now(), ms);
+        self.inner.store.save_webhook_endpoint(endpoint).await?;
+        Ok(())
+    }
+}
+
+impl Webhooks<'_> {
+    pub async fn create_webhook_endpoint(
+        &self,
+        merchant: MerchantId,
+        new: NewEndpoint,
+    ) -> Result<WebhookEndpoint, EngineError> {
+        self.engine.validate_endpoint(
+            &new.url,
+            &new.events,
+            new.description.as_deref(),
+            new.format.as_deref(),
+        )?;
+        let count = self
+            .engine
+            .inner
+            .store
+            .list_webhook_endpoints(merchant)
+            .await?
+            .iter()
+            .filter(|e| e.kind == EndpointKind::Endpoint)
+            .count();
+        if count >= 20 {
+            return Err(EngineError::NotAllowed(
+                "a merchant has at most 20 webhook endpoints",
+            ));
+        }
+        self.engine
+            .save_new_record(merchant, EndpointKind::Endpoint, new)
+            .await
+    }
+
     pub async fn list_webhook_endpoints(
         &self,
         merchant: MerchantId,
     ) -> Result<Vec<WebhookEndpoint>, EngineError> {
         Ok(self
+            .engine
             .inner
             .store
             .list_webhook_endpoints(merchant)
@@ -194,7 +206,13 @@ impl Engine {
         merchant: MerchantId,
         id: WebhookEndpointId,
     ) -> Result<WebhookEndpoint, EngineError> {
-        match self.inner.store.get_webhook_endpoint(merchant, id).await? {
+        match self
+            .engine
+            .inner
+            .store
+            .get_webhook_endpoint(merchant, id)
+            .await?
+        {
             Some(e) if e.kind == EndpointKind::Endpoint => Ok(e),
             _ => Err(EngineError::NotFound("webhook endpoint")),
         }
@@ -225,14 +243,18 @@ impl Engine {
                 endpoint.disabled_reason = None;
             }
         }
-        self.validate_endpoint(
+        self.engine.validate_endpoint(
             &endpoint.url,
             &endpoint.events,
             endpoint.description.as_deref(),
             endpoint.format.as_deref(),
         )?;
-        endpoint.updated_at = self.now();
-        self.inner.store.save_webhook_endpoint(&endpoint).await?;
+        endpoint.updated_at = self.engine.now();
+        self.engine
+            .inner
+            .store
+            .save_webhook_endpoint(&endpoint)
+            .await?;
         Ok(endpoint)
     }
 
@@ -243,9 +265,10 @@ impl Engine {
     ) -> Result<(), EngineError> {
         self.webhook_endpoint(merchant, id).await?;
         if self
+            .engine
             .inner
             .store
-            .delete_webhook_endpoint(merchant, id, self.now())
+            .delete_webhook_endpoint(merchant, id, self.engine.now())
             .await?
         {
             Ok(())
@@ -263,29 +286,8 @@ impl Engine {
         overlap: Option<Duration>,
     ) -> Result<WebhookEndpoint, EngineError> {
         let mut endpoint = self.webhook_endpoint(merchant, id).await?;
-        self.rotate(&mut endpoint, overlap).await?;
+        self.engine.rotate(&mut endpoint, overlap).await?;
         Ok(endpoint)
-    }
-
-    async fn rotate(
-        &self,
-        endpoint: &mut WebhookEndpoint,
-        overlap: Option<Duration>,
-    ) -> Result<(), EngineError> {
-        let overlap = overlap.unwrap_or(self.inner.config.webhook_secret_overlap);
-        if overlap > Duration::from_secs(7 * 24 * 3600) {
-            return Err(EngineError::Validation(ValidationErrors::single(
-                FieldError::new(
-                    "overlap_seconds",
-                    "out_of_range",
-                    "the overlap is at most 7 days",
-                ),
-            )));
-        }
-        let ms = i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX);
-        endpoint.rotate(new_secret()?, self.now(), ms);
-        self.inner.store.save_webhook_endpoint(endpoint).await?;
-        Ok(())
     }
 
     /// The record holding the secret that signs a merchant's per-interaction callbacks,
@@ -295,6 +297,7 @@ impl Engine {
         merchant: MerchantId,
     ) -> Result<WebhookEndpoint, EngineError> {
         if let Some(existing) = self
+            .engine
             .inner
             .store
             .list_webhook_endpoints(merchant)
@@ -311,7 +314,8 @@ impl Engine {
             description: Some("signs per-interaction callbacks".into()),
             enabled: true,
         };
-        self.save_new_record(merchant, EndpointKind::Callbacks, new)
+        self.engine
+            .save_new_record(merchant, EndpointKind::Callbacks, new)
             .await
     }
 
@@ -321,7 +325,7 @@ impl Engine {
         overlap: Option<Duration>,
     ) -> Result<WebhookEndpoint, EngineError> {
         let mut record = self.ensure_callback_secret(merchant).await?;
-        self.rotate(&mut record, overlap).await?;
+        self.engine.rotate(&mut record, overlap).await?;
         Ok(record)
     }
 
@@ -330,7 +334,12 @@ impl Engine {
         merchant: MerchantId,
         filter: &DeliveryFilter,
     ) -> Result<Vec<DeliveryRecord>, EngineError> {
-        Ok(self.inner.store.list_deliveries(merchant, filter).await?)
+        Ok(self
+            .engine
+            .inner
+            .store
+            .list_deliveries(merchant, filter)
+            .await?)
     }
 
     pub async fn delivery(
@@ -338,7 +347,8 @@ impl Engine {
         merchant: MerchantId,
         id: DeliveryId,
     ) -> Result<DeliveryRecord, EngineError> {
-        self.inner
+        self.engine
+            .inner
             .store
             .get_delivery(merchant, id)
             .await?
@@ -357,6 +367,7 @@ impl Engine {
         }
         if let Some(endpoint_id) = delivery.endpoint_id {
             match self
+                .engine
                 .inner
                 .store
                 .get_webhook_endpoint(merchant, endpoint_id)
@@ -371,8 +382,12 @@ impl Engine {
                 None => return Err(EngineError::NotAllowed("the endpoint was deleted")),
             }
         }
-        self.inner.store.redeliver(merchant, id, self.now()).await?;
-        self.inner.outbox_signal.notify_one();
+        self.engine
+            .inner
+            .store
+            .redeliver(merchant, id, self.engine.now())
+            .await?;
+        self.engine.inner.outbox_signal.notify_one();
         self.delivery(merchant, id).await
     }
 }

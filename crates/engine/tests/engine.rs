@@ -42,17 +42,20 @@ struct Harness {
 
 /// A merchant "M" with a test key (its caller) and one connected link terminal.
 async fn connected_terminal(engine: &Engine) -> (Caller, Terminal) {
-    let merchant = engine.create_merchant("M").await.expect("merchant");
+    let merchant = engine.admin().create_merchant("M").await.expect("merchant");
     let key = engine
+        .admin()
         .create_api_key(merchant.id, ApiKeyMode::Test, None)
         .await
         .expect("key");
     let caller = engine
+        .admin()
         .authenticate(&key.secret)
         .await
         .expect("auth")
         .expect("caller");
     let terminal = engine
+        .admin()
         .register_terminal(
             merchant.id,
             "1",
@@ -63,8 +66,55 @@ async fn connected_terminal(engine: &Engine) -> (Caller, Terminal) {
         )
         .await
         .expect("terminal");
-    engine.terminal_connected(terminal.id, true).await;
+    engine.devices().terminal_connected(terminal.id, true).await;
     (caller, terminal)
+}
+
+/// Allows every webhook URL (these tests register none that is called).
+struct AnyTarget;
+
+impl TargetGuard for AnyTarget {
+    fn check(&self, _url: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Approves every operation at once.
+struct ApprovingProcessor;
+
+#[async_trait]
+impl Processor for ApprovingProcessor {
+    async fn execute(
+        &self,
+        _transaction: &Transaction,
+        operation: &Operation,
+    ) -> Result<ProcessorAnswer, ProcessorError> {
+        Ok(ProcessorAnswer {
+            approved: true,
+            reference: operation.id.to_string(),
+            reason: None,
+        })
+    }
+}
+
+/// An engine over `store` with every port, and the link it made.
+async fn build(
+    store: SqliteStore,
+    clock: &ManualClock,
+    config: EngineConfig,
+) -> (Engine, Arc<RecordingLink>) {
+    let store: Arc<dyn poigate_store::Store> = Arc::new(store);
+    let ports = Ports {
+        token_key: TokenKey::load_or_create(store.as_ref())
+            .await
+            .expect("token key"),
+        store,
+        clock: Arc::new(clock.clone()),
+        coordinator: Arc::new(LocalCoordinator::new()),
+        processor: Arc::new(ApprovingProcessor),
+        target_guard: Arc::new(AnyTarget),
+    };
+    Engine::builder(ports, config).build(|_| Arc::new(RecordingLink::default()))
 }
 
 async fn harness() -> Harness {
@@ -76,9 +126,7 @@ async fn harness() -> Harness {
         overdue_grace: Duration::from_secs(30),
         ..EngineConfig::default()
     };
-    let engine = Engine::new(Arc::new(store), Arc::new(clock.clone()), config);
-    let link = Arc::new(RecordingLink::default());
-    engine.set_link(link.clone());
+    let (engine, link) = build(store, &clock, config).await;
     engine.start().await.expect("start");
     let (caller, terminal) = connected_terminal(&engine).await;
     Harness {
@@ -142,6 +190,7 @@ async fn re_sent_reports_are_stored_once() {
     let h = harness().await;
     let i = h
         .engine
+        .interactions()
         .create(&h.caller, sale(&h, 100))
         .await
         .expect("create")
@@ -150,13 +199,18 @@ async fn re_sent_reports_are_stored_once() {
     let ack = report(i.id, 1, ReportKind::Acknowledged);
     assert_eq!(
         h.engine
+            .devices()
             .report(h.terminal.id, ack.clone())
             .await
             .expect("ack"),
         ReportOutcome::Applied
     );
     assert_eq!(
-        h.engine.report(h.terminal.id, ack).await.expect("again"),
+        h.engine
+            .devices()
+            .report(h.terminal.id, ack)
+            .await
+            .expect("again"),
         ReportOutcome::Duplicate
     );
     let stage = report(
@@ -167,19 +221,23 @@ async fn re_sent_reports_are_stored_once() {
         },
     );
     h.engine
+        .devices()
         .report(h.terminal.id, stage.clone())
         .await
         .expect("stage");
     h.engine
+        .devices()
         .report(h.terminal.id, stage)
         .await
         .expect("stage again");
     h.engine
+        .devices()
         .report(h.terminal.id, report(i.id, 3, approved()))
         .await
         .expect("result");
     assert_eq!(
         h.engine
+            .devices()
             .report(h.terminal.id, report(i.id, 3, approved()))
             .await
             .expect("result again"),
@@ -187,6 +245,7 @@ async fn re_sent_reports_are_stored_once() {
     );
     let events = h
         .engine
+        .interactions()
         .events(&h.caller, i.id, 0, 100, EventOrder::Asc)
         .await
         .expect("events");
@@ -199,12 +258,14 @@ async fn reports_from_another_terminal_or_for_unknown_interactions_are_refused()
     let h = harness().await;
     let i = h
         .engine
+        .interactions()
         .create(&h.caller, sale(&h, 100))
         .await
         .expect("create")
         .interaction;
     let other = h
         .engine
+        .admin()
         .register_terminal(
             h.caller.merchant_id,
             "2",
@@ -217,12 +278,14 @@ async fn reports_from_another_terminal_or_for_unknown_interactions_are_refused()
         .expect("terminal");
     let err = h
         .engine
+        .devices()
         .report(other.id, report(i.id, 1, ReportKind::Acknowledged))
         .await;
     assert!(matches!(err, Err(EngineError::WrongTerminal)), "{err:?}");
     let unknown = InteractionId::generate(h.engine.now());
     let err = h
         .engine
+        .devices()
         .report(h.terminal.id, report(unknown, 1, ReportKind::Acknowledged))
         .await;
     assert!(
@@ -231,11 +294,13 @@ async fn reports_from_another_terminal_or_for_unknown_interactions_are_refused()
     );
     // A too-late answer nobody asked for is refused and changes nothing.
     h.engine
+        .devices()
         .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
         .await
         .expect("ack");
     let err = h
         .engine
+        .devices()
         .report(h.terminal.id, report(i.id, 2, ReportKind::CancelTooLate))
         .await;
     assert!(matches!(err, Err(EngineError::InvalidReport(_))), "{err:?}");
@@ -246,6 +311,7 @@ async fn delivery_timeout_then_a_late_ack_cannot_revive_the_interaction() {
     let h = harness().await;
     let i = h
         .engine
+        .interactions()
         .create(&h.caller, sale(&h, 100))
         .await
         .expect("create")
@@ -253,6 +319,7 @@ async fn delivery_timeout_then_a_late_ack_cannot_revive_the_interaction() {
     h.clock.advance(Duration::from_secs(9));
     let still = h
         .engine
+        .interactions()
         .wait(&h.caller, i.id, Some(1), Duration::ZERO)
         .await
         .expect("get");
@@ -260,6 +327,7 @@ async fn delivery_timeout_then_a_late_ack_cannot_revive_the_interaction() {
     h.clock.advance(Duration::from_secs(2));
     let done = h
         .engine
+        .interactions()
         .wait(&h.caller, i.id, None, Duration::from_secs(60))
         .await
         .expect("wait");
@@ -269,6 +337,7 @@ async fn delivery_timeout_then_a_late_ack_cannot_revive_the_interaction() {
     assert!(h.link.cancels.lock().expect("lock").contains(&i.id));
     let late = h
         .engine
+        .devices()
         .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
         .await;
     assert_eq!(late.expect("answered"), ReportOutcome::AlreadyFinal);
@@ -279,23 +348,34 @@ async fn a_silent_terminal_makes_the_interaction_overdue_never_final() {
     let h = harness().await;
     let i = h
         .engine
+        .interactions()
         .create(&h.caller, sale(&h, 100))
         .await
         .expect("create")
         .interaction;
     h.engine
+        .devices()
         .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
         .await
         .expect("ack");
-    h.engine.terminal_connected(h.terminal.id, false).await;
+    h.engine
+        .devices()
+        .terminal_connected(h.terminal.id, false)
+        .await;
     // Card timeout 60 s + grace 30 s.
     h.clock.advance(Duration::from_secs(89));
-    let before = h.engine.get(&h.caller, i.id).await.expect("get");
+    let before = h
+        .engine
+        .interactions()
+        .get(&h.caller, i.id)
+        .await
+        .expect("get");
     assert!(!before.overdue);
     assert!(!before.terminal_connected);
     h.clock.advance(Duration::from_secs(2));
     let flagged = h
         .engine
+        .interactions()
         .wait(
             &h.caller,
             i.id,
@@ -311,12 +391,21 @@ async fn a_silent_terminal_makes_the_interaction_overdue_never_final() {
         "poigate never invents an outcome"
     );
     // The terminal comes back with its real outcome.
-    h.engine.terminal_connected(h.terminal.id, true).await;
     h.engine
+        .devices()
+        .terminal_connected(h.terminal.id, true)
+        .await;
+    h.engine
+        .devices()
         .report(h.terminal.id, report(i.id, 2, approved()))
         .await
         .expect("result");
-    let done = h.engine.get(&h.caller, i.id).await.expect("get");
+    let done = h
+        .engine
+        .interactions()
+        .get(&h.caller, i.id)
+        .await
+        .expect("get");
     assert_eq!(done.status, Status::Approved);
 }
 
@@ -325,11 +414,13 @@ async fn many_waiters_all_wake_on_the_final_state() {
     let h = harness().await;
     let i = h
         .engine
+        .interactions()
         .create(&h.caller, sale(&h, 100))
         .await
         .expect("create")
         .interaction;
     h.engine
+        .devices()
         .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
         .await
         .expect("ack");
@@ -339,11 +430,13 @@ async fn many_waiters_all_wake_on_the_final_state() {
         let caller = h.caller;
         waiters.push(tokio::spawn(async move {
             engine
+                .interactions()
                 .wait(&caller, i.id, None, Duration::from_secs(60))
                 .await
         }));
     }
     h.engine
+        .devices()
         .report(h.terminal.id, report(i.id, 2, approved()))
         .await
         .expect("result");
@@ -361,37 +454,34 @@ async fn many_waiters_all_wake_on_the_final_state() {
 async fn restart_reloads_live_interactions_and_their_timers() {
     let dir = tempfile::tempdir().expect("dir");
     let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
-    let open = || {
+    let open = || async {
         let store = SqliteStore::open(&SqliteConfig::new(dir.path().join("p.db"))).expect("store");
-        let engine = Engine::new(
-            Arc::new(store),
-            Arc::new(clock.clone()),
-            EngineConfig {
-                delivery_timeout: Duration::from_secs(10),
-                ..EngineConfig::default()
-            },
-        );
-        let link = Arc::new(RecordingLink::default());
-        engine.set_link(link.clone());
-        (engine, link)
+        let config = EngineConfig {
+            delivery_timeout: Duration::from_secs(10),
+            ..EngineConfig::default()
+        };
+        build(store, &clock, config).await
     };
-    let (engine, _) = open();
+    let (engine, _) = open().await;
     engine.start().await.expect("start");
     let (caller, t) = connected_terminal(&engine).await;
     let i = engine
+        .interactions()
         .create(&caller, sale_on(&t, 100))
         .await
         .expect("create")
         .interaction;
-    engine.clear_link();
     drop(engine);
 
-    let (engine, link) = open();
+    let (engine, link) = open().await;
     engine.start().await.expect("restart");
     // The pending start is delivered again, and the busy rule still holds.
     assert!(link.starts.lock().expect("lock").contains(&i.id));
-    engine.terminal_connected(t.id, true).await;
-    let busy = engine.create(&caller, sale_on(&t, 500)).await;
+    engine.devices().terminal_connected(t.id, true).await;
+    let busy = engine
+        .interactions()
+        .create(&caller, sale_on(&t, 500))
+        .await;
     assert!(
         matches!(busy, Err(EngineError::TerminalBusy { blocking }) if blocking == i.id),
         "{busy:?}"
@@ -399,6 +489,7 @@ async fn restart_reloads_live_interactions_and_their_timers() {
     // Its delivery timer runs again too.
     clock.advance(Duration::from_secs(11));
     let done = engine
+        .interactions()
         .wait(&caller, i.id, None, Duration::from_secs(60))
         .await
         .expect("wait");
@@ -426,6 +517,7 @@ async fn reports_must_follow_each_other_without_gaps() {
     let h = harness().await;
     let i = h
         .engine
+        .interactions()
         .create(&h.caller, sale(&h, 100))
         .await
         .expect("create")
@@ -434,6 +526,7 @@ async fn reports_must_follow_each_other_without_gaps() {
     for seq in [0, 2] {
         let err = h
             .engine
+            .devices()
             .report(h.terminal.id, report(i.id, seq, ReportKind::Acknowledged))
             .await
             .expect_err("out of sequence");
@@ -443,23 +536,31 @@ async fn reports_must_follow_each_other_without_gaps() {
         );
     }
     h.engine
+        .devices()
         .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
         .await
         .expect("ack");
     let err = h
         .engine
+        .devices()
         .report(h.terminal.id, report(i.id, 3, approved()))
         .await
         .expect_err("gap");
     assert!(matches!(err, EngineError::WrongSeq { expected: 2 }));
     assert_eq!(
         h.engine
+            .devices()
             .report(h.terminal.id, report(i.id, 2, approved()))
             .await
             .expect("next"),
         ReportOutcome::Applied
     );
-    assert!(h.engine.live_interaction_of(h.terminal.id).is_none());
+    assert!(
+        h.engine
+            .devices()
+            .live_interaction_of(h.terminal.id)
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -467,27 +568,30 @@ async fn a_pairing_code_gives_one_device_key_and_revoking_closes_the_link() {
     let h = harness().await;
     let code = h
         .engine
+        .admin()
         .issue_pairing_code(h.caller.merchant_id, &h.terminal)
         .await
         .expect("code");
     assert_eq!(code.code.len(), 11);
     assert!(matches!(
-        h.engine.pair_device(&code.code, "999").await,
+        h.engine.devices().pair_device(&code.code, "999").await,
         Err(EngineError::InvalidPairingCode)
     ));
     let paired = h
         .engine
+        .devices()
         .pair_device(&code.code.to_lowercase(), "1")
         .await
         .expect("pair");
     assert_eq!(paired.terminal.id, h.terminal.id);
     assert!(paired.device_key.starts_with("pg_dev_"));
     assert!(matches!(
-        h.engine.pair_device(&code.code, "1").await,
+        h.engine.devices().pair_device(&code.code, "1").await,
         Err(EngineError::InvalidPairingCode)
     ));
     let found = h
         .engine
+        .devices()
         .authenticate_device(&paired.device_key)
         .await
         .expect("auth")
@@ -495,6 +599,7 @@ async fn a_pairing_code_gives_one_device_key_and_revoking_closes_the_link() {
     assert_eq!(found.id, h.terminal.id);
     assert_eq!(
         h.engine
+            .devices()
             .authenticate_device(&h.caller.key_id.to_string())
             .await
             .expect("auth"),
@@ -504,16 +609,18 @@ async fn a_pairing_code_gives_one_device_key_and_revoking_closes_the_link() {
     // An expired code is refused.
     let late = h
         .engine
+        .admin()
         .issue_pairing_code(h.caller.merchant_id, &h.terminal)
         .await
         .expect("code");
     h.clock.advance(Duration::from_secs(11 * 60));
     assert!(matches!(
-        h.engine.pair_device(&late.code, "1").await,
+        h.engine.devices().pair_device(&late.code, "1").await,
         Err(EngineError::InvalidPairingCode)
     ));
 
     h.engine
+        .admin()
         .revoke_terminal(h.caller.merchant_id, &h.terminal)
         .await
         .expect("revoke");
@@ -526,14 +633,23 @@ async fn a_pairing_code_gives_one_device_key_and_revoking_closes_the_link() {
     );
     assert_eq!(
         h.engine
+            .devices()
             .authenticate_device(&paired.device_key)
             .await
             .expect("auth"),
         None
     );
-    let other = h.engine.create_merchant("Other").await.expect("merchant");
+    let other = h
+        .engine
+        .admin()
+        .create_merchant("Other")
+        .await
+        .expect("merchant");
     assert!(matches!(
-        h.engine.issue_pairing_code(other.id, &h.terminal).await,
+        h.engine
+            .admin()
+            .issue_pairing_code(other.id, &h.terminal)
+            .await,
         Err(EngineError::NotFound(_))
     ));
 }
@@ -543,6 +659,7 @@ async fn in_process_terminals_have_nothing_to_pair() {
     let h = harness().await;
     let sim = h
         .engine
+        .admin()
         .register_terminal(
             h.caller.merchant_id,
             "77",
@@ -555,12 +672,14 @@ async fn in_process_terminals_have_nothing_to_pair() {
         .expect("sim");
     assert!(matches!(
         h.engine
+            .admin()
             .issue_pairing_code(h.caller.merchant_id, &sim)
             .await,
         Err(EngineError::NotAllowed(_))
     ));
     assert!(matches!(
         h.engine
+            .admin()
             .register_terminal(
                 h.caller.merchant_id,
                 "78",

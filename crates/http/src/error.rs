@@ -76,6 +76,20 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// `503 unavailable` with `Retry-After`: the one 5xx a client may see, and may retry.
+    fn unavailable(detail: &str) -> ApiError {
+        let mut api = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            detail,
+        );
+        api.retry_after = Some(1);
+        api
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
@@ -145,6 +159,12 @@ impl From<EngineError> for ApiError {
                 "Invalid terminal report",
                 e.to_string(),
             ),
+            EngineError::Transition(refused) => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_state",
+                "Not possible in the current state",
+                refused.to_string(),
+            ),
             EngineError::MoneyRule(rule) => {
                 let status = if rule.is_amount_error() {
                     StatusCode::UNPROCESSABLE_ENTITY
@@ -165,14 +185,15 @@ impl From<EngineError> for ApiError {
             }
             EngineError::Store(err) => {
                 tracing::error!(error = %err, "storage failure");
-                let mut api = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Service unavailable",
+                ApiError::unavailable(
                     "storage is unavailable; nothing was changed, retry with the same idempotency key",
-                );
-                api.retry_after = Some(1);
-                api
+                )
+            }
+            EngineError::Randomness(err) => {
+                tracing::error!(error = %err, "no randomness from the operating system");
+                ApiError::unavailable(
+                    "the server cannot generate secrets right now; nothing was changed, retry later",
+                )
             }
         }
     }

@@ -160,7 +160,7 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let secret = bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        match state.engine.authenticate(secret).await? {
+        match state.engine.admin().authenticate(secret).await? {
             Some(caller) => Ok(Auth(caller)),
             None => Err(ApiError::unauthorized()),
         }

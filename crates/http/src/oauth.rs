@@ -125,7 +125,7 @@ pub async fn issue_token(
             "send the API key as client_secret or as the HTTP Basic password",
         );
     };
-    match state.engine.issue_access_token(&secret).await {
+    match state.engine.admin().issue_access_token(&secret).await {
         Ok(Some(token)) => Json(TokenResponse {
             access_token: token.token,
             token_type: "Bearer".into(),

@@ -83,8 +83,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let engine = server.engine.clone();
 
     println!("provisioning {n} device terminals …");
-    let merchant = engine.create_merchant("Bench").await?;
+    let merchant = engine.admin().create_merchant("Bench").await?;
     engine
+        .admin()
         .create_api_key(merchant.id, ApiKeyMode::Test, None)
         .await?;
     let mut keys = String::new();
@@ -94,6 +95,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         set.spawn(async move {
             let serial = format!("B{i:07}");
             let t = engine
+                .admin()
                 .register_terminal(
                     merchant.id,
                     &serial,
@@ -103,8 +105,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     TerminalConnection::Link,
                 )
                 .await?;
-            let code = engine.issue_pairing_code(merchant.id, &t).await?;
-            let paired = engine.pair_device(&code.code, &serial).await?;
+            let code = engine.admin().issue_pairing_code(merchant.id, &t).await?;
+            let paired = engine.devices().pair_device(&code.code, &serial).await?;
             Ok::<_, anyhow::Error>(format!("{}\t{serial}\n", paired.device_key))
         });
         if set.len() >= 64

@@ -47,9 +47,9 @@ pub async fn bootstrap(
         DemoTerminals::InProcess => TerminalConnection::InProcess,
         DemoTerminals::Link => TerminalConnection::Link,
     };
-    let merchant = match engine.find_merchant_by_name(DEMO_MERCHANT).await? {
+    let merchant = match engine.admin().find_merchant_by_name(DEMO_MERCHANT).await? {
         Some(m) => m,
-        None => engine.create_merchant(DEMO_MERCHANT).await?,
+        None => engine.admin().create_merchant(DEMO_MERCHANT).await?,
     };
     let api_key = match chosen_key {
         Some(secret) => {
@@ -62,6 +62,7 @@ pub async fn bootstrap(
     let mut link_terminals = Vec::new();
     for (model, serial, label) in DEMO_TERMINALS {
         let terminal = match engine
+            .admin()
             .register_terminal(
                 merchant.id,
                 serial,
@@ -74,7 +75,11 @@ pub async fn bootstrap(
         {
             Ok(t) => t,
             Err(EngineError::Duplicate(_)) => {
-                engine.find_terminal(merchant.id, serial).await?.terminal
+                engine
+                    .admin()
+                    .find_terminal(merchant.id, serial)
+                    .await?
+                    .terminal
             }
             Err(e) => return Err(e.into()),
         };
@@ -109,9 +114,11 @@ pub async fn start_link_clients(
     let mut clients = Vec::new();
     for terminal in &demo.link_terminals {
         let code = engine
+            .admin()
             .issue_pairing_code(demo.merchant_id, terminal)
             .await?;
         let paired = engine
+            .devices()
             .pair_device(&code.code, &terminal.serial_number)
             .await?;
         let mut config = ClientConfig::new(link_url, paired.device_key, &terminal.serial_number);
@@ -127,11 +134,12 @@ async fn ensure_key(engine: &Engine, merchant: MerchantId, secret: &str) -> anyh
         ApiKeyMode::of_secret(secret) == Some(ApiKeyMode::Test),
         "POIGATE_DEMO_API_KEY must be a test key (pg_test_ followed by at least 24 characters)"
     );
-    match engine.find_api_key(secret).await? {
+    match engine.admin().find_api_key(secret).await? {
         Some(record) if record.merchant_id == merchant && record.revoked_at.is_none() => Ok(()),
         Some(_) => anyhow::bail!("POIGATE_DEMO_API_KEY belongs to another merchant or was revoked"),
         None => {
             engine
+                .admin()
                 .import_api_key(merchant, secret, Some("demo".into()))
                 .await?;
             Ok(())
@@ -147,7 +155,7 @@ async fn stored_or_new_key(
     let path = data_dir.join("demo-api-key");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let secret = text.trim().to_string();
-        if let Some(record) = engine.find_api_key(&secret).await?
+        if let Some(record) = engine.admin().find_api_key(&secret).await?
             && record.merchant_id == merchant
             && record.revoked_at.is_none()
         {
@@ -155,6 +163,7 @@ async fn stored_or_new_key(
         }
     }
     let key = engine
+        .admin()
         .create_api_key(merchant, ApiKeyMode::Test, Some("demo".into()))
         .await?;
     write_private(&path, &key.secret)

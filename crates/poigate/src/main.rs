@@ -341,11 +341,19 @@ fn print_demo_banner(url: &str, demo: &demo::Demo) {
 async fn open_engine(data_dir: &std::path::Path) -> anyhow::Result<Engine> {
     let store = SqliteStore::open(&SqliteConfig::new(data_dir.join("poigate.db")))
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
-    Ok(Engine::new(
-        Arc::new(store),
-        Arc::new(SystemClock),
-        EngineConfig::default(),
-    ))
+    let store: Arc<dyn poigate_store::Store> = Arc::new(store);
+    // An admin command runs no terminals and moves no money: the gateway does.
+    let ports = poigate_engine::Ports {
+        token_key: poigate_engine::TokenKey::load_or_create(store.as_ref()).await?,
+        store,
+        clock: Arc::new(SystemClock),
+        coordinator: Arc::new(poigate_engine::LocalCoordinator::new()),
+        processor: Arc::new(poigate_engine::NoProcessor),
+        target_guard: Arc::new(poigate_webhooks::TargetPolicy::default()),
+    };
+    let (engine, _) = Engine::builder(ports, EngineConfig::default())
+        .build(|_| Arc::new(poigate_engine::NoTerminals));
+    Ok(engine)
 }
 
 async fn settle(
@@ -359,15 +367,15 @@ async fn settle(
         })?,
         None => engine.now(),
     };
-    let settled = engine.settle(before).await?;
+    let settled = engine.transactions().settle(before).await?;
     println!("settled {settled} transaction(s) captured before {before}");
     Ok(std::process::ExitCode::SUCCESS)
 }
 
 async fn merchant_id(engine: &Engine, name: &str) -> anyhow::Result<poigate_domain::MerchantId> {
-    Ok(match engine.find_merchant_by_name(name).await? {
+    Ok(match engine.admin().find_merchant_by_name(name).await? {
         Some(m) => m.id,
-        None => engine.create_merchant(name).await?.id,
+        None => engine.admin().create_merchant(name).await?.id,
     })
 }
 
@@ -381,7 +389,7 @@ async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             } else {
                 ApiKeyMode::Test
             };
-            let key = engine.create_api_key(merchant, mode, label).await?;
+            let key = engine.admin().create_api_key(merchant, mode, label).await?;
             eprintln!(
                 "Created {} key {} for merchant \"{}\" ({merchant}). It is shown once:",
                 mode.as_str(),
@@ -417,6 +425,7 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
                 TerminalConnection::InProcess
             };
             let t = engine
+                .admin()
                 .register_terminal(merchant, &serial, &model, label, kind, connection)
                 .await?;
             println!(
@@ -427,7 +436,7 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
                 connection.as_str()
             );
             if connection == TerminalConnection::Link {
-                let code = engine.issue_pairing_code(merchant, &t).await?;
+                let code = engine.admin().issue_pairing_code(merchant, &t).await?;
                 eprintln!(
                     "Pairing code (once, valid until {}): the device exchanges it for its device key",
                     code.expires_at
@@ -437,7 +446,7 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
         }
         TerminalsCommand::List { data } => {
             let engine = open_engine(&data.data_dir).await?;
-            let Some(merchant) = engine.find_merchant_by_name(&data.merchant).await? else {
+            let Some(merchant) = engine.admin().find_merchant_by_name(&data.merchant).await? else {
                 anyhow::bail!("no merchant named \"{}\"", data.merchant);
             };
             for t in engine.store().list_terminals(merchant.id).await? {

@@ -3,7 +3,9 @@
 use crate::config::Config;
 use anyhow::Context;
 use poigate_domain::RetryPolicy;
-use poigate_engine::{Clock, Engine, EngineConfig, SystemClock, TerminalLink};
+use poigate_engine::{
+    Clock, Coordinator, Engine, EngineConfig, LocalCoordinator, Ports, SystemClock, TokenKey,
+};
 use poigate_http::AppState;
 use poigate_link::{LinkConfig, LinkGateway, Terminals};
 use poigate_processor::SimulatedProcessor;
@@ -53,7 +55,6 @@ impl RunningServer {
         if let Some(worker) = self.webhooks.take() {
             worker.stop().await;
         }
-        self.engine.clear_link();
         result
             .context("server task failed")?
             .context("server error")?;
@@ -108,27 +109,38 @@ pub async fn start_with_clock(
         ..EngineConfig::default()
     };
     let store: Arc<dyn poigate_store::Store> = Arc::new(store);
-    let engine = Engine::new(store.clone(), clock.clone(), engine_config);
     let policy = TargetPolicy {
         allow_private: config.webhooks.allow_private_targets,
     };
-    engine.set_target_guard(Arc::new(policy));
-    let simulator = Arc::new(SimulatedLink::new(
-        engine.downgrade(),
-        SimulatorConfig {
-            speed: config.simulator.speed,
-        },
-    ));
-    engine.set_processor(Arc::new(SimulatedProcessor::new(config.simulator.speed)));
-    let gateway = Arc::new(LinkGateway::new(
-        engine.downgrade(),
-        LinkConfig {
-            heartbeat_timeout: Duration::from_secs(config.link.heartbeat_timeout_seconds),
-            ..LinkConfig::default()
-        },
-    ));
-    let terminals = Arc::new(Terminals::new(simulator.clone(), gateway));
-    engine.set_link(terminals.clone() as Arc<dyn TerminalLink>);
+    // One process on SQLite: every cross-request fact lives in this process.
+    let coordinator: Arc<dyn Coordinator> = Arc::new(LocalCoordinator::new());
+    let ports = Ports {
+        token_key: TokenKey::load_or_create(store.as_ref())
+            .await
+            .context("cannot load the access-token key")?,
+        store: store.clone(),
+        clock: clock.clone(),
+        coordinator: coordinator.clone(),
+        processor: Arc::new(SimulatedProcessor::new(config.simulator.speed)),
+        target_guard: Arc::new(policy),
+    };
+    let simulator_config = SimulatorConfig {
+        speed: config.simulator.speed,
+    };
+    let link_config = LinkConfig {
+        heartbeat_timeout: Duration::from_secs(config.link.heartbeat_timeout_seconds),
+        ..LinkConfig::default()
+    };
+    let mut simulator = None;
+    // The link is made from the engine being built: it reports to the engine through a weak
+    // handle, so nothing has to be detached at shutdown.
+    let (engine, terminals) = Engine::builder(ports, engine_config).build(|weak| {
+        let sim = Arc::new(SimulatedLink::new(weak.clone(), simulator_config));
+        simulator = Some(sim.clone());
+        let gateway = Arc::new(LinkGateway::new(weak, link_config));
+        Arc::new(Terminals::new(sim, gateway))
+    });
+    let simulator = simulator.context("the simulator is made with the engine")?;
     engine.start().await.context("cannot start the engine")?;
     let worker = WebhookWorker::new(
         store,
@@ -144,6 +156,7 @@ pub async fn start_with_clock(
             request_timeout: Duration::from_secs(config.webhooks.request_timeout_seconds),
             max_concurrency: config.webhooks.max_concurrency,
             max_per_target: config.webhooks.max_per_endpoint,
+            lease_recovery: coordinator.lease_recovery(),
             ..WebhookConfig::default()
         },
     )

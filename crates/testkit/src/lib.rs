@@ -104,9 +104,10 @@ impl TestServer {
         config.webhooks.allow_private_targets = options.webhooks_allow_private;
         config.link.heartbeat_timeout_seconds = options.heartbeat_timeout_seconds;
         let server = start_with_clock(&config, options.clock.clone()).await?;
-        let merchant = server.engine.create_merchant("Merchant A").await?;
+        let merchant = server.engine.admin().create_merchant("Merchant A").await?;
         let key = server
             .engine
+            .admin()
             .create_api_key(merchant.id, ApiKeyMode::Test, Some("tests".into()))
             .await?
             .secret;
@@ -237,12 +238,14 @@ impl TestServer {
     /// Creates another merchant with one simulated terminal and returns its client.
     pub async fn other_merchant(&self, name: &str) -> anyhow::Result<Client> {
         let engine = self.engine();
-        let merchant = engine.create_merchant(name).await?;
+        let merchant = engine.admin().create_merchant(name).await?;
         let key = engine
+            .admin()
             .create_api_key(merchant.id, ApiKeyMode::Test, None)
             .await?
             .secret;
         engine
+            .admin()
             .register_terminal(
                 merchant.id,
                 "900000001",
@@ -260,6 +263,7 @@ impl TestServer {
     pub async fn add_terminal(&self, model: &str, serial: &str) -> anyhow::Result<String> {
         let engine = self.engine();
         let caller = engine
+            .admin()
             .authenticate(&self.key)
             .await?
             .context("the test key authenticates")?;
@@ -362,6 +366,7 @@ async fn register_in_process(
     model: &str,
 ) -> anyhow::Result<poigate_domain::Terminal> {
     Ok(engine
+        .admin()
         .register_terminal(
             merchant,
             serial,

@@ -277,11 +277,13 @@ async fn unknown_and_revoked_keys_get_the_same_401() -> anyhow::Result<()> {
     let unknown_body = unknown.text().await?;
     let caller = ts
         .engine()
+        .admin()
         .authenticate(ts.key())
         .await?
         .expect("valid key");
     assert!(
         ts.engine()
+            .admin()
             .revoke_api_key(caller.merchant_id, caller.key_id)
             .await?
     );

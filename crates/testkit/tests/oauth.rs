@@ -102,8 +102,14 @@ async fn tokens_work_like_keys_until_they_expire_or_the_key_is_revoked() -> anyh
         .client()
         .with_key(fresh["access_token"].as_str().expect("token"));
     fresh_client.terminals().await?;
-    let caller = ts.engine().authenticate(ts.key()).await?.expect("caller");
+    let caller = ts
+        .engine()
+        .admin()
+        .authenticate(ts.key())
+        .await?
+        .expect("caller");
     ts.engine()
+        .admin()
         .revoke_api_key(caller.merchant_id, caller.key_id)
         .await?;
     let err = fresh_client.terminals().await.expect_err("revoked");

@@ -15,7 +15,7 @@ use crate::render::{NativeRenderer, PayloadRenderer};
 use crate::signing::signature_header;
 use crate::ssrf::{GuardedResolver, TargetPolicy};
 use poigate_domain::{AttemptResult, NextStep, RetryPolicy, Timestamp};
-use poigate_engine::Clock;
+use poigate_engine::{Clock, LeaseRecovery};
 use poigate_store::{AttemptRecord, DeliveryJob, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,6 +36,9 @@ pub struct WebhookConfig {
     pub lease: Duration,
     /// How often to look for due work when nothing signals (a safety net).
     pub poll_interval: Duration,
+    /// What may be released at start-up: the coordinator's answer
+    /// ([`Coordinator::lease_recovery`](poigate_engine::Coordinator::lease_recovery)).
+    pub lease_recovery: LeaseRecovery,
 }
 
 impl Default for WebhookConfig {
@@ -48,6 +51,7 @@ impl Default for WebhookConfig {
             max_per_target: 4,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
+            lease_recovery: LeaseRecovery::ReleaseAll,
         }
     }
 }
@@ -195,12 +199,20 @@ impl WebhookWorker {
     }
 
     async fn run(self: Arc<Self>, shutdown: Arc<Notify>) {
-        match self.store.release_delivery_leases().await {
-            Ok(n) if n > 0 => {
-                tracing::info!(deliveries = n, "resuming deliveries that were in flight")
+        match &self.config.lease_recovery {
+            // The only node: whatever was leased was in flight when the process died.
+            LeaseRecovery::ReleaseAll => match self.store.release_delivery_leases().await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(deliveries = n, "resuming deliveries that were in flight")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot release delivery leases"),
+            },
+            // Other nodes may be sending right now: their leases are not ours to release; the
+            // ones a dead node held expire after `lease` and are taken again.
+            LeaseRecovery::ReleaseOwn(node) => {
+                tracing::info!(%node, "leases of other nodes are left to expire")
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot release delivery leases"),
         }
         loop {
             let now = self.clock.now();

@@ -51,7 +51,12 @@ pub(super) fn decide(current: &Interaction, steps: &[Step], now: Timestamp) -> D
         let transition = match apply(&state, input.clone(), now) {
             Ok(t) => t,
             Err(e) => {
-                outcomes.push(Err(e.into()));
+                // A terminal's report the state machine refuses is an invalid report; the
+                // engine's own inputs (cancel, timers) keep the refusal as it is.
+                outcomes.push(Err(match terminal_seq {
+                    Some(_) => EngineError::InvalidReport(e.to_string()),
+                    None => EngineError::from(e),
+                }));
                 continue;
             }
         };

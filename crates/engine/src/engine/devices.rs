@@ -6,9 +6,10 @@
 //! its link connection with that key. Re-pairing replaces the key; revoking closes the live
 //! connection and invalidates the key.
 
-use super::{Engine, millis};
+use super::millis;
 use crate::auth;
 use crate::error::EngineError;
+use crate::services::{Admin, Devices};
 use poigate_domain::{
     Interaction, MerchantId, Terminal, TerminalConnection, TerminalId, Timestamp,
 };
@@ -30,10 +31,10 @@ pub struct PairedDevice {
 }
 
 fn no_randomness(e: getrandom::Error) -> EngineError {
-    EngineError::Store(StoreError::Unavailable(format!("no randomness: {e}")))
+    EngineError::Randomness(e.to_string())
 }
 
-impl Engine {
+impl Admin<'_> {
     /// Issues a fresh pairing code for a link terminal of `merchant`; an earlier unused code
     /// stops working. In-process terminals have nothing to pair.
     pub async fn issue_pairing_code(
@@ -53,9 +54,10 @@ impl Engine {
         let canonical = auth::normalize_pairing_code(&code).ok_or(EngineError::NotAllowed(
             "generated pairing code is malformed",
         ))?;
-        let now = self.now();
-        let expires_at = now.plus_millis(millis(self.inner.config.pairing_code_ttl));
-        self.inner
+        let now = self.engine.now();
+        let expires_at = now.plus_millis(millis(self.engine.inner.config.pairing_code_ttl));
+        self.engine
+            .inner
             .store
             .add_pairing_code(&DeviceCredential {
                 secret_hash: auth::hash_secret(&canonical),
@@ -70,6 +72,30 @@ impl Engine {
         Ok(PairingCode { code, expires_at })
     }
 
+    /// Revokes a terminal's device key (and any unused pairing code) and closes its live
+    /// connection. The terminal stays registered and can be paired again with a new code.
+    /// An interaction it was running stays `in_progress`: poigate never invents an outcome.
+    pub async fn revoke_terminal(
+        &self,
+        merchant: MerchantId,
+        terminal: &Terminal,
+    ) -> Result<u64, EngineError> {
+        if terminal.merchant_id != merchant {
+            return Err(EngineError::NotFound("terminal"));
+        }
+        let revoked = self
+            .engine
+            .inner
+            .store
+            .revoke_device_credentials(terminal.id, self.engine.now())
+            .await?;
+        self.engine.close_connection(terminal).await;
+        tracing::info!(terminal = %terminal.id, revoked, "terminal credentials revoked");
+        Ok(revoked)
+    }
+}
+
+impl Devices<'_> {
     /// Exchanges a pairing code for a device key. The serial number must be the terminal's:
     /// a code read off the wrong box does not pair it. Any earlier device key of the
     /// terminal stops working and its live connection is closed.
@@ -81,8 +107,9 @@ impl Engine {
         let canonical =
             auth::normalize_pairing_code(pairing_code).ok_or(EngineError::InvalidPairingCode)?;
         let code_hash = auth::hash_secret(&canonical);
-        let now = self.now();
+        let now = self.engine.now();
         let code = self
+            .engine
             .inner
             .store
             .find_device_credential(&code_hash)
@@ -90,6 +117,7 @@ impl Engine {
             .filter(|c| c.kind == CredentialKind::PairingCode && c.is_usable(now))
             .ok_or(EngineError::InvalidPairingCode)?;
         let terminal = self
+            .engine
             .inner
             .store
             .get_terminal(code.terminal_id)
@@ -107,6 +135,7 @@ impl Engine {
             revoked_at: None,
         };
         match self
+            .engine
             .inner
             .store
             .redeem_pairing_code(&code_hash, &record)
@@ -116,10 +145,8 @@ impl Engine {
             Err(StoreError::NotFound(_)) => return Err(EngineError::InvalidPairingCode),
             Err(e) => return Err(e.into()),
         }
-        self.ensure_registered(&terminal).await;
-        if let Some(link) = self.link() {
-            link.credentials_revoked(&terminal).await;
-        }
+        self.engine.ensure_registered(&terminal).await;
+        self.engine.close_connection(&terminal).await;
         tracing::info!(terminal = %terminal.id, "terminal paired");
         Ok(PairedDevice {
             terminal,
@@ -134,55 +161,39 @@ impl Engine {
             return Ok(None);
         }
         let hash = auth::hash_secret(key);
-        let Some(credential) = self.inner.store.find_device_credential(&hash).await? else {
+        let Some(credential) = self
+            .engine
+            .inner
+            .store
+            .find_device_credential(&hash)
+            .await?
+        else {
             return Ok(None);
         };
         if credential.kind != CredentialKind::DeviceKey
             || !auth::hashes_equal(&credential.secret_hash, &hash)
-            || !credential.is_usable(self.now())
+            || !credential.is_usable(self.engine.now())
         {
             return Ok(None);
         }
         let terminal = self
+            .engine
             .inner
             .store
             .get_terminal(credential.terminal_id)
             .await?
             .filter(|t| t.connection == TerminalConnection::Link);
         if let Some(t) = &terminal {
-            self.ensure_registered(t).await;
+            self.engine.ensure_registered(t).await;
         }
         Ok(terminal)
-    }
-
-    /// Revokes a terminal's device key (and any unused pairing code) and closes its live
-    /// connection. The terminal stays registered and can be paired again with a new code.
-    /// An interaction it was running stays `in_progress`: poigate never invents an outcome.
-    pub async fn revoke_terminal(
-        &self,
-        merchant: MerchantId,
-        terminal: &Terminal,
-    ) -> Result<u64, EngineError> {
-        if terminal.merchant_id != merchant {
-            return Err(EngineError::NotFound("terminal"));
-        }
-        let revoked = self
-            .inner
-            .store
-            .revoke_device_credentials(terminal.id, self.now())
-            .await?;
-        if let Some(link) = self.link() {
-            link.credentials_revoked(terminal).await;
-        }
-        tracing::info!(terminal = %terminal.id, revoked, "terminal credentials revoked");
-        Ok(revoked)
     }
 
     /// The interaction a terminal holds right now (not final), as last committed. The link
     /// uses it after a reconnect to re-send an unacknowledged start or a pending cancel.
     pub fn live_interaction_of(&self, terminal: TerminalId) -> Option<Interaction> {
-        let id = self.inner.registry.active(terminal)?;
-        let entry = self.inner.live.get(id)?;
+        let id = self.engine.inner.registry.active(terminal)?;
+        let entry = self.engine.inner.live.get(id)?;
         Some((*entry.snapshot()).clone())
     }
 }

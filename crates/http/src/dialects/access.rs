@@ -25,7 +25,7 @@ pub(crate) async fn authenticate(
         Some(s) if !s.is_empty() => s,
         _ => return Err(Refusal::Missing),
     };
-    match state.engine.authenticate(secret).await {
+    match state.engine.admin().authenticate(secret).await {
         Ok(Some(caller)) => Ok(caller),
         Ok(None) => Err(Refusal::Invalid),
         Err(e) => Err(Refusal::Unavailable(e)),

@@ -14,6 +14,7 @@ pub(crate) async fn active_interaction(
     reference: &str,
 ) -> Result<Option<InteractionId>, EngineError> {
     let view = engine
+        .admin()
         .find_terminal(caller.merchant_id, reference)
         .await
         .map_err(|e| match e {
@@ -38,6 +39,7 @@ pub(crate) async fn wait_final(
         let now = engine.now();
         let left = u64::try_from(deadline.millis_since(now)).unwrap_or(0);
         let interaction = engine
+            .interactions()
             .wait(caller, id, None, Duration::from_millis(left))
             .await?;
         if interaction.is_final() || engine.now() >= deadline || left == 0 {
@@ -53,7 +55,7 @@ pub(crate) async fn transaction_of(
     interaction: &Interaction,
 ) -> Result<Option<Transaction>, EngineError> {
     match interaction.transaction_id {
-        Some(id) => Ok(Some(engine.transaction(caller, id).await?)),
+        Some(id) => Ok(Some(engine.transactions().transaction(caller, id).await?)),
         None => Ok(None),
     }
 }

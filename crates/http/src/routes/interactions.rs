@@ -50,7 +50,7 @@ pub(crate) async fn view(
     interaction: &Interaction,
 ) -> Result<InteractionView, ApiError> {
     let transaction = match interaction.transaction_id {
-        Some(id) => Some(engine.transaction(caller, id).await?),
+        Some(id) => Some(engine.transactions().transaction(caller, id).await?),
         None => None,
     };
     Ok(InteractionView::new(interaction, transaction.as_ref()))
@@ -106,7 +106,7 @@ pub async fn create_interaction(
         webhooks: body.webhooks.unwrap_or_default(),
         idempotency_key,
     };
-    let created = state.engine.create(&caller, request).await?;
+    let created = state.engine.interactions().create(&caller, request).await?;
     let body = view(&state.engine, &caller, &created.interaction).await?;
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     let headers = response.headers_mut();
@@ -144,11 +144,12 @@ pub async fn get_interaction(
         Some(wait) => {
             state
                 .engine
+                .interactions()
                 .wait_timed(&caller, id, query.after_seq, wait)
                 .await?
         }
         None => poigate_engine::Waited {
-            interaction: state.engine.get(&caller, id).await?,
+            interaction: state.engine.interactions().get(&caller, id).await?,
             committed_at_micros: None,
             transaction: None,
         },
@@ -197,6 +198,7 @@ pub async fn list_events(
     };
     let mut events = state
         .engine
+        .interactions()
         .events(&caller, id, query.after_seq.unwrap_or(0), limit + 1, order)
         .await?;
     let has_more = events.len() > limit as usize;
@@ -230,7 +232,7 @@ pub async fn stream_events(
     ApiQuery(query): ApiQuery<SseQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let id: InteractionId = path_id(&id, "interaction")?;
-    state.engine.get(&caller, id).await?;
+    state.engine.interactions().get(&caller, id).await?;
     let from_header = match headers.get("last-event-id") {
         Some(v) => Some(
             v.to_str()
@@ -298,6 +300,7 @@ fn event_stream(
             }
             match st
                 .engine
+                .interactions()
                 .events(&st.caller, st.id, st.last, 100, EventOrder::Asc)
                 .await
             {
@@ -310,6 +313,7 @@ fn event_stream(
             }
             match st
                 .engine
+                .interactions()
                 .wait(&st.caller, st.id, Some(st.last), Duration::from_secs(30))
                 .await
             {
@@ -343,11 +347,15 @@ pub async fn cancel_interaction(
 ) -> Result<Response, ApiError> {
     let id: InteractionId = path_id(&id, "interaction")?;
     let wait = wait_duration(query.wait)?;
-    let mut result = state.engine.cancel(&caller, id).await?;
+    let mut result = state.engine.interactions().cancel(&caller, id).await?;
     if result.answer == CancelAnswer::CancelRequested
         && let Some(wait) = wait
     {
-        let interaction = state.engine.wait(&caller, id, None, wait).await?;
+        let interaction = state
+            .engine
+            .interactions()
+            .wait(&caller, id, None, wait)
+            .await?;
         result.answer = match interaction.status {
             Status::Cancelled => CancelAnswer::Cancelled,
             s if s.is_final() => CancelAnswer::TooLate,
@@ -414,6 +422,7 @@ pub async fn list_interactions(
     let terminal_id = match &query.terminal {
         Some(reference) => match state
             .engine
+            .admin()
             .find_terminal(caller.merchant_id, reference)
             .await
         {
@@ -434,7 +443,7 @@ pub async fn list_interactions(
         before,
         limit: limit + 1,
     };
-    let mut found = state.engine.find(&caller, &filter).await?;
+    let mut found = state.engine.interactions().find(&caller, &filter).await?;
     let has_more = found.len() > limit as usize;
     found.truncate(limit as usize);
     let next_cursor = if has_more {
@@ -463,6 +472,6 @@ pub async fn get_transaction(
     Path(id): Path<String>,
 ) -> Result<Json<TransactionView>, ApiError> {
     let id: TransactionId = path_id(&id, "transaction")?;
-    let txn = state.engine.transaction(&caller, id).await?;
+    let txn = state.engine.transactions().transaction(&caller, id).await?;
     Ok(Json(TransactionView::new(&txn)))
 }

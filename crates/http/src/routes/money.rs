@@ -59,6 +59,7 @@ async fn operate(
     let id: TransactionId = path_id(id, "transaction")?;
     Ok(state
         .engine
+        .transactions()
         .request_operation(
             caller,
             id,
@@ -195,6 +196,7 @@ pub async fn list_refunds(
     let id: TransactionId = path_id(&id, "transaction")?;
     let ops = state
         .engine
+        .transactions()
         .operations(&caller, id, Some(OperationKind::Refund))
         .await?;
     Ok(Json(ListOf::new(
@@ -219,7 +221,11 @@ pub async fn get_refund(
 ) -> Result<Json<OperationView>, ApiError> {
     let id: TransactionId = path_id(&id, "transaction")?;
     let refund: OperationId = path_id(&refund, "refund")?;
-    let op = state.engine.operation(&caller, id, refund).await?;
+    let op = state
+        .engine
+        .transactions()
+        .operation(&caller, id, refund)
+        .await?;
     if op.kind != OperationKind::Refund {
         return Err(ApiError::not_found("refund"));
     }
@@ -261,6 +267,7 @@ pub async fn transaction_events(
     }
     let mut events = state
         .engine
+        .transactions()
         .transaction_events(&caller, id, q.after_seq.unwrap_or(0), limit + 1)
         .await?;
     let has_more = events.len() > limit as usize;

@@ -40,6 +40,7 @@ pub async fn pair_terminal(
 ) -> Result<Json<PairResponse>, ApiError> {
     let paired = state
         .engine
+        .devices()
         .pair_device(&body.pairing_code, &body.serial_number)
         .await?;
     let t = paired.terminal;
@@ -111,6 +112,7 @@ pub async fn terminal_link(
     let key = bearer_token(&headers).ok_or_else(device_unauthorized)?;
     let terminal = state
         .engine
+        .devices()
         .authenticate_device(key)
         .await?
         .ok_or_else(device_unauthorized)?;

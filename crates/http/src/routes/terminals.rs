@@ -45,7 +45,11 @@ pub async fn list_terminals(
     State(state): State<AppState>,
     Auth(caller): Auth,
 ) -> Result<Json<ListOf<TerminalView>>, ApiError> {
-    let terminals = state.engine.list_terminals(caller.merchant_id).await?;
+    let terminals = state
+        .engine
+        .admin()
+        .list_terminals(caller.merchant_id)
+        .await?;
     Ok(Json(ListOf::new(
         terminals.iter().map(terminal_view).collect(),
         false,
@@ -80,6 +84,7 @@ pub async fn create_terminal(
     });
     let terminal = state
         .engine
+        .admin()
         .register_terminal(
             caller.merchant_id,
             &body.serial_number,
@@ -94,6 +99,7 @@ pub async fn create_terminal(
         TerminalConnection::Link => Some(
             state
                 .engine
+                .admin()
                 .issue_pairing_code(caller.merchant_id, &terminal)
                 .await?,
         ),
@@ -101,6 +107,7 @@ pub async fn create_terminal(
     };
     let view = state
         .engine
+        .admin()
         .find_terminal(caller.merchant_id, &terminal.id.to_string())
         .await?;
     let mut answer = terminal_view(&view);
@@ -126,9 +133,14 @@ pub async fn create_pairing_code(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<PairingCodeView>), ApiError> {
-    let view = state.engine.find_terminal(caller.merchant_id, &id).await?;
+    let view = state
+        .engine
+        .admin()
+        .find_terminal(caller.merchant_id, &id)
+        .await?;
     let code = state
         .engine
+        .admin()
         .issue_pairing_code(caller.merchant_id, &view.terminal)
         .await?;
     Ok((StatusCode::CREATED, Json(pairing_view(code))))
@@ -152,12 +164,21 @@ pub async fn revoke_terminal(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TerminalView>, ApiError> {
-    let view = state.engine.find_terminal(caller.merchant_id, &id).await?;
+    let view = state
+        .engine
+        .admin()
+        .find_terminal(caller.merchant_id, &id)
+        .await?;
     state
         .engine
+        .admin()
         .revoke_terminal(caller.merchant_id, &view.terminal)
         .await?;
-    let view = state.engine.find_terminal(caller.merchant_id, &id).await?;
+    let view = state
+        .engine
+        .admin()
+        .find_terminal(caller.merchant_id, &id)
+        .await?;
     Ok(Json(terminal_view(&view)))
 }
 
@@ -174,6 +195,10 @@ pub async fn get_terminal(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TerminalView>, ApiError> {
-    let view = state.engine.find_terminal(caller.merchant_id, &id).await?;
+    let view = state
+        .engine
+        .admin()
+        .find_terminal(caller.merchant_id, &id)
+        .await?;
     Ok(Json(terminal_view(&view)))
 }

@@ -61,6 +61,7 @@ async fn helper(
     }
     let view = state
         .engine
+        .admin()
         .find_terminal(caller.merchant_id, reference)
         .await?;
     let terminals = state.terminals.as_ref().ok_or_else(not_simulated)?;
@@ -75,6 +76,7 @@ fn answer(
 ) -> Json<TestHelperResponse> {
     let status = state
         .engine
+        .devices()
         .terminal_live(id)
         .map(|l| l.status())
         .unwrap_or(TerminalStatus::Offline);

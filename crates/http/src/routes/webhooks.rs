@@ -105,6 +105,7 @@ pub async fn create_webhook_endpoint(
 ) -> Result<(StatusCode, Json<WebhookEndpointView>), ApiError> {
     let endpoint = state
         .engine
+        .webhooks()
         .create_webhook_endpoint(
             caller.merchant_id,
             NewEndpoint {
@@ -129,6 +130,7 @@ pub async fn list_webhook_endpoints(
 ) -> Result<Json<ListOf<WebhookEndpointView>>, ApiError> {
     let list = state
         .engine
+        .webhooks()
         .list_webhook_endpoints(caller.merchant_id)
         .await?;
     Ok(Json(ListOf::new(
@@ -154,6 +156,7 @@ pub async fn get_webhook_endpoint(
     let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
     let e = state
         .engine
+        .webhooks()
         .webhook_endpoint(caller.merchant_id, id)
         .await?;
     Ok(Json(endpoint_view(&e, false)))
@@ -177,6 +180,7 @@ pub async fn update_webhook_endpoint(
     let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
     let e = state
         .engine
+        .webhooks()
         .update_webhook_endpoint(
             caller.merchant_id,
             id,
@@ -208,6 +212,7 @@ pub async fn delete_webhook_endpoint(
     let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
     state
         .engine
+        .webhooks()
         .delete_webhook_endpoint(caller.merchant_id, id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -226,6 +231,7 @@ pub async fn get_webhook_secret(
     let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
     let e = state
         .engine
+        .webhooks()
         .webhook_endpoint(caller.merchant_id, id)
         .await?;
     Ok(Json(secrets_view(&e, state.engine.now())))
@@ -251,6 +257,7 @@ pub async fn rotate_webhook_secret(
     let req: RotateSecretRequest = optional_body(&body)?;
     let e = state
         .engine
+        .webhooks()
         .rotate_webhook_secret(caller.merchant_id, id, overlap(&req))
         .await?;
     Ok(Json(endpoint_view(&e, true)))
@@ -269,6 +276,7 @@ pub async fn get_callback_secret(
 ) -> Result<Json<SecretsView>, ApiError> {
     let record = state
         .engine
+        .webhooks()
         .ensure_callback_secret(caller.merchant_id)
         .await?;
     Ok(Json(secrets_view(&record, state.engine.now())))
@@ -287,6 +295,7 @@ pub async fn rotate_callback_secret(
     let req: RotateSecretRequest = optional_body(&body)?;
     let record = state
         .engine
+        .webhooks()
         .rotate_callback_secret(caller.merchant_id, overlap(&req))
         .await?;
     Ok(Json(secrets_view(&record, state.engine.now())))
@@ -352,7 +361,11 @@ pub async fn list_deliveries(
             .transpose()?,
         limit: limit + 1,
     };
-    let mut found = state.engine.deliveries(caller.merchant_id, &filter).await?;
+    let mut found = state
+        .engine
+        .webhooks()
+        .deliveries(caller.merchant_id, &filter)
+        .await?;
     let has_more = found.len() > limit as usize;
     found.truncate(limit as usize);
     let next = if has_more {
@@ -381,7 +394,11 @@ pub async fn get_delivery(
     Path(id): Path<String>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     let id: DeliveryId = path_id(&id, "webhook delivery")?;
-    let d = state.engine.delivery(caller.merchant_id, id).await?;
+    let d = state
+        .engine
+        .webhooks()
+        .delivery(caller.merchant_id, id)
+        .await?;
     Ok(Json(delivery_view(&d)))
 }
 
@@ -402,6 +419,10 @@ pub async fn redeliver(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
     let id: DeliveryId = path_id(&id, "webhook delivery")?;
-    let d = state.engine.redeliver(caller.merchant_id, id).await?;
+    let d = state
+        .engine
+        .webhooks()
+        .redeliver(caller.merchant_id, id)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(delivery_view(&d))))
 }

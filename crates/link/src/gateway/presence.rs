@@ -95,7 +95,10 @@ impl Presence {
 
     async fn record(&self, terminal: TerminalId, connected: bool) {
         if let Some(engine) = self.engine.upgrade() {
-            engine.terminal_connected(terminal, connected).await;
+            engine
+                .devices()
+                .terminal_connected(terminal, connected)
+                .await;
         }
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }

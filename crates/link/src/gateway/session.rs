@@ -316,7 +316,7 @@ impl Session<'_> {
         let Some(engine) = self.gw.engine.upgrade() else {
             return self.close(close::GOING_AWAY, "gateway shutting down").await;
         };
-        let Some(live) = engine.live_interaction_of(self.terminal.id) else {
+        let Some(live) = engine.devices().live_interaction_of(self.terminal.id) else {
             return Flow::Continue;
         };
         let held = hello.holds.iter().any(|h| h.interaction == live.id);
@@ -482,7 +482,10 @@ impl Session<'_> {
             return self.close(close::GOING_AWAY, "gateway shutting down").await;
         };
         let (ids, reports): (Vec<String>, Vec<TerminalReport>) = reports.into_iter().unzip();
-        let outcomes = engine.report_many(self.terminal.id, reports).await;
+        let outcomes = engine
+            .devices()
+            .report_many(self.terminal.id, reports)
+            .await;
         for (frame_id, outcome) in ids.into_iter().zip(outcomes) {
             // Acks are queued and written together below; anything else is answered at
             // once (after what is queued, so the order holds).

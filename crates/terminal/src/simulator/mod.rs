@@ -124,7 +124,7 @@ impl SimulatedLink {
         let sim = self.get(id).ok_or(SimError::UnknownTerminal)?;
         sim.connected.send_replace(false);
         if let Some(engine) = self.engine.upgrade() {
-            engine.terminal_connected(id, false).await;
+            engine.devices().terminal_connected(id, false).await;
         }
         Ok(())
     }
@@ -133,7 +133,7 @@ impl SimulatedLink {
     pub async fn connect(&self, id: TerminalId) -> Result<(), SimError> {
         let sim = self.get(id).ok_or(SimError::UnknownTerminal)?;
         if let Some(engine) = self.engine.upgrade() {
-            engine.terminal_connected(id, true).await;
+            engine.devices().terminal_connected(id, true).await;
         }
         sim.connected.send_replace(true);
         Ok(())
@@ -220,7 +220,7 @@ impl TerminalLink for SimulatedLink {
             }
         };
         if created && let Some(engine) = self.engine.upgrade() {
-            engine.terminal_connected(terminal.id, true).await;
+            engine.devices().terminal_connected(terminal.id, true).await;
         }
     }
 }
@@ -254,7 +254,7 @@ async fn uplink(
                 return;
             };
             let reports = batch.iter().map(|m| m.report.clone()).collect();
-            for result in engine.report_many(terminal, reports).await {
+            for result in engine.devices().report_many(terminal, reports).await {
                 let Some(msg) = batch.pop_front() else { break };
                 match result {
                     Err(EngineError::Store(e)) => {

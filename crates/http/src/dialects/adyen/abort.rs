@@ -37,6 +37,7 @@ async fn abort(ctx: &Ctx<'_>, request: &AbortRequest) -> Result<(), EngineError>
         return Ok(());
     }
     ctx.engine
+        .interactions()
         .cancel(ctx.caller, interaction.id)
         .await
         .map(|_| ())

@@ -65,6 +65,7 @@ impl Ctx<'_> {
     pub async fn terminal(&self) -> Result<Option<TerminalId>, EngineError> {
         match self
             .engine
+            .admin()
             .find_terminal(self.caller.merchant_id, &self.header.poiid)
             .await
         {
@@ -89,6 +90,7 @@ impl Ctx<'_> {
         };
         Ok(self
             .engine
+            .interactions()
             .find(self.caller, &filter)
             .await?
             .into_iter()
@@ -122,7 +124,7 @@ async fn handle(
     let Some(secret) = credential(headers) else {
         return answer::unauthorized();
     };
-    let caller = match engine.authenticate(&secret).await {
+    let caller = match engine.admin().authenticate(&secret).await {
         Ok(Some(caller)) => caller,
         Ok(None) => return answer::unauthorized(),
         Err(e) => {

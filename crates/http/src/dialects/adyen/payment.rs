@@ -66,7 +66,7 @@ pub async fn handle(ctx: &Ctx<'_>, request: PaymentRequest) -> Response {
         webhooks: Vec::new(),
         idempotency_key: None,
     };
-    let created = match engine.create(ctx.caller, create).await {
+    let created = match engine.interactions().create(ctx.caller, create).await {
         Ok(c) => c,
         Err(e) => return engine_error(ctx, &request, e).await,
     };
@@ -88,6 +88,7 @@ async fn finish(ctx: &Ctx<'_>, mut interaction: Interaction) -> Response {
         }
         interaction = match ctx
             .engine
+            .interactions()
             .wait(ctx.caller, interaction.id, None, left)
             .await
         {
@@ -107,7 +108,7 @@ async fn finish(ctx: &Ctx<'_>, mut interaction: Interaction) -> Response {
         return no_response(ctx);
     }
     let transaction = match interaction.transaction_id {
-        Some(id) => match ctx.engine.transaction(ctx.caller, id).await {
+        Some(id) => match ctx.engine.transactions().transaction(ctx.caller, id).await {
             Ok(t) => Some(t),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the transaction of an Adyen payment");
@@ -187,7 +188,7 @@ async fn service_id_taken(
         limit: 1,
         ..InteractionFilter::default()
     };
-    let found = match ctx.engine.find(ctx.caller, &filter).await {
+    let found = match ctx.engine.interactions().find(ctx.caller, &filter).await {
         Ok(found) => found,
         Err(e) => return Some(engine_error(ctx, request, e).await),
     };
@@ -244,6 +245,7 @@ async fn engine_error(ctx: &Ctx<'_>, request: &PaymentRequest, e: EngineError) -
             // Adyen names the ServiceID of the transaction in progress, so the POS can abort it.
             let blocking_service = ctx
                 .engine
+                .interactions()
                 .get(ctx.caller, blocking)
                 .await
                 .ok()

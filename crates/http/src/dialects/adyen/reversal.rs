@@ -78,6 +78,7 @@ pub async fn handle(ctx: &Ctx<'_>, request: ReversalRequest) -> Response {
     };
     match ctx
         .engine
+        .transactions()
         .request_operation(ctx.caller, original.id, operation)
         .await
     {
@@ -95,17 +96,24 @@ async fn original_transaction(ctx: &Ctx<'_>, id: &str) -> Result<Option<Transact
     let last = id.rsplit('.').next().unwrap_or(id);
     let txn_id = match (last.parse::<TransactionId>(), last.parse::<InteractionId>()) {
         (Ok(txn), _) => Some(txn),
-        (_, Ok(interaction)) => match ctx.engine.get(ctx.caller, interaction).await {
-            Ok(i) => i.transaction_id,
-            Err(EngineError::NotFound(_)) => None,
-            Err(e) => return Err(e),
-        },
+        (_, Ok(interaction)) => {
+            match ctx.engine.interactions().get(ctx.caller, interaction).await {
+                Ok(i) => i.transaction_id,
+                Err(EngineError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            }
+        }
         _ => None,
     };
     let Some(txn_id) = txn_id else {
         return Ok(None);
     };
-    match ctx.engine.transaction(ctx.caller, txn_id).await {
+    match ctx
+        .engine
+        .transactions()
+        .transaction(ctx.caller, txn_id)
+        .await
+    {
         Ok(t) => Ok(Some(t)),
         Err(EngineError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),

@@ -99,7 +99,12 @@ async fn payment_status(
         return not_found(ctx, terminal).await;
     }
     let transaction = match interaction.transaction_id {
-        Some(id) => Some(ctx.engine.transaction(ctx.caller, id).await?),
+        Some(id) => Some(
+            ctx.engine
+                .transactions()
+                .transaction(ctx.caller, id)
+                .await?,
+        ),
         None => None,
     };
     Ok(TransactionStatusResponse {
@@ -128,7 +133,11 @@ async fn reversal_status(
     reference: &Reference,
 ) -> Result<TransactionStatusResponse, EngineError> {
     let key = reversal_key(&reference.sale_id, &reference.service_id);
-    let found: Option<OperationResult> = ctx.engine.operation_by_key(ctx.caller, &key).await?;
+    let found: Option<OperationResult> = ctx
+        .engine
+        .transactions()
+        .operation_by_key(ctx.caller, &key)
+        .await?;
     let Some(result) = found else {
         return Ok(TransactionStatusResponse {
             message_reference: None,

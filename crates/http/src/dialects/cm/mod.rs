@@ -112,7 +112,7 @@ fn transaction_id(raw: &str) -> Result<InteractionId, Failure> {
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Failure> {
     let unauthorized = || error(StatusCode::UNAUTHORIZED, "a valid access token is required");
     let secret = credential(headers).ok_or_else(unauthorized)?;
-    match state.engine.authenticate(&secret).await {
+    match state.engine.admin().authenticate(&secret).await {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(unauthorized()),
         Err(e) => Err(engine_error(e)),
@@ -133,11 +133,17 @@ async fn render(
     id: InteractionId,
     base: &str,
 ) -> Result<TransactionView, Failure> {
-    let interaction = state.engine.get(caller, id).await.map_err(engine_error)?;
+    let interaction = state
+        .engine
+        .interactions()
+        .get(caller, id)
+        .await
+        .map_err(engine_error)?;
     let transaction = match interaction.transaction_id {
         Some(t) => Some(
             state
                 .engine
+                .transactions()
                 .transaction(caller, t)
                 .await
                 .map_err(engine_error)?,
@@ -201,6 +207,7 @@ async fn create_transaction(
     };
     let created = state
         .engine
+        .interactions()
         .create(&caller, create)
         .await
         .map_err(engine_error)?;
@@ -247,7 +254,12 @@ async fn create_refund(
             )
         })?
     };
-    let interaction = state.engine.get(&caller, id).await.map_err(engine_error)?;
+    let interaction = state
+        .engine
+        .interactions()
+        .get(&caller, id)
+        .await
+        .map_err(engine_error)?;
     let txn = interaction.transaction_id.ok_or_else(|| {
         error(
             StatusCode::BAD_REQUEST,
@@ -262,6 +274,7 @@ async fn create_refund(
     };
     state
         .engine
+        .transactions()
         .request_operation(&caller, txn, op)
         .await
         .map_err(engine_error)?;
@@ -280,11 +293,13 @@ async fn cancel_transaction(
     let id = self::transaction_id(&transaction_id)?;
     state
         .engine
+        .interactions()
         .cancel(&caller, id)
         .await
         .map_err(engine_error)?;
     state
         .engine
+        .interactions()
         .wait(&caller, id, None, std::time::Duration::from_secs(10))
         .await
         .map_err(engine_error)?;

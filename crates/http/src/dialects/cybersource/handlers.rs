@@ -136,7 +136,12 @@ async fn start(
         metadata: Default::default(),
         webhooks: Vec::new(),
     };
-    Ok(state.engine.create(caller, request).await?.interaction)
+    Ok(state
+        .engine
+        .interactions()
+        .create(caller, request)
+        .await?
+        .interaction)
 }
 
 /// Cancels what runs on the terminal; returns the interaction it asked to cancel.
@@ -150,7 +155,7 @@ async fn cancel(state: &AppState, caller: &Caller, serial: &str) -> Result<Inter
                 "The terminal has no transaction to cancel.",
             )
         })?;
-    state.engine.cancel(caller, id).await?;
+    state.engine.interactions().cancel(caller, id).await?;
     Ok(id)
 }
 
@@ -273,8 +278,12 @@ async fn respond(
     message: Option<String>,
     id: TransactionId,
 ) -> Result<Response, Failure> {
-    let operations = state.engine.operations(caller, id, None).await?;
-    let txn = state.engine.transaction(caller, id).await?;
+    let operations = state
+        .engine
+        .transactions()
+        .operations(caller, id, None)
+        .await?;
+    let txn = state.engine.transactions().transaction(caller, id).await?;
     Ok(Json(transaction_response(kind, message, &txn, &operations)).into_response())
 }
 
@@ -298,7 +307,7 @@ async fn linked_refund(
 ) -> Result<Response, Failure> {
     let id = parse_transaction_id(request.transaction_id.as_deref(), "request.transactionId")?;
     let amount = money(request.amount_details.as_ref())?;
-    let txn = state.engine.transaction(caller, id).await?;
+    let txn = state.engine.transactions().transaction(caller, id).await?;
     if amount.currency() != txn.amount.currency() {
         return Err(Failure::invalid(format!(
             "request.amountDetails.currency: the transaction is in {}.",
@@ -307,6 +316,7 @@ async fn linked_refund(
     }
     let result = state
         .engine
+        .transactions()
         .request_operation(
             caller,
             id,
@@ -345,7 +355,7 @@ async fn lookup(state: &AppState, caller: &Caller, request: &Lookup) -> Result<R
                 limit: 20,
                 ..InteractionFilter::default()
             };
-            let found = state.engine.find(caller, &filter).await?;
+            let found = state.engine.interactions().find(caller, &filter).await?;
             found.iter().find_map(|i| i.transaction_id).ok_or_else(|| {
                 Failure::new(
                     StatusCode::NOT_FOUND,
@@ -392,9 +402,10 @@ pub(super) async fn events(
     let id = uuid::Uuid::try_parse(raw_id.trim())
         .map(InteractionId::from_uuid)
         .map_err(|_| Failure::invalid(format!("`{raw_id}` is not an interactionId.")))?;
-    let interaction = state.engine.get(&caller, id).await?;
+    let interaction = state.engine.interactions().get(&caller, id).await?;
     let events = state
         .engine
+        .interactions()
         .events(&caller, id, 0, MAX_EVENTS, EventOrder::Desc)
         .await?;
     let transaction_events = events

@@ -58,7 +58,7 @@ pub(super) async fn resolve(
         limit: 4,
         ..InteractionFilter::default()
     };
-    let found = engine.find(caller, &filter).await?;
+    let found = engine.interactions().find(caller, &filter).await?;
     Ok(found
         .into_iter()
         .find(|i| transaction_alias(i.id) == alias && millis_of(i.id.uuid()) == millis))

@@ -72,7 +72,7 @@ pub(super) async fn asyncstatus(
     let id = match parsed {
         Guid::DeviceInUse { blocking } => {
             // The refused request never ran: it stays `poiDeviceInUse`, a final answer.
-            return match state.engine.get(&caller, blocking).await {
+            return match state.engine.interactions().get(&caller, blocking).await {
                 Ok(_) => Json(device_in_use(parsed)).into_response(),
                 Err(e) => status_engine_error(e),
             };
@@ -82,7 +82,7 @@ pub(super) async fn asyncstatus(
     let interaction = if synchronous {
         wait_final(&state.engine, &caller, id, SYNC_BOUND).await
     } else {
-        state.engine.get(&caller, id).await
+        state.engine.interactions().get(&caller, id).await
     };
     let interaction = match interaction {
         Ok(i) => i,
@@ -94,6 +94,7 @@ pub(super) async fn asyncstatus(
     };
     let serial = state
         .engine
+        .devices()
         .terminal_live(interaction.terminal_id)
         .map(|l| l.terminal.serial_number)
         .unwrap_or_default();

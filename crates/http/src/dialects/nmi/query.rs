@@ -143,11 +143,21 @@ pub(super) async fn query(
         let Some(txn_id) = interaction.transaction_id else {
             continue;
         };
-        let txn = match state.engine.transaction(&caller, txn_id).await {
+        let txn = match state
+            .engine
+            .transactions()
+            .transaction(&caller, txn_id)
+            .await
+        {
             Ok(t) => t,
             Err(e) => return engine_error(e),
         };
-        let operations = match state.engine.operations(&caller, txn_id, None).await {
+        let operations = match state
+            .engine
+            .transactions()
+            .operations(&caller, txn_id, None)
+            .await
+        {
             Ok(o) => o,
             Err(e) => return engine_error(e),
         };
@@ -192,6 +202,7 @@ async fn by_order_id(
     };
     state
         .engine
+        .interactions()
         .find(caller, &filter)
         .await
         .map_err(engine_error)

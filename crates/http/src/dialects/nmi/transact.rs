@@ -188,7 +188,7 @@ async fn start(
         webhooks: Vec::new(),
         idempotency_key: None,
     };
-    let created = match state.engine.create(caller, request).await {
+    let created = match state.engine.interactions().create(caller, request).await {
         Ok(c) => c,
         Err(EngineError::TerminalBusy { blocking }) => {
             let guid = Guid::DeviceInUse { blocking };
@@ -241,7 +241,7 @@ async fn cancellation(state: &AppState, caller: &Caller, fields: &Fields) -> Res
         }
         Err(e) => return refused(e),
     };
-    let result = match state.engine.cancel(caller, id).await {
+    let result = match state.engine.interactions().cancel(caller, id).await {
         Ok(r) => r,
         Err(e) => return refused(e),
     };
@@ -284,7 +284,12 @@ async fn follow_up(
     let Some(txn_id) = interaction.transaction_id else {
         return bad(format!("Transaction not found: {raw}"));
     };
-    let txn = match state.engine.transaction(caller, txn_id).await {
+    let txn = match state
+        .engine
+        .transactions()
+        .transaction(caller, txn_id)
+        .await
+    {
         Ok(t) => t,
         Err(e) => return refused(e),
     };
@@ -304,6 +309,7 @@ async fn follow_up(
     let orderid = interaction.reference.clone().unwrap_or_default();
     let result = match state
         .engine
+        .transactions()
         .request_operation(caller, txn_id, request)
         .await
     {
