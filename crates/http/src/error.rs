@@ -91,6 +91,9 @@ impl ApiError {
 }
 
 impl From<EngineError> for ApiError {
+    /// Exhaustive on purpose, like every dialect's mapping (see [`crate::dialect`]): a new
+    /// engine error must be decided here before it can reach a client.
+    #[deny(clippy::wildcard_enum_match_arm)]
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::NotFound(what) => ApiError::not_found(what),

@@ -1,8 +1,13 @@
 //! # poigate-http
 //!
-//! The HTTP edge of poigate: the native API of design section 4 (and, later, the provider
-//! dialects), authentication by API key, `application/problem+json` errors, long-poll and
-//! Server-Sent Events, body limits, and the OpenAPI document generated from the handlers.
+//! The HTTP edge of poigate: the native API of design section 4 and the provider dialects
+//! mounted beside it, authentication by API key, `application/problem+json` errors,
+//! long-poll and Server-Sent Events, body limits, and the OpenAPI document generated from the
+//! handlers.
+//!
+//! Provider dialects implement [`dialect::Dialect`] (prefix, router, where the credential
+//! is, an exhaustive engine-error mapping, webhook formats) and are mounted from one
+//! [`dialect::DialectRegistry`]; the four shipped ones live in [`dialects`].
 //!
 //! **Owns:** parsing requests into engine commands, rendering engine answers, mapping every
 //! error to a status code exactly once ([`error::ApiError`]).
@@ -15,6 +20,7 @@
 //! Handlers call the [`Engine`]; the only other thing they touch is [`Terminals`], for the
 //! test helpers and to hand over upgraded link connections.
 
+pub mod dialect;
 pub mod dialects;
 pub mod error;
 pub mod extract;
@@ -24,6 +30,7 @@ mod routes;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use dialect::DialectRegistry;
 use poigate_engine::Engine;
 use poigate_link::Terminals;
 use std::sync::Arc;
@@ -40,9 +47,14 @@ pub struct AppState {
     pub terminals: Option<Arc<Terminals>>,
 }
 
-/// The complete HTTP application.
+/// The complete HTTP application, with the standard dialects.
 pub fn router(state: AppState) -> Router {
-    routes::router()
+    router_with(state, &DialectRegistry::standard())
+}
+
+/// The complete HTTP application, with the dialects of `dialects`.
+pub fn router_with(state: AppState, dialects: &DialectRegistry) -> Router {
+    routes::router(dialects)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             routes::panic_to_problem,
@@ -51,17 +63,27 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then lets requests in flight
-/// finish.
+/// Serves the API (with the standard dialects) on `listener` until `shutdown` completes, then
+/// lets requests in flight finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, &DialectRegistry::standard(), shutdown).await
+}
+
+/// [`serve`] with the dialects of `dialects`.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    dialects: &DialectRegistry,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // `into_make_service`: each connection gets a clone of the router's `Arc`. Serving the
     // `Router` itself makes axum deep-clone every route of it per connection (about 45 KiB
     // here), which is what an idle keep-alive connection or a parked long-poll would cost.
-    axum::serve(listener, router(state).into_make_service())
+    axum::serve(listener, router_with(state, dialects).into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -14,4 +14,4 @@ pub mod demo;
 pub mod server;
 
 pub use config::Config;
-pub use server::{RunningServer, start, start_with_clock};
+pub use server::{RunningServer, StartHooks, start, start_with_clock, start_with_hooks};

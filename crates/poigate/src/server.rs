@@ -7,6 +7,7 @@ use poigate_engine::{
     Clock, Coordinator, Engine, EngineConfig, LocalCoordinator, Ports, SystemClock, TokenKey,
 };
 use poigate_http::AppState;
+use poigate_http::dialect::DialectRegistry;
 use poigate_link::{LinkConfig, LinkGateway, Terminals};
 use poigate_processor::SimulatedProcessor;
 use poigate_store_sqlite::{SqliteConfig, SqliteStore};
@@ -92,6 +93,30 @@ pub async fn start_with_clock(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<RunningServer> {
+    start_with_hooks(config, clock, StartHooks::default()).await
+}
+
+/// What a test (or an embedding program) may change at start-up beyond the configuration.
+#[derive(Default)]
+pub struct StartHooks {
+    /// Wraps the store right after it is opened, before anything uses it (tests inject
+    /// storage faults with it).
+    pub wrap_store: Option<StoreWrapper>,
+    /// The provider dialects to mount and render webhooks with (default: the standard four).
+    pub dialects: Option<DialectRegistry>,
+}
+
+/// See [`StartHooks::wrap_store`].
+pub type StoreWrapper =
+    Box<dyn FnOnce(Arc<dyn poigate_store::Store>) -> Arc<dyn poigate_store::Store> + Send>;
+
+/// [`start_with_clock`] with [`StartHooks`].
+pub async fn start_with_hooks(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    hooks: StartHooks,
+) -> anyhow::Result<RunningServer> {
+    let dialects = hooks.dialects.unwrap_or_else(DialectRegistry::standard);
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
@@ -109,6 +134,10 @@ pub async fn start_with_clock(
         ..EngineConfig::default()
     };
     let store: Arc<dyn poigate_store::Store> = Arc::new(store);
+    let store = match hooks.wrap_store {
+        Some(wrap) => wrap(store),
+        None => store,
+    };
     let policy = TargetPolicy {
         allow_private: config.webhooks.allow_private_targets,
     };
@@ -161,7 +190,7 @@ pub async fn start_with_clock(
         },
     )
     .context("cannot start the webhook worker")?
-    .with_renderer(Arc::new(poigate_http::dialects::DialectRenderer))
+    .with_renderer(Arc::new(dialects.clone()))
     .spawn();
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -173,9 +202,12 @@ pub async fn start_with_clock(
         terminals: Some(terminals.clone()),
     };
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(poigate_http::serve(listener, state, async move {
-        let _ = rx.await;
-    }));
+    let task = tokio::spawn(async move {
+        poigate_http::serve_with(listener, state, &dialects, async move {
+            let _ = rx.await;
+        })
+        .await
+    });
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "poigate listening");
     Ok(RunningServer {
         addr,

@@ -12,13 +12,14 @@
 
 use anyhow::Context;
 use poigate::config::Config;
-use poigate::{RunningServer, start_with_clock};
+use poigate::{RunningServer, StartHooks, start_with_hooks};
 use poigate_api::{CreateInteractionRequest, CreateTerminalRequest, PairRequest};
 use poigate_client::Client;
 use poigate_domain::{
     ApiKeyMode, InteractionType, TerminalConnection, TerminalKind, TerminalStatus,
 };
 use poigate_engine::{Clock, Engine, SystemClock};
+use poigate_http::dialect::DialectRegistry;
 use poigate_link::{ClientConfig, LinkClient};
 use poigate_terminal::SimulatorConfig;
 use std::future::Future;
@@ -27,8 +28,11 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub mod calls;
+mod faulty;
 pub mod golden;
 mod receiver;
+
+pub use faulty::{FaultyStore, StoreFaults};
 
 pub use poigate_client;
 pub use poigate_engine::ManualClock;
@@ -52,6 +56,10 @@ pub struct Options {
     /// Tests run their webhook receivers on loopback, so private targets are allowed
     /// unless a test checks the SSRF guard.
     pub webhooks_allow_private: bool,
+    /// When set, the server's store is wrapped in a [`FaultyStore`] driven by this switch.
+    pub store_faults: Option<StoreFaults>,
+    /// The dialects to mount (default: the standard four).
+    pub dialects: Option<DialectRegistry>,
 }
 
 impl Default for Options {
@@ -62,8 +70,24 @@ impl Default for Options {
             heartbeat_timeout_seconds: 30,
             clock: Arc::new(SystemClock),
             webhooks_allow_private: true,
+            store_faults: None,
+            dialects: None,
         }
     }
+}
+
+/// Starts the gateway with the options' clock, dialects and storage faults.
+async fn start_server(config: &Config, options: &Options) -> anyhow::Result<RunningServer> {
+    let wrap_store = options.store_faults.clone().map(|faults| {
+        Box::new(move |inner: Arc<dyn poigate_store::Store>| {
+            Arc::new(FaultyStore::new(inner, faults)) as Arc<dyn poigate_store::Store>
+        }) as poigate::server::StoreWrapper
+    });
+    let hooks = StartHooks {
+        wrap_store,
+        dialects: options.dialects.clone(),
+    };
+    start_with_hooks(config, options.clock.clone(), hooks).await
 }
 
 /// A running gateway with one merchant ("Merchant A"), its test key and three terminals.
@@ -103,7 +127,7 @@ impl TestServer {
         config.engine.delivery_timeout_seconds = options.delivery_timeout_seconds;
         config.webhooks.allow_private_targets = options.webhooks_allow_private;
         config.link.heartbeat_timeout_seconds = options.heartbeat_timeout_seconds;
-        let server = start_with_clock(&config, options.clock.clone()).await?;
+        let server = start_server(&config, &options).await?;
         let merchant = server.engine.admin().create_merchant("Merchant A").await?;
         let key = server
             .engine
@@ -283,7 +307,7 @@ impl TestServer {
         if let Some(server) = self.server.take() {
             server.stop().await?;
         }
-        let server = start_with_clock(&self.config, self.options.clock.clone()).await?;
+        let server = start_server(&self.config, &self.options).await?;
         self.server = Some(server);
         self.wait_ready().await
     }

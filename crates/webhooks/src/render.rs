@@ -29,6 +29,13 @@ pub trait PayloadRenderer: Send + Sync + 'static {
     }
 }
 
+/// The family of a webhook format name: what precedes its first `.`, with the dot (`cm.` for
+/// `cm.0.finalstatus`); `None` for a plain name (`adyen`). A renderer owns either exact
+/// names or whole families, so a format is looked up by name, then by family.
+pub fn format_family(format: &str) -> Option<&str> {
+    format.find('.').map(|dot| &format[..=dot])
+}
+
 /// Renders the native envelope for every format.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NativeRenderer;
@@ -100,5 +107,17 @@ pub fn body(message: &OutboxMessage) -> Result<Vec<u8>, serde_json::Error> {
                 transaction: TransactionView::new(transaction),
             },
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_family;
+
+    #[test]
+    fn a_family_is_the_name_up_to_its_first_dot() {
+        assert_eq!(format_family("cm.0.finalstatus"), Some("cm."));
+        assert_eq!(format_family("adyen"), None);
+        assert_eq!(format_family(".x"), Some("."));
     }
 }

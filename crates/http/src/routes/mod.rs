@@ -24,7 +24,7 @@ pub(crate) use terminals::*;
 pub(crate) use test_helpers::*;
 pub(crate) use webhooks::*;
 
-pub fn router() -> Router<AppState> {
+pub fn router(dialects: &crate::dialect::DialectRegistry) -> Router<AppState> {
     Router::new()
         .route(
             "/v1/interactions",
@@ -102,7 +102,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/webhook-deliveries/{id}", get(get_delivery))
         .route("/v1/webhook-deliveries/{id}/redeliver", post(redeliver))
         .route("/oauth/token", post(crate::oauth::issue_token))
-        .merge(crate::dialects::router())
+        .merge(dialects.router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))

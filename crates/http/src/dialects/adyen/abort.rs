@@ -14,10 +14,7 @@ use poigate_engine::EngineError;
 pub async fn handle(ctx: &Ctx<'_>, request: AbortRequest) -> Response {
     match abort(ctx, &request).await {
         Ok(()) => answer::ok(),
-        Err(e) => {
-            tracing::error!(error = %e, "Adyen abort failed");
-            answer::unavailable()
-        }
+        Err(e) => answer::engine_error(e),
     }
 }
 

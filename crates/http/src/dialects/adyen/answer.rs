@@ -6,10 +6,12 @@ use super::render::{Echoed, reject, response_header};
 use super::request::Rejected;
 use super::wire::Response as Response_;
 use super::wire::*;
+use crate::dialect::{ErrorShape, Unauthenticated};
 use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use poigate_domain::Timestamp;
+use poigate_engine::EngineError;
 use serde::Serialize;
 
 /// A JSON answer.
@@ -73,6 +75,63 @@ pub fn unavailable() -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
     response
+}
+
+/// The dialect's error shape outside a nexo message: Adyen's `ServiceException` (and its
+/// `401` for refused credentials). Message-specific refusals (`Busy`, `NotAllowed`, a
+/// `Reject` notification …) are answered by the message modules, which fall back to this.
+pub struct ServiceError(Response);
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl ErrorShape for ServiceError {
+    fn from_engine(e: EngineError) -> ServiceError {
+        ServiceError(engine_error(e))
+    }
+
+    fn unauthenticated(_: Unauthenticated) -> ServiceError {
+        ServiceError(unauthorized())
+    }
+}
+
+/// An engine error as a `ServiceException`: a 4xx for what the client must fix, `503` only
+/// when storage is unavailable. Exhaustive on purpose (see `crate::dialect`): a new engine
+/// error must be decided here (this once answered every unlisted error with a 503).
+#[deny(clippy::wildcard_enum_match_arm)]
+pub fn engine_error(e: EngineError) -> Response {
+    let (status, reason, error_type) = match &e {
+        err @ (EngineError::Store(_) | EngineError::Randomness(_)) => {
+            tracing::error!(error = %err, "storage failure in the Adyen dialect");
+            return unavailable();
+        }
+        EngineError::Validation(_)
+        | EngineError::TerminalNotFound(_)
+        | EngineError::WrongTerminal
+        | EngineError::InvalidReport(_)
+        | EngineError::WrongSeq { .. } => (StatusCode::BAD_REQUEST, "Bad Request", "validation"),
+        EngineError::NotFound(_) | EngineError::UnknownInteraction => {
+            (StatusCode::NOT_FOUND, "Not Found", "validation")
+        }
+        EngineError::TerminalBusy { .. }
+        | EngineError::TerminalOffline
+        | EngineError::IdempotencyMismatch
+        | EngineError::IdempotencyInProgress
+        | EngineError::Duplicate(_)
+        | EngineError::NotAllowed(_)
+        | EngineError::Transition(_)
+        | EngineError::MoneyRule(_) => (StatusCode::CONFLICT, "Conflict", "validation"),
+        EngineError::InvalidPairingCode => (StatusCode::UNAUTHORIZED, "Unauthorized", "security"),
+    };
+    service_exception(
+        status,
+        "000",
+        format!("HTTP Status Response - {reason}: {e}"),
+        error_type,
+    )
 }
 
 pub fn not_found() -> Response {

@@ -2,15 +2,17 @@
 //! or access token), read the body, parse the `SaleToPOIRequest`, hand it to the module of
 //! its message type.
 
+use super::Adyen;
+use super::answer::ServiceError;
 use super::request::{Body, Header, Reference, Rejected, parse};
 use super::{abort, answer, payment, reversal, status};
 use crate::AppState;
-use crate::dialects::credential;
+use crate::dialect::{Dialect, authenticate};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use poigate_domain::{Interaction, TerminalId};
 use poigate_engine::{Caller, Engine, EngineError, InteractionFilter};
 
@@ -121,16 +123,10 @@ async fn handle(
     mode: Mode,
 ) -> Response {
     let engine = &state.engine;
-    let Some(secret) = credential(headers) else {
-        return answer::unauthorized();
-    };
-    let caller = match engine.admin().authenticate(&secret).await {
-        Ok(Some(caller)) => caller,
-        Ok(None) => return answer::unauthorized(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot authenticate an Adyen request");
-            return answer::unavailable();
-        }
+    let caller = match authenticate::<ServiceError>(engine, Adyen::CREDENTIALS, headers, None).await
+    {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
     };
     let raw = match body {
         Ok(bytes) => bytes,

@@ -27,11 +27,46 @@ mod status;
 mod wire;
 
 use crate::AppState;
+use crate::dialect::{CredentialPlace, Dialect};
 use axum::Router;
 use axum::routing::post;
 use poigate_domain::OutboxMessage;
 
-pub fn router() -> Router<AppState> {
+/// The Adyen Terminal API dialect, mounted at `/adyen`; renders the `adyen` webhook format
+/// (event notifications for `/async`, acknowledged by `[accepted]`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Adyen;
+
+impl Dialect for Adyen {
+    type Error = answer::ServiceError;
+    const CREDENTIALS: &'static [CredentialPlace] = super::BEARER_OR_API_KEY;
+
+    fn name(&self) -> &'static str {
+        "adyen"
+    }
+
+    fn prefix(&self) -> &'static str {
+        "/adyen"
+    }
+
+    fn router(&self) -> Router<AppState> {
+        router()
+    }
+
+    fn webhook_formats(&self) -> &'static [&'static str] {
+        &["adyen"]
+    }
+
+    fn render_webhook(&self, message: &OutboxMessage, _format: &str) -> Result<Vec<u8>, String> {
+        notification::render(message)
+    }
+
+    fn webhook_acknowledged(&self, _format: &str, status: u16, body: &[u8]) -> bool {
+        notification::acknowledged(status, body)
+    }
+}
+
+fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/sync",
@@ -42,14 +77,4 @@ pub fn router() -> Router<AppState> {
             post(handlers::asynchronous).fallback(|| async { answer::method_not_allowed() }),
         )
         .fallback(|| async { answer::not_found() })
-}
-
-/// The body of an Adyen Terminal API event notification for `message`.
-pub fn render_notification(message: &OutboxMessage) -> Result<Vec<u8>, String> {
-    notification::render(message)
-}
-
-/// Adyen's convention: the receiver answers `[accepted]`.
-pub fn notification_acknowledged(status: u16, body: &[u8]) -> bool {
-    notification::acknowledged(status, body)
 }

@@ -93,10 +93,7 @@ async fn finish(ctx: &Ctx<'_>, mut interaction: Interaction) -> Response {
             .await
         {
             Ok(i) => i,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot wait for an Adyen payment");
-                return answer::unavailable();
-            }
+            Err(e) => return answer::engine_error(e),
         };
     }
     if matches!(
@@ -110,10 +107,7 @@ async fn finish(ctx: &Ctx<'_>, mut interaction: Interaction) -> Response {
     let transaction = match interaction.transaction_id {
         Some(id) => match ctx.engine.transactions().transaction(ctx.caller, id).await {
             Ok(t) => Some(t),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the transaction of an Adyen payment");
-                return answer::unavailable();
-            }
+            Err(e) => return answer::engine_error(e),
         },
         None => None,
     };
@@ -239,6 +233,10 @@ fn request_field(field: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// A refused payment in nexo's terms where nexo has one; the rest as the dialect's
+/// `ServiceException` ([`answer::engine_error`]). Exhaustive on purpose (see
+/// `crate::dialect`).
+#[deny(clippy::wildcard_enum_match_arm)]
 async fn engine_error(ctx: &Ctx<'_>, request: &PaymentRequest, e: EngineError) -> Response {
     match e {
         EngineError::TerminalBusy { blocking } => {
@@ -293,9 +291,17 @@ async fn engine_error(ctx: &Ctx<'_>, request: &PaymentRequest, e: EngineError) -
                 NexoResponse::failure("MessageFormat", Form::new().add("errors", message).encode()),
             )
         }
-        other => {
-            tracing::error!(error = %other, "Adyen payment request failed");
-            answer::unavailable()
-        }
+        EngineError::NotFound(_)
+        | EngineError::Duplicate(_)
+        | EngineError::WrongTerminal
+        | EngineError::UnknownInteraction
+        | EngineError::InvalidReport(_)
+        | EngineError::WrongSeq { .. }
+        | EngineError::InvalidPairingCode
+        | EngineError::NotAllowed(_)
+        | EngineError::Transition(_)
+        | EngineError::MoneyRule(_)
+        | EngineError::Store(_)
+        | EngineError::Randomness(_) => answer::engine_error(e),
     }
 }

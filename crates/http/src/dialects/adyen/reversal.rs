@@ -176,6 +176,10 @@ pub fn reversal_response(result: &OperationResult) -> ReversalResponse {
     }
 }
 
+/// A refused reversal in nexo's terms where nexo has one; the rest as the dialect's
+/// `ServiceException` ([`answer::engine_error`]). Exhaustive on purpose (see
+/// `crate::dialect`).
+#[deny(clippy::wildcard_enum_match_arm)]
 fn engine_error(ctx: &Ctx<'_>, e: EngineError) -> Response {
     match e {
         EngineError::MoneyRule(rule) => {
@@ -218,9 +222,18 @@ fn engine_error(ctx: &Ctx<'_>, e: EngineError) -> Response {
                     .encode(),
             ),
         ),
-        other => {
-            tracing::error!(error = %other, "Adyen reversal failed");
-            answer::unavailable()
-        }
+        EngineError::TerminalNotFound(_)
+        | EngineError::TerminalBusy { .. }
+        | EngineError::TerminalOffline
+        | EngineError::Duplicate(_)
+        | EngineError::WrongTerminal
+        | EngineError::UnknownInteraction
+        | EngineError::InvalidReport(_)
+        | EngineError::WrongSeq { .. }
+        | EngineError::InvalidPairingCode
+        | EngineError::NotAllowed(_)
+        | EngineError::Transition(_)
+        | EngineError::Store(_)
+        | EngineError::Randomness(_) => answer::engine_error(e),
     }
 }

@@ -23,10 +23,7 @@ pub async fn handle(ctx: &Ctx<'_>, request: StatusRequest) -> Response {
     let body = match answer_for(ctx, &request).await {
         Ok(Some(body)) => body,
         Ok(None) => return ctx.reject(&format!("Unknown POIID {}", ctx.header.poiid)),
-        Err(e) => {
-            tracing::error!(error = %e, "Adyen transaction status failed");
-            return answer::unavailable();
-        }
+        Err(e) => return answer::engine_error(e),
     };
     let mut message = SaleToPoiResponse::new(ctx.response_header("TransactionStatus"));
     message.transaction_status = Some(body);

@@ -9,19 +9,49 @@ mod map;
 mod wire;
 
 use crate::AppState;
-use crate::dialects::credential;
+use crate::dialect::{CredentialPlace, Dialect, ErrorShape, Unauthenticated, authenticate};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use poigate_domain::{InteractionId, InteractionType, Money, OutboxMessage, WebhookSubject};
 use poigate_engine::{Caller, CreateRequest, EngineError};
 use wire::{CmError, CreateTransaction, TransactionView};
 
-pub fn router() -> Router<AppState> {
+/// The CM.com dialect, mounted at `/cm`; renders the `cm.<entry>.<event>` webhook formats
+/// its transactions' `webhooks` entries subscribe to.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cm;
+
+impl Dialect for Cm {
+    type Error = Failure;
+    const CREDENTIALS: &'static [CredentialPlace] = super::BEARER_OR_API_KEY;
+
+    fn name(&self) -> &'static str {
+        "cm"
+    }
+
+    fn prefix(&self) -> &'static str {
+        "/cm"
+    }
+
+    fn router(&self) -> Router<AppState> {
+        router()
+    }
+
+    fn webhook_formats(&self) -> &'static [&'static str] {
+        &["cm."]
+    }
+
+    fn render_webhook(&self, message: &OutboxMessage, format: &str) -> Result<Vec<u8>, String> {
+        render_webhook(message, format)
+    }
+}
+
+fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/authorization/oauth2/token",
@@ -57,7 +87,24 @@ pub struct Failure(StatusCode, String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        (self.0, Json(CmError { message: self.1 })).into_response()
+        let mut response = (self.0, Json(CmError { message: self.1 })).into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            // Only storage failures answer 503: nothing was changed, retrying is safe.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl ErrorShape for Failure {
+    fn from_engine(e: EngineError) -> Failure {
+        engine_error(e)
+    }
+
+    fn unauthenticated(_: Unauthenticated) -> Failure {
+        error(StatusCode::UNAUTHORIZED, "a valid access token is required")
     }
 }
 
@@ -65,6 +112,8 @@ fn error(status: StatusCode, message: impl Into<String>) -> Failure {
     Failure(status, message.into())
 }
 
+/// Exhaustive on purpose (see `crate::dialect`): a new engine error must be decided here.
+#[deny(clippy::wildcard_enum_match_arm)]
 fn engine_error(e: EngineError) -> Failure {
     match e {
         EngineError::Validation(v) => error(StatusCode::BAD_REQUEST, v.to_string()),
@@ -90,7 +139,7 @@ fn engine_error(e: EngineError) -> Failure {
             StatusCode::CONFLICT,
             "a request with this Idempotency-Key is in progress",
         ),
-        EngineError::Store(e) => {
+        e @ (EngineError::Store(_) | EngineError::Randomness(_)) => {
             tracing::error!(error = %e, "storage failure");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -98,7 +147,13 @@ fn engine_error(e: EngineError) -> Failure {
             )
         }
         EngineError::MoneyRule(rule) => error(StatusCode::BAD_REQUEST, rule.to_string()),
-        other => error(StatusCode::BAD_REQUEST, other.to_string()),
+        EngineError::Duplicate(_)
+        | EngineError::WrongTerminal
+        | EngineError::InvalidReport(_)
+        | EngineError::WrongSeq { .. }
+        | EngineError::InvalidPairingCode
+        | EngineError::NotAllowed(_)
+        | EngineError::Transition(_) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
 
@@ -110,13 +165,7 @@ fn transaction_id(raw: &str) -> Result<InteractionId, Failure> {
 }
 
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Failure> {
-    let unauthorized = || error(StatusCode::UNAUTHORIZED, "a valid access token is required");
-    let secret = credential(headers).ok_or_else(unauthorized)?;
-    match state.engine.admin().authenticate(&secret).await {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(unauthorized()),
-        Err(e) => Err(engine_error(e)),
-    }
+    authenticate(&state.engine, Cm::CREDENTIALS, headers, None).await
 }
 
 fn base_url(headers: &HeaderMap) -> String {
@@ -309,7 +358,7 @@ async fn cancel_transaction(
 
 /// The body of a CM.com webhook: `{createdAt, event, transaction, reference, payment}`.
 /// The CM event name travels in the callback's format (`cm.<entry>.<event>`).
-pub fn render_webhook(message: &OutboxMessage, format: &str) -> Result<Vec<u8>, String> {
+fn render_webhook(message: &OutboxMessage, format: &str) -> Result<Vec<u8>, String> {
     let (_, event) = map::parse_format(format)
         .ok_or_else(|| format!("not a CM.com webhook format: {format}"))?;
     let (interaction, reference, payment) = match &message.subject {

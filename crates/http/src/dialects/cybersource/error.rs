@@ -3,14 +3,15 @@
 //! 5xx (503).
 
 use super::wire::ErrorResponse;
+use crate::dialect::{ErrorShape, Unauthenticated};
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use poigate_engine::EngineError;
 
 /// An error answer.
 #[derive(Debug)]
-pub(super) struct Failure {
+pub struct Failure {
     pub status: StatusCode,
     pub message: String,
     pub description: String,
@@ -45,12 +46,36 @@ impl Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Only storage failures answer 503: nothing was changed, retrying is safe.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Failure {
+        Failure::from_engine(e)
+    }
+}
+
+impl ErrorShape for Failure {
+    fn unauthenticated(_: Unauthenticated) -> Failure {
+        Failure::new(
+            StatusCode::UNAUTHORIZED,
+            "Authentication failed",
+            "Send a valid bearer token: Authorization: Bearer <an access token from \
+             POST /oauth/token, or an API key>. Tokens expire after 15 minutes.",
+        )
+    }
+
+    /// Exhaustive on purpose (see `crate::dialect`): a new engine error must be decided here.
+    #[deny(clippy::wildcard_enum_match_arm)]
+    fn from_engine(e: EngineError) -> Failure {
         match e {
             EngineError::Validation(v) => Failure::invalid(v.to_string()),
             EngineError::NotFound(what) => Failure::new(
@@ -92,7 +117,7 @@ impl From<EngineError> for Failure {
             EngineError::MoneyRule(rule) => {
                 Failure::new(StatusCode::CONFLICT, "Operation refused", rule.to_string())
             }
-            EngineError::Store(err) => {
+            err @ (EngineError::Store(_) | EngineError::Randomness(_)) => {
                 tracing::error!(error = %err, "storage failure");
                 Failure::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -100,7 +125,13 @@ impl From<EngineError> for Failure {
                     "Storage is unavailable; nothing was changed. Retry.",
                 )
             }
-            other => Failure::invalid(other.to_string()),
+            EngineError::Duplicate(_)
+            | EngineError::NotAllowed(_)
+            | EngineError::Transition(_)
+            | EngineError::WrongTerminal
+            | EngineError::InvalidReport(_)
+            | EngineError::WrongSeq { .. }
+            | EngineError::InvalidPairingCode => Failure::invalid(e.to_string()),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `POST /v1/cloud/transactions` (answer when the transaction is complete, at most 180 s,
 //! Cybersource's backend timeout) and `GET /v1/cloud/interactions/{interactionId}/events`.
 
+use super::Cybersource;
 use super::details::transaction_response;
 use super::error::Failure;
 use super::events::event_view;
@@ -10,8 +11,7 @@ use super::wire::{
     Accepted, AmountDetails, Envelope, Events, LinkedRefund, Lookup, Payment, Request,
 };
 use crate::AppState;
-use crate::dialects::access::{Refusal, authenticate};
-use crate::dialects::credential;
+use crate::dialect::{Dialect, authenticate};
 use crate::dialects::flow::{active_interaction, wait_final};
 use axum::Json;
 use axum::body::Bytes;
@@ -32,16 +32,7 @@ const SYNC_BOUND: Duration = Duration::from_secs(180);
 const MAX_EVENTS: u32 = 1000;
 
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Failure> {
-    match authenticate(state, credential(headers).as_deref()).await {
-        Ok(c) => Ok(c),
-        Err(Refusal::Missing | Refusal::Invalid) => Err(Failure::new(
-            StatusCode::UNAUTHORIZED,
-            "Authentication failed",
-            "Send a valid bearer token: Authorization: Bearer <an access token from \
-             POST /oauth/token, or an API key>. Tokens expire after 15 minutes.",
-        )),
-        Err(Refusal::Unavailable(e)) => Err(e.into()),
-    }
+    authenticate(&state.engine, Cybersource::CREDENTIALS, headers, None).await
 }
 
 fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Failure> {

@@ -19,12 +19,34 @@ mod time;
 mod wire;
 
 use crate::AppState;
+use crate::dialect::{CredentialPlace, Dialect};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use error::Failure;
 
-pub fn router() -> Router<AppState> {
+/// The Cybersource dialect, mounted at `/cybersource`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cybersource;
+
+impl Dialect for Cybersource {
+    type Error = Failure;
+    const CREDENTIALS: &'static [CredentialPlace] = super::BEARER_OR_API_KEY;
+
+    fn name(&self) -> &'static str {
+        "cybersource"
+    }
+
+    fn prefix(&self) -> &'static str {
+        "/cybersource"
+    }
+
+    fn router(&self) -> Router<AppState> {
+        router()
+    }
+}
+
+fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/v1/cloud/transactions/async",

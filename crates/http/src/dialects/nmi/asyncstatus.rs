@@ -2,13 +2,13 @@
 //! as it is now (`responseMethod=asynchronous`, the default) or once it is final
 //! (`responseMethod=synchronous`, bounded by NMI's five minutes).
 
+use super::Nmi;
 use super::guid::Guid;
-use super::reply::{status_engine_error, status_error};
+use super::reply::{StatusFailure, status_engine_error, status_error};
 use super::status::{device_in_use, render};
 use super::transact::SYNC_BOUND;
 use crate::AppState;
-use crate::dialects::access::{Refusal, authenticate};
-use crate::dialects::credential;
+use crate::dialect::{Dialect, authenticate};
 use crate::dialects::flow::{transaction_of, wait_final};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -47,21 +47,17 @@ pub(super) async fn asyncstatus(
     if guid.trim().is_empty() {
         return without_guid().await;
     }
-    let caller = match authenticate(&state, credential(&headers).as_deref()).await {
+    // A GET has no form: the key is in the headers.
+    let caller = match authenticate::<StatusFailure>(
+        &state.engine,
+        Nmi::CREDENTIALS,
+        &headers,
+        None,
+    )
+    .await
+    {
         Ok(c) => c,
-        Err(Refusal::Missing) => {
-            return status_error(
-                StatusCode::BAD_REQUEST,
-                "No API Key was sent in the request (Authorization: Bearer)",
-            );
-        }
-        Err(Refusal::Invalid) => {
-            return status_error(
-                StatusCode::UNAUTHORIZED,
-                "An invalid API Key was sent in the request",
-            );
-        }
-        Err(Refusal::Unavailable(e)) => return status_engine_error(e),
+        Err(refused) => return refused.into_response(),
     };
     let Some(parsed) = Guid::parse(&guid) else {
         return status_error(

@@ -2,7 +2,7 @@
 //! ones count as absent. Variables in the URL are not read: a URL ends up in access logs,
 //! and these variables include the security key (and, refused, card data).
 
-use axum::http::HeaderMap;
+use crate::dialect::FormFields;
 use std::collections::HashMap;
 
 /// Card data the POI device reads itself. A request carrying any of it is refused, and
@@ -42,16 +42,16 @@ impl Fields {
         self.0.get(name).map(String::as_str)
     }
 
-    /// The merchant's credential: `security_key`, else `Authorization: Bearer`.
-    pub(super) fn credential(&self, headers: &HeaderMap) -> Option<String> {
-        self.get("security_key")
-            .map(str::to_string)
-            .or_else(|| crate::dialects::credential(headers))
-    }
-
     /// The first card-data variable present, by name.
     pub(super) fn card_data(&self) -> Option<&'static str> {
         CARD_DATA.iter().copied().find(|n| self.0.contains_key(*n))
+    }
+}
+
+/// Where the dialect's `security_key` is found (see `Nmi::CREDENTIALS`).
+impl FormFields for Fields {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.get(name)
     }
 }
 

@@ -24,11 +24,41 @@ mod status;
 mod transact;
 
 use crate::AppState;
+use crate::dialect::{CredentialPlace, Dialect};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
-pub fn router() -> Router<AppState> {
+/// The NMI dialect, mounted at `/nmi`. Its main error shape is `transact.php`'s direct-post
+/// answer; `asyncstatus` (JSON) and `query.php` (XML) have shapes of their own, each an
+/// [`ErrorShape`](crate::dialect::ErrorShape) with its own exhaustive mapping.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Nmi;
+
+impl Dialect for Nmi {
+    type Error = reply::DirectFailure;
+    /// `security_key` in the form first (NMI's own place), then `Authorization: Bearer` (the
+    /// seed's form for asyncstatus), then `x-api-key`.
+    const CREDENTIALS: &'static [CredentialPlace] = &[
+        CredentialPlace::FormField("security_key"),
+        CredentialPlace::Bearer,
+        CredentialPlace::Header("x-api-key"),
+    ];
+
+    fn name(&self) -> &'static str {
+        "nmi"
+    }
+
+    fn prefix(&self) -> &'static str {
+        "/nmi"
+    }
+
+    fn router(&self) -> Router<AppState> {
+        router()
+    }
+}
+
+fn router() -> Router<AppState> {
     Router::new()
         .route("/api/transact.php", post(transact::transact))
         .route("/api/query.php", post(query::query))
@@ -47,4 +77,31 @@ pub fn router() -> Router<AppState> {
                 "This endpoint does not support this method",
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dialect::tests::check_mapping;
+    use crate::dialect::{ErrorShape, Unauthenticated};
+    use axum::response::IntoResponse;
+
+    /// `asyncstatus` and `query.php` have error shapes of their own; they follow the same rule
+    /// as the dialect's main one (checked through the registry).
+    #[test]
+    fn the_other_answer_formats_answer_only_storage_failures_with_a_5xx() {
+        check_mapping("nmi asyncstatus", |e| {
+            super::reply::StatusFailure::from_engine(e).into_response()
+        });
+        check_mapping("nmi query", |e| {
+            super::query::QueryFailure::from_engine(e).into_response()
+        });
+        for why in [Unauthenticated::Missing, Unauthenticated::Invalid] {
+            assert!(
+                super::reply::StatusFailure::unauthenticated(why)
+                    .into_response()
+                    .status()
+                    .is_client_error()
+            );
+        }
+    }
 }

@@ -5,13 +5,14 @@
 //! asyncstatus guid), `condition`, the masked card, and one `action` per step (the card
 //! decision, then captures, voids and refunds).
 
+use super::Nmi;
 use super::alias::{resolve, transaction_alias};
 use super::direct::decline_code;
 use super::fields::Fields;
 use super::guid::Guid;
 use super::status::{condition, nmi_type};
 use crate::AppState;
-use crate::dialects::access::{Refusal, authenticate};
+use crate::dialect::{Dialect, ErrorShape, Unauthenticated, authenticate};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -64,13 +65,53 @@ fn error(status: StatusCode, message: &str) -> Response {
     )
 }
 
+/// A refused Query API request: NMI's `<error_response>`.
+pub struct QueryFailure(Response);
+
+impl IntoResponse for QueryFailure {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl ErrorShape for QueryFailure {
+    fn from_engine(e: EngineError) -> QueryFailure {
+        QueryFailure(engine_error(e))
+    }
+
+    fn unauthenticated(_: Unauthenticated) -> QueryFailure {
+        QueryFailure(error(StatusCode::UNAUTHORIZED, "Authentication Failed"))
+    }
+}
+
+/// Exhaustive on purpose (see `crate::dialect`): a new engine error must be decided here.
+#[deny(clippy::wildcard_enum_match_arm)]
 fn engine_error(e: EngineError) -> Response {
     match e {
-        EngineError::Store(err) => {
+        err @ (EngineError::Store(_) | EngineError::Randomness(_)) => {
             tracing::error!(error = %err, "storage failure");
-            error(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable")
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable");
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
         }
-        other => error(StatusCode::BAD_REQUEST, &other.to_string()),
+        EngineError::NotFound(_)
+        | EngineError::TerminalNotFound(_)
+        | EngineError::Validation(_)
+        | EngineError::TerminalBusy { .. }
+        | EngineError::TerminalOffline
+        | EngineError::IdempotencyMismatch
+        | EngineError::IdempotencyInProgress
+        | EngineError::Duplicate(_)
+        | EngineError::WrongTerminal
+        | EngineError::UnknownInteraction
+        | EngineError::InvalidReport(_)
+        | EngineError::WrongSeq { .. }
+        | EngineError::InvalidPairingCode
+        | EngineError::NotAllowed(_)
+        | EngineError::Transition(_)
+        | EngineError::MoneyRule(_) => error(StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }
 
@@ -102,12 +143,16 @@ pub(super) async fn query(
         );
     };
     let fields = Fields::parse(&body);
-    let caller = match authenticate(&state, fields.credential(&headers).as_deref()).await {
+    let caller = match authenticate::<QueryFailure>(
+        &state.engine,
+        Nmi::CREDENTIALS,
+        &headers,
+        Some(&fields),
+    )
+    .await
+    {
         Ok(c) => c,
-        Err(Refusal::Missing | Refusal::Invalid) => {
-            return error(StatusCode::UNAUTHORIZED, "Authentication Failed");
-        }
-        Err(Refusal::Unavailable(e)) => return engine_error(e),
+        Err(refused) => return refused.into_response(),
     };
     match fields.get("report_type") {
         None | Some("transaction") => {}

@@ -6,6 +6,7 @@
 use super::digits::digits;
 use super::direct::Answer;
 use super::status::ErrorView;
+use crate::dialect::{ErrorShape, Unauthenticated};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,10 +20,46 @@ pub(super) fn direct(status: StatusCode, answer: &Answer) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=UTF-8"),
     );
+    retry_after_if_unavailable(response)
+}
+
+/// A storage failure (the only 503) tells the client when to retry.
+fn retry_after_if_unavailable(mut response: Response) -> Response {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     response
 }
 
+/// A refused `transact.php` request (the dialect's main error shape): a direct-post answer
+/// with `response=3` and its HTTP status.
+pub struct DirectFailure(pub(super) StatusCode, pub(super) Answer);
+
+impl IntoResponse for DirectFailure {
+    fn into_response(self) -> Response {
+        direct(self.0, &self.1)
+    }
+}
+
+impl ErrorShape for DirectFailure {
+    fn from_engine(e: EngineError) -> DirectFailure {
+        let (status, answer) = engine_refusal(e);
+        DirectFailure(status, answer)
+    }
+
+    fn unauthenticated(_: Unauthenticated) -> DirectFailure {
+        DirectFailure(
+            StatusCode::UNAUTHORIZED,
+            Answer::error("Authentication Failed"),
+        )
+    }
+}
+
 /// The status and direct-post error for an engine refusal of a `transact.php` request.
+/// Exhaustive on purpose (see `crate::dialect`): a new engine error must be decided here.
+#[deny(clippy::wildcard_enum_match_arm)]
 pub(super) fn engine_refusal(e: EngineError) -> (StatusCode, Answer) {
     match e {
         EngineError::Validation(v) => (StatusCode::BAD_REQUEST, Answer::error(v.to_string())),
@@ -39,17 +76,26 @@ pub(super) fn engine_refusal(e: EngineError) -> (StatusCode, Answer) {
             Answer::error("The POI device is offline; check that it is connected"),
         ),
         EngineError::MoneyRule(rule) => (StatusCode::OK, Answer::error(rule.to_string())),
-        EngineError::IdempotencyInProgress | EngineError::NotAllowed(_) => {
-            (StatusCode::CONFLICT, Answer::error(e.to_string()))
-        }
-        EngineError::Store(err) => {
+        EngineError::IdempotencyInProgress
+        | EngineError::NotAllowed(_)
+        | EngineError::Transition(_) => (StatusCode::CONFLICT, Answer::error(e.to_string())),
+        err @ (EngineError::Store(_) | EngineError::Randomness(_)) => {
             tracing::error!(error = %err, "storage failure");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Answer::error("Temporarily unavailable; nothing was processed, retry"),
             )
         }
-        other => (StatusCode::BAD_REQUEST, Answer::error(other.to_string())),
+        EngineError::TerminalBusy { .. }
+        | EngineError::IdempotencyMismatch
+        | EngineError::Duplicate(_)
+        | EngineError::WrongTerminal
+        | EngineError::UnknownInteraction
+        | EngineError::InvalidReport(_)
+        | EngineError::WrongSeq { .. }
+        | EngineError::InvalidPairingCode => {
+            (StatusCode::BAD_REQUEST, Answer::error(e.to_string()))
+        }
     }
 }
 
@@ -69,23 +115,67 @@ pub(super) fn status_error(status: StatusCode, message: &str) -> Response {
             message: message.to_string(),
         },
     };
-    (status, Json(body)).into_response()
+    retry_after_if_unavailable((status, Json(body)).into_response())
 }
 
-/// The asyncstatus answer for an engine error.
+/// A refused asyncstatus request: NMI's `error` object.
+pub struct StatusFailure(Response);
+
+impl IntoResponse for StatusFailure {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl ErrorShape for StatusFailure {
+    fn from_engine(e: EngineError) -> StatusFailure {
+        StatusFailure(status_engine_error(e))
+    }
+
+    /// As the seed says: `400` without a key, `401` with a bad one.
+    fn unauthenticated(why: Unauthenticated) -> StatusFailure {
+        StatusFailure(match why {
+            Unauthenticated::Missing => status_error(
+                StatusCode::BAD_REQUEST,
+                "No API Key was sent in the request (Authorization: Bearer)",
+            ),
+            Unauthenticated::Invalid => status_error(
+                StatusCode::UNAUTHORIZED,
+                "An invalid API Key was sent in the request",
+            ),
+        })
+    }
+}
+
+/// The asyncstatus answer for an engine error. Exhaustive on purpose (see
+/// `crate::dialect`): a new engine error must be decided here.
+#[deny(clippy::wildcard_enum_match_arm)]
 pub(super) fn status_engine_error(e: EngineError) -> Response {
     match e {
         EngineError::NotFound(_) | EngineError::UnknownInteraction => status_error(
             StatusCode::NOT_FOUND,
             "The Platform ID provided was not found",
         ),
-        EngineError::Store(err) => {
+        err @ (EngineError::Store(_) | EngineError::Randomness(_)) => {
             tracing::error!(error = %err, "storage failure");
             status_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable; retry",
             )
         }
-        other => status_error(StatusCode::BAD_REQUEST, &other.to_string()),
+        EngineError::TerminalNotFound(_)
+        | EngineError::Validation(_)
+        | EngineError::TerminalBusy { .. }
+        | EngineError::TerminalOffline
+        | EngineError::IdempotencyMismatch
+        | EngineError::IdempotencyInProgress
+        | EngineError::Duplicate(_)
+        | EngineError::WrongTerminal
+        | EngineError::InvalidReport(_)
+        | EngineError::WrongSeq { .. }
+        | EngineError::InvalidPairingCode
+        | EngineError::NotAllowed(_)
+        | EngineError::Transition(_)
+        | EngineError::MoneyRule(_) => status_error(StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }

@@ -5,20 +5,21 @@
 //! NMI's cloud-device integrations send for a finished transaction (`capture`, `void`,
 //! `refund` with `transactionid`).
 
+use super::Nmi;
 use super::alias::{resolve, uuid_alias};
 use super::direct::{self, Answer, Code};
 use super::fields::Fields;
 use super::guid::Guid;
-use super::reply::{direct as reply, engine_refusal};
+use super::reply::{DirectFailure, direct as reply, engine_refusal};
 use super::status::{META_VAULT, META_VAULT_ID, nmi_type};
 use crate::AppState;
-use crate::dialects::access::{Refusal, authenticate};
+use crate::dialect::{Dialect, authenticate};
 use crate::dialects::flow::{active_interaction, transaction_of, wait_final};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use poigate_domain::{Currency, InteractionType, Money, OperationKind, OperationStatus};
 use poigate_engine::{Caller, CancelAnswer, CreateRequest, EngineError, OperationRequest};
 use std::collections::BTreeMap;
@@ -52,15 +53,16 @@ pub(super) async fn transact(
         Err(_) => return bad("The request body could not be read"),
     };
     let fields = Fields::parse(&body);
-    let caller = match authenticate(&state, fields.credential(&headers).as_deref()).await {
+    let caller = match authenticate::<DirectFailure>(
+        &state.engine,
+        Nmi::CREDENTIALS,
+        &headers,
+        Some(&fields),
+    )
+    .await
+    {
         Ok(c) => c,
-        Err(Refusal::Missing | Refusal::Invalid) => {
-            return reply(
-                StatusCode::UNAUTHORIZED,
-                &Answer::error("Authentication Failed"),
-            );
-        }
-        Err(Refusal::Unavailable(e)) => return refused(e),
+        Err(refusal) => return refusal.into_response(),
     };
     if let Some(name) = fields.card_data() {
         return bad(format!(
