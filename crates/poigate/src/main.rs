@@ -1,10 +1,8 @@
 //! The `poigate` command: the server (`serve`), data-directory administration (`keys`,
 //! `terminals`), a client of the native API (`pay`, `status`, `events`, `cancel`), a fleet
-//! of simulated terminals on the terminal link (`terminal-sim`), the benchmarks (`bench`)
-//! and the link's memory benchmark (`bench-link`).
+//! of simulated terminals on the terminal link (`terminal-sim`). The benchmarks are a
+//! separate binary (`poigate-bench`, crates/bench), so the shipped one does not carry them.
 
-mod bench;
-mod bench_link;
 mod cli_client;
 mod terminal_sim;
 
@@ -64,17 +62,6 @@ enum Command {
     Openapi,
     /// Run simulated terminals as clients of a gateway's terminal link.
     TerminalSim(terminal_sim::TerminalSimArgs),
-    /// Benchmarks: the machine's baselines and the gateway's throughput, latency and
-    /// memory rows, with ratios (docs/performance.md).
-    Bench(bench::BenchArgs),
-    /// (Internal to bench: the bare axum baseline server.)
-    #[command(hide = true)]
-    BenchBaselineServer(bench::BaselineServerArgs),
-    /// Benchmark: hold many idle terminal-link connections and print memory per connection.
-    BenchLink(bench_link::BenchArgs),
-    /// (Internal to bench-link: the client side, in its own process.)
-    #[command(hide = true)]
-    BenchLinkClients(bench_link::ClientsArgs),
 }
 
 #[derive(Args)]
@@ -175,10 +162,6 @@ enum TerminalsCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Command::Bench(args) = cli.command {
-        // Pins itself to a core before building its own runtime.
-        return bench::main(args);
-    }
     poigate_webhooks::install_tls_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -217,13 +200,6 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::TerminalSim(args) => terminal_sim::run(args).await,
-        // Dispatched in main, before this runtime exists.
-        Command::Bench(_) => anyhow::bail!("bench runs on its own runtime"),
-        Command::BenchBaselineServer(args) => bench::serve_baseline(args.listen)
-            .await
-            .map(|_| std::process::ExitCode::SUCCESS),
-        Command::BenchLink(args) => bench_link::run(args).await,
-        Command::BenchLinkClients(args) => bench_link::clients(args).await,
     }
 }
 
