@@ -4,17 +4,16 @@
 //! separate binary (`poigate-bench`, crates/bench), so the shipped one does not carry them.
 
 mod cli_client;
+mod config_args;
 mod terminal_sim;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use config_args::ConfigArgs;
 use poigate::config::{Config, DemoTerminals};
 use poigate::demo;
 use poigate_domain::{ApiKeyMode, TerminalConnection, TerminalKind};
-use poigate_engine::{Engine, EngineConfig, SystemClock};
-use poigate_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
+use poigate_engine::{Engine, SystemClock};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -51,9 +50,8 @@ enum Command {
     Webhooks(cli_client::WebhooksCommand),
     /// Settle now: transactions waiting for settlement become complete.
     Settle {
-        /// Directory of the gateway's database [default: ./poigate-data].
-        #[arg(long, env = "POIGATE_DATA_DIR", default_value = "poigate-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Settle what was captured before this RFC 3339 time [default: now].
         #[arg(long)]
         before: Option<String>,
@@ -69,21 +67,14 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "POIGATE_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Directory for the database [default: ./poigate-data].
-    #[arg(long, env = "POIGATE_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// TOML configuration file (flags and environment override it).
-    #[arg(long, env = "POIGATE_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Create a demo merchant, a test API key and three simulated terminals.
     #[arg(long, env = "POIGATE_DEMO")]
     demo: bool,
     /// Speed factor of simulated terminals: 1 realistic, 0.1 ten times faster, 0 instant.
     #[arg(long, env = "POIGATE_SIM_SPEED")]
     sim_speed: Option<f64>,
-    /// SQLite durability: full (default, survives power loss) or normal.
-    #[arg(long, env = "POIGATE_SYNCHRONOUS", value_parser = parse_synchronous)]
-    synchronous: Option<Synchronous>,
     /// Seconds before an unacknowledged start is cancelled as not_delivered.
     #[arg(long, env = "POIGATE_DELIVERY_TIMEOUT")]
     delivery_timeout: Option<u64>,
@@ -101,19 +92,12 @@ struct ServeArgs {
     webhooks_allow_private_targets: bool,
 }
 
-fn parse_synchronous(s: &str) -> Result<Synchronous, String> {
-    match s {
-        "full" => Ok(Synchronous::Full),
-        "normal" => Ok(Synchronous::Normal),
-        _ => Err("expected full or normal".into()),
-    }
-}
-
+/// What an administration command works on: the gateway's configuration (the same file,
+/// environment and flags as `serve`) and a merchant.
 #[derive(Args)]
 struct DataDirArgs {
-    /// Directory of the gateway's database [default: ./poigate-data].
-    #[arg(long, env = "POIGATE_DATA_DIR", default_value = "poigate-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Merchant name (created when missing).
     #[arg(long, default_value = demo::DEMO_MERCHANT)]
     merchant: String,
@@ -194,7 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Events(args) => cli_client::events(args).await,
         Command::Cancel(args) => cli_client::cancel(args).await,
         Command::Webhooks(cmd) => cli_client::webhooks(cmd).await,
-        Command::Settle { data_dir, before } => settle(&data_dir, before.as_deref()).await,
+        Command::Settle { config, before } => settle(&config, before.as_deref()).await,
         Command::Openapi => {
             print!("{}", poigate_http::openapi::document_json());
             Ok(std::process::ExitCode::SUCCESS)
@@ -210,24 +194,15 @@ fn init_logging(filter: &str) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
-    };
+    let mut config = args.config.load()?;
     if let Some(v) = args.listen {
         config.listen = v;
-    }
-    if let Some(v) = args.data_dir {
-        config.data_dir = v;
     }
     if args.demo {
         config.demo = true;
     }
     if let Some(v) = args.sim_speed {
         config.simulator.speed = v;
-    }
-    if let Some(v) = args.synchronous {
-        config.database.synchronous = v;
     }
     if let Some(v) = args.delivery_timeout {
         config.engine.delivery_timeout_seconds = v;
@@ -314,21 +289,25 @@ fn print_demo_banner(url: &str, demo: &demo::Demo) {
     let _ = out.flush();
 }
 
-async fn open_engine(data_dir: &std::path::Path) -> anyhow::Result<Engine> {
-    let store = SqliteStore::open(&SqliteConfig::new(data_dir.join("poigate.db")))
-        .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
+/// The engine of an administration command, from the gateway's configuration (defaults,
+/// file, environment, flags: [`ConfigArgs::load`]), validated like `serve`'s, its database
+/// opened exactly as `serve` opens it, its engine settings. Not started: no timers, no
+/// terminals, no webhooks. The one place the administration commands build an engine.
+fn open_engine(config: &Config) -> anyhow::Result<Engine> {
+    config.validate()?;
+    let store = poigate::database::open_store(config)?;
     Ok(Engine::new(
         Arc::new(store),
         Arc::new(SystemClock),
-        EngineConfig::default(),
+        config.engine_config()?,
     ))
 }
 
 async fn settle(
-    data_dir: &std::path::Path,
+    config: &ConfigArgs,
     before: Option<&str>,
 ) -> anyhow::Result<std::process::ExitCode> {
-    let engine = open_engine(data_dir).await?;
+    let engine = open_engine(&config.load()?)?;
     let before = match before {
         Some(text) => poigate_domain::Timestamp::parse_rfc3339(text).ok_or_else(|| {
             anyhow::anyhow!("--before must be an RFC 3339 time, e.g. 2026-11-21T23:00:00Z")
@@ -350,7 +329,7 @@ async fn merchant_id(engine: &Engine, name: &str) -> anyhow::Result<poigate_doma
 async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Create { data, live, label } => {
-            let engine = open_engine(&data.data_dir).await?;
+            let engine = open_engine(&data.config.load()?)?;
             let merchant = merchant_id(&engine, &data.merchant).await?;
             let mode = if live {
                 ApiKeyMode::Live
@@ -380,7 +359,7 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
             device,
             link,
         } => {
-            let engine = open_engine(&data.data_dir).await?;
+            let engine = open_engine(&data.config.load()?)?;
             let merchant = merchant_id(&engine, &data.merchant).await?;
             let kind = if device {
                 TerminalKind::Device
@@ -412,7 +391,7 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
             }
         }
         TerminalsCommand::List { data } => {
-            let engine = open_engine(&data.data_dir).await?;
+            let engine = open_engine(&data.config.load()?)?;
             let Some(merchant) = engine.find_merchant_by_name(&data.merchant).await? else {
                 anyhow::bail!("no merchant named \"{}\"", data.merchant);
             };
