@@ -141,3 +141,29 @@ fn the_config_file_is_validated_like_serves() {
     assert!(err.contains("invalid config file"), "{err}");
     assert!(!data.exists() && !dir.path().join("x").exists());
 }
+
+#[test]
+fn the_engine_settings_come_from_the_config_file_too() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let file = config_file(dir.path(), &data, "[link]\npairing_code_ttl_seconds = 60\n");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+    let mut add = ADD.to_vec();
+    add.push("--link");
+    let (ok, _, err) = poigate(dir.path(), &add, &[("POIGATE_CONFIG", &file)]);
+    assert!(ok, "{err}");
+    let until = err
+        .split("valid until ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(poigate_domain::Timestamp::parse_rfc3339)
+        .unwrap_or_else(|| panic!("no expiry in {err}"));
+    let ttl_ms = until.as_millis() - now;
+    assert!(
+        (50_000..=70_000).contains(&ttl_ms),
+        "the file's 60 s pairing code lifetime, not the 600 s default: {ttl_ms} ms ({err})"
+    );
+}
