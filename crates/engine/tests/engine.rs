@@ -31,6 +31,19 @@ impl TerminalLink for RecordingLink {
     }
 }
 
+/// Real time a wait on the manual clock may take before the test fails.
+const REAL_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Awaits `wait` (a long-poll or timer measured on the [`ManualClock`], which ends only when
+/// the clock moves) for at most [`REAL_DEADLINE`] of real time: a timer that never fires
+/// fails the test with `what` instead of hanging it.
+async fn within<T>(what: &str, wait: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(REAL_DEADLINE, wait).await {
+        Ok(done) => done,
+        Err(_) => panic!("{what} did not happen within {REAL_DEADLINE:?} of real time"),
+    }
+}
+
 struct Harness {
     engine: Engine,
     clock: ManualClock,
@@ -325,12 +338,14 @@ async fn delivery_timeout_then_a_late_ack_cannot_revive_the_interaction() {
         .expect("get");
     assert_eq!(still.status, Status::Pending);
     h.clock.advance(Duration::from_secs(2));
-    let done = h
-        .engine
-        .interactions()
-        .wait(&h.caller, i.id, None, Duration::from_secs(60))
-        .await
-        .expect("wait");
+    let done = within(
+        "the delivery timeout",
+        h.engine
+            .interactions()
+            .wait(&h.caller, i.id, None, Duration::from_secs(60)),
+    )
+    .await
+    .expect("wait");
     assert_eq!(done.cancel_reason(), Some(CancelReason::NotDelivered));
     // The engine told the terminal to abort, and a late acknowledgement is answered
     // "already final": the terminal must not start the cardholder interaction.
@@ -373,17 +388,17 @@ async fn a_silent_terminal_makes_the_interaction_overdue_never_final() {
     assert!(!before.overdue);
     assert!(!before.terminal_connected);
     h.clock.advance(Duration::from_secs(2));
-    let flagged = h
-        .engine
-        .interactions()
-        .wait(
+    let flagged = within(
+        "the overdue flag",
+        h.engine.interactions().wait(
             &h.caller,
             i.id,
             Some(before.last_seq),
             Duration::from_secs(60),
-        )
-        .await
-        .expect("wait");
+        ),
+    )
+    .await
+    .expect("wait");
     assert!(flagged.overdue);
     assert_eq!(
         flagged.status,
@@ -488,11 +503,14 @@ async fn restart_reloads_live_interactions_and_their_timers() {
     );
     // Its delivery timer runs again too.
     clock.advance(Duration::from_secs(11));
-    let done = engine
-        .interactions()
-        .wait(&caller, i.id, None, Duration::from_secs(60))
-        .await
-        .expect("wait");
+    let done = within(
+        "the reloaded delivery timeout",
+        engine
+            .interactions()
+            .wait(&caller, i.id, None, Duration::from_secs(60)),
+    )
+    .await
+    .expect("wait");
     assert_eq!(done.cancel_reason(), Some(CancelReason::NotDelivered));
 }
 

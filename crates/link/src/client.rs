@@ -120,6 +120,14 @@ impl LinkClient {
         self.device.running()
     }
 
+    /// A cardholder acts at the terminal itself, connected or not: applied to the running
+    /// interaction, or armed for the next one. What the `present-card`, `cancel`, `timeout`
+    /// and `hold` test helpers do over the link, for when the link is down (a card presented
+    /// while the terminal is offline: its reports wait in the outbox).
+    pub fn act(&self, action: CardholderAction) -> HelperTarget {
+        self.device.act(action)
+    }
+
     /// Waits until the state satisfies `done`, at most `max`.
     pub async fn wait_for(
         &self,

@@ -2,12 +2,15 @@
 //! variables and command-line flags (clap reads both), each overriding the one before.
 
 use anyhow::Context;
+use poigate_engine::EngineConfig;
 use poigate_store_sqlite::Synchronous;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// Everything `poigate serve` needs.
+/// Everything `poigate serve` needs; the administration commands (`keys`, `terminals`,
+/// `settle`) read the same, so they open the same database the same way.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -212,6 +215,19 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("poigate.db")
+    }
+
+    /// The engine's settings, for the server and the administration commands alike (a
+    /// pairing code issued by `terminals add --link` lives as long as one issued by the API).
+    pub fn engine_config(&self) -> anyhow::Result<EngineConfig> {
+        Ok(EngineConfig {
+            delivery_timeout: Duration::from_secs(self.engine.delivery_timeout_seconds),
+            overdue_grace: Duration::from_secs(self.engine.overdue_grace_seconds),
+            webhook_secret_overlap: Duration::from_secs(self.webhooks.secret_overlap_seconds),
+            settlement_cutoff_utc: self.settlement.cutoff_utc()?,
+            pairing_code_ttl: Duration::from_secs(self.link.pairing_code_ttl_seconds),
+            ..EngineConfig::default()
+        })
     }
 
     /// Checks values a file or flag may have set out of range.

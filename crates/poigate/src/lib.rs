@@ -10,6 +10,7 @@
 //! **Must not know about:** business rules (engine) or wire shapes (api, http).
 
 pub mod config;
+pub mod database;
 pub mod demo;
 pub mod server;
 

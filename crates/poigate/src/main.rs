@@ -1,22 +1,19 @@
 //! The `poigate` command: the server (`serve`), data-directory administration (`keys`,
 //! `terminals`), a client of the native API (`pay`, `status`, `events`, `cancel`), a fleet
-//! of simulated terminals on the terminal link (`terminal-sim`), the benchmarks (`bench`)
-//! and the link's memory benchmark (`bench-link`).
+//! of simulated terminals on the terminal link (`terminal-sim`). The benchmarks are a
+//! separate binary (`poigate-bench`, crates/bench), so the shipped one does not carry them.
 
-mod bench;
-mod bench_link;
 mod cli_client;
+mod config_args;
 mod terminal_sim;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use config_args::ConfigArgs;
 use poigate::config::{Config, DemoTerminals};
 use poigate::demo;
 use poigate_domain::{ApiKeyMode, TerminalConnection, TerminalKind};
-use poigate_engine::{Engine, EngineConfig, SystemClock};
-use poigate_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
+use poigate_engine::{Engine, SystemClock};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -53,9 +50,8 @@ enum Command {
     Webhooks(cli_client::WebhooksCommand),
     /// Settle now: transactions waiting for settlement become complete.
     Settle {
-        /// Directory of the gateway's database [default: ./poigate-data].
-        #[arg(long, env = "POIGATE_DATA_DIR", default_value = "poigate-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Settle what was captured before this RFC 3339 time [default: now].
         #[arg(long)]
         before: Option<String>,
@@ -64,17 +60,6 @@ enum Command {
     Openapi,
     /// Run simulated terminals as clients of a gateway's terminal link.
     TerminalSim(terminal_sim::TerminalSimArgs),
-    /// Benchmarks: the machine's baselines and the gateway's throughput, latency and
-    /// memory rows, with ratios (docs/performance.md).
-    Bench(bench::BenchArgs),
-    /// (Internal to bench: the bare axum baseline server.)
-    #[command(hide = true)]
-    BenchBaselineServer(bench::BaselineServerArgs),
-    /// Benchmark: hold many idle terminal-link connections and print memory per connection.
-    BenchLink(bench_link::BenchArgs),
-    /// (Internal to bench-link: the client side, in its own process.)
-    #[command(hide = true)]
-    BenchLinkClients(bench_link::ClientsArgs),
 }
 
 #[derive(Args)]
@@ -82,21 +67,14 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "POIGATE_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Directory for the database [default: ./poigate-data].
-    #[arg(long, env = "POIGATE_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// TOML configuration file (flags and environment override it).
-    #[arg(long, env = "POIGATE_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Create a demo merchant, a test API key and three simulated terminals.
     #[arg(long, env = "POIGATE_DEMO")]
     demo: bool,
     /// Speed factor of simulated terminals: 1 realistic, 0.1 ten times faster, 0 instant.
     #[arg(long, env = "POIGATE_SIM_SPEED")]
     sim_speed: Option<f64>,
-    /// SQLite durability: full (default, survives power loss) or normal.
-    #[arg(long, env = "POIGATE_SYNCHRONOUS", value_parser = parse_synchronous)]
-    synchronous: Option<Synchronous>,
     /// Seconds before an unacknowledged start is cancelled as not_delivered.
     #[arg(long, env = "POIGATE_DELIVERY_TIMEOUT")]
     delivery_timeout: Option<u64>,
@@ -114,19 +92,12 @@ struct ServeArgs {
     webhooks_allow_private_targets: bool,
 }
 
-fn parse_synchronous(s: &str) -> Result<Synchronous, String> {
-    match s {
-        "full" => Ok(Synchronous::Full),
-        "normal" => Ok(Synchronous::Normal),
-        _ => Err("expected full or normal".into()),
-    }
-}
-
+/// What an administration command works on: the gateway's configuration (the same file,
+/// environment and flags as `serve`) and a merchant.
 #[derive(Args)]
 struct DataDirArgs {
-    /// Directory of the gateway's database [default: ./poigate-data].
-    #[arg(long, env = "POIGATE_DATA_DIR", default_value = "poigate-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Merchant name (created when missing).
     #[arg(long, default_value = demo::DEMO_MERCHANT)]
     merchant: String,
@@ -175,10 +146,6 @@ enum TerminalsCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Command::Bench(args) = cli.command {
-        // Pins itself to a core before building its own runtime.
-        return bench::main(args);
-    }
     poigate_webhooks::install_tls_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -211,19 +178,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Events(args) => cli_client::events(args).await,
         Command::Cancel(args) => cli_client::cancel(args).await,
         Command::Webhooks(cmd) => cli_client::webhooks(cmd).await,
-        Command::Settle { data_dir, before } => settle(&data_dir, before.as_deref()).await,
+        Command::Settle { config, before } => settle(&config, before.as_deref()).await,
         Command::Openapi => {
             print!("{}", poigate_http::openapi::document_json());
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::TerminalSim(args) => terminal_sim::run(args).await,
-        // Dispatched in main, before this runtime exists.
-        Command::Bench(_) => anyhow::bail!("bench runs on its own runtime"),
-        Command::BenchBaselineServer(args) => bench::serve_baseline(args.listen)
-            .await
-            .map(|_| std::process::ExitCode::SUCCESS),
-        Command::BenchLink(args) => bench_link::run(args).await,
-        Command::BenchLinkClients(args) => bench_link::clients(args).await,
     }
 }
 
@@ -234,24 +194,15 @@ fn init_logging(filter: &str) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
-    };
+    let mut config = args.config.load()?;
     if let Some(v) = args.listen {
         config.listen = v;
-    }
-    if let Some(v) = args.data_dir {
-        config.data_dir = v;
     }
     if args.demo {
         config.demo = true;
     }
     if let Some(v) = args.sim_speed {
         config.simulator.speed = v;
-    }
-    if let Some(v) = args.synchronous {
-        config.database.synchronous = v;
     }
     if let Some(v) = args.delivery_timeout {
         config.engine.delivery_timeout_seconds = v;
@@ -338,29 +289,35 @@ fn print_demo_banner(url: &str, demo: &demo::Demo) {
     let _ = out.flush();
 }
 
-async fn open_engine(data_dir: &std::path::Path) -> anyhow::Result<Engine> {
-    let store = SqliteStore::open(&SqliteConfig::new(data_dir.join("poigate.db")))
-        .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
-    let store: Arc<dyn poigate_store::Store> = Arc::new(store);
-    // An admin command runs no terminals and moves no money: the gateway does.
+/// The engine of an administration command, from the gateway's configuration (defaults,
+/// file, environment, flags: [`ConfigArgs::load`]), validated like `serve`'s, its database
+/// opened exactly as `serve` opens it, its engine settings. Not started: no timers, no
+/// terminals, no webhooks. The one place the administration commands build an engine: it
+/// runs no terminals and moves no money (the gateway does), hence `NoTerminals` and
+/// `NoProcessor`.
+async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
+    config.validate()?;
+    let store: Arc<dyn poigate_store::Store> = Arc::new(poigate::database::open_store(config)?);
     let ports = poigate_engine::Ports {
         token_key: poigate_engine::TokenKey::load_or_create(store.as_ref()).await?,
         store,
         clock: Arc::new(SystemClock),
         coordinator: Arc::new(poigate_engine::LocalCoordinator::new()),
         processor: Arc::new(poigate_engine::NoProcessor),
-        target_guard: Arc::new(poigate_webhooks::TargetPolicy::default()),
+        target_guard: Arc::new(poigate_webhooks::TargetPolicy {
+            allow_private: config.webhooks.allow_private_targets,
+        }),
     };
-    let (engine, _) = Engine::builder(ports, EngineConfig::default())
+    let (engine, _) = Engine::builder(ports, config.engine_config()?)
         .build(|_| Arc::new(poigate_engine::NoTerminals));
     Ok(engine)
 }
 
 async fn settle(
-    data_dir: &std::path::Path,
+    config: &ConfigArgs,
     before: Option<&str>,
 ) -> anyhow::Result<std::process::ExitCode> {
-    let engine = open_engine(data_dir).await?;
+    let engine = open_engine(&config.load()?).await?;
     let before = match before {
         Some(text) => poigate_domain::Timestamp::parse_rfc3339(text).ok_or_else(|| {
             anyhow::anyhow!("--before must be an RFC 3339 time, e.g. 2026-11-21T23:00:00Z")
@@ -382,7 +339,7 @@ async fn merchant_id(engine: &Engine, name: &str) -> anyhow::Result<poigate_doma
 async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Create { data, live, label } => {
-            let engine = open_engine(&data.data_dir).await?;
+            let engine = open_engine(&data.config.load()?).await?;
             let merchant = merchant_id(&engine, &data.merchant).await?;
             let mode = if live {
                 ApiKeyMode::Live
@@ -412,7 +369,7 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
             device,
             link,
         } => {
-            let engine = open_engine(&data.data_dir).await?;
+            let engine = open_engine(&data.config.load()?).await?;
             let merchant = merchant_id(&engine, &data.merchant).await?;
             let kind = if device {
                 TerminalKind::Device
@@ -445,7 +402,7 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
             }
         }
         TerminalsCommand::List { data } => {
-            let engine = open_engine(&data.data_dir).await?;
+            let engine = open_engine(&data.config.load()?).await?;
             let Some(merchant) = engine.admin().find_merchant_by_name(&data.merchant).await? else {
                 anyhow::bail!("no merchant named \"{}\"", data.merchant);
             };

@@ -3,14 +3,11 @@
 use crate::config::Config;
 use anyhow::Context;
 use poigate_domain::RetryPolicy;
-use poigate_engine::{
-    Clock, Coordinator, Engine, EngineConfig, LocalCoordinator, Ports, SystemClock, TokenKey,
-};
+use poigate_engine::{Clock, Coordinator, Engine, LocalCoordinator, Ports, SystemClock, TokenKey};
 use poigate_http::AppState;
 use poigate_http::dialect::DialectRegistry;
 use poigate_link::{LinkConfig, LinkGateway, Terminals};
 use poigate_processor::SimulatedProcessor;
-use poigate_store_sqlite::{SqliteConfig, SqliteStore};
 use poigate_terminal::{SimulatedLink, SimulatorConfig};
 use poigate_webhooks::{TargetPolicy, WebhookConfig, WebhookWorker, WorkerHandle};
 use std::net::SocketAddr;
@@ -118,21 +115,8 @@ pub async fn start_with_hooks(
 ) -> anyhow::Result<RunningServer> {
     let dialects = hooks.dialects.unwrap_or_else(DialectRegistry::standard);
     config.validate()?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let mut sqlite = SqliteConfig::new(config.database_path());
-    sqlite.synchronous = config.database.synchronous;
-    sqlite.read_connections = config.database.read_connections;
-    let store = SqliteStore::open(&sqlite)
-        .with_context(|| format!("cannot open database {}", config.database_path().display()))?;
-    let engine_config = EngineConfig {
-        delivery_timeout: Duration::from_secs(config.engine.delivery_timeout_seconds),
-        overdue_grace: Duration::from_secs(config.engine.overdue_grace_seconds),
-        webhook_secret_overlap: Duration::from_secs(config.webhooks.secret_overlap_seconds),
-        settlement_cutoff_utc: config.settlement.cutoff_utc()?,
-        pairing_code_ttl: Duration::from_secs(config.link.pairing_code_ttl_seconds),
-        ..EngineConfig::default()
-    };
+    let store = crate::database::open_store(config)?;
+    let engine_config = config.engine_config()?;
     let store: Arc<dyn poigate_store::Store> = Arc::new(store);
     let store = match hooks.wrap_store {
         Some(wrap) => wrap(store),

@@ -368,6 +368,24 @@ where
     }
 }
 
+/// Awaits `wait` for at most `deadline` of real time, naming `what` did not happen when it
+/// runs out. For waits on a server driven by a [`ManualClock`]: its long-polls and timers
+/// end only when the manual clock moves, so a timer that never fires would otherwise hang
+/// the test (or end on a transport timeout that says nothing) instead of failing it.
+pub async fn within<T, E>(
+    deadline: Duration,
+    what: &str,
+    wait: impl Future<Output = Result<T, E>>,
+) -> anyhow::Result<T>
+where
+    anyhow::Error: From<E>,
+{
+    match tokio::time::timeout(deadline, wait).await {
+        Ok(done) => Ok(done?),
+        Err(_) => anyhow::bail!("{what} did not happen within {deadline:?} of real time"),
+    }
+}
+
 /// A sale request body.
 pub fn sale(terminal: &str, value: i64, currency: &str) -> CreateInteractionRequest {
     request(terminal, InteractionType::Sale, value, currency)

@@ -4,12 +4,16 @@
 
 use poigate_api::{EventView, ListEventsQuery, PairRequest};
 use poigate_domain::{Status, TerminalStatus};
+use poigate_terminal::{CardholderAction, HelperTarget, TestCard};
 use poigate_testkit::poigate_client::Client;
 use poigate_testkit::{Handshake, Options, RawTerminal, TERMINALS, TestServer, eventually, sale};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
+/// How long a terminal silent past a 1 s heartbeat timeout may take to be shown offline:
+/// ten times the timeout, a third of the 30 s default.
+const HEARTBEAT_DEADLINE: Duration = Duration::from_secs(10);
 
 async fn events(client: &Client, id: &str) -> anyhow::Result<Vec<EventView>> {
     Ok(client
@@ -84,9 +88,10 @@ async fn a_sale_over_the_link_matches_the_same_sale_in_process() -> anyhow::Resu
 #[tokio::test]
 async fn a_link_terminal_that_drops_mid_interaction_completes_with_its_own_outcome()
 -> anyhow::Result<()> {
-    // Half the realistic speed: the card is processed for 0.9 s, while the link is down.
+    // No window to hit: the link is down before the card is presented, so the whole card
+    // (processing, stages, result) happens while the terminal is offline, whatever the speed.
     let ts = TestServer::start_with(Options {
-        sim_speed: 0.5,
+        sim_speed: 0.1,
         ..Options::default()
     })
     .await?;
@@ -98,17 +103,13 @@ async fn a_link_terminal_that_drops_mid_interaction_completes_with_its_own_outco
         .create_interaction(&sale(&link.poiid, 1000, "EUR"), None)
         .await?;
     let id = c.interaction.id.to_string();
-    // Wait for the third "Present card" (event 8), then present the card and drop the link.
+    // Wait for the third "Present card" (event 8), then drop the link.
     let waiting = eventually(WAIT, || async {
         let i = client.get_interaction(&id, Some(5), Some(7)).await.ok()?;
         (i.last_event_seq >= 8).then_some(i)
     })
     .await?;
     assert_eq!(waiting.status, Status::InProgress);
-    let presented = client
-        .test_helper(&link.poiid, "present-card", None)
-        .await?;
-    assert_eq!(presented.applied_to, "current");
     let dropped = client.test_helper(&link.poiid, "disconnect", None).await?;
     assert_eq!(dropped.status, TerminalStatus::Offline);
     let offline = client.get_interaction(&id, None, None).await?;
@@ -118,7 +119,10 @@ async fn a_link_terminal_that_drops_mid_interaction_completes_with_its_own_outco
         "poigate never invents an outcome"
     );
     assert!(!offline.terminal_connected);
-    // The terminal finishes the card while it is offline: its result waits in its outbox.
+    // The cardholder presents the card at the offline terminal; it reads and finishes it:
+    // its result waits in its outbox.
+    let presented = sim.act(CardholderAction::PresentCard(TestCard::default()));
+    assert_eq!(presented, HelperTarget::Current(c.interaction.id));
     eventually(WAIT, || async { sim.running().is_none().then_some(()) }).await?;
     assert_eq!(
         client.get_interaction(&id, None, None).await?.status,
@@ -329,18 +333,17 @@ async fn a_silent_connection_is_offline_within_the_heartbeat_timeout() -> anyhow
         client.terminal(&link.poiid).await?.status,
         TerminalStatus::Online
     );
-    // From now on the terminal reads nothing, so it answers no ping.
+    // From now on the terminal reads nothing, so it answers no ping. Idle detection is real
+    // time by design (socket silence): poll with a deadline generous for a loaded machine
+    // yet well below the 30 s default, so a heartbeat timeout that is not applied fails.
     let silent_since = Instant::now();
-    eventually(Duration::from_secs(5), || async {
+    eventually(HEARTBEAT_DEADLINE, || async {
         let t = client.terminal(&link.poiid).await.ok()?;
         (t.status == TerminalStatus::Offline).then_some(())
     })
-    .await?;
-    let took = silent_since.elapsed();
-    assert!(
-        took <= Duration::from_millis(1_500),
-        "offline after {took:?}; the timeout is 1 s"
-    );
+    .await
+    .map_err(|e| anyhow::anyhow!("not offline with a 1 s heartbeat timeout: {e}"))?;
+    eprintln!("offline after {:?}", silent_since.elapsed());
     let err = client
         .create_interaction(&sale(&link.poiid, 1000, "EUR"), None)
         .await

@@ -5,7 +5,7 @@ use poigate_api::{CreateWebhookEndpointRequest, RefundRequest, TransactionView};
 use poigate_domain::{Condition, InteractionType, OperationStatus, Status};
 use poigate_testkit::poigate_client::{Client, ClientError};
 use poigate_testkit::{
-    ManualClock, Options, TERMINALS, TestServer, WebhookReceiver, eventually, request,
+    ManualClock, Options, TERMINALS, TestServer, WebhookReceiver, eventually, request, within,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +21,13 @@ async fn approved(
     let c = client
         .create_interaction(&request(terminal, kind, value, "EUR"), None)
         .await?;
-    let done = client
-        .wait_final(&c.interaction.id.to_string(), WAIT)
-        .await?;
+    // Bounded in real time: one test runs this server on a manual clock.
+    let done = within(
+        WAIT,
+        "the interaction's end",
+        client.wait_final(&c.interaction.id.to_string(), WAIT),
+    )
+    .await?;
     done.transaction
         .ok_or_else(|| anyhow::anyhow!("no transaction: {:?}", done.outcome))
 }

@@ -7,7 +7,7 @@ use poigate_api::{
 };
 use poigate_domain::CallbackSubscription;
 use poigate_testkit::{
-    Options, Received, Reply, TERMINALS, TestServer, WebhookReceiver, eventually, sale,
+    Options, Received, Reply, TERMINALS, TestServer, WebhookReceiver, eventually, sale, within,
 };
 use std::time::Duration;
 
@@ -174,9 +174,12 @@ async fn failed_attempts_are_retried_on_schedule_with_the_same_webhook_id() -> a
     let c = client
         .create_interaction(&sale(TERMINALS[0], 1000, "EUR"), None)
         .await?;
-    client
-        .wait_final(&c.interaction.id.to_string(), WAIT)
-        .await?;
+    within(
+        WAIT,
+        "the sale's end (long-poll on the manual clock)",
+        client.wait_final(&c.interaction.id.to_string(), WAIT),
+    )
+    .await?;
 
     let first = receiver.wait_for(1, WAIT).await?;
     let log = eventually(WAIT, || async {
@@ -233,9 +236,12 @@ async fn retry_after_is_honoured_and_410_disables_the_endpoint() -> anyhow::Resu
     let c = client
         .create_interaction(&sale(TERMINALS[0], 1000, "EUR"), None)
         .await?;
-    client
-        .wait_final(&c.interaction.id.to_string(), WAIT)
-        .await?;
+    within(
+        WAIT,
+        "the sale's end (long-poll on the manual clock)",
+        client.wait_final(&c.interaction.id.to_string(), WAIT),
+    )
+    .await?;
     receiver.wait_for(1, WAIT).await?;
     let pending = eventually(WAIT, || async {
         let d = client.deliveries(&Default::default()).await.ok()?;
@@ -270,9 +276,12 @@ async fn retry_after_is_honoured_and_410_disables_the_endpoint() -> anyhow::Resu
     let c = client
         .create_interaction(&sale(TERMINALS[0], 2000, "EUR"), None)
         .await?;
-    client
-        .wait_final(&c.interaction.id.to_string(), WAIT)
-        .await?;
+    within(
+        WAIT,
+        "the sale's end (long-poll on the manual clock)",
+        client.wait_final(&c.interaction.id.to_string(), WAIT),
+    )
+    .await?;
     clock.advance(Duration::from_secs(3600));
     let gone = client
         .deliveries(&ListDeliveriesQuery {
@@ -295,9 +304,12 @@ async fn retry_after_is_honoured_and_410_disables_the_endpoint() -> anyhow::Resu
     let c = client
         .create_interaction(&sale(TERMINALS[0], 3000, "EUR"), None)
         .await?;
-    client
-        .wait_final(&c.interaction.id.to_string(), WAIT)
-        .await?;
+    within(
+        WAIT,
+        "the sale's end (long-poll on the manual clock)",
+        client.wait_final(&c.interaction.id.to_string(), WAIT),
+    )
+    .await?;
     receiver.wait_for(3, WAIT).await?;
     Ok(())
 }

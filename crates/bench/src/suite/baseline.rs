@@ -76,7 +76,7 @@ pub fn sqlite_rows_per_second(
 /// is about the gateway's work, not about the size of its answer.
 const SAMPLE: &str = include_str!("sample_interaction.json");
 
-/// `poigate bench-baseline-server`: a bare axum JSON handler on `listen`, on the same
+/// `poigate-bench baseline-server`: a bare axum JSON handler on `listen`, on the same
 /// runtime the gateway uses. Prints `listening on ADDR` once it accepts connections.
 pub async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
     use axum::routing::get;

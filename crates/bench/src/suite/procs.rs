@@ -2,7 +2,7 @@
 //! simulated terminals and the load generator on the other, and what `/proc` says of them.
 
 use anyhow::Context;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -238,9 +238,4 @@ pub fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new()
         .prefix("poigate-bench-")
         .tempdir()?)
-}
-
-/// This executable (`poigate`), which runs the gateway, the baseline and the terminals.
-pub fn this_exe() -> anyhow::Result<PathBuf> {
-    std::env::current_exe().context("cannot find the poigate executable")
 }

@@ -2,13 +2,14 @@
 //!
 //! A fresh gateway (so that the long-poll rows' allocations do not blur this one), `count`
 //! device terminals registered and paired through the native API, then connected from a
-//! `bench-link-clients` process on the load core: half, a measurement, the other half, a
+//! `poigate-bench link-clients` process on the load core: half, a measurement, the other half, a
 //! measurement. The headline is over all connections; the second half alone is the marginal
 //! cost, without one-off growth such as the session map's.
 
 use super::http::Conn;
 use super::procs::{Placement, Proc, quiesce, rss_kib};
 use super::system::Gateway;
+use crate::exes::Exes;
 use anyhow::Context;
 use bytes::Bytes;
 use poigate_api::{CreateTerminalRequest, PairRequest, PairResponse, TerminalView};
@@ -28,7 +29,7 @@ pub struct LinkMemory {
 }
 
 /// Registers and pairs `count` device terminals, `at_once` at a time; a
-/// `device_key<TAB>serial` file for `bench-link-clients`.
+/// `device_key<TAB>serial` file for `poigate-bench link-clients`.
 async fn provision(
     gateway: &Gateway,
     count: usize,
@@ -82,20 +83,20 @@ async fn provision(
 
 pub async fn idle_link_connections(
     placement: &Placement,
-    exe: &Path,
+    exes: &Exes,
     scratch: &Path,
     count: usize,
 ) -> anyhow::Result<LinkMemory> {
-    let gateway = Gateway::start(placement, exe, &scratch.join("link-memory")).await?;
+    let gateway = Gateway::start(placement, &exes.poigate, &scratch.join("link-memory")).await?;
     let pid = gateway.proc.pid()?;
     let keys = scratch.join("device-keys.tsv");
     provision(&gateway, count, 32, &keys).await?;
     quiesce(pid, Duration::from_millis(500), Duration::from_secs(60)).await?;
     let rss_before_kib = rss_kib(pid)?;
 
-    let mut command = placement.load_command(exe);
+    let mut command = placement.load_command(&exes.me);
     command
-        .args(["bench-link-clients", "--url"])
+        .args(["link-clients", "--url"])
         .arg(format!(
             "{}{}",
             gateway.link_url(),

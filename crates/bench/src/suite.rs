@@ -1,11 +1,11 @@
-//! `poigate bench`: in one run, the machine's baselines and the gateway's system rows, a
-//! table with every system row's ratio to its baseline, and the same as JSON (`--out`).
+//! `poigate-bench system`: in one run, the machine's baselines and the gateway's system rows,
+//! a table with every system row's ratio to its baseline, and the same as JSON (`--out`).
 //!
 //! The gateway runs as a real `poigate serve` process (durable SQLite, `synchronous=FULL`)
 //! pinned to core 0; the load generator (this process, hyper HTTP/1.1 clients) and the
-//! simulated terminals (a `terminal-sim` process on the terminal link) run on core 1. The
-//! bare axum baseline is served by `poigate bench-baseline-server` on core 0, under the same
-//! load generator. See `docs/performance.md` for the rows, the method and the results.
+//! simulated terminals (a `poigate terminal-sim` process on the terminal link) run on core 1.
+//! The bare axum baseline is served by `poigate-bench baseline-server` on core 0, under the
+//! same load generator. See `docs/performance.md` for the rows, the method and the results.
 
 mod baseline;
 mod http;
@@ -17,6 +17,7 @@ mod report;
 mod stats;
 mod system;
 
+use crate::exes::{self, Exes};
 use anyhow::Context;
 use clap::Args;
 use http::{Conn, Endpoint};
@@ -46,6 +47,9 @@ pub struct BenchArgs {
     /// the machine.
     #[arg(long, hide = true, conflicts_with = "quick")]
     smoke: bool,
+    /// The `poigate` executable to measure [default: `poigate` next to this executable].
+    #[arg(long, env = "POIGATE_BIN")]
+    poigate_bin: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -226,8 +230,11 @@ async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Res
         (1..=5000).contains(&plan.s1_terminals),
         "--terminals must be 1 to 5000"
     );
+    let exes = Exes {
+        poigate: exes::poigate(args.poigate_bin.as_deref())?,
+        me: exes::this_exe()?,
+    };
     let progress = Progress(Instant::now());
-    let exe = procs::this_exe()?;
     let scratch = procs::scratch_dir()?;
     let open_files = procs::raise_open_files();
     let needed = plan.parked_long_polls.max(plan.link_connections) as u64 + 1024;
@@ -238,7 +245,7 @@ async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Res
     let mut machine = Machine::describe();
     machine.cores = cores;
     progress.step(&format!(
-        "poigate bench ({} run) on {} ({} cores, {} GiB); {}",
+        "poigate-bench system ({} run) on {} ({} cores, {} GiB); {}",
         plan.mode,
         machine.cpu,
         machine.cores,
@@ -248,7 +255,7 @@ async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Res
     let run = Run {
         plan: &plan,
         placement: &placement,
-        exe: &exe,
+        exes: &exes,
         scratch: scratch.path(),
         progress: &progress,
     };
@@ -265,7 +272,7 @@ async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Res
     writeln!(out)?;
     writeln!(
         out,
-        "poigate bench, {} run: {} ({} cores, {} GiB, Linux {}); {}\n",
+        "poigate-bench system, {} run: {} ({} cores, {} GiB, Linux {}); {}\n",
         plan.mode,
         machine.cpu,
         machine.cores,
@@ -294,7 +301,7 @@ async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Res
 struct Run<'a> {
     plan: &'a Plan,
     placement: &'a Placement,
-    exe: &'a std::path::Path,
+    exes: &'a Exes,
     scratch: &'a std::path::Path,
     progress: &'a Progress,
 }
@@ -346,7 +353,8 @@ impl Run<'_> {
         let rows100 = baseline::sqlite_rows_per_second(dir, 100, time)?;
         self.progress
             .step("baseline: bare axum JSON handler, same load generator");
-        let (axum_rps, axum_rtt, axum_conn_kib) = bare_axum(self.placement, self.exe, plan).await?;
+        let (axum_rps, axum_rtt, axum_conn_kib) =
+            bare_axum(self.placement, &self.exes.me, plan).await?;
         let rtt = axum_rtt.latency.context("no bare axum latency samples")?;
         details.bare_axum = Some(axum_rps);
         let lower = Better::Lower;
@@ -414,10 +422,19 @@ impl Run<'_> {
         let mut rows = Vec::new();
         self.progress
             .step("starting the gateway (serve --demo, synchronous=FULL) and terminal-sim");
-        let gateway =
-            system::Gateway::start(self.placement, self.exe, &self.scratch.join("gateway")).await?;
-        let fleet =
-            system::Fleet::start(self.placement, self.exe, &gateway, plan.s1_terminals).await?;
+        let gateway = system::Gateway::start(
+            self.placement,
+            &self.exes.poigate,
+            &self.scratch.join("gateway"),
+        )
+        .await?;
+        let fleet = system::Fleet::start(
+            self.placement,
+            &self.exes.poigate,
+            &gateway,
+            plan.s1_terminals,
+        )
+        .await?;
         let terminals = &fleet.terminals;
 
         self.progress.step(&format!(
@@ -589,13 +606,13 @@ impl Run<'_> {
         ));
         let gateway = system::Gateway::start(
             self.placement,
-            self.exe,
+            &self.exes.poigate,
             &self.scratch.join("gateway-polls"),
         )
         .await?;
         let fleet = system::Fleet::start(
             self.placement,
-            self.exe,
+            &self.exes.poigate,
             &gateway,
             plan.held_interactions + 1,
         )
@@ -671,7 +688,7 @@ impl Run<'_> {
             "S5: {n} idle terminal-link connections on a fresh gateway"
         ));
         let link =
-            link_memory::idle_link_connections(self.placement, self.exe, self.scratch, n).await?;
+            link_memory::idle_link_connections(self.placement, self.exes, self.scratch, n).await?;
         let row = Row::system(
             "S5.link",
             "memory per idle link connection",
@@ -694,11 +711,11 @@ impl Run<'_> {
 /// one connection, and memory per idle keep-alive connection.
 async fn bare_axum(
     placement: &Placement,
-    exe: &std::path::Path,
+    me: &std::path::Path,
     plan: &Plan,
 ) -> anyhow::Result<(load::Throughput, load::Throughput, f64)> {
-    let mut command = placement.server_command(exe);
-    command.arg("bench-baseline-server");
+    let mut command = placement.server_command(me);
+    command.arg("baseline-server");
     let mut server = Proc::spawn("bare axum server", command)?;
     let addr: std::net::SocketAddr = server
         .line(

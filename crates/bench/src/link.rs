@@ -1,8 +1,8 @@
-//! `poigate bench-link`: how much memory an idle terminal-link connection costs the gateway.
+//! `poigate-bench link`: how much memory an idle terminal-link connection costs the gateway.
 //!
 //! Not a test (it takes a minute and measures the machine): it starts a gateway in this
 //! process, registers and pairs `--connections` device terminals, then runs the terminals
-//! in a child process (`bench-link-clients`) so that their memory is not counted. It reads
+//! in a child process (`poigate-bench link-clients`) so that their memory is not counted. It reads
 //! the gateway's resident set size (`VmRSS`) before and after the connections and prints the
 //! cost per connection: over all of them (the headline), and for the second half alone (the
 //! marginal cost, without one-off growth such as the session map's). Kernel socket buffers
@@ -125,7 +125,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = rss_kib(&me).context("cannot read VmRSS (Linux /proc needed)")?;
     let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["bench-link-clients", "--url", &server.link_url(), "--keys"])
+        .args(["link-clients", "--url", &server.link_url(), "--keys"])
         .arg(&keys_file)
         .stdin(std::process::Stdio::piped())
         .spawn()
@@ -183,7 +183,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The child of `bench-link` and of `bench`'s link-memory row: opens the connections, half
+/// The child of `link` and of `system`'s link-memory row: opens the connections, half
 /// now and half after a line on standard input, then idles until killed. Prints
 /// `connected N` once each half is connected.
 pub async fn clients(args: ClientsArgs) -> anyhow::Result<ExitCode> {
