@@ -336,7 +336,7 @@ impl Engine {
                 }
                 // Someone else (a settlement run in another process) changed the
                 // transaction: re-read and apply again.
-                Err(StoreError::Duplicate(_)) => continue,
+                Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -446,7 +446,7 @@ impl Engine {
                         settled += 1;
                         progressed = true;
                     }
-                    Err(StoreError::Duplicate(_)) => progressed = true,
+                    Err(StoreError::VersionConflict { .. }) => progressed = true,
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -297,7 +297,10 @@ fn insert_events(conn: &Connection, events: &[Event]) -> StoreResult<()> {
         ])
         .map_err(|err| {
             if is_unique_violation(&err) {
-                StoreError::VersionConflict(e.interaction_id)
+                StoreError::VersionConflict {
+                    entity: "interaction",
+                    id: e.interaction_id.to_string(),
+                }
             } else {
                 db(err)
             }
@@ -785,7 +788,10 @@ impl Store for SqliteStore {
                         .and_then(|mut s| s.query_row([i.id.to_string()], |r| r.get(0)).optional())
                         .map_err(db)?;
                     return Err(match exists {
-                        Some(_) => StoreError::VersionConflict(i.id),
+                        Some(_) => StoreError::VersionConflict {
+                            entity: "interaction",
+                            id: i.id.to_string(),
+                        },
                         None => StoreError::NotFound("interaction"),
                     });
                 }

@@ -36,9 +36,11 @@ pub enum StoreError {
     /// An operation's idempotency key is already taken.
     #[error("idempotency key already used")]
     OperationIdempotencyConflict { existing: Box<OperationIdempotency> },
-    /// The interaction changed since it was read (optimistic concurrency on `last_seq`).
-    #[error("interaction {0} changed concurrently")]
-    VersionConflict(InteractionId),
+    /// The object changed since it was read (optimistic concurrency on `last_seq`): another
+    /// writer got there first. Callers re-read and decide again. `entity` names the kind of
+    /// object (`"interaction"`, `"transaction"` …), `id` which one.
+    #[error("{entity} {id} changed concurrently")]
+    VersionConflict { entity: &'static str, id: String },
     /// A uniqueness rule on another object fired (e.g. a terminal serial number reused).
     #[error("{0} already exists")]
     Duplicate(&'static str),
@@ -140,7 +142,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a state change: the new interaction row, its events and the transaction a card
     /// decision created, in one transaction, only if the stored `last_seq` still equals
-    /// `expected_last_seq` (else `VersionConflict`).
+    /// `expected_last_seq` (else `VersionConflict { entity: "interaction" }`).
     async fn apply_transition(&self, write: &TransitionWrite) -> StoreResult<()>;
 
     async fn get_interaction(&self, id: InteractionId) -> StoreResult<Option<Interaction>>;
@@ -170,7 +172,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a change of a transaction — the transaction, its events, the operation, webhook
     /// messages and idempotency data — in one transaction, only if the stored `last_seq`
-    /// still equals `expected_last_seq` (else `VersionConflict`-like `Duplicate`).
+    /// still equals `expected_last_seq` (else `VersionConflict { entity: "transaction" }`;
+    /// `NotFound("transaction")` when it does not exist).
     async fn apply_transaction_write(&self, write: &TransactionWrite) -> StoreResult<()>;
     async fn get_operation(&self, id: OperationId) -> StoreResult<Option<Operation>>;
     /// A transaction's operations (of one kind, or all), oldest first.
