@@ -61,6 +61,10 @@ pub struct SqliteConfig {
     pub synchronous: Synchronous,
     pub read_connections: usize,
     pub max_batch: usize,
+    /// Most writes waiting for the writer thread; further callers wait for room.
+    pub write_queue: usize,
+    /// How long a write waits for room in a full queue before it fails with `Unavailable`.
+    pub write_queue_timeout: std::time::Duration,
 }
 
 impl SqliteConfig {
@@ -70,9 +74,14 @@ impl SqliteConfig {
             synchronous: Synchronous::Full,
             read_connections: 4,
             max_batch: 512,
+            write_queue: 4096,
+            write_queue_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
+
+/// How long [`Store::ready`] waits for the writer before it reports the store not ready.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The SQLite store. Cheap to clone.
 #[derive(Clone)]
@@ -142,7 +151,15 @@ impl SqliteStore {
         let readers = (0..config.read_connections.max(1))
             .map(|_| open_connection(&config.path, true, config.synchronous))
             .collect::<StoreResult<Vec<_>>>()?;
-        let writer = writer::Writer::spawn(conn, config.max_batch).map_err(unavailable)?;
+        let writer = writer::Writer::spawn(
+            conn,
+            writer::WriterLimits {
+                max_batch: config.max_batch,
+                queue_capacity: config.write_queue,
+                enqueue_timeout: config.write_queue_timeout,
+            },
+        )
+        .map_err(unavailable)?;
         Ok(SqliteStore {
             writer,
             readers: ReadPool::new(readers),
@@ -347,6 +364,28 @@ const FIND_TERMINAL_WHERE: &str = "WHERE rowid = (SELECT rowid FROM (
 
 #[async_trait]
 impl Store for SqliteStore {
+    /// A round trip through the writer thread (so a dead or wedged writer shows), in which a
+    /// probe row is written and rolled back (so a read-only or locked database shows).
+    async fn ready(&self) -> StoreResult<()> {
+        let probe = self.writer.write(|conn| {
+            conn.execute_batch(
+                "SAVEPOINT ready_probe;
+                 INSERT INTO settings (name, value) VALUES ('poigate.ready_probe', '')
+                   ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+                 ROLLBACK TO ready_probe;
+                 RELEASE ready_probe;",
+            )
+            .map_err(|e| unavailable(format!("the database is not writable: {e}")))
+        });
+        match tokio::time::timeout(READY_TIMEOUT, probe).await {
+            Ok(result) => result,
+            Err(_) => Err(unavailable(format!(
+                "the database writer did not answer within {} ms",
+                READY_TIMEOUT.as_millis()
+            ))),
+        }
+    }
+
     async fn create_merchant(&self, merchant: &Merchant) -> StoreResult<()> {
         let m = merchant.clone();
         self.writer

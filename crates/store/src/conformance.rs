@@ -55,6 +55,7 @@ macro_rules! conformance_tests {
             transaction_writes_are_versioned_and_atomic,
             settlement_finds_what_waits,
             pairing_codes_are_single_use_and_replace_device_keys,
+            ready_proves_writes_and_leaves_nothing_behind,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1671,4 +1672,21 @@ pub async fn pairing_codes_are_single_use_and_replace_device_keys(store: Arc<dyn
         store.find_device_credential(&[99; 32]).await.expect("find"),
         None
     );
+}
+
+/// `ready()` answers on a fresh store, again after a refused write, and leaves no trace a
+/// reader could see.
+pub async fn ready_proves_writes_and_leaves_nothing_behind(store: Arc<dyn Store>) {
+    store.ready().await.expect("a fresh store is ready");
+    let m = merchant(&store, "Ready").await;
+    assert!(matches!(
+        store.create_merchant(&m).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    store
+        .ready()
+        .await
+        .expect("still ready after a refused write");
+    store.ready().await.expect("ready twice");
+    assert_eq!(store.list_merchants().await.expect("list"), vec![m]);
 }

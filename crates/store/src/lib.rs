@@ -61,6 +61,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// happen completely and durably before it returns `Ok`, or not at all.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Proves the store can take writes now: the write path answers (for a backend with a
+    /// writer thread, a round trip through it) and the database accepts a write (one that
+    /// is rolled back). `Unavailable` otherwise, within a bounded time. Readiness probes
+    /// call this, so it must be cheap and leave nothing behind.
+    async fn ready(&self) -> StoreResult<()>;
+
     // --- merchants and API keys -------------------------------------------------------
 
     async fn create_merchant(&self, merchant: &Merchant) -> StoreResult<()>;
