@@ -1,7 +1,9 @@
 //! # poigate-store
 //!
 //! The storage contract of poigate: the [`Store`] trait, the records it reads and writes, its
-//! error type, and a [conformance suite](conformance) that every backend runs.
+//! error type, and a conformance suite that every backend runs (module `conformance` and the
+//! `conformance_tests!` macro, behind the `conformance` cargo feature: backends enable it
+//! for their tests through a dev-dependency, so the shipped library does not carry it).
 //!
 //! **Owns:** what must be durable and which writes are atomic together (a state change, its
 //! events, its transaction record and its idempotency records are ONE write), and which
@@ -12,6 +14,7 @@
 //! here), HTTP, terminals, timers. The engine talks to storage only through this trait, so a
 //! PostgreSQL backend plugs in without engine changes.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod records;
 
