@@ -4,8 +4,10 @@
 //! `synchronous=FULL` by default (a commit survives power loss), ONE writer thread with group
 //! commit ([`writer`]), and a small pool of read-only connections ([`pool`]).
 //!
-//! **Owns:** the SQL schema and its migrations, the mapping between rows and domain types,
-//! the translation of SQLite constraint errors into [`StoreError`]s.
+//! **Owns:** the SQL schema and its migrations, the mapping between SQL rows and domain
+//! types, the translation of SQLite constraint errors into [`StoreError`]s. Body columns
+//! (interactions, events, transactions, operations, idempotent answers, webhook messages and
+//! endpoints) hold the JSON of [`poigate_store::rows`] types, never of domain types.
 //!
 //! **Must not know about:** the engine's rules beyond what the [`Store`] contract states,
 //! HTTP, terminals. Nothing SQLite-specific leaves this crate.
@@ -25,6 +27,7 @@ use poigate_domain::{
     OperationId, OperationKind, OutboxMessage, Terminal, TerminalId, Timestamp, Transaction,
     TransactionEvent, TransactionId, WebhookEndpoint, WebhookEndpointId,
 };
+use poigate_store::rows;
 use poigate_store::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -341,10 +344,7 @@ pub(crate) fn upsert_transaction(conn: &Connection, txn: &Transaction) -> StoreR
             txn.created_at.as_millis(),
             txn.updated_at.as_millis(),
             encode_json(txn).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-            serde_json::to_value(txn.condition)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            rows::ConditionRow::from(txn.condition).as_str(),
             txn.last_seq as i64,
             txn.captured_at.map(Timestamp::as_millis)
         ])

@@ -5,6 +5,10 @@
 //! `conformance_tests!` macro, behind the `conformance` cargo feature: backends enable it
 //! for their tests through a dev-dependency, so the shipped library does not carry it).
 //!
+//! It also owns the [storage rows](rows): the versioned, serialized shape in which every
+//! backend keeps domain objects, separate from the domain and wire types, with explicit
+//! conversions and golden fixtures (`tests/golden/`) that prove old rows still decode.
+//!
 //! **Owns:** what must be durable and which writes are atomic together (a state change, its
 //! events, its transaction record and its idempotency records are ONE write), and which
 //! uniqueness rules the database itself enforces (one live interaction per terminal; one
@@ -17,6 +21,7 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod records;
+pub mod rows;
 
 pub use records::*;
 
