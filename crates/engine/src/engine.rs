@@ -525,7 +525,7 @@ impl Engine {
                     }
                     break decision;
                 }
-                Err(StoreError::VersionConflict(_)) if attempts < 3 => {
+                Err(StoreError::VersionConflict { .. }) if attempts < 3 => {
                     attempts += 1;
                     // Another writer (another node) got there first: reload and re-decide.
                     match self.inner.store.get_interaction(id).await {

@@ -56,6 +56,13 @@ impl From<StoreError> for EngineError {
         match e {
             StoreError::TerminalBusy { blocking } => EngineError::TerminalBusy { blocking },
             StoreError::Duplicate(what) => EngineError::Duplicate(what),
+            // A transaction that kept changing under a request answers as it always did (a
+            // conflict the client may retry); an interaction's conflict is retried inside the
+            // engine and only escapes as a storage failure.
+            StoreError::VersionConflict {
+                entity: "transaction",
+                ..
+            } => EngineError::Duplicate("a concurrent change of this transaction"),
             other => EngineError::Store(other),
         }
     }

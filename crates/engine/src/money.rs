@@ -144,7 +144,7 @@ impl Engine {
                 }
                 // Someone else (a settlement run in another process) changed the
                 // transaction: re-read and apply again.
-                Err(StoreError::Duplicate(_)) => continue,
+                Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -505,7 +505,7 @@ impl Transactions<'_> {
                         settled += 1;
                         progressed = true;
                     }
-                    Err(StoreError::Duplicate(_)) => progressed = true,
+                    Err(StoreError::VersionConflict { .. }) => progressed = true,
                     Err(e) => return Err(e.into()),
                 }
             }

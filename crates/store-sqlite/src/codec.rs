@@ -1,19 +1,22 @@
 //! Row ↔ domain conversions.
 
 use poigate_domain::{ApiKeyMode, Merchant, Terminal, TerminalConnection, TerminalKind, Timestamp};
+use poigate_store::rows::{self, Stored};
 use poigate_store::{ApiKeyRecord, CredentialKind, DeviceCredential, StoreError, StoreResult};
-use serde::{Serialize, de::DeserializeOwned};
 
 pub const API_KEY_SELECT: &str = "SELECT id, merchant_id, mode, secret_hash, display_prefix, label, created_at, revoked_at FROM api_keys";
 pub const TERMINAL_SELECT: &str = "SELECT id, merchant_id, serial_number, model, label, kind, created_at, connection FROM terminals";
 pub const CREDENTIAL_SELECT: &str = "SELECT secret_hash, terminal_id, kind, created_at, expires_at, used_at, revoked_at FROM device_credentials";
 
-pub fn encode_json<T: Serialize>(value: &T) -> StoreResult<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+/// The body column of a domain object: the JSON of its storage row
+/// ([`poigate_store::rows`]), never of the domain type itself.
+pub fn encode_json<T: Stored>(value: &T) -> StoreResult<String> {
+    rows::encode(value)
 }
 
-pub fn decode_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("cannot decode: {e}")))
+/// The domain object of a body column, read through its storage row.
+pub fn decode_json<T: Stored>(text: &str) -> StoreResult<T> {
+    rows::decode(text)
 }
 
 pub fn parse_id<T: std::str::FromStr>(text: &str) -> StoreResult<T> {

@@ -4,8 +4,10 @@
 //! `synchronous=FULL` by default (a commit survives power loss), ONE writer thread with group
 //! commit ([`writer`]), and a small pool of read-only connections ([`pool`]).
 //!
-//! **Owns:** the SQL schema and its migrations, the mapping between rows and domain types,
-//! the translation of SQLite constraint errors into [`StoreError`]s.
+//! **Owns:** the SQL schema and its migrations, the mapping between SQL rows and domain
+//! types, the translation of SQLite constraint errors into [`StoreError`]s. Body columns
+//! (interactions, events, transactions, operations, idempotent answers, webhook messages and
+//! endpoints) hold the JSON of [`poigate_store::rows`] types, never of domain types.
 //!
 //! **Must not know about:** the engine's rules beyond what the [`Store`] contract states,
 //! HTTP, terminals. Nothing SQLite-specific leaves this crate.
@@ -25,6 +27,7 @@ use poigate_domain::{
     OperationId, OperationKind, OutboxMessage, Terminal, TerminalId, Timestamp, Transaction,
     TransactionEvent, TransactionId, WebhookEndpoint, WebhookEndpointId,
 };
+use poigate_store::rows;
 use poigate_store::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -61,6 +64,10 @@ pub struct SqliteConfig {
     pub synchronous: Synchronous,
     pub read_connections: usize,
     pub max_batch: usize,
+    /// Most writes waiting for the writer thread; further callers wait for room.
+    pub write_queue: usize,
+    /// How long a write waits for room in a full queue before it fails with `Unavailable`.
+    pub write_queue_timeout: std::time::Duration,
 }
 
 impl SqliteConfig {
@@ -70,9 +77,14 @@ impl SqliteConfig {
             synchronous: Synchronous::Full,
             read_connections: 4,
             max_batch: 512,
+            write_queue: 4096,
+            write_queue_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
+
+/// How long [`Store::ready`] waits for the writer before it reports the store not ready.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The SQLite store. Cheap to clone.
 #[derive(Clone)]
@@ -142,7 +154,15 @@ impl SqliteStore {
         let readers = (0..config.read_connections.max(1))
             .map(|_| open_connection(&config.path, true, config.synchronous))
             .collect::<StoreResult<Vec<_>>>()?;
-        let writer = writer::Writer::spawn(conn, config.max_batch).map_err(unavailable)?;
+        let writer = writer::Writer::spawn(
+            conn,
+            writer::WriterLimits {
+                max_batch: config.max_batch,
+                queue_capacity: config.write_queue,
+                enqueue_timeout: config.write_queue_timeout,
+            },
+        )
+        .map_err(unavailable)?;
         Ok(SqliteStore {
             writer,
             readers: ReadPool::new(readers),
@@ -297,7 +317,10 @@ fn insert_events(conn: &Connection, events: &[Event]) -> StoreResult<()> {
         ])
         .map_err(|err| {
             if is_unique_violation(&err) {
-                StoreError::VersionConflict(e.interaction_id)
+                StoreError::VersionConflict {
+                    entity: "interaction",
+                    id: e.interaction_id.to_string(),
+                }
             } else {
                 db(err)
             }
@@ -321,10 +344,7 @@ pub(crate) fn upsert_transaction(conn: &Connection, txn: &Transaction) -> StoreR
             txn.created_at.as_millis(),
             txn.updated_at.as_millis(),
             encode_json(txn).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-            serde_json::to_value(txn.condition)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            rows::ConditionRow::from(txn.condition).as_str(),
             txn.last_seq as i64,
             txn.captured_at.map(Timestamp::as_millis)
         ])
@@ -344,6 +364,28 @@ const FIND_TERMINAL_WHERE: &str = "WHERE rowid = (SELECT rowid FROM (
 
 #[async_trait]
 impl Store for SqliteStore {
+    /// A round trip through the writer thread (so a dead or wedged writer shows), in which a
+    /// probe row is written and rolled back (so a read-only or locked database shows).
+    async fn ready(&self) -> StoreResult<()> {
+        let probe = self.writer.write(|conn| {
+            conn.execute_batch(
+                "SAVEPOINT ready_probe;
+                 INSERT INTO settings (name, value) VALUES ('poigate.ready_probe', '')
+                   ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+                 ROLLBACK TO ready_probe;
+                 RELEASE ready_probe;",
+            )
+            .map_err(|e| unavailable(format!("the database is not writable: {e}")))
+        });
+        match tokio::time::timeout(READY_TIMEOUT, probe).await {
+            Ok(result) => result,
+            Err(_) => Err(unavailable(format!(
+                "the database writer did not answer within {} ms",
+                READY_TIMEOUT.as_millis()
+            ))),
+        }
+    }
+
     async fn create_merchant(&self, merchant: &Merchant) -> StoreResult<()> {
         let m = merchant.clone();
         self.writer
@@ -785,7 +827,10 @@ impl Store for SqliteStore {
                         .and_then(|mut s| s.query_row([i.id.to_string()], |r| r.get(0)).optional())
                         .map_err(db)?;
                     return Err(match exists {
-                        Some(_) => StoreError::VersionConflict(i.id),
+                        Some(_) => StoreError::VersionConflict {
+                            entity: "interaction",
+                            id: i.id.to_string(),
+                        },
                         None => StoreError::NotFound("interaction"),
                     });
                 }

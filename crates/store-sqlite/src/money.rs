@@ -26,9 +26,10 @@ pub fn apply(conn: &Connection, w: &TransactionWrite) -> StoreResult<()> {
     match stored {
         None => return Err(StoreError::NotFound("transaction")),
         Some(seq) if seq as u64 != w.expected_last_seq => {
-            return Err(StoreError::Duplicate(
-                "a concurrent change of this transaction",
-            ));
+            return Err(StoreError::VersionConflict {
+                entity: "transaction",
+                id: t.id.to_string(),
+            });
         }
         Some(_) => {}
     }

@@ -6,59 +6,147 @@
 //! ONE `BEGIN IMMEDIATE … COMMIT` — each inside its own savepoint, so one failing job rolls
 //! back only itself — and answers every caller after the commit is durable. Under load this
 //! turns N fsyncs into one, which is the whole point (design section 8).
+//!
+//! The thread must outlive any one bad job, because every write of the process goes through
+//! it: a job that panics is caught, fails with an error, and its savepoint is rolled back
+//! like any failed job's. The queue is bounded so that a stalled disk turns into clear
+//! `Unavailable` errors after [`WriterLimits::enqueue_timeout`] instead of unbounded memory
+//! and callers that hang forever.
 
 use poigate_store::{StoreError, StoreResult};
 use rusqlite::Connection;
-use std::sync::mpsc;
-use tokio::sync::oneshot;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
 /// Called once the batch's fate is known: `Ok` when committed, the commit error otherwise.
 type Finisher = Box<dyn FnOnce(StoreResult<()>) + Send>;
-/// Runs inside the batch transaction; says whether it succeeded (to keep or roll back its
-/// savepoint) and how to deliver its result.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Finisher) + Send>;
+type Job = Box<dyn WriteJob>;
+
+/// One queued write.
+trait WriteJob: Send {
+    /// Runs inside the batch transaction; says whether it succeeded (to keep or roll back
+    /// its savepoint) and how to deliver its result once the batch's fate is known.
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Finisher);
+    /// The batch failed before this job ran: tell its caller why.
+    fn fail(self: Box<Self>, err: StoreError);
+}
+
+/// A caller's closure and where its answer goes.
+struct Pending<F, T> {
+    f: F,
+    answer: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<F, T> WriteJob for Pending<F, T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Finisher) {
+        let Pending { f, answer } = *self;
+        let result = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|panic| {
+            let why = panic_message(panic.as_ref());
+            tracing::error!(panic = %why, "a write job panicked; it is rolled back");
+            Err(StoreError::Unavailable(format!(
+                "a database write failed unexpectedly (it was rolled back): {why}"
+            )))
+        });
+        let ok = result.is_ok();
+        let finish: Finisher = Box::new(move |commit| {
+            let _ = answer.send(commit.and(result));
+        });
+        (ok, finish)
+    }
+
+    fn fail(self: Box<Self>, err: StoreError) {
+        let _ = self.answer.send(Err(err));
+    }
+}
+
+/// How much the writer queues and how long a caller waits for room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriterLimits {
+    /// Most jobs committed in one transaction.
+    pub max_batch: usize,
+    /// Most jobs waiting for the writer; further callers wait for room.
+    pub queue_capacity: usize,
+    /// How long a caller waits for room in a full queue before it gets `Unavailable`.
+    pub enqueue_timeout: Duration,
+}
+
+impl Default for WriterLimits {
+    fn default() -> Self {
+        WriterLimits {
+            max_batch: 512,
+            queue_capacity: 4096,
+            enqueue_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 /// Handle to the writer thread. Cloning shares the same thread.
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    enqueue_timeout: Duration,
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`, committing at most `max_batch` jobs at once.
-    pub fn spawn(conn: Connection, max_batch: usize) -> std::io::Result<Writer> {
-        let (tx, rx) = mpsc::channel::<Job>();
+    /// Starts the writer thread on `conn`.
+    pub fn spawn(conn: Connection, limits: WriterLimits) -> std::io::Result<Writer> {
+        let (tx, rx) = mpsc::channel::<Job>(limits.queue_capacity.max(1));
+        let max_batch = limits.max_batch.max(1);
         std::thread::Builder::new()
             .name("poigate-sqlite-writer".into())
-            .spawn(move || run(conn, rx, max_batch.max(1)))?;
-        Ok(Writer { jobs: tx })
+            .spawn(move || run(conn, rx, max_batch))?;
+        Ok(Writer {
+            jobs: tx,
+            enqueue_timeout: limits.enqueue_timeout,
+        })
     }
 
     /// Runs `f` in the next batch and returns its result once the batch is committed.
+    ///
+    /// Fails with `Unavailable` when the queue stays full for the enqueue timeout, when
+    /// the writer has stopped, or when `f` panics (its changes are rolled back).
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
-            let finish: Finisher = Box::new(move |commit| {
-                let _ = tx.send(commit.and(result));
-            });
-            (ok, finish)
-        });
-        self.jobs
-            .send(job)
-            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
+        let (answer, rx) = oneshot::channel();
+        let job: Job = Box::new(Pending { f, answer });
+        match tokio::time::timeout(self.enqueue_timeout, self.jobs.send(job)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                return Err(StoreError::Unavailable(
+                    "the database writer has stopped".into(),
+                ));
+            }
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "write queue full: the database writer has not taken a job for {} ms",
+                    self.enqueue_timeout.as_millis()
+                )));
+            }
+        }
         rx.await
             .map_err(|_| StoreError::Unavailable("the database writer dropped a request".into()))?
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
-    while let Ok(first) = rx.recv() {
+/// The text of a panic payload (`panic!("…")` gives a `&str` or a `String`).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match rx.try_recv() {
@@ -85,7 +173,8 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
         return;
     }
     let mut finishers = Vec::with_capacity(batch.len());
-    for job in batch {
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
         if let Err(e) = run_cached(conn, "SAVEPOINT job") {
             tracing::error!(error = %e, "cannot open a savepoint");
             let _ = conn.execute_batch("ROLLBACK");
@@ -94,10 +183,19 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
                 let f: Finisher = f;
                 f(Err(err.clone()));
             }
-            // The job itself never ran; it is dropped, which errors its caller.
+            job.fail(err.clone());
+            for rest in jobs {
+                rest.fail(err.clone());
+            }
             return;
         }
-        let (ok, finish) = job(conn);
+        // `Pending::run` already catches a panic of the caller's closure; this catches one
+        // of any other job, so the thread survives whatever a job does. Its caller then
+        // sees its dropped answer channel as an error.
+        let (ok, finish) = match catch_unwind(AssertUnwindSafe(|| job.run(conn))) {
+            Ok((ok, finish)) => (ok, Some(finish)),
+            Err(_) => (false, None),
+        };
         let end = if ok {
             run_cached(conn, "RELEASE job")
         } else {
@@ -106,7 +204,7 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
         if let Err(e) = end {
             tracing::error!(error = %e, "cannot close a savepoint");
         }
-        finishers.push(finish);
+        finishers.extend(finish);
     }
     let outcome = match run_cached(conn, "COMMIT") {
         Ok(()) => Ok(()),
@@ -122,9 +220,13 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
 }
 
 fn fail_all(conn: &Connection, batch: Vec<Job>, err: StoreError) {
-    // Run nothing: each job's result channel is dropped with the job, which the caller
-    // sees as an error. Roll back in case BEGIN half-happened.
+    // Run nothing and tell every caller why. Roll back in case BEGIN half-happened.
     let _ = conn.execute_batch("ROLLBACK");
     tracing::error!(error = %err, jobs = batch.len(), "write batch failed");
-    drop(batch);
+    for job in batch {
+        job.fail(err.clone());
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -55,6 +55,7 @@ macro_rules! conformance_tests {
             transaction_writes_are_versioned_and_atomic,
             settlement_finds_what_waits,
             pairing_codes_are_single_use_and_replace_device_keys,
+            ready_proves_writes_and_leaves_nothing_behind,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -385,7 +386,10 @@ pub async fn transitions_append_events_and_check_versions(store: Arc<dyn Store>)
             outbox: vec![],
         })
         .await;
-    assert!(matches!(res, Err(StoreError::VersionConflict(id)) if id == i.id));
+    assert!(
+        matches!(&res, Err(StoreError::VersionConflict { entity: "interaction", id }) if *id == i.id.to_string()),
+        "{res:?}"
+    );
     assert_eq!(
         store.get_interaction(i.id).await.expect("get"),
         Some(i3.clone())
@@ -1214,7 +1218,13 @@ pub async fn outbox_rows_share_the_fate_of_their_state_change(store: Arc<dyn Sto
             transaction: None,
         })
         .await;
-    assert!(matches!(refused, Err(StoreError::VersionConflict(_))));
+    assert!(matches!(
+        refused,
+        Err(StoreError::VersionConflict {
+            entity: "interaction",
+            ..
+        })
+    ));
     // Created + acknowledged: exactly two messages.
     assert_eq!(store.dispatch_outbox(100, t(5)).await.expect("dispatch"), 2);
 }
@@ -1387,6 +1397,8 @@ pub async fn transaction_writes_are_versioned_and_atomic(store: Arc<dyn Store>) 
         None
     );
     // A writer that read the old version loses, and writes nothing.
+    // The refusal names what happened: a version conflict on this transaction (not a
+    // duplicate, which callers must not retry).
     let mut stale = original.clone();
     let other = refund_op(&stale, 700, 11);
     stale.begin(&other, t(11));
@@ -1401,7 +1413,13 @@ pub async fn transaction_writes_are_versioned_and_atomic(store: Arc<dyn Store>) 
             idempotency_response: None,
         })
         .await;
-    assert!(refused.is_err());
+    assert!(
+        matches!(
+            &refused,
+            Err(StoreError::VersionConflict { entity: "transaction", id }) if *id == txn.id.to_string()
+        ),
+        "{refused:?}"
+    );
     assert_eq!(store.get_operation(other.id).await.expect("get"), None);
     // The same idempotency key again: refused with the existing record, nothing written.
     let mut again = txn.clone();
@@ -1654,4 +1672,21 @@ pub async fn pairing_codes_are_single_use_and_replace_device_keys(store: Arc<dyn
         store.find_device_credential(&[99; 32]).await.expect("find"),
         None
     );
+}
+
+/// `ready()` answers on a fresh store, again after a refused write, and leaves no trace a
+/// reader could see.
+pub async fn ready_proves_writes_and_leaves_nothing_behind(store: Arc<dyn Store>) {
+    store.ready().await.expect("a fresh store is ready");
+    let m = merchant(&store, "Ready").await;
+    assert!(matches!(
+        store.create_merchant(&m).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    store
+        .ready()
+        .await
+        .expect("still ready after a refused write");
+    store.ready().await.expect("ready twice");
+    assert_eq!(store.list_merchants().await.expect("list"), vec![m]);
 }

@@ -1,7 +1,13 @@
 //! # poigate-store
 //!
 //! The storage contract of poigate: the [`Store`] trait, the records it reads and writes, its
-//! error type, and a [conformance suite](conformance) that every backend runs.
+//! error type, and a conformance suite that every backend runs (module `conformance` and the
+//! `conformance_tests!` macro, behind the `conformance` cargo feature: backends enable it
+//! for their tests through a dev-dependency, so the shipped library does not carry it).
+//!
+//! It also owns the [storage rows](rows): the versioned, serialized shape in which every
+//! backend keeps domain objects, separate from the domain and wire types, with explicit
+//! conversions and golden fixtures (`tests/golden/`) that prove old rows still decode.
 //!
 //! **Owns:** what must be durable and which writes are atomic together (a state change, its
 //! events, its transaction record and its idempotency records are ONE write), and which
@@ -12,8 +18,10 @@
 //! here), HTTP, terminals, timers. The engine talks to storage only through this trait, so a
 //! PostgreSQL backend plugs in without engine changes.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod records;
+pub mod rows;
 
 pub use records::*;
 
@@ -36,9 +44,11 @@ pub enum StoreError {
     /// An operation's idempotency key is already taken.
     #[error("idempotency key already used")]
     OperationIdempotencyConflict { existing: Box<OperationIdempotency> },
-    /// The interaction changed since it was read (optimistic concurrency on `last_seq`).
-    #[error("interaction {0} changed concurrently")]
-    VersionConflict(InteractionId),
+    /// The object changed since it was read (optimistic concurrency on `last_seq`): another
+    /// writer got there first. Callers re-read and decide again. `entity` names the kind of
+    /// object (`"interaction"`, `"transaction"` …), `id` which one.
+    #[error("{entity} {id} changed concurrently")]
+    VersionConflict { entity: &'static str, id: String },
     /// A uniqueness rule on another object fired (e.g. a terminal serial number reused).
     #[error("{0} already exists")]
     Duplicate(&'static str),
@@ -59,6 +69,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// happen completely and durably before it returns `Ok`, or not at all.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Proves the store can take writes now: the write path answers (for a backend with a
+    /// writer thread, a round trip through it) and the database accepts a write (one that
+    /// is rolled back). `Unavailable` otherwise, within a bounded time. Readiness probes
+    /// call this, so it must be cheap and leave nothing behind.
+    async fn ready(&self) -> StoreResult<()>;
+
     // --- merchants and API keys -------------------------------------------------------
 
     async fn create_merchant(&self, merchant: &Merchant) -> StoreResult<()>;
@@ -140,7 +156,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a state change: the new interaction row, its events and the transaction a card
     /// decision created, in one transaction, only if the stored `last_seq` still equals
-    /// `expected_last_seq` (else `VersionConflict`).
+    /// `expected_last_seq` (else `VersionConflict { entity: "interaction" }`).
     async fn apply_transition(&self, write: &TransitionWrite) -> StoreResult<()>;
 
     async fn get_interaction(&self, id: InteractionId) -> StoreResult<Option<Interaction>>;
@@ -170,7 +186,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a change of a transaction — the transaction, its events, the operation, webhook
     /// messages and idempotency data — in one transaction, only if the stored `last_seq`
-    /// still equals `expected_last_seq` (else `VersionConflict`-like `Duplicate`).
+    /// still equals `expected_last_seq` (else `VersionConflict { entity: "transaction" }`;
+    /// `NotFound("transaction")` when it does not exist).
     async fn apply_transaction_write(&self, write: &TransactionWrite) -> StoreResult<()>;
     async fn get_operation(&self, id: OperationId) -> StoreResult<Option<Operation>>;
     /// A transaction's operations (of one kind, or all), oldest first.

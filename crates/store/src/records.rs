@@ -246,7 +246,8 @@ pub struct DeliveryFilter {
 }
 
 /// The answer an operation request produced: the operation and its transaction as they were.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Stored as [`rows::OperationSnapshotRowV1`](crate::rows::OperationSnapshotRowV1).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OperationSnapshot {
     pub operation: Operation,
     pub transaction: Transaction,

@@ -60,6 +60,11 @@ impl FaultyStore {
 
 #[async_trait]
 impl Store for FaultyStore {
+    async fn ready(&self) -> StoreResult<()> {
+        self.check()?;
+        self.inner.ready().await
+    }
+
     async fn create_merchant(&self, merchant: &Merchant) -> StoreResult<()> {
         self.check()?;
         self.inner.create_merchant(merchant).await

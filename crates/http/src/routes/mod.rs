@@ -130,7 +130,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     state
         .engine
         .store()
-        .list_merchants()
+        .ready()
         .await
         .map_err(poigate_engine::EngineError::Store)?;
     Ok(Json(Health {
