@@ -926,7 +926,7 @@ impl Devices<'_> {
     }
 
     /// Reports that arrived together from one terminal, in order: one outcome each, in the
-    /// same order, exactly as if each had been passed to [`Engine::report`] in turn — but the
+    /// same order, exactly as if each had been passed to [`Devices::report`] in turn — but the
     /// consecutive reports of one interaction are committed in ONE write. A terminal at full
     /// speed sends a burst of stage reports and its result; one commit instead of one per
     /// report is what lets a durable gateway keep up with it (docs/performance.md).
@@ -1159,7 +1159,7 @@ impl Interactions<'_> {
             .interaction)
     }
 
-    /// [`Engine::wait`], also saying — when the wait ended because the state changed — when
+    /// [`Interactions::wait`], also saying — when the wait ended because the state changed — when
     /// that change was committed and, for an outcome, the transaction committed with it (so
     /// the answer needs no read of it).
     pub async fn wait_timed(

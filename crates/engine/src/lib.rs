@@ -4,9 +4,9 @@
 //!
 //! **Services** (see [`services`]): [`Interactions`] (create, cancel, status, long-poll,
 //! events, lookup), [`Devices`] (terminal reports, presence, pairing, device keys),
-//! [`Transactions`] (money after the sale: capture, void, refunds, settlement), [`Admin`] (merchants, API keys, access
-//! tokens, terminals), [`Webhooks`] (endpoints, secrets, delivery log). Obtained from one
-//! [`Engine`]: `engine.interactions().create(…)`.
+//! [`Transactions`] (money after the sale: capture, void, refunds, settlement), [`Admin`]
+//! (merchants, API keys, access tokens, terminals), [`Webhooks`] (endpoints, secrets,
+//! delivery log). Obtained from one [`Engine`]: `engine.interactions().create(…)`.
 //!
 //! **Ports** (traits for every outside fact, all given to [`EngineBuilder`] up front):
 //! [`Store`](poigate_store::Store) (durable state), [`Clock`] (time), [`Coordinator`]

@@ -2,7 +2,7 @@
 //! report back ([`TerminalReport`]).
 //!
 //! The in-process simulator and the WebSocket link both implement [`TerminalLink`]; both
-//! report through [`crate::Engine::report`] and [`crate::Engine::terminal_connected`]. The
+//! report through [`crate::Devices::report`] and [`crate::Devices::terminal_connected`]. The
 //! engine never knows which one is on the other side.
 
 use async_trait::async_trait;

@@ -8,8 +8,12 @@
 //! **Owns:** the HTTP client side of webhooks: signing, rendering the envelope, scheduling
 //! attempts, concurrency limits, the SSRF guard.
 //!
+//! Payload formats other than the native envelope (Adyen, CM.com, …) come from a
+//! [`PayloadRenderer`] — the HTTP edge's dialect registry — and what the worker may release at
+//! start-up from the engine's `Coordinator` ([`LeaseRecovery`](poigate_engine::LeaseRecovery)).
+//!
 //! **Must not know about:** how messages are produced (the engine writes them with its state
-//! changes), SQL, the API server.
+//! changes), SQL, the API server, the dialects' shapes.
 
 pub mod render;
 pub mod signing;
