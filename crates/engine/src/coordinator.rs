@@ -25,7 +25,7 @@
 //! implementation satisfies each method is written down in `docs/design-notes.md`.
 
 use crate::idempotency::{InFlight, InFlightGuard};
-use crate::key_cache::KeyCache;
+pub use crate::key_cache::KeyCache;
 use async_trait::async_trait;
 use poigate_domain::{
     ApiKeyId, Interaction, InteractionId, MerchantId, TerminalId, Timestamp, Transaction,
@@ -207,8 +207,20 @@ pub trait Coordinator: Send + Sync + 'static {
 
     // --- timers, guards and locks ------------------------------------------------------
 
+    /// Records that `timer` is due at `due`, so that it fires even if this node dies before
+    /// (another node finds it through [`Coordinator::next_orphaned_timer`]). The setting node
+    /// also sleeps until `due` itself and then claims it.
+    async fn set_timer(&self, timer: TimerKey, due: Timestamp) -> Result<(), CoordinatorError>;
+
+    /// Forgets a timer that will not be needed (its interaction is final).
+    async fn cancel_timer(&self, timer: TimerKey);
+
     /// Claims a due timer: `true` for exactly one caller in the cluster.
     async fn claim_timer(&self, timer: TimerKey) -> Result<bool, CoordinatorError>;
+
+    /// The next timer that is overdue and that no node has claimed (its node died); `None`
+    /// when there will be none (a one-process coordinator: its own sleeps fire every timer).
+    async fn next_orphaned_timer(&self) -> Option<TimerKey>;
 
     /// Claims idempotency keys of a create that is starting; `None` while any of them is
     /// being created already.
@@ -237,14 +249,71 @@ pub trait Coordinator: Send + Sync + 'static {
     fn lease_recovery(&self) -> LeaseRecovery;
 }
 
-/// One channel per interaction somebody waits for.
-type Waiters = HashMap<InteractionId, watch::Sender<Option<Arc<Committed>>>>;
+/// The waiters of one process: one `watch` channel per interaction somebody waits for,
+/// forgotten when its last subscriber leaves or its interaction is final. Every coordinator
+/// keeps its own node's waiters with it; a cluster coordinator feeds it changes committed on
+/// other nodes too.
+#[derive(Default)]
+pub struct Waiters {
+    channels: Arc<Mutex<HashMap<InteractionId, watch::Sender<Option<Arc<Committed>>>>>>,
+}
+
+impl Waiters {
+    /// Hands a committed change to the interaction's subscribers on this node, if any.
+    pub fn publish(&self, committed: Arc<Committed>) {
+        let id = committed.interaction.id;
+        let final_ = committed.interaction.is_final();
+        let mut channels = lock(&self.channels);
+        if let Some(tx) = channels.get(&id) {
+            tx.send_replace(Some(committed));
+            if final_ {
+                // Nothing follows a final change: receivers keep the value, then see the
+                // channel closed.
+                channels.remove(&id);
+            }
+        }
+    }
+
+    /// Subscribes to one interaction's changes on this node.
+    pub fn subscribe(&self, interaction: InteractionId) -> Subscription {
+        let rx = {
+            let mut channels = lock(&self.channels);
+            channels
+                .entry(interaction)
+                .or_insert_with(|| watch::Sender::new(None))
+                .subscribe()
+        };
+        let channels = Arc::downgrade(&self.channels);
+        Subscription::new(
+            rx,
+            Some(Box::new(move || {
+                let Some(channels) = channels.upgrade() else {
+                    return;
+                };
+                let mut channels = lock(&channels);
+                // The dropped receiver still counts while this runs: forget the channel when
+                // ours was the last one.
+                if channels
+                    .get(&interaction)
+                    .is_some_and(|tx| tx.receiver_count() <= 1)
+                {
+                    channels.remove(&interaction);
+                }
+            })),
+        )
+    }
+
+    /// The interactions somebody on this node waits for.
+    pub fn subscribed(&self) -> Vec<InteractionId> {
+        lock(&self.channels).keys().copied().collect()
+    }
+}
 
 /// The coordinator of one gateway process: all facts in memory.
 pub struct LocalCoordinator {
     node: NodeId,
     presence: Mutex<HashMap<TerminalId, Presence>>,
-    waiters: Arc<Mutex<Waiters>>,
+    waiters: Waiters,
     in_flight: InFlight,
     txn_locks: Mutex<HashMap<TransactionId, Arc<tokio::sync::Mutex<()>>>>,
     keys: KeyCache,
@@ -267,7 +336,7 @@ impl LocalCoordinator {
         LocalCoordinator {
             node: NodeId("local".into()),
             presence: Mutex::default(),
-            waiters: Arc::default(),
+            waiters: Waiters::default(),
             in_flight: InFlight::default(),
             txn_locks: Mutex::default(),
             keys: KeyCache::default(),
@@ -283,11 +352,11 @@ impl LocalCoordinator {
 
     /// Number of interactions with at least one subscriber (for tests and diagnostics).
     pub fn subscribed_interactions(&self) -> usize {
-        lock(&self.waiters).len()
+        self.waiters.subscribed().len()
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
@@ -355,50 +424,27 @@ impl Coordinator for LocalCoordinator {
     }
 
     fn publish(&self, committed: Arc<Committed>) {
-        let id = committed.interaction.id;
-        let final_ = committed.interaction.is_final();
-        let mut waiters = lock(&self.waiters);
-        if let Some(tx) = waiters.get(&id) {
-            tx.send_replace(Some(committed));
-            if final_ {
-                // Nothing follows a final change: receivers keep the value, then see the
-                // channel closed.
-                waiters.remove(&id);
-            }
-        }
+        self.waiters.publish(committed);
     }
 
     fn subscribe(&self, interaction: InteractionId) -> Subscription {
-        let rx = {
-            let mut waiters = lock(&self.waiters);
-            waiters
-                .entry(interaction)
-                .or_insert_with(|| watch::Sender::new(None))
-                .subscribe()
-        };
-        let waiters = Arc::downgrade(&self.waiters);
-        Subscription::new(
-            rx,
-            Some(Box::new(move || {
-                let Some(waiters) = waiters.upgrade() else {
-                    return;
-                };
-                let mut waiters = lock(&waiters);
-                // The dropped receiver still counts while this runs: forget the channel when
-                // ours was the last one.
-                if waiters
-                    .get(&interaction)
-                    .is_some_and(|tx| tx.receiver_count() <= 1)
-                {
-                    waiters.remove(&interaction);
-                }
-            })),
-        )
+        self.waiters.subscribe(interaction)
     }
+
+    async fn set_timer(&self, _timer: TimerKey, _due: Timestamp) -> Result<(), CoordinatorError> {
+        // The process that sets a timer is the only one, and it sleeps until it is due.
+        Ok(())
+    }
+
+    async fn cancel_timer(&self, _timer: TimerKey) {}
 
     async fn claim_timer(&self, _timer: TimerKey) -> Result<bool, CoordinatorError> {
         // One process sets each timer once.
         Ok(true)
+    }
+
+    async fn next_orphaned_timer(&self) -> Option<TimerKey> {
+        None
     }
 
     fn claim_in_flight(&self, merchant: MerchantId, keys: Vec<String>) -> Option<InFlightGuard> {

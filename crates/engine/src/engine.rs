@@ -279,6 +279,37 @@ impl Engine {
         }
     }
 
+    /// Carries out a due timer if this node claims it (exactly one node does).
+    pub(crate) async fn fire_timer(&self, key: TimerKey) {
+        let (id, input) = match key {
+            TimerKey::Delivery(id) => (id, Input::DeliveryTimedOut),
+            TimerKey::Overdue(id) => (id, Input::DeadlinePassed),
+            TimerKey::Settlement(_) => return,
+        };
+        match self.coordinator().claim_timer(key).await {
+            Ok(true) => {
+                if let Err(e) = self.transition(id, input, None).await {
+                    tracing::warn!(interaction = %id, error = %e, "timer transition failed");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(interaction = %id, error = %e, "timer not claimed"),
+        }
+    }
+
+    /// Fires the timers other nodes set and could not fire (they died), for as long as the
+    /// engine lives (a one-process coordinator has none, and this ends at once).
+    fn serve_orphaned_timers(&self) {
+        let weak = self.downgrade();
+        let coordinator = self.inner.coordinator.clone();
+        tokio::spawn(async move {
+            while let Some(key) = coordinator.next_orphaned_timer().await {
+                let Some(engine) = weak.upgrade() else { return };
+                engine.fire_timer(key).await;
+            }
+        });
+    }
+
     /// Carries out the commands other nodes route to this one, for as long as the engine
     /// lives (a one-process coordinator has none, and this ends at once).
     fn serve_routed_commands(&self) {
@@ -362,6 +393,7 @@ impl Engine {
             }
         }
         self.serve_routed_commands();
+        self.serve_orphaned_timers();
         let pending = self.inner.store.pending_operations().await?;
         if !pending.is_empty() {
             tracing::info!(
@@ -621,6 +653,12 @@ impl Engine {
                     self.inner.live.remove(next.id);
                     self.inner.registry.release(next.terminal_id, next.id);
                     entry.cancel_timers();
+                    let coordinator = self.inner.coordinator.clone();
+                    let id = next.id;
+                    tokio::spawn(async move {
+                        coordinator.cancel_timer(TimerKey::Delivery(id)).await;
+                        coordinator.cancel_timer(TimerKey::Overdue(id)).await;
+                    });
                 }
             }
         }
@@ -637,18 +675,15 @@ impl Engine {
             _ => TimerKey::Overdue(id),
         };
         let handle = tokio::spawn(async move {
+            if let Some(engine) = engine.upgrade()
+                && let Err(e) = engine.coordinator().set_timer(key, at).await
+            {
+                // This node still fires it; only a takeover after its death is lost.
+                tracing::warn!(interaction = %id, error = %e, "timer not recorded for other nodes");
+            }
             sleep.await;
-            let Some(engine) = engine.upgrade() else {
-                return;
-            };
-            match engine.coordinator().claim_timer(key).await {
-                Ok(true) => {
-                    if let Err(e) = engine.transition(id, input, None).await {
-                        tracing::warn!(interaction = %id, error = %e, "timer transition failed");
-                    }
-                }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(interaction = %id, error = %e, "timer not claimed"),
+            if let Some(engine) = engine.upgrade() {
+                engine.fire_timer(key).await;
             }
         });
         entry.add_timer(handle);

@@ -18,7 +18,7 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
 /// Entries at most (then the cache starts over).
 pub const KEY_CACHE_MAX: usize = 10_000;
 
-pub(crate) struct KeyCache {
+pub struct KeyCache {
     inner: Mutex<Entries>,
     ttl: Duration,
 }

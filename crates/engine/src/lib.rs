@@ -39,7 +39,7 @@ pub mod coordinator;
 mod engine;
 pub mod error;
 pub mod idempotency;
-mod key_cache;
+pub mod key_cache;
 pub mod link;
 mod live;
 mod lookup;
@@ -55,7 +55,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use coordinator::{
     Committed, Coordinator, CoordinatorError, LeaseRecovery, LocalCoordinator, NodeId, Route,
-    Subscription, TerminalCommand, TimerKey,
+    Subscription, TerminalCommand, TimerKey, Waiters,
 };
 pub use engine::{
     Caller, CancelAnswer, CancelResult, CreateRequest, Created, Engine, NewApiKey, PairedDevice,

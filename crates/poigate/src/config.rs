@@ -31,14 +31,21 @@ pub struct Config {
     pub demo_terminals: DemoTerminals,
     /// `tracing` filter, e.g. `info` or `poigate=debug,tower_http=info`.
     pub log: String,
+    /// This node's name in a cluster (PostgreSQL); generated and logged when unset.
+    pub node_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `full` (default: every commit survives power loss) or `normal`.
+    /// PostgreSQL URL (`postgres://user:password@host:5432/poigate`): several gateway nodes
+    /// share it. Unset (the default): SQLite in the data directory, one node.
+    pub url: Option<String>,
+    /// PostgreSQL: connections per node.
+    pub pool_size: usize,
+    /// SQLite: `full` (default: every commit survives power loss) or `normal`.
     pub synchronous: Synchronous,
-    /// Read-only connections beside the single writer.
+    /// SQLite: read-only connections beside the single writer.
     pub read_connections: usize,
 }
 
@@ -184,6 +191,8 @@ impl Default for Config {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
+            url: None,
+            pool_size: 16,
             synchronous: Synchronous::Full,
             read_connections: 4,
         }
@@ -244,6 +253,26 @@ impl Config {
             (1..=64).contains(&self.database.read_connections),
             "database.read_connections must be 1 to 64"
         );
+        anyhow::ensure!(
+            (2..=256).contains(&self.database.pool_size),
+            "database.pool_size must be 2 to 256"
+        );
+        if let Some(url) = &self.database.url {
+            anyhow::ensure!(
+                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                "database.url must be a PostgreSQL URL (postgres://user:password@host:5432/database)"
+            );
+        }
+        if let Some(node) = &self.node_id {
+            anyhow::ensure!(
+                !node.is_empty()
+                    && node.len() <= 63
+                    && node
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'),
+                "node_id must be 1 to 63 letters, digits, '-', '_' or '.'"
+            );
+        }
         self.settlement.cutoff_utc()?;
         anyhow::ensure!(
             self.webhooks.retry_schedule_seconds.len() <= 20,

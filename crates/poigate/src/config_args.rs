@@ -17,6 +17,9 @@ pub struct ConfigArgs {
     /// Directory for the database [default: ./poigate-data].
     #[arg(long, env = "POIGATE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL for several gateway nodes [default: SQLite in the data directory].
+    #[arg(long = "database", env = "POIGATE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
     /// SQLite durability: full (default, survives power loss) or normal.
     #[arg(long, env = "POIGATE_SYNCHRONOUS", value_parser = parse_synchronous)]
     pub synchronous: Option<Synchronous>,
@@ -43,6 +46,9 @@ impl ConfigArgs {
         }
         if let Some(v) = self.synchronous {
             config.database.synchronous = v;
+        }
+        if let Some(v) = &self.database_url {
+            config.database.url = Some(v.clone());
         }
         Ok(config)
     }

@@ -90,6 +90,9 @@ struct ServeArgs {
     /// Allow webhooks to private, loopback and link-local addresses (on with --demo).
     #[arg(long, env = "POIGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS")]
     webhooks_allow_private_targets: bool,
+    /// This node's name in a cluster on PostgreSQL [default: generated and logged].
+    #[arg(long, env = "POIGATE_NODE_ID")]
+    node_id: Option<String>,
 }
 
 /// What an administration command works on: the gateway's configuration (the same file,
@@ -216,6 +219,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(v) = args.log {
         config.log = v;
     }
+    if let Some(v) = args.node_id {
+        config.node_id = Some(v);
+    }
     if args.webhooks_allow_private_targets || config.demo {
         // The demo's webhook receivers run on this machine.
         config.webhooks.allow_private_targets = true;
@@ -297,7 +303,7 @@ fn print_demo_banner(url: &str, demo: &demo::Demo) {
 /// `NoProcessor`.
 async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
     config.validate()?;
-    let store: Arc<dyn poigate_store::Store> = Arc::new(poigate::database::open_store(config)?);
+    let store = poigate::database::open(config).await?;
     let ports = poigate_engine::Ports {
         token_key: poigate_engine::TokenKey::load_or_create(store.as_ref()).await?,
         store,

@@ -4,6 +4,8 @@ use crate::config::Config;
 use anyhow::Context;
 use poigate_domain::RetryPolicy;
 use poigate_engine::{Clock, Coordinator, Engine, LocalCoordinator, Ports, SystemClock, TokenKey};
+use poigate_coordinator_postgres::{PostgresCoordinator, PostgresCoordinatorConfig};
+use poigate_engine::NodeId;
 use poigate_http::AppState;
 use poigate_http::dialect::DialectRegistry;
 use poigate_link::{LinkConfig, LinkGateway, Terminals};
@@ -20,6 +22,10 @@ use tokio::task::JoinHandle;
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub engine: Engine,
+    /// This node's membership of a cluster on PostgreSQL (`None` on SQLite).
+    pub cluster: Option<Arc<PostgresCoordinator>>,
+    /// Held while serving on SQLite (one node per data directory).
+    _data_dir_lock: Option<crate::database::DataDirLock>,
     pub simulator: Arc<SimulatedLink>,
     webhooks: Option<WorkerHandle>,
     /// Every terminal, in-process or on the link.
@@ -53,6 +59,10 @@ impl RunningServer {
         if let Some(worker) = self.webhooks.take() {
             worker.stop().await;
         }
+        if let Some(cluster) = &self.cluster {
+            // Its terminals reconnect to another node; nobody waits for this node's lease.
+            cluster.leave().await;
+        }
         result
             .context("server task failed")?
             .context("server error")?;
@@ -77,6 +87,59 @@ impl RunningServer {
         tracing::info!("shutting down");
         self.stop().await
     }
+}
+
+/// The coordinator of this node: the whole gateway on SQLite (one process), or a member of
+/// a cluster on PostgreSQL (named by `node_id`, or a generated name that is logged).
+async fn coordinator_for(
+    config: &Config,
+    store: &Arc<dyn poigate_store::Store>,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<(Arc<dyn Coordinator>, Option<Arc<PostgresCoordinator>>)> {
+    let Some(url) = &config.database.url else {
+        return Ok((Arc::new(LocalCoordinator::new()), None));
+    };
+    let node_id = match &config.node_id {
+        Some(id) => id.clone(),
+        None => generated_node_id(),
+    };
+    tracing::info!(node = %node_id, "node of a PostgreSQL cluster");
+    let cluster = Arc::new(
+        PostgresCoordinator::start(
+            &PostgresCoordinatorConfig {
+                url: url.clone(),
+                node_id: NodeId(node_id),
+                pool_size: 4,
+            },
+            store.clone(),
+            clock.clone(),
+        )
+        .await
+        .context("cannot join the cluster")?,
+    );
+    Ok((cluster.clone() as Arc<dyn Coordinator>, Some(cluster)))
+}
+
+/// `node-<host>-<random>`: unique enough for a cluster, readable in logs.
+fn generated_node_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .take(32)
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let mut bytes = [0u8; 4];
+    let suffix = match getrandom::fill(&mut bytes) {
+        Ok(()) => u32::from_le_bytes(bytes),
+        Err(_) => std::process::id(),
+    };
+    format!("node-{host}-{suffix:08x}")
 }
 
 /// Opens the database, starts the engine, its simulated terminals and the terminal link,
@@ -115,9 +178,13 @@ pub async fn start_with_hooks(
 ) -> anyhow::Result<RunningServer> {
     let dialects = hooks.dialects.unwrap_or_else(DialectRegistry::standard);
     config.validate()?;
-    let store = crate::database::open_store(config)?;
+    // SQLite is one node: a second gateway on the same files is refused before it opens them.
+    let data_dir_lock = match crate::database::uses_postgres(config) {
+        true => None,
+        false => Some(crate::database::lock_data_dir(config)?),
+    };
+    let store = crate::database::open(config).await?;
     let engine_config = config.engine_config()?;
-    let store: Arc<dyn poigate_store::Store> = Arc::new(store);
     let store = match hooks.wrap_store {
         Some(wrap) => wrap(store),
         None => store,
@@ -125,8 +192,7 @@ pub async fn start_with_hooks(
     let policy = TargetPolicy {
         allow_private: config.webhooks.allow_private_targets,
     };
-    // One process on SQLite: every cross-request fact lives in this process.
-    let coordinator: Arc<dyn Coordinator> = Arc::new(LocalCoordinator::new());
+    let (coordinator, cluster) = coordinator_for(config, &store, &clock).await?;
     let ports = Ports {
         token_key: TokenKey::load_or_create(store.as_ref())
             .await
@@ -196,6 +262,8 @@ pub async fn start_with_hooks(
     Ok(RunningServer {
         addr,
         engine,
+        cluster,
+        _data_dir_lock: data_dir_lock,
         simulator,
         webhooks: Some(worker),
         terminals,
