@@ -39,6 +39,9 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub struct ClientConfig {
     /// `ws://host:port/v1/terminal-link`.
     pub url: String,
+    /// Other nodes of the same gateway: when a node cannot be reached, the terminal tries the
+    /// next one (in order, round the list), so it fails over when its node dies.
+    pub other_urls: Vec<String>,
     /// `pg_dev_…`, from pairing.
     pub device_key: String,
     /// Must be the serial number the key was paired for.
@@ -55,6 +58,7 @@ impl ClientConfig {
     pub fn new(url: impl Into<String>, device_key: impl Into<String>, serial: &str) -> Self {
         ClientConfig {
             url: url.into(),
+            other_urls: Vec::new(),
             device_key: device_key.into(),
             serial_number: serial.to_string(),
             model: "V400m".into(),
@@ -192,9 +196,14 @@ impl Core {
     async fn run(mut self) {
         let first_backoff = Duration::from_millis(50);
         let mut backoff = first_backoff;
+        let urls: Vec<String> = std::iter::once(self.config.url.clone())
+            .chain(self.config.other_urls.iter().cloned())
+            .collect();
+        let mut current = 0;
         loop {
             self.state.send_replace(ClientState::Connecting);
-            match connect(&self.config).await {
+            let url = &urls[current % urls.len()];
+            match connect(&self.config, url).await {
                 Ok(socket) => {
                     backoff = first_backoff;
                     match self.session(socket).await {
@@ -212,9 +221,13 @@ impl Core {
                     return;
                 }
                 Err(ConnectError::Retry(why)) => {
-                    tracing::debug!(serial = %self.config.serial_number, %why, "cannot connect yet");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.config.max_backoff);
+                    tracing::debug!(serial = %self.config.serial_number, %url, %why, "cannot connect yet");
+                    // The next node, if there is one; the backoff grows once per round.
+                    current += 1;
+                    if current % urls.len() == 0 {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(self.config.max_backoff);
+                    }
                 }
             }
         }
@@ -444,10 +457,8 @@ async fn await_welcome(socket: &mut Socket) -> Result<u64, End> {
     }
 }
 
-async fn connect(config: &ClientConfig) -> Result<Socket, ConnectError> {
-    let mut request = config
-        .url
-        .as_str()
+async fn connect(config: &ClientConfig, url: &str) -> Result<Socket, ConnectError> {
+    let mut request = url
         .into_client_request()
         .map_err(|e| ConnectError::Fatal(format!("invalid link URL: {e}")))?;
     let auth = HeaderValue::from_str(&format!("Bearer {}", config.device_key))

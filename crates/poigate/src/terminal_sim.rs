@@ -20,9 +20,16 @@ use std::time::Duration;
 #[derive(Args)]
 pub struct TerminalSimArgs {
     /// The gateway: `ws://host:port` (the link path is added) or the full link URL; the
-    /// native API is reached on the same host and port.
-    #[arg(long, env = "POIGATE_LINK_URL", default_value = "ws://127.0.0.1:8080")]
-    url: String,
+    /// native API is reached on the first one's host and port. Repeat it (or separate with
+    /// commas) for the nodes of a cluster: a terminal that cannot reach its node fails over
+    /// to the next.
+    #[arg(
+        long,
+        env = "POIGATE_LINK_URL",
+        default_value = "ws://127.0.0.1:8080",
+        value_delimiter = ','
+    )]
+    url: Vec<String>,
     /// A test API key (`pg_test_…`: register and pair `--count` terminals) or a device key
     /// (`pg_dev_…`: run that one terminal; needs `--serial`).
     #[arg(long, env = "POIGATE_API_KEY")]
@@ -95,7 +102,14 @@ pub async fn run(args: TerminalSimArgs) -> anyhow::Result<ExitCode> {
         args.sim_speed.is_finite() && args.sim_speed >= 0.0,
         "--sim-speed must be a number >= 0"
     );
-    let (link_url, http_url) = urls(&args.url)?;
+    let mut nodes = Vec::new();
+    for given in &args.url {
+        nodes.push(urls(given)?);
+    }
+    let Some((link_url, http_url)) = nodes.first().cloned() else {
+        anyhow::bail!("--url names no gateway");
+    };
+    let other_links: Vec<String> = nodes.iter().skip(1).map(|(link, _)| link.clone()).collect();
     let simulator = SimulatorConfig {
         speed: args.sim_speed,
     };
@@ -128,6 +142,7 @@ pub async fn run(args: TerminalSimArgs) -> anyhow::Result<ExitCode> {
     let mut clients = Vec::new();
     for (key, serial, model, poiid) in terminals {
         let mut config = ClientConfig::new(&link_url, key, &serial);
+        config.other_urls = other_links.clone();
         config.model = model;
         config.simulator = simulator;
         clients.push((poiid, LinkClient::spawn(config)));
