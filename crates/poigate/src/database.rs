@@ -7,7 +7,7 @@
 use crate::config::Config;
 use anyhow::Context;
 use poigate_store::Store;
-use poigate_store_postgres::{PostgresConfig, PostgresStore};
+use poigate_store_postgres::{PostgresConfig, PostgresStore, redact_url};
 use poigate_store_sqlite::{SqliteConfig, SqliteStore};
 use std::sync::Arc;
 
@@ -21,29 +21,14 @@ pub fn uses_postgres(config: &Config) -> bool {
 pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     match &config.database.url {
         Some(url) => {
-            let postgres = PostgresConfig {
-                url: url.clone(),
-                pool_size: config.database.pool_size,
-                ..PostgresConfig::default()
-            };
-            let store = PostgresStore::connect(&postgres)
-                .await
-                .with_context(|| format!("cannot open the PostgreSQL database {}", redact(url)))?;
+            let mut postgres = PostgresConfig::new(url.clone());
+            postgres.pool_size = config.database.pool_size;
+            let store = PostgresStore::connect(&postgres).await.with_context(|| {
+                format!("cannot open the PostgreSQL database {}", redact_url(url))
+            })?;
             Ok(Arc::new(store))
         }
         None => Ok(Arc::new(open_store(config)?)),
-    }
-}
-
-/// A database URL without its password, for messages and logs.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:…@{}", &url[..scheme + 3], &url[at + 1..])
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -98,21 +83,4 @@ pub fn lock_data_dir(config: &Config) -> anyhow::Result<DataDirLock> {
     let _ = file.set_len(0);
     let _ = writeln!(file, "{}", std::process::id());
     Ok(DataDirLock { _file: file })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact("postgres://poigate:s3cret@db.internal:5432/poigate"),
-            "postgres://poigate:…@db.internal:5432/poigate"
-        );
-        assert_eq!(
-            redact("postgres://localhost/poigate"),
-            "postgres://localhost/poigate"
-        );
-    }
 }
