@@ -1,6 +1,7 @@
-//! Row ↔ domain conversions.
+//! Row ↔ domain conversions. The backend-neutral helpers (ids, hashes, bodies, terminal
+//! kinds) live in [`poigate_store::rows`], shared with the PostgreSQL backend.
 
-use poigate_domain::{ApiKeyMode, Merchant, Terminal, TerminalConnection, TerminalKind, Timestamp};
+use poigate_domain::{ApiKeyMode, Merchant, Terminal, TerminalConnection, Timestamp};
 use poigate_store::rows::{self, Stored};
 use poigate_store::{ApiKeyRecord, CredentialKind, DeviceCredential, StoreError, StoreResult};
 
@@ -19,17 +20,7 @@ pub fn decode_json<T: Stored>(text: &str) -> StoreResult<T> {
     rows::decode(text)
 }
 
-pub fn parse_id<T: std::str::FromStr>(text: &str) -> StoreResult<T> {
-    text.parse()
-        .map_err(|_| StoreError::Corrupt(format!("bad id `{text}`")))
-}
-
-pub fn terminal_kind_str(kind: TerminalKind) -> &'static str {
-    match kind {
-        TerminalKind::Simulated => "simulated",
-        TerminalKind::Device => "device",
-    }
-}
+pub use poigate_store::rows::{parse_id, terminal_kind_str};
 
 /// Maps a merchant row; the outer `Result` is rusqlite's, the inner one ours.
 pub fn merchant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Merchant>> {
@@ -58,9 +49,7 @@ pub fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<ApiKey
             merchant_id: parse_id(&merchant_id)?,
             mode: ApiKeyMode::parse(&mode)
                 .ok_or_else(|| StoreError::Corrupt(format!("bad key mode `{mode}`")))?,
-            secret_hash: hash
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("key hash is not 32 bytes".into()))?,
+            secret_hash: rows::decode_hash(hash, "key hash")?,
             display_prefix,
             label,
             created_at: Timestamp::from_millis(created_at),
@@ -85,11 +74,7 @@ pub fn terminal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Termi
             serial_number,
             model,
             label,
-            kind: match kind.as_str() {
-                "simulated" => TerminalKind::Simulated,
-                "device" => TerminalKind::Device,
-                other => return Err(StoreError::Corrupt(format!("bad terminal kind `{other}`"))),
-            },
+            kind: rows::parse_terminal_kind(&kind)?,
             connection: TerminalConnection::parse(&connection).ok_or_else(|| {
                 StoreError::Corrupt(format!("bad terminal connection `{connection}`"))
             })?,
@@ -108,9 +93,7 @@ pub fn credential_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Dev
     let revoked_at: Option<i64> = r.get(6)?;
     Ok((|| {
         Ok(DeviceCredential {
-            secret_hash: hash
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("credential hash is not 32 bytes".into()))?,
+            secret_hash: rows::decode_hash(hash, "credential hash")?,
             terminal_id: parse_id(&terminal_id)?,
             kind: CredentialKind::parse(&kind)
                 .ok_or_else(|| StoreError::Corrupt(format!("bad credential kind `{kind}`")))?,
@@ -124,7 +107,5 @@ pub fn credential_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Dev
 
 /// A stored request fingerprint (SHA-256: 32 bytes).
 pub fn decode_fingerprint(bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("fingerprint is not 32 bytes".into()))
+    rows::decode_hash(bytes, "fingerprint")
 }

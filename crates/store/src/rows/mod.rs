@@ -23,7 +23,8 @@
 //! - Migrations may read fields of a body in SQL (SQLite's migrations read `$.condition`
 //!   and `$.captured_amount` of transactions with `json_extract`).
 //! - Shared by every backend (SQLite today, PostgreSQL next), so a body written by one
-//!   decodes in the other.
+//!   decodes in the other. The column helpers below ([`parse_id`], [`decode_hash`],
+//!   [`terminal_kind_str`]) are shared the same way.
 //!
 //! # Adding a V2
 //!
@@ -70,6 +71,38 @@ pub fn decode<T: Stored>(body: &str) -> StoreResult<T> {
     row.try_into()
 }
 
+/// An id read from a column or a row field: ids are kept as their prefixed text (`int_…`)
+/// in bodies and in every backend's indexed columns.
+pub fn parse_id<T: std::str::FromStr>(text: &str) -> StoreResult<T> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad id `{text}`")))
+}
+
+/// A SHA-256 digest read from a binary column (`what` names it in the error: "fingerprint",
+/// "key hash" …).
+pub fn decode_hash(bytes: Vec<u8>, what: &str) -> StoreResult<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
+}
+
+/// A terminal kind as its indexed column holds it.
+pub fn terminal_kind_str(kind: poigate_domain::TerminalKind) -> &'static str {
+    match kind {
+        poigate_domain::TerminalKind::Simulated => "simulated",
+        poigate_domain::TerminalKind::Device => "device",
+    }
+}
+
+/// The terminal kind of an indexed column.
+pub fn parse_terminal_kind(text: &str) -> StoreResult<poigate_domain::TerminalKind> {
+    match text {
+        "simulated" => Ok(poigate_domain::TerminalKind::Simulated),
+        "device" => Ok(poigate_domain::TerminalKind::Device),
+        other => Err(StoreError::Corrupt(format!("bad terminal kind `{other}`"))),
+    }
+}
+
 /// Timestamps are kept as RFC 3339 text with milliseconds (`2026-07-25T17:20:09.123Z`).
 fn ts(t: Timestamp) -> String {
     t.to_rfc3339()
@@ -85,12 +118,6 @@ fn parse_ts(s: &str) -> StoreResult<Timestamp> {
 
 fn parse_opt_ts(s: Option<String>) -> StoreResult<Option<Timestamp>> {
     s.as_deref().map(parse_ts).transpose()
-}
-
-/// Ids are kept as their prefixed text (`int_…`).
-fn parse_id<T: std::str::FromStr>(s: &str) -> StoreResult<T> {
-    s.parse()
-        .map_err(|_| StoreError::Corrupt(format!("bad id `{s}`")))
 }
 
 fn parse_opt_id<T: std::str::FromStr>(s: Option<String>) -> StoreResult<Option<T>> {
