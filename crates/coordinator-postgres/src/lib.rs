@@ -176,11 +176,20 @@ impl PostgresCoordinator {
         tasks::refresh_presence(&shared)
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
+        let (listening_tx, listening_rx) = tokio::sync::oneshot::channel();
         let tasks = vec![
             tokio::spawn(tasks::notifier(shared.clone(), notify_rx)),
-            tokio::spawn(tasks::listener(Arc::downgrade(&shared))),
+            tokio::spawn(tasks::listener(Arc::downgrade(&shared), listening_tx)),
             tokio::spawn(tasks::every_refresh(Arc::downgrade(&shared))),
         ];
+        // Serve only once other nodes' notifications reach this one (the refresh would cover a
+        // miss, but a node that starts deaf is late for its first second for no reason).
+        if tokio::time::timeout(Duration::from_secs(5), listening_rx)
+            .await
+            .is_err()
+        {
+            tracing::warn!("not listening to other nodes yet; relying on the refresh");
+        }
         tracing::info!(node = %config.node_id, "joined the cluster");
         Ok(PostgresCoordinator {
             shared,

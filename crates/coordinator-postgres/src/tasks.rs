@@ -270,7 +270,8 @@ pub(crate) async fn notifier(
 }
 
 /// Holds a `LISTEN` connection, reconnecting when it drops, and acts on notifications.
-pub(crate) async fn listener(shared: Weak<Shared>) {
+pub(crate) async fn listener(shared: Weak<Shared>, listening: tokio::sync::oneshot::Sender<()>) {
+    let mut ready = Some(listening);
     loop {
         let Some(url) = shared.upgrade().map(|s| s.url.clone()) else {
             return;
@@ -303,6 +304,9 @@ pub(crate) async fn listener(shared: Weak<Shared>) {
                     tracing::warn!(error = %e, "cannot LISTEN; retrying");
                     pump.abort();
                 } else {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(());
+                    }
                     while let Some((channel, payload)) = rx.recv().await {
                         let Some(shared) = shared.upgrade() else {
                             pump.abort();

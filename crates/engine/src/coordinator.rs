@@ -255,8 +255,11 @@ pub trait Coordinator: Send + Sync + 'static {
 /// other nodes too.
 #[derive(Default)]
 pub struct Waiters {
-    channels: Arc<Mutex<HashMap<InteractionId, watch::Sender<Option<Arc<Committed>>>>>>,
+    channels: Arc<Mutex<Channels>>,
 }
+
+/// One channel per interaction somebody waits for.
+type Channels = HashMap<InteractionId, watch::Sender<Option<Arc<Committed>>>>;
 
 impl Waiters {
     /// Hands a committed change to the interaction's subscribers on this node, if any.

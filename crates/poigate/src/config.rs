@@ -184,6 +184,7 @@ impl Default for Config {
             demo: false,
             demo_terminals: DemoTerminals::InProcess,
             log: "info".into(),
+            node_id: None,
         }
     }
 }
