@@ -91,7 +91,9 @@ mod tests {
             Some(CommandRow::Cancel(t, i))
         );
         assert_eq!(
-            parse_command(&command_text(&TerminalCommand::CredentialsRevoked { terminal: t })),
+            parse_command(&command_text(&TerminalCommand::CredentialsRevoked {
+                terminal: t
+            })),
             Some(CommandRow::Revoked(t))
         );
         assert_eq!(parse_command("start:nonsense"), None);

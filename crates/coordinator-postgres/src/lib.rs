@@ -224,6 +224,10 @@ impl Coordinator for PostgresCoordinator {
         &self.shared.node
     }
 
+    fn is_cluster(&self) -> bool {
+        true
+    }
+
     async fn set_connected(
         &self,
         terminal: TerminalId,
@@ -312,7 +316,9 @@ impl Coordinator for PostgresCoordinator {
             return Route::Nowhere;
         }
         match lock(&self.shared.owners).get(&terminal) {
-            Some(owner) if owner.node != self.shared.node.0 => Route::Node(NodeId(owner.node.clone())),
+            Some(owner) if owner.node != self.shared.node.0 => {
+                Route::Node(NodeId(owner.node.clone()))
+            }
             _ => Route::Here,
         }
     }
@@ -374,7 +380,10 @@ impl Coordinator for PostgresCoordinator {
             return;
         };
         if let Err(e) = client
-            .execute("DELETE FROM poigate_timers WHERE key = $1", &[&timer_text(timer)])
+            .execute(
+                "DELETE FROM poigate_timers WHERE key = $1",
+                &[&timer_text(timer)],
+            )
             .await
         {
             tracing::debug!(error = %e, "timer not removed; it fires harmlessly later");

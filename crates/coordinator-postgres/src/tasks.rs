@@ -86,10 +86,7 @@ pub(crate) async fn heartbeat(shared: &Shared) -> DbResult<()> {
 pub(crate) async fn refresh_presence(shared: &Shared) -> DbResult<()> {
     let client = shared.pool.get().await.map_err(|e| e.to_string())?;
     let nodes = client
-        .query(
-            "SELECT id, expires_at > now() FROM poigate_nodes",
-            &[],
-        )
+        .query("SELECT id, expires_at > now() FROM poigate_nodes", &[])
         .await
         .map_err(|e| e.to_string())?;
     let alive: HashMap<String, bool> = nodes
@@ -247,10 +244,8 @@ pub(crate) async fn notifier(
                 Err(_) => break,
             }
         }
-        let (channels, payloads): (Vec<String>, Vec<String>) = batch
-            .into_iter()
-            .map(|(c, p)| (c.to_string(), p))
-            .unzip();
+        let (channels, payloads): (Vec<String>, Vec<String>) =
+            batch.into_iter().map(|(c, p)| (c.to_string(), p)).unzip();
         let result = match shared.pool.get().await {
             Ok(client) => client
                 .execute(
@@ -379,7 +374,10 @@ pub(crate) async fn leave(shared: &Shared) -> DbResult<()> {
         .await
         .map_err(|e| e.to_string())?;
     client
-        .execute("SELECT pg_notify('poigate_presence', $1)", &[&shared.node.0])
+        .execute(
+            "SELECT pg_notify('poigate_presence', $1)",
+            &[&shared.node.0],
+        )
         .await
         .map_err(|e| e.to_string())?;
     Ok(())

@@ -60,25 +60,32 @@ fn ids() -> (TerminalId, InteractionId) {
 }
 
 #[tokio::test]
-async fn a_terminal_is_routed_to_the_node_that_holds_it_and_follows_a_reconnect() -> anyhow::Result<()> {
-    let Some(c) = cluster().await? else { return Ok(()) };
+async fn a_terminal_is_routed_to_the_node_that_holds_it_and_follows_a_reconnect()
+-> anyhow::Result<()> {
+    let Some(c) = cluster().await? else {
+        return Ok(());
+    };
     let (terminal, _) = ids();
     let now = c.clock.now();
     assert_eq!(c.b.route(terminal), Route::Nowhere);
     assert!(c.a.set_connected(terminal, true, now).await?, "a change");
     assert_eq!(c.a.route(terminal), Route::Here);
-    eventually("node b sees node a holding it", Duration::from_secs(3), || {
-        c.b.route(terminal) == Route::Node(NodeId("node-a".into()))
-    })
+    eventually(
+        "node b sees node a holding it",
+        Duration::from_secs(3),
+        || c.b.route(terminal) == Route::Node(NodeId("node-a".into())),
+    )
     .await;
     let first = c.a.epoch_of(terminal).expect("a owns it");
     // The terminal reconnects to node b: b owns it with a newer epoch (the fencing token).
     c.b.set_connected(terminal, true, now).await?;
     assert_eq!(c.b.route(terminal), Route::Here);
     assert!(c.b.epoch_of(terminal).expect("b owns it") > first);
-    eventually("node a sees node b holding it", Duration::from_secs(3), || {
-        c.a.route(terminal) == Route::Node(NodeId("node-b".into()))
-    })
+    eventually(
+        "node a sees node b holding it",
+        Duration::from_secs(3),
+        || c.a.route(terminal) == Route::Node(NodeId("node-b".into())),
+    )
     .await;
     // Node a's late "disconnected" for the old connection changes nothing.
     assert!(!c.a.set_connected(terminal, false, now).await?);
@@ -88,7 +95,9 @@ async fn a_terminal_is_routed_to_the_node_that_holds_it_and_follows_a_reconnect(
 
 #[tokio::test]
 async fn a_command_forwarded_to_a_node_reaches_it() -> anyhow::Result<()> {
-    let Some(c) = cluster().await? else { return Ok(()) };
+    let Some(c) = cluster().await? else {
+        return Ok(());
+    };
     let (terminal, interaction) = ids();
     c.a.forward(
         &NodeId("node-b".into()),
@@ -113,7 +122,9 @@ async fn a_command_forwarded_to_a_node_reaches_it() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_timer_fires_once_in_the_cluster_even_when_its_node_is_gone() -> anyhow::Result<()> {
-    let Some(c) = cluster().await? else { return Ok(()) };
+    let Some(c) = cluster().await? else {
+        return Ok(());
+    };
     let (_, interaction) = ids();
     let timer = TimerKey::Delivery(interaction);
     // Node a set it and died before it was due: node b finds it once it is late.
@@ -131,7 +142,9 @@ async fn a_timer_fires_once_in_the_cluster_even_when_its_node_is_gone() -> anyho
 
 #[tokio::test]
 async fn racing_claims_have_one_winner() -> anyhow::Result<()> {
-    let Some(c) = cluster().await? else { return Ok(()) };
+    let Some(c) = cluster().await? else {
+        return Ok(());
+    };
     let timer = TimerKey::Settlement(c.clock.now());
     let (x, y) = tokio::join!(c.a.claim_timer(timer), c.b.claim_timer(timer));
     let (x, y) = (x?, y?);
@@ -141,7 +154,9 @@ async fn racing_claims_have_one_winner() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_revoked_key_is_forgotten_on_every_node() -> anyhow::Result<()> {
-    let Some(c) = cluster().await? else { return Ok(()) };
+    let Some(c) = cluster().await? else {
+        return Ok(());
+    };
     let at = c.clock.now();
     let record = ApiKeyRecord {
         id: ApiKeyId::generate(at),
@@ -166,7 +181,9 @@ async fn a_revoked_key_is_forgotten_on_every_node() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_dead_nodes_terminals_are_offline_once_its_lease_ends() -> anyhow::Result<()> {
-    let Some(c) = cluster().await? else { return Ok(()) };
+    let Some(c) = cluster().await? else {
+        return Ok(());
+    };
     let (terminal, _) = ids();
     c.a.set_connected(terminal, true, c.clock.now()).await?;
     eventually("node b sees the terminal", Duration::from_secs(3), || {

@@ -163,6 +163,10 @@ pub trait Coordinator: Send + Sync + 'static {
     /// This node.
     fn node_id(&self) -> &NodeId;
 
+    /// Whether other nodes change the same interactions: then this node's memory of live
+    /// interactions is a cache of what it did itself, and reads go to the store.
+    fn is_cluster(&self) -> bool;
+
     // --- presence and routing ----------------------------------------------------------
 
     /// Records that this node now holds (or no longer holds) `terminal`'s connection.
@@ -370,6 +374,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Coordinator for LocalCoordinator {
     fn node_id(&self) -> &NodeId {
         &self.node
+    }
+
+    fn is_cluster(&self) -> bool {
+        false
     }
 
     async fn set_connected(

@@ -573,7 +573,9 @@ impl Engine {
                         }
                     }
                     if state.is_final() {
+                        // Finished elsewhere (another node): forget it here too.
                         self.publish(&entry, state.clone(), None);
+                        self.forget_live(&entry, &state);
                         let outcomes = steps
                             .iter()
                             .map(|_| Ok(ReportOutcome::AlreadyFinal))
@@ -598,6 +600,14 @@ impl Engine {
         for transition in &decision.applied {
             self.after_commit(&entry, &transition.interaction, transition);
         }
+        // In a cluster, only the node holding the terminal keeps the interaction in memory:
+        // elsewhere the entry was a lock for this one transition, and would go stale.
+        if !self.memory_is_truth()
+            && !next.is_final()
+            && self.coordinator().route(next.terminal_id) != Route::Here
+        {
+            self.inner.live.remove(next.id);
+        }
         (decision.outcomes, Some(next))
     }
 
@@ -618,6 +628,19 @@ impl Engine {
             transaction,
             committed_at_micros,
         }));
+    }
+
+    /// Whether this node's memory of live interactions is the truth: on one process it is
+    /// (every transition happens here); in a cluster it is a cache of what this node did.
+    pub(crate) fn memory_is_truth(&self) -> bool {
+        !self.coordinator().is_cluster()
+    }
+
+    /// Forgets a live interaction that is final (its timers, its terminal's busy mark).
+    fn forget_live(&self, entry: &LiveEntry, state: &Interaction) {
+        self.inner.live.remove(state.id);
+        self.inner.registry.release(state.terminal_id, state.id);
+        entry.cancel_timers();
     }
 
     /// Side effects of a durable transition.
@@ -1082,7 +1105,11 @@ impl Interactions<'_> {
         if !self.engine.coordinator().is_connected(terminal.id) {
             return Err(EngineError::TerminalOffline);
         }
-        if let Some(blocking) = self.engine.inner.registry.active(terminal.id) {
+        // The fast path of the busy rule; in a cluster another node may have finished the
+        // blocking interaction, and the database's unique index decides.
+        if self.engine.memory_is_truth()
+            && let Some(blocking) = self.engine.inner.registry.active(terminal.id)
+        {
             return Err(EngineError::TerminalBusy { blocking });
         }
 
@@ -1167,7 +1194,13 @@ impl Interactions<'_> {
         caller: &Caller,
         id: InteractionId,
     ) -> Result<Interaction, EngineError> {
-        if let Some(entry) = self.engine.inner.live.get(id) {
+        // In a cluster another node may have moved it on: only the store is the truth.
+        if let Some(entry) = self
+            .engine
+            .memory_is_truth()
+            .then(|| self.engine.inner.live.get(id))
+            .flatten()
+        {
             if entry.merchant_id != caller.merchant_id {
                 return Err(EngineError::NotFound("interaction"));
             }
@@ -1283,6 +1316,9 @@ impl Interactions<'_> {
             .store
             .find_interactions(caller.merchant_id, filter)
             .await?;
+        if !self.engine.memory_is_truth() {
+            return Ok(found);
+        }
         // Live interactions are fresher in memory than in the row read a moment ago.
         Ok(found
             .into_iter()

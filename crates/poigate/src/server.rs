@@ -2,10 +2,10 @@
 
 use crate::config::Config;
 use anyhow::Context;
-use poigate_domain::RetryPolicy;
-use poigate_engine::{Clock, Coordinator, Engine, LocalCoordinator, Ports, SystemClock, TokenKey};
 use poigate_coordinator_postgres::{PostgresCoordinator, PostgresCoordinatorConfig};
+use poigate_domain::RetryPolicy;
 use poigate_engine::NodeId;
+use poigate_engine::{Clock, Coordinator, Engine, LocalCoordinator, Ports, SystemClock, TokenKey};
 use poigate_http::AppState;
 use poigate_http::dialect::DialectRegistry;
 use poigate_link::{LinkConfig, LinkGateway, Terminals};
