@@ -1,10 +1,12 @@
 //! The `poigate` command: the server (`serve`), data-directory administration (`keys`,
 //! `terminals`), a client of the native API (`pay`, `status`, `events`, `cancel`), a fleet
-//! of simulated terminals on the terminal link (`terminal-sim`). The benchmarks are a
+//! of simulated terminals on the terminal link (`terminal-sim`), a health probe for
+//! containers (`healthcheck`). The benchmarks are a
 //! separate binary (`poigate-bench`, crates/bench), so the shipped one does not carry them.
 
 mod cli_client;
 mod config_args;
+mod healthcheck;
 mod terminal_sim;
 
 use clap::{Args, Parser, Subcommand};
@@ -60,6 +62,8 @@ enum Command {
     Openapi,
     /// Run simulated terminals as clients of a gateway's terminal link.
     TerminalSim(terminal_sim::TerminalSimArgs),
+    /// Ask a running gateway's /healthz; exit 0 when healthy (the container HEALTHCHECK).
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 #[derive(Args)]
@@ -187,6 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::TerminalSim(args) => terminal_sim::run(args).await,
+        Command::Healthcheck(args) => healthcheck::run(args).await,
     }
 }
 
