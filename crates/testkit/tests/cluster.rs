@@ -265,3 +265,92 @@ async fn a_second_gateway_on_one_sqlite_directory_is_refused() -> anyhow::Result
     again.stop().await?;
     Ok(())
 }
+
+/// `pg_ctl restart` under load: while the database is away every answer is a well-formed
+/// `503` problem document with `Retry-After` (never a 500, never a hang past the client's
+/// deadline), and the gateway recovers by itself: the same requests succeed afterwards.
+#[tokio::test]
+async fn a_database_restart_answers_503_then_recovers() -> anyhow::Result<()> {
+    // A server of its own: restarting the shared one would disturb the other tests.
+    let pg = match poigate_store_postgres::testing::PgServer::start() {
+        Ok(pg) => pg,
+        Err(e) if !poigate_store_postgres::testing::required() => {
+            poigate_store_postgres::testing::print_skip_line();
+            let _ = e;
+            return Ok(());
+        }
+        Err(e) => anyhow::bail!("PostgreSQL is required here: {e}"),
+    };
+    let pg = std::sync::Arc::new(pg);
+    let url = pg.create_database().await?;
+    let n = node(&url, "node-r").await?;
+    let merchant = n.server.engine.admin().create_merchant("Outage shop").await?;
+    let key = n
+        .server
+        .engine
+        .admin()
+        .create_api_key(merchant.id, ApiKeyMode::Test, None)
+        .await?
+        .secret;
+    n.server
+        .engine
+        .admin()
+        .register_terminal(
+            merchant.id,
+            "710000001",
+            "V400m",
+            None,
+            TerminalKind::Simulated,
+            TerminalConnection::InProcess,
+        )
+        .await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()?;
+    let base = n.server.url();
+    let restart = {
+        let pg = pg.clone();
+        tokio::task::spawn_blocking(move || pg.restart())
+    };
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    let mut i = 0u32;
+    while !restart.is_finished() || i < 5 {
+        i += 1;
+        let created = http
+            .post(format!("{base}/v1/interactions"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", format!("outage-{i}"))
+            .json(&sale("V400m-710000001", 100 + i64::from(i), "EUR"))
+            .send()
+            .await?;
+        let status = created.status().as_u16();
+        *statuses.entry(status).or_default() += 1;
+        match status {
+            202 | 409 => {}
+            503 => {
+                assert!(created.headers().contains_key("retry-after"), "{created:?}");
+                let problem: serde_json::Value = created.json().await?;
+                assert_eq!(problem["code"], "unavailable", "{problem}");
+            }
+            other => panic!("answer {other} during a database restart"),
+        }
+        if i > 2_000 {
+            break;
+        }
+    }
+    restart.await??;
+    // Recovered by itself: a sale goes through once the database is back.
+    let client = Client::new(&base, &key)?;
+    let done = eventually(Duration::from_secs(30), || async {
+        let created = client
+            .create_interaction(&sale("V400m-710000001", 999, "EUR"), Some("after-outage"))
+            .await
+            .ok()?;
+        Some(created.interaction.id.to_string())
+    })
+    .await?;
+    let final_ = client.wait_final(&done, Duration::from_secs(30)).await?;
+    assert_eq!(final_.status, Status::Approved, "{statuses:?}");
+    n.server.stop().await?;
+    Ok(())
+}
