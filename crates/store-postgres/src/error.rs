@@ -53,3 +53,33 @@ pub fn write(e: tokio_postgres::Error) -> StoreError {
         None => db(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every constraint the mapping names exists in the schema under that name (a renamed
+    /// constraint would otherwise turn its error into `Unavailable` without a word).
+    #[test]
+    fn mapped_constraints_are_named_in_the_schema() {
+        let schema: String = crate::MIGRATIONS.iter().map(|(_, sql)| *sql).collect();
+        for name in [
+            "merchants_pkey",
+            "api_keys_pkey",
+            "api_keys_secret_hash_key",
+            "terminals_pkey",
+            "terminals_merchant_serial_key",
+            "device_credentials_pkey",
+            "interactions_pkey",
+            "webhook_messages_id_key",
+            "webhook_deliveries_pkey",
+            "events_pkey",
+            "transaction_events_pkey",
+            "interactions_one_live_per_terminal",
+        ] {
+            assert!(schema.contains(name), "{name} is not in the schema");
+        }
+        assert!(constraint_error("terminals_merchant_serial_key").is_some());
+        assert!(constraint_error("no_such_constraint").is_none());
+    }
+}

@@ -53,14 +53,15 @@ pub fn required() -> bool {
 }
 
 /// The directory holding the server binaries (`initdb`, `pg_ctl`, `postgres`,
-/// `pg_isready`): `$POIGATE_PG_BINDIR`, `pg_config --bindir`, the newest
+/// `pg_isready`): `$POIGATE_PG_BINDIR` when set (and nothing else then), else
+/// `pg_config --bindir`, the newest
 /// `/usr/lib/postgresql/<version>/bin`, or the directory of `initdb` on `PATH`.
 pub fn find_bindir() -> Option<PathBuf> {
     let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(dir) = std::env::var_os(BINDIR_ENV).map(PathBuf::from)
-        && has_server(&dir)
-    {
-        return Some(dir);
+    // An explicit directory is the answer, found or not (so `POIGATE_PG_BINDIR=none` shows
+    // what a machine without PostgreSQL does).
+    if let Some(dir) = std::env::var_os(BINDIR_ENV).map(PathBuf::from) {
+        return has_server(&dir).then_some(dir);
     }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
         && out.status.success()
@@ -141,7 +142,7 @@ impl PgServer {
                         "PostgreSQL is required here ({REQUIRE_ENV}=1) but its server binaries were not found: install the `postgresql` package or set {BINDIR_ENV}"
                     );
                 }
-                println!("{SKIP_LINE}");
+                print_skip_line();
                 None
             }
             Err(e) => panic!("the PostgreSQL test server did not start: {e}"),
@@ -336,6 +337,13 @@ pub async fn fresh_database() -> Option<String> {
         Ok(url) => Some(url),
         Err(e) => panic!("{e}"),
     }
+}
+
+/// Prints [`SKIP_LINE`] where a developer sees it: straight to stderr, past the test
+/// harness's output capture (which would hide it for a passing test).
+pub fn print_skip_line() {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{SKIP_LINE}");
 }
 
 fn is_root() -> bool {

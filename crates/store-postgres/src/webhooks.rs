@@ -22,14 +22,12 @@ pub async fn insert_messages(tx: &Transaction<'_>, messages: &[OutboxMessage]) -
     let mut endpoints: HashMap<MerchantId, Vec<WebhookEndpoint>> = HashMap::new();
     for m in messages {
         if m.callbacks.is_empty() {
-            if !endpoints.contains_key(&m.merchant_id) {
-                let list = endpoints_of(tx, &m.merchant_id.to_string()).await?;
-                endpoints.insert(m.merchant_id, list);
-            }
-            let list = endpoints
-                .get(&m.merchant_id)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
+            let list = match endpoints.entry(m.merchant_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(endpoints_of(tx, &m.merchant_id.to_string()).await?)
+                }
+            };
             let subscribed = list.iter().any(|e| {
                 e.kind == EndpointKind::Endpoint
                     && e.enabled
@@ -95,11 +93,12 @@ pub async fn dispatch(tx: &Transaction<'_>, limit: u32, now: Timestamp) -> Store
         let seq: i64 = col(row, 0)?;
         let message: OutboxMessage = body(row, 1)?;
         let merchant = message.merchant_id.to_string();
-        if !endpoints.contains_key(&merchant) {
-            let list = endpoints_of(tx, &merchant).await?;
-            endpoints.insert(merchant.clone(), list);
-        }
-        let list = endpoints.get(&merchant).map(Vec::as_slice).unwrap_or(&[]);
+        let list: &[WebhookEndpoint] = match endpoints.entry(merchant.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(endpoints_of(tx, &merchant).await?)
+            }
+        };
         let mut targets: Vec<Target> = list
             .iter()
             .filter(|e| {
