@@ -22,12 +22,14 @@ struct Node {
 
 async fn node(url: &str, name: &str) -> anyhow::Result<Node> {
     let dir = tempfile::tempdir()?;
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse()?;
-    config.data_dir = dir.path().to_path_buf();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.path().to_path_buf(),
+        node_id: Some(name.to_string()),
+        ..Config::default()
+    };
     config.database.url = Some(url.to_string());
     config.database.pool_size = 4;
-    config.node_id = Some(name.to_string());
     config.simulator.speed = 0.0;
     let server = poigate::start(&config).await?;
     Ok(Node { server, _dir: dir })
@@ -244,9 +246,11 @@ async fn terminals_on_one_node_sales_on_another_waiters_on_a_third() -> anyhow::
 #[tokio::test]
 async fn a_second_gateway_on_one_sqlite_directory_is_refused() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse()?;
-    config.data_dir = dir.path().to_path_buf();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
     config.simulator.speed = 0.0;
     let first = poigate::start(&config).await?;
     let second = poigate::start(&config).await;
@@ -284,7 +288,12 @@ async fn a_database_restart_answers_503_then_recovers() -> anyhow::Result<()> {
     let pg = std::sync::Arc::new(pg);
     let url = pg.create_database().await?;
     let n = node(&url, "node-r").await?;
-    let merchant = n.server.engine.admin().create_merchant("Outage shop").await?;
+    let merchant = n
+        .server
+        .engine
+        .admin()
+        .create_merchant("Outage shop")
+        .await?;
     let key = n
         .server
         .engine
