@@ -577,6 +577,7 @@ async fn reports_must_follow_each_other_without_gaps() {
         h.engine
             .devices()
             .live_interaction_of(h.terminal.id)
+            .await
             .is_none()
     );
 }

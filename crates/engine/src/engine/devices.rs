@@ -191,9 +191,33 @@ impl Devices<'_> {
 
     /// The interaction a terminal holds right now (not final), as last committed. The link
     /// uses it after a reconnect to re-send an unacknowledged start or a pending cancel.
-    pub fn live_interaction_of(&self, terminal: TerminalId) -> Option<Interaction> {
-        let id = self.engine.inner.registry.active(terminal)?;
-        let entry = self.engine.inner.live.get(id)?;
-        Some((*entry.snapshot()).clone())
+    pub async fn live_interaction_of(&self, terminal: TerminalId) -> Option<Interaction> {
+        if self.engine.memory_is_truth() {
+            let id = self.engine.inner.registry.active(terminal)?;
+            let entry = self.engine.inner.live.get(id)?;
+            return Some((*entry.snapshot()).clone());
+        }
+        // In a cluster the interaction may have been created on another node: the newest
+        // interaction of the terminal, when it is not final, is its live one (the database
+        // allows one).
+        let merchant = self.engine.inner.registry.terminal(terminal)?.merchant_id;
+        let filter = poigate_store::InteractionFilter {
+            terminal_id: Some(terminal),
+            limit: 1,
+            ..Default::default()
+        };
+        match self
+            .engine
+            .inner
+            .store
+            .find_interactions(merchant, &filter)
+            .await
+        {
+            Ok(found) => found.into_iter().next().filter(|i| !i.is_final()),
+            Err(e) => {
+                tracing::warn!(%terminal, error = %e, "live interaction not read; the next connect tries again");
+                None
+            }
+        }
     }
 }

@@ -316,7 +316,7 @@ impl Session<'_> {
         let Some(engine) = self.gw.engine.upgrade() else {
             return self.close(close::GOING_AWAY, "gateway shutting down").await;
         };
-        let Some(live) = engine.devices().live_interaction_of(self.terminal.id) else {
+        let Some(live) = engine.devices().live_interaction_of(self.terminal.id).await else {
             return Flow::Continue;
         };
         let held = hello.holds.iter().any(|h| h.interaction == live.id);
