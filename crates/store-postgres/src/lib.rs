@@ -284,6 +284,21 @@ async fn insert_credential(tx: &Transaction<'_>, c: &DeviceCredential) -> StoreR
     Ok(())
 }
 
+/// Serialises the credential writes of one terminal across nodes (SQLite's single writer
+/// does it there): without it, two pairing codes added at once could both stay valid, or
+/// two redemptions leave two device keys. `NO KEY UPDATE` so interaction inserts (whose
+/// foreign-key check takes `KEY SHARE` on the terminal) are not held up.
+async fn lock_terminal(tx: &Transaction<'_>, terminal: &str) -> StoreResult<()> {
+    query_opt(
+        tx,
+        "SELECT 1 FROM terminals WHERE id = $1 FOR NO KEY UPDATE",
+        &[&terminal],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 async fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> StoreResult<()> {
     for e in events {
         exec(
@@ -595,6 +610,7 @@ impl Store for PostgresStore {
 
     async fn add_pairing_code(&self, code: &DeviceCredential) -> StoreResult<()> {
         in_tx!(self, |tx| {
+            lock_terminal(&tx, &code.terminal_id.to_string()).await?;
             exec(
                 &tx,
                 "UPDATE device_credentials SET revoked_at = $2
@@ -632,6 +648,7 @@ impl Store for PostgresStore {
         let now = device_key.created_at.as_millis();
         let terminal = device_key.terminal_id.to_string();
         in_tx!(self, |tx| {
+            lock_terminal(&tx, &terminal).await?;
             let used = exec(
                 &tx,
                 "UPDATE device_credentials SET used_at = $3
@@ -661,15 +678,18 @@ impl Store for PostgresStore {
         terminal: TerminalId,
         at: Timestamp,
     ) -> StoreResult<u64> {
-        let c = self.client().await?;
-        exec(
-            &c,
-            "UPDATE device_credentials SET revoked_at = $2
-             WHERE terminal_id = $1 AND revoked_at IS NULL AND used_at IS NULL",
-            &[&terminal.to_string(), &at.as_millis()],
-        )
-        .await
-        .map_err(db)
+        let terminal = terminal.to_string();
+        in_tx!(self, |tx| {
+            lock_terminal(&tx, &terminal).await?;
+            exec(
+                &tx,
+                "UPDATE device_credentials SET revoked_at = $2
+                 WHERE terminal_id = $1 AND revoked_at IS NULL AND used_at IS NULL",
+                &[&terminal, &at.as_millis()],
+            )
+            .await
+            .map_err(db)?
+        })
     }
 
     /// The insert names the partial unique index as its conflict target: a live
