@@ -16,7 +16,7 @@
 //! object are refused by optimistic concurrency (`VersionConflict`), and webhook deliveries
 //! are leased with `FOR UPDATE SKIP LOCKED`. Bodies hold the JSON of
 //! [`poigate_store::rows`] types (shared codec), in `text` columns.
-//! With the `testing` feature, [`testing`] starts a real PostgreSQL server for tests.
+//! With the `testing` feature, the `testing` module starts a real PostgreSQL server for tests.
 //!
 //! **Must not know about:** the engine's rules beyond what the [`Store`] contract states,
 //! HTTP, terminals, which node owns what (cluster coordination is the `Coordinator` port's,
@@ -355,7 +355,7 @@ fn bodies<T: rows::Stored>(rows: &[tokio_postgres::Row]) -> StoreResult<Vec<T>> 
 #[async_trait]
 impl Store for PostgresStore {
     /// A connection from the pool, in which a probe row is written and rolled back (so a
-    /// read-only standby or a full disk shows), within [`READY_TIMEOUT`].
+    /// read-only standby or a full disk shows), within 2 s (`READY_TIMEOUT`).
     async fn ready(&self) -> StoreResult<()> {
         let probe = async {
             let mut client = self.client().await?;
