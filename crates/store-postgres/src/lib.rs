@@ -16,7 +16,7 @@
 //! object are refused by optimistic concurrency (`VersionConflict`), and webhook deliveries
 //! are leased with `FOR UPDATE SKIP LOCKED`. Bodies hold the JSON of
 //! [`poigate_store::rows`] types (shared codec), in `text` columns.
-//! With the `testing` feature, [`testing`] starts a real PostgreSQL server for tests.
+//! With the `testing` feature, the `testing` module starts a real PostgreSQL server for tests.
 //!
 //! **Must not know about:** the engine's rules beyond what the [`Store`] contract states,
 //! HTTP, terminals, which node owns what (cluster coordination is the `Coordinator` port's,
@@ -284,6 +284,21 @@ async fn insert_credential(tx: &Transaction<'_>, c: &DeviceCredential) -> StoreR
     Ok(())
 }
 
+/// Serialises the credential writes of one terminal across nodes (SQLite's single writer
+/// does it there): without it, two pairing codes added at once could both stay valid, or
+/// two redemptions leave two device keys. `NO KEY UPDATE` so interaction inserts (whose
+/// foreign-key check takes `KEY SHARE` on the terminal) are not held up.
+async fn lock_terminal(tx: &Transaction<'_>, terminal: &str) -> StoreResult<()> {
+    query_opt(
+        tx,
+        "SELECT 1 FROM terminals WHERE id = $1 FOR NO KEY UPDATE",
+        &[&terminal],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 async fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> StoreResult<()> {
     for e in events {
         exec(
@@ -340,7 +355,7 @@ fn bodies<T: rows::Stored>(rows: &[tokio_postgres::Row]) -> StoreResult<Vec<T>> 
 #[async_trait]
 impl Store for PostgresStore {
     /// A connection from the pool, in which a probe row is written and rolled back (so a
-    /// read-only standby or a full disk shows), within [`READY_TIMEOUT`].
+    /// read-only standby or a full disk shows), within 2 s (`READY_TIMEOUT`).
     async fn ready(&self) -> StoreResult<()> {
         let probe = async {
             let mut client = self.client().await?;
@@ -595,6 +610,7 @@ impl Store for PostgresStore {
 
     async fn add_pairing_code(&self, code: &DeviceCredential) -> StoreResult<()> {
         in_tx!(self, |tx| {
+            lock_terminal(&tx, &code.terminal_id.to_string()).await?;
             exec(
                 &tx,
                 "UPDATE device_credentials SET revoked_at = $2
@@ -632,6 +648,7 @@ impl Store for PostgresStore {
         let now = device_key.created_at.as_millis();
         let terminal = device_key.terminal_id.to_string();
         in_tx!(self, |tx| {
+            lock_terminal(&tx, &terminal).await?;
             let used = exec(
                 &tx,
                 "UPDATE device_credentials SET used_at = $3
@@ -661,15 +678,18 @@ impl Store for PostgresStore {
         terminal: TerminalId,
         at: Timestamp,
     ) -> StoreResult<u64> {
-        let c = self.client().await?;
-        exec(
-            &c,
-            "UPDATE device_credentials SET revoked_at = $2
-             WHERE terminal_id = $1 AND revoked_at IS NULL AND used_at IS NULL",
-            &[&terminal.to_string(), &at.as_millis()],
-        )
-        .await
-        .map_err(db)
+        let terminal = terminal.to_string();
+        in_tx!(self, |tx| {
+            lock_terminal(&tx, &terminal).await?;
+            exec(
+                &tx,
+                "UPDATE device_credentials SET revoked_at = $2
+                 WHERE terminal_id = $1 AND revoked_at IS NULL AND used_at IS NULL",
+                &[&terminal, &at.as_millis()],
+            )
+            .await
+            .map_err(db)?
+        })
     }
 
     /// The insert names the partial unique index as its conflict target: a live

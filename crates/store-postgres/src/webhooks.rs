@@ -70,6 +70,23 @@ async fn endpoints_of<C: GenericClient>(
     rows.iter().map(|r| body(r, 0)).collect()
 }
 
+/// A merchant's endpoints for dispatch, `FOR SHARE`: an endpoint deleted or disabled by
+/// another node meanwhile waits until this dispatch commits, and then fails the pending
+/// deliveries it created (SQLite's single writer orders the two there).
+async fn endpoints_locked(
+    tx: &Transaction<'_>,
+    merchant: &str,
+) -> StoreResult<Vec<WebhookEndpoint>> {
+    let rows = query(
+        tx,
+        "SELECT body FROM webhook_endpoints WHERE merchant_id = $1 ORDER BY id FOR SHARE",
+        &[&merchant],
+    )
+    .await
+    .map_err(db)?;
+    rows.iter().map(|r| body(r, 0)).collect()
+}
+
 /// One place a message goes.
 struct Target {
     endpoint: Option<WebhookEndpointId>,
@@ -96,7 +113,7 @@ pub async fn dispatch(tx: &Transaction<'_>, limit: u32, now: Timestamp) -> Store
         let list: &[WebhookEndpoint] = match endpoints.entry(merchant.clone()) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(endpoints_of(tx, &merchant).await?)
+                e.insert(endpoints_locked(tx, &merchant).await?)
             }
         };
         let mut targets: Vec<Target> = list

@@ -8,7 +8,10 @@ use poigate_domain::{
     Money, NewInteraction, SigningSecret, Terminal, TerminalConnection, TerminalId, TerminalKind,
     TerminalStatus, Timestamp, WebhookEndpoint, WebhookEndpointId,
 };
-use poigate_store::{CreateInteraction, IdempotencyKey, IdempotencyRecord, Store, StoreError};
+use poigate_store::{
+    CreateInteraction, CredentialKind, DeviceCredential, IdempotencyKey, IdempotencyRecord, Store,
+    StoreError,
+};
 use poigate_store_postgres::testing::{PgServer, fresh_database, print_skip_line, required};
 use poigate_store_postgres::{MIGRATIONS, PostgresConfig, PostgresStore};
 use std::collections::HashSet;
@@ -295,4 +298,47 @@ async fn a_database_outage_is_unavailable_and_the_store_recovers() {
         }
     }
     store.ready().await.expect("ready again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_codes_added_on_two_nodes_at_once_leave_one_valid() {
+    let Some(url) = fresh_database().await else {
+        return;
+    };
+    let (a, b) = (node(&url).await, node(&url).await);
+    let m = merchant(&a).await;
+    let term = terminal(&a, &m, "1").await;
+    let codes: Vec<DeviceCredential> = (0..16u8)
+        .map(|n| DeviceCredential {
+            secret_hash: [n; 32],
+            terminal_id: term.id,
+            kind: CredentialKind::PairingCode,
+            created_at: t(i64::from(n)),
+            expires_at: Some(t(600_000)),
+            used_at: None,
+            revoked_at: None,
+        })
+        .collect();
+    let tasks: Vec<_> = codes
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(n, code)| {
+            let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { store.add_pairing_code(&code).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("add");
+    }
+    let mut usable = 0;
+    for code in &codes {
+        let stored = a
+            .find_device_credential(&code.secret_hash)
+            .await
+            .expect("find")
+            .expect("stored");
+        usable += usize::from(stored.is_usable(t(100)));
+    }
+    assert_eq!(usable, 1, "only the newest pairing code stays valid");
 }
