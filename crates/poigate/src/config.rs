@@ -31,6 +31,10 @@ pub struct Config {
     pub demo_terminals: DemoTerminals,
     /// `tracing` filter, e.g. `info` or `poigate=debug,tower_http=info`.
     pub log: String,
+    /// Longest graceful drain on SIGTERM or SIGINT, in seconds: parked long-polls, event
+    /// streams and synchronous provider calls are answered at once, terminals are told to
+    /// reconnect, webhook attempts in flight get this long to finish.
+    pub shutdown_timeout_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -177,6 +181,7 @@ impl Default for Config {
             demo: false,
             demo_terminals: DemoTerminals::InProcess,
             log: "info".into(),
+            shutdown_timeout_seconds: 10,
         }
     }
 }
@@ -211,6 +216,11 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// [`Config::shutdown_timeout_seconds`] as a duration.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_seconds)
     }
 
     pub fn database_path(&self) -> PathBuf {
@@ -262,6 +272,10 @@ impl Config {
             "link.heartbeat_timeout_seconds must be 1 to 3600"
         );
         anyhow::ensure!(
+            (1..=3600).contains(&self.shutdown_timeout_seconds),
+            "shutdown_timeout_seconds must be 1 to 3600"
+        );
+        anyhow::ensure!(
             (10..=7 * 24 * 3600).contains(&self.link.pairing_code_ttl_seconds),
             "link.pairing_code_ttl_seconds must be 10 to 604800"
         );
@@ -281,6 +295,7 @@ mod tests {
             demo = true
             demo_terminals = "link"
             log = "debug"
+            shutdown_timeout_seconds = 25
             [database]
             synchronous = "normal"
             read_connections = 2
@@ -299,6 +314,7 @@ mod tests {
         assert_eq!(c.simulator.speed, 0.5);
         assert_eq!(c.link.heartbeat_timeout_seconds, 5);
         assert_eq!(c.demo_terminals, DemoTerminals::Link);
+        assert_eq!(c.shutdown_timeout(), Duration::from_secs(25));
         assert!(c.validate().is_ok());
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
     }
@@ -322,6 +338,7 @@ mod tests {
         assert_eq!(c.database.synchronous, Synchronous::Full);
         assert_eq!(c.link.heartbeat_timeout_seconds, 30);
         assert_eq!(c.link.pairing_code_ttl_seconds, 600);
+        assert_eq!(c.shutdown_timeout_seconds, 10);
         assert!(c.validate().is_ok());
     }
 }

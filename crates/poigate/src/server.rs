@@ -59,6 +59,60 @@ impl RunningServer {
         Ok(())
     }
 
+    /// The graceful drain of a deploy or restart (SIGTERM, SIGINT), bounded by `bound`:
+    ///
+    /// 1. the engine drains: every parked long-poll, event stream and synchronous provider
+    ///    call is answered now with the state as it is (each in its own dialect's "still in
+    ///    progress" shape), and later waits answer at once;
+    /// 2. the listener stops accepting; answers in flight are finished;
+    /// 3. link terminals get a `reconnect` frame and a 1001 close;
+    /// 4. webhook attempts in flight may finish within what is left of the bound; the others
+    ///    stay leased and the next process sends them again;
+    /// 5. the storage writer is flushed: a round trip through it once nothing else writes.
+    ///
+    /// What does not finish within the bound is cut (connections closed). Nothing durable
+    /// depends on it: every accepted request and terminal report was committed before it
+    /// was answered, and the next process on the same data resumes live interactions.
+    pub async fn drain(mut self, bound: Duration) -> anyhow::Result<Drained> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + bound;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.engine.begin_drain();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.terminals
+            .gateway()
+            .drain(LINK_RECONNECT_HINT, left())
+            .await;
+        let requests_finished = match tokio::time::timeout_at(deadline, &mut self.task).await {
+            Ok(result) => {
+                result
+                    .context("server task failed")?
+                    .context("server error")?;
+                true
+            }
+            Err(_) => {
+                self.task.abort();
+                false
+            }
+        };
+        let webhooks_finished = match self.webhooks.take() {
+            Some(worker) => worker.stop_within(left()).await,
+            None => true,
+        };
+        let flushed = matches!(
+            tokio::time::timeout(left(), self.engine.store().ready()).await,
+            Ok(Ok(()))
+        );
+        Ok(Drained {
+            requests_finished,
+            webhooks_finished,
+            flushed,
+            took: started.elapsed(),
+        })
+    }
+
     /// Waits until the server stops by itself (it does not, unless the listener fails).
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let result = (&mut self.task).await;
@@ -77,6 +131,24 @@ impl RunningServer {
         tracing::info!("shutting down");
         self.stop().await
     }
+}
+
+/// How long a link terminal waits before reconnecting after a drain's `reconnect` frame:
+/// long enough for a load balancer to notice the node going away, short enough that a
+/// payment barely pauses.
+pub const LINK_RECONNECT_HINT: Duration = Duration::from_millis(500);
+
+/// What a [`RunningServer::drain`] achieved within its bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Drained {
+    /// Every HTTP answer in flight was finished (otherwise connections were cut).
+    pub requests_finished: bool,
+    /// Every webhook attempt in flight finished (otherwise the rest stay leased for the
+    /// next process).
+    pub webhooks_finished: bool,
+    /// The storage writer answered a last round trip: everything queued was committed.
+    pub flushed: bool,
+    pub took: Duration,
 }
 
 /// Opens the database, starts the engine, its simulated terminals and the terminal link,
