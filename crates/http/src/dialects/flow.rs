@@ -34,6 +34,7 @@ pub(crate) async fn wait_final(
     id: InteractionId,
     bound: Duration,
 ) -> Result<Interaction, EngineError> {
+    tracing::debug!(interaction = %id, "synchronous wait parked");
     let bound_ms = i64::try_from(bound.as_millis()).unwrap_or(i64::MAX);
     let deadline = engine.now().plus_millis(bound_ms);
     loop {

@@ -148,6 +148,7 @@ pub async fn get_interaction(
     let id: InteractionId = path_id(&id, "interaction")?;
     let waited = match wait_duration(query.wait)? {
         Some(wait) => {
+            tracing::debug!(interaction = %id, wait_seconds = wait.as_secs(), "long-poll parked");
             state
                 .engine
                 .interactions()

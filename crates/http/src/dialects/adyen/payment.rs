@@ -79,6 +79,7 @@ pub async fn handle(ctx: &Ctx<'_>, request: PaymentRequest) -> Response {
 /// Waits for the final state (bounded by the card timeout plus a grace period) and answers
 /// the `PaymentResponse`.
 async fn finish(ctx: &Ctx<'_>, mut interaction: Interaction) -> Response {
+    tracing::debug!(interaction = %interaction.id, "synchronous wait parked");
     let deadline =
         Instant::now() + Duration::from_secs(u64::from(interaction.timeout_seconds)) + SYNC_GRACE;
     while !interaction.is_final() {
