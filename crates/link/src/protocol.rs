@@ -426,6 +426,10 @@ pub enum ReconnectReason {
     /// This gateway process is shutting down (a deploy, a restart): another node, or the
     /// next process, takes the terminal.
     Draining,
+    /// A reason a later gateway may send: treated like `draining`, so adding one does not
+    /// break older terminals.
+    #[serde(other)]
+    Other,
 }
 
 /// Sent just before the gateway closes the connection with 1001 (going away): reconnect
@@ -616,6 +620,11 @@ mod tests {
             r#"{"type":"reconnect","id":"g9","reason":"draining","retry_after_ms":500}"#
         );
         assert_eq!(parse_gateway_frame(&text).expect("valid"), frame);
+        let later = r#"{"type":"reconnect","id":"g1","reason":"rebalancing","retry_after_ms":0}"#;
+        match parse_gateway_frame(later).expect("valid") {
+            GatewayFrame::Reconnect(r) => assert_eq!(r.reason, ReconnectReason::Other),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
