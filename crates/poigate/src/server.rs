@@ -81,11 +81,14 @@ impl RunningServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.terminals
-            .gateway()
-            .drain(LINK_RECONNECT_HINT, left())
-            .await;
-        let requests_finished = match tokio::time::timeout_at(deadline, &mut self.task).await {
+        // Side by side: a terminal that does not read must not eat the bound of the HTTP
+        // answers, nor a slow HTTP client that of the terminals.
+        let gateway = self.terminals.gateway().clone();
+        let (_, served) = tokio::join!(
+            gateway.drain(LINK_RECONNECT_HINT, left()),
+            tokio::time::timeout_at(deadline, &mut self.task)
+        );
+        let requests_finished = match served {
             Ok(result) => {
                 result
                     .context("server task failed")?
