@@ -1,6 +1,6 @@
 //! Graceful drain of a real `poigate serve` process on SIGTERM: every waiting client gets a
 //! well-formed answer at once (a parked long-poll, an SSE stream, an Adyen `/sync` payment,
-//! an NMI synchronous poll), the process exits 0 within `shutdown_timeout`, and the next
+//! an NMI synchronous poll, a Cybersource synchronous payment), the process exits 0 within `shutdown_timeout`, and the next
 //! process on the same data directory completes the interactions that were in flight.
 //! A second signal during a drain exits at once.
 
@@ -309,6 +309,41 @@ async fn sigterm_answers_every_waiting_client_and_the_next_process_finishes_the_
         async move { nmi_sync_status(&http, &url, &guid).await }
     });
 
+    // (5) a Cybersource synchronous payment, on a fourth terminal.
+    let cs_serial = "900000004";
+    let cs_terminal = client
+        .create_terminal(&poigate_api::CreateTerminalRequest {
+            serial_number: cs_serial.into(),
+            model: "V400m".into(),
+            label: None,
+            kind: Some(poigate_domain::TerminalKind::Simulated),
+            connection: Some(poigate_domain::TerminalConnection::InProcess),
+        })
+        .await?
+        .poiid;
+    eventually(WAIT, || async {
+        client.test_helper(&cs_terminal, "hold", None).await.ok()
+    })
+    .await?;
+    let token = poigate_testkit::calls::access_token(&http, &url, KEY).await?;
+    let cybersource = tokio::spawn({
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let r = http
+                .post(format!("{url}/cybersource/v1/cloud/transactions"))
+                .bearer_auth(token)
+                .json(
+                    &json!({"serialNumber": cs_serial, "request": {"type": "PaymentRequest",
+                    "merchantReferenceCode": "drain-cs-1",
+                    "amountDetails": {"amount": "10.00", "currency": "EUR"}}}),
+                )
+                .send()
+                .await?;
+            let status = r.status().as_u16();
+            anyhow::Ok((status, r.json::<Value>().await?))
+        }
+    });
+
     // Every client is waiting inside the gateway: the stream has sent its first event, the
     // long-poll and both synchronous calls are parked (the gateway says so at debug level).
     streaming.await?;
@@ -316,8 +351,8 @@ async fn sigterm_answers_every_waiting_client_and_the_next_process_finishes_the_
         gw.lines_with(&["long-poll parked", &native]) == 1
     })
     .await;
-    until(&gw, "both synchronous calls parked", || {
-        gw.lines_with(&["synchronous wait parked"]) == 2
+    until(&gw, "the three synchronous calls parked", || {
+        gw.lines_with(&["synchronous wait parked"]) == 3
     })
     .await;
 
@@ -377,7 +412,16 @@ async fn sigterm_answers_every_waiting_client_and_the_next_process_finishes_the_
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["asyncStatus"], "inFlight", "{body}");
 
-    // The next process on the same data directory finishes all three.
+    // (5) Cybersource's answer for a transaction still running: 202 naming the interaction.
+    let (code, body) = tokio::time::timeout(answer_in, cybersource).await???;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body["type"], "ErrorResponse", "{body}");
+    assert!(
+        body.to_string().contains("/v1/cloud/interactions/"),
+        "names the interaction to follow: {body}"
+    );
+
+    // The next process on the same data directory finishes all four.
     let next = Running::start(dir.path(), "warn", BOUND);
     let client = Client::new(&next.url, KEY)?;
     assert_eq!(
@@ -405,6 +449,22 @@ async fn sigterm_answers_every_waiting_client_and_the_next_process_finishes_the_
     let result = &status["SaleToPOIResponse"]["TransactionStatusResponse"]["RepeatedMessageResponse"]
         ["RepeatedResponseMessageBody"]["PaymentResponse"]["Response"]["Result"];
     assert_eq!(result, "Success", "{status}");
+    let found = client
+        .lookup(&poigate_api::ListInteractionsQuery {
+            reference: Some("drain-cs-1".into()),
+            ..Default::default()
+        })
+        .await?;
+    let cs_id = found
+        .data
+        .first()
+        .expect("the Cybersource payment")
+        .id
+        .to_string();
+    assert_eq!(
+        complete(&client, &cs_terminal, &cs_id).await?,
+        Status::Approved
+    );
     let (code, body) = eventually(WAIT, || async {
         let _ = client.test_helper(T_NMI, "present-card", None).await;
         let (code, body) = nmi_sync_status(&http, &next.url, &guid).await.ok()?;
