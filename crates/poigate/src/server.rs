@@ -44,6 +44,9 @@ impl RunningServer {
 
     /// Stops accepting connections, closes the terminal link's connections (terminals
     /// reconnect to the next gateway), lets requests in flight finish, releases the engine.
+    /// Unbounded and without a drain (a parked long-poll keeps it waiting for its whole
+    /// wait): for tests and embedding programs; `poigate serve` stops with
+    /// [`RunningServer::drain`].
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -123,16 +126,6 @@ impl RunningServer {
             .context("server task failed")?
             .context("server error")?;
         Ok(())
-    }
-
-    /// Triggers graceful shutdown and waits for it.
-    pub async fn shutdown_on(
-        self,
-        signal: impl std::future::Future<Output = ()>,
-    ) -> anyhow::Result<()> {
-        signal.await;
-        tracing::info!("shutting down");
-        self.stop().await
     }
 }
 

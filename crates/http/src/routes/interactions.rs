@@ -134,7 +134,8 @@ pub async fn create_interaction(
     params(("id" = String, Path, description = "Interaction id"), GetInteractionQuery),
     responses(
         (status = 200, description = "The interaction", body = InteractionView,
-            headers(("poigate-committed-at" = String, description = "On a long-poll woken by a change: when that change was committed, in microseconds since the Unix epoch"))),
+            headers(("poigate-committed-at" = String, description = "On a long-poll woken by a change: when that change was committed, in microseconds since the Unix epoch"),
+                    ("Retry-After" = String, description = "On a long-poll cut short because the gateway is shutting down (draining): the interaction is not final; poll again after this many seconds (another node answers)"))),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such interaction for this merchant", body = Problem, content_type = "application/problem+json"),
     ),
@@ -232,7 +233,9 @@ pub async fn list_events(
 ///
 /// Each SSE message has `id` = the event's `seq`, `event` = its type and `data` = the event
 /// as JSON. The stream ends after the final event. Reconnect with `Last-Event-ID` (or
-/// `?after_seq=`) to resume without gaps or duplicates.
+/// `?after_seq=`) to resume without gaps or duplicates. When the gateway shuts down
+/// (drains), the stream ends with an `event: reconnect` message carrying a `retry:` hint and
+/// no `id`: reconnect with `Last-Event-ID`, another node answers.
 #[utoipa::path(get, path = "/v1/interactions/{id}/events/stream", tag = "interactions",
     params(("id" = String, Path, description = "Interaction id"),
            ("Last-Event-ID" = Option<String>, Header, description = "Resume after this seq"),
