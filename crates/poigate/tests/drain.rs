@@ -106,10 +106,12 @@ impl Running {
         }
     }
 
+    /// Sends SIGTERM or SIGINT (`name` `TERM`, `INT`) with the shell's built-in `kill`
+    /// (present wherever `sh` is, unlike `/bin/kill`; no unsafe FFI in the test).
     fn signal(&mut self, name: &str) {
         let pid = self.child().id().to_string();
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &pid])
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{name} {pid}")])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{name} {pid} failed");
@@ -538,5 +540,48 @@ async fn a_second_signal_during_the_drain_exits_at_once() -> anyhow::Result<()> 
         "{}",
         gw.log_text()
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_drains_like_sigterm() -> anyhow::Result<()> {
+    const BOUND: u64 = 5;
+    let dir = tempfile::tempdir()?;
+    let mut gw = Running::start(dir.path(), "warn,poigate_http=debug", BOUND);
+    let client = Client::new(&gw.url, KEY)?;
+    client.test_helper(T_NATIVE, "hold", None).await?;
+    let id = client
+        .create_interaction(&sale(T_NATIVE, 1000, "EUR"), None)
+        .await?
+        .interaction
+        .id
+        .to_string();
+    let long_poll = tokio::spawn({
+        let (url, id) = (gw.url.clone(), id.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .get(format!("{url}/v1/interactions/{id}?wait=60"))
+                .bearer_auth(KEY)
+                .send()
+                .await?;
+            let retry_after = r.headers().get("retry-after").cloned();
+            anyhow::Ok((r.status().as_u16(), retry_after, r.json::<Value>().await?))
+        }
+    });
+    until(&gw, "the long-poll parked", || {
+        gw.lines_with(&["long-poll parked", &id]) == 1
+    })
+    .await;
+    gw.signal("INT");
+    let status = gw
+        .exited_within(Duration::from_secs(BOUND + 5))
+        .await
+        .unwrap_or_else(|| panic!("still running; log:\n{}", gw.log_text()));
+    assert!(status.success(), "{status:?}");
+    let (code, retry_after, body) =
+        tokio::time::timeout(Duration::from_secs(BOUND), long_poll).await???;
+    assert_eq!(code, 200);
+    assert!(retry_after.is_some(), "{body}");
+    assert_eq!(body["final"], false, "{body}");
     Ok(())
 }
