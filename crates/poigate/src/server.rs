@@ -103,8 +103,15 @@ impl RunningServer {
                 false
             }
         };
+        // The flush is last and quick; it keeps a slice of the bound for itself, so slow
+        // webhook targets cannot leave the writer unflushed.
+        let flush_reserve = (bound / 5).min(Duration::from_secs(1));
         let webhooks_finished = match self.webhooks.take() {
-            Some(worker) => worker.stop_within(left()).await,
+            Some(worker) => {
+                worker
+                    .stop_within(left().saturating_sub(flush_reserve))
+                    .await
+            }
             None => true,
         };
         let flushed = matches!(

@@ -31,6 +31,24 @@ struct Running {
     log: Arc<Mutex<Vec<String>>>,
 }
 
+/// `line` without ANSI colour sequences (`ESC [ … m`), so fields read `name=value`.
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl Running {
     fn start(dir: &std::path::Path, log_filter: &str, shutdown_timeout: u64) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_poigate"))
@@ -59,7 +77,7 @@ impl Running {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(mut l) = sink.lock() {
-                    l.push(line);
+                    l.push(plain(&line));
                 }
             }
         });
@@ -69,7 +87,7 @@ impl Running {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Ok(mut l) = sink.lock() {
-                    l.push(line.clone());
+                    l.push(plain(&line));
                 }
                 let _ = tx.send(line);
             }
@@ -478,34 +496,107 @@ async fn sigterm_answers_every_waiting_client_and_the_next_process_finishes_the_
     Ok(())
 }
 
-/// A webhook target that accepts connections and never answers: an attempt stays in
-/// flight. Sends on `accepted` for every connection.
-fn silent_target() -> (String, std::sync::mpsc::Receiver<()>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().map_while(Result::ok) {
-            held.push(stream);
-            let _ = tx.send(());
-        }
-    });
-    (format!("http://{addr}/hooks"), rx)
+/// A webhook target that reads each request and answers `200` only once released: until
+/// then an attempt stays in flight. `accepted` gets a message for every request read.
+struct GatedTarget {
+    url: String,
+    accepted: std::sync::mpsc::Receiver<()>,
+    gate: Arc<(Mutex<bool>, std::sync::Condvar)>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_signal_during_the_drain_exits_at_once() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    // A long bound: only the second signal can end this drain early.
-    let mut gw = Running::start(dir.path(), "info", 120);
+impl GatedTarget {
+    fn start() -> GatedTarget {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, accepted) = std::sync::mpsc::channel();
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let shared = gate.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let (tx, gate) = (tx.clone(), shared.clone());
+                std::thread::spawn(move || answer_when_released(stream, &tx, &gate));
+            }
+        });
+        GatedTarget {
+            url: format!("http://{addr}/hooks"),
+            accepted,
+            gate,
+        }
+    }
+
+    fn release(&self) {
+        let (open, changed) = &*self.gate;
+        if let Ok(mut o) = open.lock() {
+            *o = true;
+        }
+        changed.notify_all();
+    }
+
+    /// Waits until a request arrived (an attempt is in flight).
+    async fn wait_accepted(self) -> anyhow::Result<GatedTarget> {
+        tokio::task::spawn_blocking(move || {
+            self.accepted.recv_timeout(WAIT)?;
+            anyhow::Ok(self)
+        })
+        .await?
+    }
+}
+
+/// Reads one HTTP request (head and `content-length` body), waits for the gate, answers 200.
+fn answer_when_released(
+    mut stream: std::net::TcpStream,
+    accepted: &std::sync::mpsc::Sender<()>,
+    gate: &(Mutex<bool>, std::sync::Condvar),
+) {
+    use std::io::{Read, Write};
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Ok(n) = stream.read(&mut chunk) else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        request.extend_from_slice(&chunk[..n]);
+        let Some(head_end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if request.len() >= head_end + 4 + length {
+            break;
+        }
+    }
+    let _ = accepted.send(());
+    let (open, changed) = gate;
+    let Ok(mut is_open) = open.lock() else { return };
+    while !*is_open {
+        match changed.wait(is_open) {
+            Ok(g) => is_open = g,
+            Err(_) => return,
+        }
+    }
+    drop(is_open);
+    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+}
+
+/// A gateway with one webhook endpoint (`interaction.completed`) on `target`, after one
+/// approved sale whose delivery is in flight.
+async fn sale_with_webhook_in_flight(
+    gw: &Running,
+    target: GatedTarget,
+) -> anyhow::Result<(Client, GatedTarget)> {
     let client = Client::new(&gw.url, KEY)?;
-    let (target, accepted) = silent_target();
     client
         .create_webhook_endpoint(&poigate_api::CreateWebhookEndpointRequest {
-            url: target,
+            url: target.url.clone(),
             format: None,
-            events: None,
+            events: Some(vec!["interaction.completed".into()]),
             description: None,
             enabled: None,
         })
@@ -513,12 +604,108 @@ async fn a_second_signal_during_the_drain_exits_at_once() -> anyhow::Result<()> 
     let c = client
         .create_interaction(&sale(T_NATIVE, 1000, "EUR"), None)
         .await?;
-    client
+    let done = client
         .wait_final(&c.interaction.id.to_string(), WAIT)
         .await?;
-    // A webhook attempt is in flight (the target took the connection and stays silent):
-    // the drain waits for it, up to the bound.
-    tokio::task::spawn_blocking(move || accepted.recv_timeout(WAIT)).await??;
+    assert_eq!(done.status, Status::Approved);
+    let target = target.wait_accepted().await?;
+    Ok((client, target))
+}
+
+/// The delivery log of the next process once every delivery succeeded.
+async fn all_delivered(url: &str) -> anyhow::Result<Vec<poigate_api::DeliveryView>> {
+    let client = Client::new(url, KEY)?;
+    eventually(WAIT, || async {
+        let log = client
+            .deliveries(&poigate_api::ListDeliveriesQuery {
+                limit: Some(100),
+                ..Default::default()
+            })
+            .await
+            .ok()?;
+        (!log.data.is_empty() && log.data.iter().all(|d| d.status == "succeeded"))
+            .then_some(log.data)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_attempt_in_flight_finishes_within_the_bound() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut gw = Running::start(dir.path(), "info", 120);
+    let (_, target) = sale_with_webhook_in_flight(&gw, GatedTarget::start()).await?;
+    gw.signal("TERM");
+    until(&gw, "the drain started", || {
+        gw.lines_with(&["draining"]) >= 1
+    })
+    .await;
+    // The drain waits for the attempt; the receiver answers now.
+    target.release();
+    let status = gw
+        .exited_within(Duration::from_secs(120))
+        .await
+        .unwrap_or_else(|| panic!("still running; log:\n{}", gw.log_text()));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        gw.lines_with(&["shutdown_timeout reached"]),
+        0,
+        "{}",
+        gw.log_text()
+    );
+    assert!(
+        gw.lines_with(&["drained; exiting"]) == 1,
+        "{}",
+        gw.log_text()
+    );
+    // Recorded as delivered by the process that sent it: one attempt, not sent again.
+    let next = Running::start(dir.path(), "warn", 10);
+    let log = all_delivered(&next.url).await?;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].attempts.len(), 1, "{log:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_attempt_cut_by_the_bound_is_sent_by_the_next_process() -> anyhow::Result<()> {
+    const BOUND: u64 = 1;
+    let dir = tempfile::tempdir()?;
+    let mut gw = Running::start(dir.path(), "warn", BOUND);
+    let (_, target) = sale_with_webhook_in_flight(&gw, GatedTarget::start()).await?;
+    gw.signal("TERM");
+    let status = gw
+        .exited_within(Duration::from_secs(BOUND + 5))
+        .await
+        .unwrap_or_else(|| panic!("still running; log:\n{}", gw.log_text()));
+    assert!(
+        status.success(),
+        "exit 0 also when the bound cut something: {status:?}"
+    );
+    assert_eq!(
+        gw.lines_with(&[
+            "shutdown_timeout reached",
+            "webhooks_finished=false",
+            "flushed=true"
+        ]),
+        1,
+        "{}",
+        gw.log_text()
+    );
+    // The delivery stayed leased; the next process releases and sends it.
+    target.release();
+    let next = Running::start(dir.path(), "warn", 10);
+    let log = all_delivered(&next.url).await?;
+    assert_eq!(log.len(), 1, "{log:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_during_the_drain_exits_at_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // A long bound: only the second signal can end this drain early.
+    let mut gw = Running::start(dir.path(), "info", 120);
+    // A webhook attempt is in flight (the target never answers): the drain waits for it,
+    // up to the bound.
+    let (_client, _target) = sale_with_webhook_in_flight(&gw, GatedTarget::start()).await?;
 
     gw.signal("TERM");
     until(&gw, "the drain started", || {
