@@ -153,6 +153,8 @@ pub(crate) struct Inner {
     pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
     pub(crate) registry: Registry,
     pub(crate) live: LiveMap,
+    /// Set once when the process starts draining (shutdown): every wait answers at once.
+    draining: tokio::sync::watch::Sender<bool>,
     merchant_names: Mutex<HashMap<MerchantId, String>>,
 }
 
@@ -190,6 +192,7 @@ impl Engine {
                 outbox_signal: Arc::new(tokio::sync::Notify::new()),
                 registry: Registry::default(),
                 live: LiveMap::default(),
+                draining: tokio::sync::watch::Sender::new(false),
                 merchant_names: Mutex::new(HashMap::new()),
             }
         });
@@ -344,6 +347,30 @@ impl Engine {
     /// Notified whenever webhook messages were committed to the outbox.
     pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
         self.inner.outbox_signal.clone()
+    }
+
+    /// Starts draining (the process is shutting down): every wait in progress ends now with
+    /// the state as it is, and every later wait answers at once. The engine keeps working
+    /// otherwise (terminals may still report, timers still fire) until it is dropped; the
+    /// callers of the waits decide how to tell their clients to come back (HTTP adds
+    /// `Retry-After`, dialects answer their own "still in progress"). Idempotent.
+    pub fn begin_drain(&self) {
+        self.inner.draining.send_replace(true);
+    }
+
+    /// Whether [`Engine::begin_drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        *self.inner.draining.borrow()
+    }
+
+    /// Completes once the engine drains (at once when it already does). For long-lived
+    /// answers that are not a single wait, such as an event stream.
+    pub fn drained(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.inner.draining.subscribe();
+        async move {
+            // An error means the engine is gone: as good as drained.
+            let _ = rx.wait_for(|d| *d).await;
+        }
     }
 
     pub(crate) fn outbox_written(&self) {
@@ -1245,13 +1272,16 @@ impl Interactions<'_> {
         };
         // Subscribe first, then look: a change committed in between still wakes us.
         let mut sub = self.engine.coordinator().subscribe(id);
+        let drained = self.engine.drained();
         let mut latest = self.get(caller, id).await?;
-        if done(&latest) {
+        // Draining: nobody waits any more; the caller answers with the state as it is.
+        if done(&latest) || self.engine.is_draining() {
             return Ok(stored(latest));
         }
         let timeout = timeout.min(self.engine.inner.config.max_wait);
         let deadline = self.engine.now().plus_millis(millis(timeout));
         let mut sleep = self.engine.inner.clock.sleep_until(deadline);
+        tokio::pin!(drained);
         loop {
             tokio::select! {
                 changed = sub.changes.changed() => {
@@ -1282,6 +1312,9 @@ impl Interactions<'_> {
                     latest = interaction.clone();
                 }
                 _ = &mut sleep => return Ok(stored(latest)),
+                // The freshest state, not `latest`: a change may be committed but not yet
+                // seen by this loop.
+                _ = &mut drained => return Ok(stored(self.get(caller, id).await?)),
             }
         }
     }

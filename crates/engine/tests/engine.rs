@@ -424,6 +424,71 @@ async fn a_silent_terminal_makes_the_interaction_overdue_never_final() {
     assert_eq!(done.status, Status::Approved);
 }
 
+/// A drain ends every wait at once with the state as it is, and later waits do not park.
+/// The harness's clock is manual: no wait could end by its timeout here.
+#[tokio::test]
+async fn a_drain_ends_every_wait_with_the_current_state() {
+    let h = harness().await;
+    let i = h
+        .engine
+        .interactions()
+        .create(&h.caller, sale(&h, 100))
+        .await
+        .expect("create")
+        .interaction;
+    h.engine
+        .devices()
+        .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
+        .await
+        .expect("ack");
+    let mut waiters = Vec::new();
+    for after in [None, Some(1)] {
+        let engine = h.engine.clone();
+        let caller = h.caller;
+        waiters.push(tokio::spawn(async move {
+            engine
+                .interactions()
+                .wait(&caller, i.id, after, Duration::from_secs(60))
+                .await
+        }));
+    }
+    let drained = h.engine.drained();
+    assert!(!h.engine.is_draining());
+    h.engine.begin_drain();
+    assert!(h.engine.is_draining());
+    within("drained()", drained).await;
+    for w in waiters {
+        let state = within("a parked wait", w)
+            .await
+            .expect("joined")
+            .expect("state");
+        assert_eq!(state.status, Status::InProgress);
+        assert!(!state.is_final());
+    }
+    let later = within(
+        "a wait while draining",
+        h.engine
+            .interactions()
+            .wait(&h.caller, i.id, None, Duration::from_secs(60)),
+    )
+    .await
+    .expect("state");
+    assert_eq!(later.status, Status::InProgress);
+    // The engine still works: the terminal's result is applied during the drain.
+    h.engine
+        .devices()
+        .report(h.terminal.id, report(i.id, 2, approved()))
+        .await
+        .expect("result");
+    let done = h
+        .engine
+        .interactions()
+        .get(&h.caller, i.id)
+        .await
+        .expect("get");
+    assert_eq!(done.status, Status::Approved);
+}
+
 #[tokio::test]
 async fn many_waiters_all_wake_on_the_final_state() {
     let h = harness().await;

@@ -171,8 +171,13 @@ struct InFlight {
 
 enum End {
     Reconnect,
+    /// The gateway drains (`reconnect` frame): reconnect after its hint.
+    ReconnectAfter(Duration),
     Stop(String),
 }
+
+/// Longest `retry_after_ms` hint honoured: a gateway cannot park a terminal for long.
+const MAX_RECONNECT_HINT: Duration = Duration::from_secs(30);
 
 /// Why a connection attempt failed.
 enum ConnectError {
@@ -208,6 +213,10 @@ impl Core {
                     backoff = first_backoff;
                     match self.session(socket).await {
                         End::Reconnect => {}
+                        End::ReconnectAfter(hint) => {
+                            self.state.send_replace(ClientState::Connecting);
+                            tokio::time::sleep(hint.min(MAX_RECONNECT_HINT)).await;
+                        }
                         End::Stop(why) => {
                             tracing::warn!(serial = %self.config.serial_number, %why, "terminal stops");
                             self.state.send_replace(ClientState::Stopped(why));
@@ -381,6 +390,14 @@ impl Core {
                 }
             }
             GatewayFrame::Welcome(_) => {}
+            GatewayFrame::Reconnect(r) => {
+                tracing::info!(
+                    serial = %self.config.serial_number,
+                    retry_after_ms = r.retry_after_ms,
+                    "the gateway drains: reconnecting"
+                );
+                return Some(End::ReconnectAfter(Duration::from_millis(r.retry_after_ms)));
+            }
         }
         None
     }

@@ -419,6 +419,32 @@ pub struct Test {
     pub card: Option<TestCard>,
 }
 
+/// Why the gateway asks a terminal to reconnect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconnectReason {
+    /// This gateway process is shutting down (a deploy, a restart): another node, or the
+    /// next process, takes the terminal.
+    Draining,
+    /// A reason a later gateway may send: treated like `draining`, so adding one does not
+    /// break older terminals.
+    #[serde(other)]
+    Other,
+}
+
+/// Sent just before the gateway closes the connection with 1001 (going away): reconnect
+/// after about `retry_after_ms`, to the same URL (a load balancer picks a node that is up),
+/// with a hello listing what the terminal still holds. Nothing is lost: reports not yet
+/// acknowledged are re-sent after the next welcome, as after any reconnection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconnect {
+    pub id: String,
+    pub reason: ReconnectReason,
+    /// How long to wait before the first reconnection attempt, in milliseconds; then the
+    /// usual backoff.
+    pub retry_after_ms: u64,
+}
+
 /// Every frame the gateway sends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -429,9 +455,18 @@ pub enum GatewayFrame {
     Cancel(Cancel),
     Test(Test),
     Error(ErrorFrame),
+    Reconnect(Reconnect),
 }
 
-const GATEWAY_TYPES: &[&str] = &["welcome", "ack", "start", "cancel", "test", "error"];
+const GATEWAY_TYPES: &[&str] = &[
+    "welcome",
+    "ack",
+    "start",
+    "cancel",
+    "test",
+    "error",
+    "reconnect",
+];
 
 impl GatewayFrame {
     pub fn type_name(&self) -> &'static str {
@@ -442,6 +477,7 @@ impl GatewayFrame {
             GatewayFrame::Cancel(_) => "cancel",
             GatewayFrame::Test(_) => "test",
             GatewayFrame::Error(_) => "error",
+            GatewayFrame::Reconnect(_) => "reconnect",
         }
     }
 }
@@ -569,6 +605,26 @@ mod tests {
         let e = parse_terminal_frame(r#"{"type":"stage","id":"9","seq":1,"message":"x"}"#)
             .expect_err("missing interaction");
         assert!(e.message.contains("interaction"), "{}", e.message);
+    }
+
+    #[test]
+    fn reconnect_frame_round_trips() {
+        let frame = GatewayFrame::Reconnect(Reconnect {
+            id: "g9".into(),
+            reason: ReconnectReason::Draining,
+            retry_after_ms: 500,
+        });
+        let text = render(&frame);
+        assert_eq!(
+            text,
+            r#"{"type":"reconnect","id":"g9","reason":"draining","retry_after_ms":500}"#
+        );
+        assert_eq!(parse_gateway_frame(&text).expect("valid"), frame);
+        let later = r#"{"type":"reconnect","id":"g1","reason":"rebalancing","retry_after_ms":0}"#;
+        match parse_gateway_frame(later).expect("valid") {
+            GatewayFrame::Reconnect(r) => assert_eq!(r.reason, ReconnectReason::Other),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

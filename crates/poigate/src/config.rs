@@ -33,6 +33,10 @@ pub struct Config {
     pub log: String,
     /// This node's name in a cluster (PostgreSQL); generated and logged when unset.
     pub node_id: Option<String>,
+    /// Longest graceful drain on SIGTERM or SIGINT, in seconds: parked long-polls, event
+    /// streams and synchronous provider calls are answered at once, terminals are told to
+    /// reconnect, webhook attempts in flight get this long to finish.
+    pub shutdown_timeout_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -185,6 +189,7 @@ impl Default for Config {
             demo_terminals: DemoTerminals::InProcess,
             log: "info".into(),
             node_id: None,
+            shutdown_timeout_seconds: 10,
         }
     }
 }
@@ -221,6 +226,11 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// [`Config::shutdown_timeout_seconds`] as a duration.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_seconds)
     }
 
     pub fn database_path(&self) -> PathBuf {
@@ -292,6 +302,10 @@ impl Config {
             "link.heartbeat_timeout_seconds must be 1 to 3600"
         );
         anyhow::ensure!(
+            (1..=3600).contains(&self.shutdown_timeout_seconds),
+            "shutdown_timeout_seconds must be 1 to 3600"
+        );
+        anyhow::ensure!(
             (10..=7 * 24 * 3600).contains(&self.link.pairing_code_ttl_seconds),
             "link.pairing_code_ttl_seconds must be 10 to 604800"
         );
@@ -311,6 +325,7 @@ mod tests {
             demo = true
             demo_terminals = "link"
             log = "debug"
+            shutdown_timeout_seconds = 25
             [database]
             synchronous = "normal"
             read_connections = 2
@@ -329,6 +344,7 @@ mod tests {
         assert_eq!(c.simulator.speed, 0.5);
         assert_eq!(c.link.heartbeat_timeout_seconds, 5);
         assert_eq!(c.demo_terminals, DemoTerminals::Link);
+        assert_eq!(c.shutdown_timeout(), Duration::from_secs(25));
         assert!(c.validate().is_ok());
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
     }
@@ -352,6 +368,7 @@ mod tests {
         assert_eq!(c.database.synchronous, Synchronous::Full);
         assert_eq!(c.link.heartbeat_timeout_seconds, 30);
         assert_eq!(c.link.pairing_code_ttl_seconds, 600);
+        assert_eq!(c.shutdown_timeout_seconds, 10);
         assert!(c.validate().is_ok());
     }
 }

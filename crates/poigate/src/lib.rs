@@ -15,4 +15,4 @@ pub mod demo;
 pub mod server;
 
 pub use config::Config;
-pub use server::{RunningServer, StartHooks, start, start_with_clock, start_with_hooks};
+pub use server::{Drained, RunningServer, StartHooks, start, start_with_clock, start_with_hooks};

@@ -7,6 +7,7 @@
 mod cli_client;
 mod config_args;
 mod healthcheck;
+mod shutdown;
 mod terminal_sim;
 
 use clap::{Args, Parser, Subcommand};
@@ -97,6 +98,9 @@ struct ServeArgs {
     /// This node's name in a cluster on PostgreSQL [default: generated and logged].
     #[arg(long, env = "POIGATE_NODE_ID")]
     node_id: Option<String>,
+    /// Longest graceful drain on SIGTERM/SIGINT, in seconds [default: 10].
+    #[arg(long, env = "POIGATE_SHUTDOWN_TIMEOUT")]
+    shutdown_timeout: Option<u64>,
 }
 
 /// What an administration command works on: the gateway's configuration (the same file,
@@ -164,7 +168,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Tasks still running (terminal sessions being cut, a blocking read) must not keep a
+    // drained process alive: the runtime gets a moment, then the process exits.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -227,11 +235,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(v) = args.node_id {
         config.node_id = Some(v);
     }
+    if let Some(v) = args.shutdown_timeout {
+        config.shutdown_timeout_seconds = v;
+    }
     if args.webhooks_allow_private_targets || config.demo {
         // The demo's webhook receivers run on this machine.
         config.webhooks.allow_private_targets = true;
     }
     init_logging(&config.log);
+    // Before anything starts: a signal during start-up is a request to stop too.
+    let mut signals = shutdown::Signals::install()?;
     let server = poigate::start(&config).await?;
     let url = server.url();
     // Link clients of the demo live as long as the server.
@@ -269,11 +282,34 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             config.data_dir.display()
         );
     }
-    server
-        .shutdown_on(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    let first = signals.next().await;
+    let bound = config.shutdown_timeout();
+    tracing::info!(
+        signal = first.name(),
+        bound_seconds = bound.as_secs(),
+        "draining"
+    );
+    tokio::select! {
+        drained = server.drain(bound) => {
+            let drained = drained?;
+            if drained.requests_finished && drained.webhooks_finished && drained.flushed {
+                tracing::info!(took_ms = drained.took.as_millis(), "drained; exiting");
+            } else {
+                tracing::warn!(
+                    requests_finished = drained.requests_finished,
+                    webhooks_finished = drained.webhooks_finished,
+                    flushed = drained.flushed,
+                    "shutdown_timeout reached: cut what was left (every acknowledged write is durable; leased webhooks are retried by the next process)"
+                );
+            }
+            Ok(())
+        }
+        second = signals.next() => {
+            // An operator who asks twice wants out now: no more waiting for anyone.
+            eprintln!("second {} during the drain: exiting at once", second.name());
+            std::process::exit(second.exit_code());
+        }
+    }
 }
 
 /// Prints the demo banner. Write errors are ignored: a gateway must keep serving when

@@ -50,6 +50,9 @@ impl RunningServer {
 
     /// Stops accepting connections, closes the terminal link's connections (terminals
     /// reconnect to the next gateway), lets requests in flight finish, releases the engine.
+    /// Unbounded and without a drain (a parked long-poll keeps it waiting for its whole
+    /// wait): for tests and embedding programs; `poigate serve` stops with
+    /// [`RunningServer::drain`].
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -69,6 +72,74 @@ impl RunningServer {
         Ok(())
     }
 
+    /// The graceful drain of a deploy or restart (SIGTERM, SIGINT), bounded by `bound`:
+    ///
+    /// 1. the engine drains: every parked long-poll, event stream and synchronous provider
+    ///    call is answered now with the state as it is (each in its own dialect's "still in
+    ///    progress" shape), and later waits answer at once;
+    /// 2. the listener stops accepting; answers in flight are finished;
+    /// 3. link terminals get a `reconnect` frame and a 1001 close;
+    /// 4. webhook attempts in flight may finish within what is left of the bound; the others
+    ///    stay leased and the next process sends them again;
+    /// 5. the storage writer is flushed: a round trip through it once nothing else writes.
+    ///
+    /// What does not finish within the bound is cut (connections closed). Nothing durable
+    /// depends on it: every accepted request and terminal report was committed before it
+    /// was answered, and the next process on the same data resumes live interactions.
+    pub async fn drain(mut self, bound: Duration) -> anyhow::Result<Drained> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + bound;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.engine.begin_drain();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Side by side: a terminal that does not read must not eat the bound of the HTTP
+        // answers, nor a slow HTTP client that of the terminals.
+        let gateway = self.terminals.gateway().clone();
+        let (_, served) = tokio::join!(
+            gateway.drain(LINK_RECONNECT_HINT, left()),
+            tokio::time::timeout_at(deadline, &mut self.task)
+        );
+        let requests_finished = match served {
+            Ok(result) => {
+                result
+                    .context("server task failed")?
+                    .context("server error")?;
+                true
+            }
+            Err(_) => {
+                self.task.abort();
+                false
+            }
+        };
+        // The flush is last and quick; it keeps a slice of the bound for itself, so slow
+        // webhook targets cannot leave the writer unflushed.
+        let flush_reserve = (bound / 5).min(Duration::from_secs(1));
+        let webhooks_finished = match self.webhooks.take() {
+            Some(worker) => {
+                worker
+                    .stop_within(left().saturating_sub(flush_reserve))
+                    .await
+            }
+            None => true,
+        };
+        let flushed = matches!(
+            tokio::time::timeout(left(), self.engine.store().ready()).await,
+            Ok(Ok(()))
+        );
+        if let Some(cluster) = &self.cluster {
+            // Its terminals are free for other nodes at once, not after the node lease.
+            let _ = tokio::time::timeout(left(), cluster.leave()).await;
+        }
+        Ok(Drained {
+            requests_finished,
+            webhooks_finished,
+            flushed,
+            took: started.elapsed(),
+        })
+    }
+
     /// Waits until the server stops by itself (it does not, unless the listener fails).
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let result = (&mut self.task).await;
@@ -77,16 +148,24 @@ impl RunningServer {
             .context("server error")?;
         Ok(())
     }
+}
 
-    /// Triggers graceful shutdown and waits for it.
-    pub async fn shutdown_on(
-        self,
-        signal: impl std::future::Future<Output = ()>,
-    ) -> anyhow::Result<()> {
-        signal.await;
-        tracing::info!("shutting down");
-        self.stop().await
-    }
+/// How long a link terminal waits before reconnecting after a drain's `reconnect` frame:
+/// long enough for a load balancer to notice the node going away, short enough that a
+/// payment barely pauses.
+pub const LINK_RECONNECT_HINT: Duration = Duration::from_millis(500);
+
+/// What a [`RunningServer::drain`] achieved within its bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Drained {
+    /// Every HTTP answer in flight was finished (otherwise connections were cut).
+    pub requests_finished: bool,
+    /// Every webhook attempt in flight finished (otherwise the rest stay leased for the
+    /// next process).
+    pub webhooks_finished: bool,
+    /// The storage writer answered a last round trip: everything queued was committed.
+    pub flushed: bool,
+    pub took: Duration,
 }
 
 /// The coordinator of this node: the whole gateway on SQLite (one process), or a member of

@@ -329,6 +329,26 @@ impl TestServer {
         .context("server did not become ready")
     }
 
+    /// Drains the server as SIGTERM does ([`RunningServer::drain`]); it stays stopped until
+    /// [`TestServer::restart_same_port`].
+    pub async fn drain(&mut self, bound: Duration) -> anyhow::Result<poigate::Drained> {
+        let server = self.server.take().context("the test server is stopped")?;
+        self.config.listen = server.addr;
+        server.drain(bound).await
+    }
+
+    /// Starts the server again on the same data directory and, after [`TestServer::drain`],
+    /// on the same address (so link clients find it again).
+    pub async fn restart_same_port(&mut self) -> anyhow::Result<()> {
+        if let Some(server) = self.server.take() {
+            self.config.listen = server.addr;
+            server.stop().await?;
+        }
+        let server = start_server(&self.config, &self.options).await?;
+        self.server = Some(server);
+        self.wait_ready().await
+    }
+
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(server) = self.server.take() {
             server.stop().await?;

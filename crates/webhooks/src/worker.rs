@@ -60,6 +60,9 @@ impl Default for WebhookConfig {
 pub struct WorkerHandle {
     shutdown: Arc<Notify>,
     task: Option<JoinHandle<()>>,
+    /// The worker's permits: all of them free means no attempt is in flight.
+    global: Arc<Semaphore>,
+    permits: u32,
 }
 
 impl WorkerHandle {
@@ -70,6 +73,24 @@ impl WorkerHandle {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+
+    /// Stops taking new work, then waits for the attempts in flight to finish, at most
+    /// `within`. Returns whether they all did. Those that did not stay leased in the store
+    /// and are sent again by the next process (it releases this node's leases at start),
+    /// so a drain never loses a delivery; at worst one is sent twice (at-least-once).
+    pub async fn stop_within(mut self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        self.shutdown.notify_one();
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout_at(deadline, &mut task).await.is_err()
+        {
+            task.abort();
+            return false;
+        }
+        // Every permit back: no send is running.
+        let all = self.global.clone().acquire_many_owned(self.permits);
+        matches!(tokio::time::timeout_at(deadline, all).await, Ok(Ok(_)))
     }
 }
 
@@ -167,11 +188,15 @@ impl WebhookWorker {
     pub fn spawn(self) -> WorkerHandle {
         let shutdown = Arc::new(Notify::new());
         let stop = shutdown.clone();
+        let global = self.global.clone();
+        let permits = u32::try_from(self.config.max_concurrency.max(1)).unwrap_or(u32::MAX);
         let worker = Arc::new(self);
         let task = tokio::spawn(async move { worker.run(stop).await });
         WorkerHandle {
             shutdown,
             task: Some(task),
+            global,
+            permits,
         }
     }
 

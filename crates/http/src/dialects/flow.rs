@@ -25,7 +25,8 @@ pub(crate) async fn active_interaction(
 }
 
 /// Long-polls until the interaction is final or `bound` has passed (on the engine's clock),
-/// and returns its state then. The engine caps a single wait; this repeats it, because
+/// or the gateway drains, and returns its state then (the caller renders a state that is
+/// not final as its provider's own "still in progress" answer). The engine caps a single wait; this repeats it, because
 /// providers' synchronous calls wait longer (Cybersource 180 s, NMI 5 minutes).
 pub(crate) async fn wait_final(
     engine: &Engine,
@@ -33,6 +34,7 @@ pub(crate) async fn wait_final(
     id: InteractionId,
     bound: Duration,
 ) -> Result<Interaction, EngineError> {
+    tracing::debug!(interaction = %id, "synchronous wait parked");
     let bound_ms = i64::try_from(bound.as_millis()).unwrap_or(i64::MAX);
     let deadline = engine.now().plus_millis(bound_ms);
     loop {
@@ -42,7 +44,7 @@ pub(crate) async fn wait_final(
             .interactions()
             .wait(caller, id, None, Duration::from_millis(left))
             .await?;
-        if interaction.is_final() || engine.now() >= deadline || left == 0 {
+        if interaction.is_final() || engine.now() >= deadline || left == 0 || engine.is_draining() {
             return Ok(interaction);
         }
     }

@@ -21,6 +21,12 @@ use std::time::Duration;
 /// Longest long-poll (`wait`) a request may ask for, in seconds.
 pub const MAX_WAIT_SECONDS: u64 = 60;
 
+/// `Retry-After` of a long-poll cut short by a drain: come back at once (to another node).
+const DRAIN_RETRY_AFTER_SECONDS: &str = "1";
+
+/// SSE `retry:` of a stream ended by a drain: reconnect after this long, with `Last-Event-ID`.
+const DRAIN_SSE_RETRY: Duration = Duration::from_millis(1000);
+
 fn money_from(amount: &AmountInput) -> Result<Money, ApiError> {
     Money::from_parts(amount.value, &amount.currency).map_err(|e| {
         let field = match e {
@@ -128,7 +134,8 @@ pub async fn create_interaction(
     params(("id" = String, Path, description = "Interaction id"), GetInteractionQuery),
     responses(
         (status = 200, description = "The interaction", body = InteractionView,
-            headers(("poigate-committed-at" = String, description = "On a long-poll woken by a change: when that change was committed, in microseconds since the Unix epoch"))),
+            headers(("poigate-committed-at" = String, description = "On a long-poll woken by a change: when that change was committed, in microseconds since the Unix epoch"),
+                    ("Retry-After" = String, description = "On a long-poll cut short because the gateway is shutting down (draining): the interaction is not final; poll again after this many seconds (another node answers)"))),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such interaction for this merchant", body = Problem, content_type = "application/problem+json"),
     ),
@@ -142,6 +149,7 @@ pub async fn get_interaction(
     let id: InteractionId = path_id(&id, "interaction")?;
     let waited = match wait_duration(query.wait)? {
         Some(wait) => {
+            tracing::debug!(interaction = %id, wait_seconds = wait.as_secs(), "long-poll parked");
             state
                 .engine
                 .interactions()
@@ -159,6 +167,17 @@ pub async fn get_interaction(
         None => view(&state.engine, &caller, &waited.interaction).await?,
     };
     let mut response = Json(body).into_response();
+    // The gateway is draining (shutting down): the long-poll ended early with the state as it
+    // is; the client polls again, which a load balancer sends to another node.
+    if query.wait.is_some_and(|w| w > 0)
+        && !waited.interaction.is_final()
+        && state.engine.is_draining()
+    {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(DRAIN_RETRY_AFTER_SECONDS),
+        );
+    }
     // When a long-poll was woken by a change: when that change was committed (µs since the
     // epoch), so clients and benchmarks can see how fast the wake-up was.
     if let Some(micros) = waited.committed_at_micros
@@ -214,7 +233,9 @@ pub async fn list_events(
 ///
 /// Each SSE message has `id` = the event's `seq`, `event` = its type and `data` = the event
 /// as JSON. The stream ends after the final event. Reconnect with `Last-Event-ID` (or
-/// `?after_seq=`) to resume without gaps or duplicates.
+/// `?after_seq=`) to resume without gaps or duplicates. When the gateway shuts down
+/// (drains), the stream ends with an `event: reconnect` message carrying a `retry:` hint and
+/// no `id`: reconnect with `Last-Event-ID`, another node answers.
 #[utoipa::path(get, path = "/v1/interactions/{id}/events/stream", tag = "interactions",
     params(("id" = String, Path, description = "Interaction id"),
            ("Last-Event-ID" = Option<String>, Header, description = "Resume after this seq"),
@@ -268,6 +289,16 @@ struct StreamState {
     done: bool,
 }
 
+/// The last message of a stream ended by a drain: `event: reconnect` with a `retry:` hint
+/// and no `id`, so the client's `Last-Event-ID` stays the last event it received and it
+/// resumes without gaps on whichever node answers next.
+fn reconnect_event() -> SseEvent {
+    SseEvent::default()
+        .event("reconnect")
+        .retry(DRAIN_SSE_RETRY)
+        .data(r#"{"reason":"draining"}"#)
+}
+
 fn event_stream(
     engine: Engine,
     caller: Caller,
@@ -298,6 +329,9 @@ fn event_stream(
             if st.done {
                 return None;
             }
+            // Draining: events already committed are sent above and below; then the client
+            // is told to resume elsewhere.
+            let draining = st.engine.is_draining();
             match st
                 .engine
                 .interactions()
@@ -310,6 +344,10 @@ fn event_stream(
                 }
                 Ok(_) => {}
                 Err(_) => return None,
+            }
+            if draining {
+                st.done = true;
+                return Some((Ok(reconnect_event()), st));
             }
             match st
                 .engine

@@ -66,6 +66,15 @@ pub enum HelperError {
     NoAnswer,
 }
 
+/// Counts a running session down when dropped.
+struct SessionCount<'a>(&'a watch::Sender<usize>);
+
+impl Drop for SessionCount<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
 /// The gateway side of the link for all link terminals of one gateway.
 pub struct LinkGateway {
     engine: WeakEngine,
@@ -73,6 +82,10 @@ pub struct LinkGateway {
     presence: Presence,
     /// Terminals held offline by the `disconnect` test helper: `true` while held.
     held: Mutex<HashMap<TerminalId, watch::Sender<bool>>>,
+    /// Sessions running now (a drain waits for them to end).
+    sessions: watch::Sender<usize>,
+    /// Set by [`LinkGateway::drain`]: a connection arriving afterwards is closed at once.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl LinkGateway {
@@ -82,6 +95,8 @@ impl LinkGateway {
             engine,
             config,
             held: Mutex::new(HashMap::new()),
+            sessions: watch::Sender::new(0),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -91,12 +106,34 @@ impl LinkGateway {
 
     /// Runs one authenticated connection until it ends.
     pub async fn serve(&self, socket: WebSocket, terminal: Terminal) {
+        if self.draining.load(std::sync::atomic::Ordering::Acquire) {
+            session::going_away(socket).await;
+            return;
+        }
+        self.sessions.send_modify(|n| *n += 1);
+        // Counted down however the session ends (even a panic of its task).
+        let _running = SessionCount(&self.sessions);
         session::run(self, socket, terminal).await;
     }
 
     /// Number of terminals connected right now.
     pub fn connected_count(&self) -> usize {
         self.presence.count()
+    }
+
+    /// Drains the link (graceful shutdown): every session gets a `reconnect` frame with the
+    /// hint `retry_after`, then a close with 1001, and its terminal reconnects to another
+    /// node or the next process. Waits until the sessions have ended, at most `within`
+    /// (a terminal that does not read cannot hold the shutdown up).
+    pub async fn drain(&self, retry_after: Duration, within: Duration) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Release);
+        let retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+        self.presence
+            .evict_all_with(|| session::Command::Reconnect { retry_after_ms })
+            .await;
+        let mut sessions = self.sessions.subscribe();
+        let _ = tokio::time::timeout(within, sessions.wait_for(|n| *n == 0)).await;
     }
 
     /// Closes every session (gateway shutdown): terminals reconnect to the next gateway.

@@ -47,7 +47,12 @@ impl SessionHandle {
 
     /// Asks the session to close; jumps the queue.
     fn close(&self, code: u16, reason: &'static str) {
-        self.inbox().push_front(Command::Close { code, reason });
+        self.urgent(Command::Close { code, reason });
+    }
+
+    /// Queues `command` ahead of everything else.
+    fn urgent(&self, command: Command) {
+        self.inbox().push_front(command);
         self.notify.notify_one();
     }
 
@@ -160,13 +165,20 @@ impl Presence {
     /// Closes every session without recording anything (the gateway is stopping; a fresh
     /// gateway starts with every terminal offline).
     pub async fn evict_all(&self, code: u16, reason: &'static str) {
+        self.evict_all_with(|| Command::Close { code, reason })
+            .await;
+    }
+
+    /// Ends every session with the command `last` makes (a close, or a `reconnect` frame
+    /// followed by a close).
+    pub async fn evict_all_with(&self, last: impl Fn() -> Command) {
         let slots: Vec<Arc<Slot>> = match self.slots.lock() {
             Ok(s) => s.values().cloned().collect(),
             Err(p) => p.into_inner().values().cloned().collect(),
         };
         for slot in slots {
             if let Some(old) = slot.current.lock().await.take() {
-                old.close(code, reason);
+                old.urgent(last());
                 self.connected.fetch_sub(1, Ordering::Relaxed);
             }
         }

@@ -14,8 +14,9 @@
 use super::LinkGateway;
 use super::presence::SessionHandle;
 use crate::protocol::{
-    Ack, Cancel, ErrorCode, ErrorFrame, GatewayFrame, Hello, PROTOCOL_V1, Start, TerminalFrame,
-    TerminalInfo, Test, TestAction, TestDone, Welcome, close, parse_terminal_frame, render,
+    Ack, Cancel, ErrorCode, ErrorFrame, GatewayFrame, Hello, PROTOCOL_V1, Reconnect,
+    ReconnectReason, Start, TerminalFrame, TerminalInfo, Test, TestAction, TestDone, Welcome,
+    close, parse_terminal_frame, render,
 };
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use poigate_domain::{InteractionId, Status, Terminal, TerminalKind};
@@ -38,6 +39,10 @@ pub enum Command {
     Close {
         code: u16,
         reason: &'static str,
+    },
+    /// The gateway drains: send `reconnect` with the hint, then close with 1001.
+    Reconnect {
+        retry_after_ms: u64,
     },
 }
 
@@ -81,6 +86,11 @@ struct Session<'a> {
     errors: u32,
     pending_tests: Vec<(String, oneshot::Sender<TestDone>)>,
     last_heard: Instant,
+}
+
+/// Closes a connection that arrived while the gateway drains: 1001, reconnect elsewhere.
+pub(super) async fn going_away(mut socket: WebSocket) {
+    close_with(&mut socket, close::GOING_AWAY, "gateway shutting down").await;
 }
 
 /// Runs one authenticated connection of `terminal` until it ends.
@@ -373,6 +383,16 @@ impl Session<'_> {
                     .await
             }
             Command::Close { code, reason } => self.close(code, reason).await,
+            Command::Reconnect { retry_after_ms } => {
+                let frame = GatewayFrame::Reconnect(Reconnect {
+                    id: self.next_id(),
+                    reason: ReconnectReason::Draining,
+                    retry_after_ms,
+                });
+                // Closed either way: a terminal that missed the frame still sees 1001.
+                let _ = self.send(&frame).await;
+                self.close(close::GOING_AWAY, "gateway shutting down").await
+            }
         }
     }
 

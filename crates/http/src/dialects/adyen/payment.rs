@@ -79,6 +79,7 @@ pub async fn handle(ctx: &Ctx<'_>, request: PaymentRequest) -> Response {
 /// Waits for the final state (bounded by the card timeout plus a grace period) and answers
 /// the `PaymentResponse`.
 async fn finish(ctx: &Ctx<'_>, mut interaction: Interaction) -> Response {
+    tracing::debug!(interaction = %interaction.id, "synchronous wait parked");
     let deadline =
         Instant::now() + Duration::from_secs(u64::from(interaction.timeout_seconds)) + SYNC_GRACE;
     while !interaction.is_final() {
@@ -95,6 +96,9 @@ async fn finish(ctx: &Ctx<'_>, mut interaction: Interaction) -> Response {
             Ok(i) => i,
             Err(e) => return answer::engine_error(e),
         };
+        if !interaction.is_final() && ctx.engine.is_draining() {
+            return in_progress(&interaction);
+        }
     }
     if matches!(
         interaction.outcome,
@@ -119,6 +123,15 @@ async fn finish(ctx: &Ctx<'_>, mut interaction: Interaction) -> Response {
             &[Qualifier::CashierReceipt, Qualifier::CustomerReceipt],
         ),
     )
+}
+
+/// The gateway is draining (shutting down) while the payment runs: the `PaymentResponse`
+/// Adyen gives for a payment not finished yet (`Failure`, `ErrorCondition: InProgress`,
+/// "Uncompleted transaction", as its `TransactionStatus` answers). Not the `Reject` of a
+/// terminal that did not answer: the payment goes on, and the POS asks for its result with a
+/// `TransactionStatus` request, which the next node answers.
+fn in_progress(interaction: &Interaction) -> Response {
+    answer::json(StatusCode::OK, &payment_message(interaction, None, &[]))
 }
 
 /// The terminal did not answer: Adyen's cloud sends a `Reject` event notification.
