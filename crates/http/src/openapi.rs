@@ -1,7 +1,13 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations. The committed copy in
 //! `docs/openapi.json` is checked against it by a test, so the two cannot drift.
 
+mod reference_page;
+mod standard_errors;
+
+use standard_errors::StandardErrors;
+
 use crate::routes;
+use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -58,7 +64,8 @@ use utoipa::{Modify, OpenApi};
         routes::healthz,
         routes::readyz,
     ),
-    modifiers(&BearerAuth),
+    components(schemas(poigate_api::Order)),
+    modifiers(&BearerAuth, &StandardErrors),
     tags(
         (name = "interactions", description = "Requests to terminals and their lifecycle"),
         (name = "transactions", description = "Financial records of card decisions"),
@@ -105,4 +112,15 @@ pub fn document_json() -> String {
     let mut text = doc.to_pretty_json().unwrap_or_else(|_| "{}".to_string());
     text.push('\n');
     text
+}
+
+/// The `/docs` reference page, rendered once from the document (it never changes while the
+/// process runs).
+pub fn reference_page() -> &'static str {
+    static PAGE: LazyLock<String> = LazyLock::new(|| {
+        let doc: serde_json::Value =
+            serde_json::from_str(&document_json()).unwrap_or(serde_json::Value::Null);
+        reference_page::render(&doc)
+    });
+    &PAGE
 }

@@ -147,9 +147,9 @@ pub async fn openapi_json() -> Response {
         .into_response()
 }
 
-/// A dependency-free page listing the operations of the OpenAPI document.
+/// The API reference, rendered on the server from the OpenAPI document (no script, no CDN).
 pub async fn docs() -> Html<&'static str> {
-    Html(include_str!("docs.html"))
+    Html(crate::openapi::reference_page())
 }
 
 pub async fn not_found() -> ApiError {
