@@ -154,6 +154,9 @@ pub(crate) struct Inner {
     pub(crate) registry: Registry,
     pub(crate) live: LiveMap,
     merchant_names: Mutex<HashMap<MerchantId, String>>,
+    /// When each key's use was last written (this node): `last_used_at` costs at most one
+    /// write a minute a key, not one a request.
+    pub(crate) key_use_written: Mutex<HashMap<ApiKeyId, Timestamp>>,
 }
 
 pub(crate) fn millis(d: Duration) -> i64 {
@@ -191,6 +194,7 @@ impl Engine {
                 registry: Registry::default(),
                 live: LiveMap::default(),
                 merchant_names: Mutex::new(HashMap::new()),
+                key_use_written: Mutex::new(HashMap::new()),
             }
         });
         let engine = Engine { inner };
@@ -687,6 +691,7 @@ impl Admin<'_> {
             id: MerchantId::generate(now),
             name: name.to_string(),
             created_at: now,
+            disabled_at: None,
         };
         self.engine.inner.store.create_merchant(&merchant).await?;
         Ok(merchant)
@@ -741,6 +746,7 @@ impl Admin<'_> {
             label,
             created_at: now,
             revoked_at: None,
+            last_used_at: None,
         };
         self.engine.inner.store.create_api_key(&record).await?;
         Ok(NewApiKey {
@@ -776,6 +782,11 @@ impl Admin<'_> {
                 else {
                     return Ok(None);
                 };
+                // A disabled merchant's key is never cached: disabling forgets its keys, so
+                // a cached key always belongs to a merchant that was enabled when cached.
+                if self.engine.merchant_disabled(record.merchant_id).await? {
+                    return Ok(None);
+                }
                 self.engine.coordinator().remember_key(Some(hash), &record);
                 record
             }
@@ -783,6 +794,7 @@ impl Admin<'_> {
         if !auth::hashes_equal(&record.secret_hash, &hash) || record.revoked_at.is_some() {
             return Ok(None);
         }
+        self.engine.note_key_use(record.id).await;
         Ok(Some(Caller {
             merchant_id: record.merchant_id,
             mode: record.mode,

@@ -60,6 +60,13 @@ use utoipa::{Modify, OpenApi};
         routes::list_deliveries,
         routes::get_delivery,
         routes::redeliver,
+        routes::list_api_keys,
+        routes::create_api_key,
+        routes::revoke_api_key,
+        routes::admin_create_merchant,
+        routes::admin_list_merchants,
+        routes::admin_disable_merchant,
+        routes::admin_create_api_key,
         crate::oauth::issue_token,
         routes::healthz,
         routes::readyz,
@@ -73,6 +80,8 @@ use utoipa::{Modify, OpenApi};
         (name = "test helpers", description = "Drive simulated terminals (test keys only)"),
         (name = "webhooks", description = "Signed webhooks: endpoints, secrets, the delivery log"),
         (name = "terminal link", description = "Device-facing: pairing and the WebSocket of the terminal protocol (docs/terminal-protocol.md)"),
+        (name = "api keys", description = "The merchant's API keys: list, create (secret shown once), revoke"),
+        (name = "platform admin", description = "Merchants, for the operator: a platform admin key (`pg_admin_…`) is required"),
         (name = "authentication", description = "Short-lived access tokens for an API key"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -90,6 +99,17 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("An API key: pg_test_… or pg_live_…"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A platform admin key: pg_admin_… (from `poigate admin-key create`)",
+                    ))
                     .build(),
             ),
         );
