@@ -995,6 +995,9 @@ impl Interactions<'_> {
             .find_terminal(merchant, &req.terminal)
             .await?
             .ok_or_else(|| EngineError::TerminalNotFound(req.terminal.clone()))?;
+        if caller.mode == ApiKeyMode::Live && terminal.kind == TerminalKind::Simulated {
+            return Err(EngineError::LivemodeMismatch);
+        }
         self.engine.ensure_registered(&terminal).await;
         let new = NewInteraction {
             merchant_id: merchant,

@@ -31,13 +31,26 @@ fn merchants_and_keys_are_managed_over_the_api() {
     assert!(err.contains("shown once"), "{err}");
 
     let (ok, created, err) = poigate(&[
-        "merchants", "create", "Kiosk", "--url", &url, "--key", &admin, "--json",
+        "merchants",
+        "create",
+        "Kiosk",
+        "--url",
+        &url,
+        "--key",
+        &admin,
+        "--json",
     ]);
     assert!(ok, "{err}");
     let merchant: serde_json::Value = serde_json::from_str(&created).expect("json");
     let id = merchant["id"].as_str().expect("id").to_string();
     let (ok, key, err) = poigate(&[
-        "merchants", "create-key", &id, "--url", &url, "--key", &admin,
+        "merchants",
+        "create-key",
+        &id,
+        "--url",
+        &url,
+        "--key",
+        &admin,
     ]);
     assert!(ok, "{err}");
     let key = key.trim().to_string();
@@ -45,12 +58,18 @@ fn merchants_and_keys_are_managed_over_the_api() {
 
     let (ok, listed, err) = poigate(&["api-keys", "list", "--url", &url, "--key", &key]);
     assert!(ok, "{err}");
-    assert!(listed.contains("test") && listed.contains("last used"), "{listed}");
+    assert!(
+        listed.contains("test") && listed.contains("last used"),
+        "{listed}"
+    );
     let (ok, _, err) = poigate(&["merchants", "disable", &id, "--url", &url, "--key", &admin]);
     assert!(ok, "{err}");
     let (ok, _, err) = poigate(&["api-keys", "list", "--url", &url, "--key", &key]);
     assert!(!ok, "a disabled merchant's key is refused");
-    assert!(err.contains("401") || err.to_lowercase().contains("unauthorized"), "{err}");
+    assert!(
+        err.contains("401") || err.to_lowercase().contains("unauthorized"),
+        "{err}"
+    );
     // A merchant key cannot manage merchants.
     let (ok, _, _) = poigate(&["merchants", "list", "--url", &url, "--key", &demo_key]);
     assert!(!ok);
