@@ -10,12 +10,14 @@
 //! **Must not know about:** how requests are served (axum), stored, or carried out. The
 //! provider dialects have their own shapes elsewhere.
 
+mod keys;
 mod money;
 mod problem;
 mod requests;
 mod views;
 mod webhooks;
 
+pub use keys::*;
 pub use money::*;
 pub use problem::{FieldErrorBody, Problem, problem_type_uri};
 pub use requests::*;

@@ -113,6 +113,7 @@ pub struct PairRequest {
 pub struct GetInteractionQuery {
     /// Long-poll: wait up to this many seconds (0 to 60) for the final state, or with
     /// `after_seq` for any event newer than `after_seq`.
+    #[param(minimum = 0, maximum = 60)]
     pub wait: Option<u64>,
     pub after_seq: Option<u64>,
 }
@@ -132,6 +133,7 @@ pub enum Order {
 #[serde(deny_unknown_fields)]
 pub struct ListEventsQuery {
     /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Only events with `seq` greater than this.
     pub after_seq: Option<u64>,
@@ -150,8 +152,10 @@ pub struct ListInteractionsQuery {
     /// Terminal id, POIID or serial number.
     pub terminal: Option<String>,
     /// `pending`, `in_progress`, `approved`, `declined`, `cancelled` or `failed`.
+    #[param(pattern = "^(pending|in_progress|approved|declined|cancelled|failed)$")]
     pub status: Option<String>,
     /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -163,6 +167,7 @@ pub struct ListInteractionsQuery {
 #[serde(deny_unknown_fields)]
 pub struct CancelQuery {
     /// Wait up to this many seconds (0 to 60) for the terminal to decide.
+    #[param(minimum = 0, maximum = 60)]
     pub wait: Option<u64>,
 }
 

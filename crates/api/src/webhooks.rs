@@ -138,10 +138,12 @@ pub struct ListDeliveriesQuery {
     /// Event type, e.g. `interaction.completed`.
     pub event: Option<String>,
     /// `pending`, `succeeded` or `failed`.
+    #[param(pattern = "^(pending|succeeded|failed)$")]
     pub status: Option<String>,
     /// Interaction, terminal or transaction id the event is about.
     pub subject: Option<String>,
     /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -225,6 +225,70 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/api-keys`: the merchant's keys, with `last_used_at`.
+    pub async fn api_keys(&self) -> Result<ListOf<poigate_api::ApiKeyView>, ClientError> {
+        self.call(self.request(Method::GET, "/v1/api-keys")).await
+    }
+
+    /// `POST /v1/api-keys`: a new key of the caller's mode (the secret is in this answer).
+    pub async fn create_api_key(
+        &self,
+        body: &poigate_api::CreateApiKeyRequest,
+    ) -> Result<poigate_api::ApiKeyView, ClientError> {
+        self.call(self.request(Method::POST, "/v1/api-keys").json(body))
+            .await
+    }
+
+    /// `POST /v1/api-keys/{id}/revoke`.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<poigate_api::ApiKeyView, ClientError> {
+        self.call(self.request(Method::POST, &format!("/v1/api-keys/{id}/revoke")))
+            .await
+    }
+
+    /// `POST /v1/admin/merchants` (with a platform admin key).
+    pub async fn admin_create_merchant(
+        &self,
+        name: &str,
+    ) -> Result<poigate_api::MerchantView, ClientError> {
+        let body = poigate_api::CreateMerchantRequest { name: name.into() };
+        self.call(
+            self.request(Method::POST, "/v1/admin/merchants")
+                .json(&body),
+        )
+        .await
+    }
+
+    /// `GET /v1/admin/merchants` (with a platform admin key).
+    pub async fn admin_merchants(&self) -> Result<ListOf<poigate_api::MerchantView>, ClientError> {
+        self.call(self.request(Method::GET, "/v1/admin/merchants"))
+            .await
+    }
+
+    /// `POST /v1/admin/merchants/{id}/disable` (with a platform admin key).
+    pub async fn admin_disable_merchant(
+        &self,
+        id: &str,
+    ) -> Result<poigate_api::MerchantView, ClientError> {
+        self.call(self.request(Method::POST, &format!("/v1/admin/merchants/{id}/disable")))
+            .await
+    }
+
+    /// `POST /v1/admin/merchants/{id}/api-keys` (with a platform admin key).
+    pub async fn admin_create_api_key(
+        &self,
+        merchant: &str,
+        body: &poigate_api::AdminCreateApiKeyRequest,
+    ) -> Result<poigate_api::ApiKeyView, ClientError> {
+        self.call(
+            self.request(
+                Method::POST,
+                &format!("/v1/admin/merchants/{merchant}/api-keys"),
+            )
+            .json(body),
+        )
+        .await
+    }
+
     /// `POST /v1/terminals/{id}/pairing-code`: a fresh one-time code for a link terminal.
     pub async fn pairing_code(&self, terminal: &str) -> Result<PairingCodeView, ClientError> {
         self.call(self.request(

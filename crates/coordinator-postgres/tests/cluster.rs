@@ -167,6 +167,7 @@ async fn a_revoked_key_is_forgotten_on_every_node() -> anyhow::Result<()> {
         label: None,
         created_at: at,
         revoked_at: None,
+        last_used_at: None,
     };
     c.a.remember_key(Some(record.secret_hash), &record);
     c.b.remember_key(Some(record.secret_hash), &record);

@@ -10,6 +10,9 @@ pub struct Merchant {
     pub id: MerchantId,
     pub name: String,
     pub created_at: Timestamp,
+    /// Set by a platform admin: the merchant's keys are refused (401) from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<Timestamp>,
 }
 
 /// Test keys may drive simulated terminals through the test helpers; live keys may not.

@@ -156,6 +156,9 @@ pub(crate) struct Inner {
     /// Set once when the process starts draining (shutdown): every wait answers at once.
     draining: tokio::sync::watch::Sender<bool>,
     merchant_names: Mutex<HashMap<MerchantId, String>>,
+    /// When each key's use was last written (this node): `last_used_at` costs at most one
+    /// write a minute a key, not one a request.
+    pub(crate) key_use_written: Mutex<HashMap<ApiKeyId, Timestamp>>,
 }
 
 pub(crate) fn millis(d: Duration) -> i64 {
@@ -194,6 +197,7 @@ impl Engine {
                 live: LiveMap::default(),
                 draining: tokio::sync::watch::Sender::new(false),
                 merchant_names: Mutex::new(HashMap::new()),
+                key_use_written: Mutex::new(HashMap::new()),
             }
         });
         let engine = Engine { inner };
@@ -772,6 +776,7 @@ impl Admin<'_> {
             id: MerchantId::generate(now),
             name: name.to_string(),
             created_at: now,
+            disabled_at: None,
         };
         self.engine.inner.store.create_merchant(&merchant).await?;
         Ok(merchant)
@@ -826,6 +831,7 @@ impl Admin<'_> {
             label,
             created_at: now,
             revoked_at: None,
+            last_used_at: None,
         };
         self.engine.inner.store.create_api_key(&record).await?;
         Ok(NewApiKey {
@@ -861,6 +867,11 @@ impl Admin<'_> {
                 else {
                     return Ok(None);
                 };
+                // A disabled merchant's key is never cached: disabling forgets its keys, so
+                // a cached key always belongs to a merchant that was enabled when cached.
+                if self.engine.merchant_disabled(record.merchant_id).await? {
+                    return Ok(None);
+                }
                 self.engine.coordinator().remember_key(Some(hash), &record);
                 record
             }
@@ -868,6 +879,7 @@ impl Admin<'_> {
         if !auth::hashes_equal(&record.secret_hash, &hash) || record.revoked_at.is_some() {
             return Ok(None);
         }
+        self.engine.note_key_use(record.id).await;
         Ok(Some(Caller {
             merchant_id: record.merchant_id,
             mode: record.mode,
@@ -1068,6 +1080,9 @@ impl Interactions<'_> {
             .find_terminal(merchant, &req.terminal)
             .await?
             .ok_or_else(|| EngineError::TerminalNotFound(req.terminal.clone()))?;
+        if caller.mode == ApiKeyMode::Live && terminal.kind == TerminalKind::Simulated {
+            return Err(EngineError::LivemodeMismatch);
+        }
         self.engine.ensure_registered(&terminal).await;
         let new = NewInteraction {
             merchant_id: merchant,

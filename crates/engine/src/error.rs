@@ -41,6 +41,10 @@ pub enum EngineError {
     InvalidPairingCode,
     #[error("the operation is not allowed: {0}")]
     NotAllowed(&'static str),
+    /// A live key asked for a simulated terminal: live keys move real money and never
+    /// drive simulated terminals (test keys do).
+    #[error("a live API key cannot use a simulated terminal")]
+    LivemodeMismatch,
     #[error("{0}")]
     MoneyRule(poigate_domain::MoneyRuleError),
     #[error("storage: {0}")]

@@ -104,6 +104,7 @@ mod tests {
             label: None,
             created_at: at,
             revoked_at: None,
+            last_used_at: None,
         }
     }
 

@@ -39,6 +39,7 @@ pub mod coordinator;
 mod engine;
 pub mod error;
 pub mod idempotency;
+mod key_admin;
 pub mod key_cache;
 pub mod link;
 mod live;
@@ -62,10 +63,11 @@ pub use engine::{
     PairingCode, TerminalView, Waited, WeakEngine,
 };
 pub use error::EngineError;
+pub use key_admin::{ADMIN_KEY_PREFIX, NewAdminKey, admin_key_well_formed};
 pub use link::{LinkError, NoTerminals, ReportKind, ReportOutcome, TerminalLink, TerminalReport};
 pub use money::{OperationRequest, OperationResult};
+pub use poigate_store::{AdminKeyRecord, ApiKeyRecord, EventOrder, InteractionFilter};
 pub use poigate_store::{AttemptLog, DeliveryFilter, DeliveryRecord, DeliveryStatus};
-pub use poigate_store::{EventOrder, InteractionFilter};
 pub use processor::{NoProcessor, Processor, ProcessorAnswer, ProcessorError};
 pub use registry::TerminalLive;
 pub use services::{Admin, Devices, Interactions, Transactions, Webhooks};

@@ -131,18 +131,23 @@ impl Engine {
             Some(record) => Some(record),
             None => {
                 let found = self.inner.store.get_api_key(key_id).await?;
-                if let Some(r) = &found {
-                    self.coordinator().remember_key(None, r);
+                match &found {
+                    Some(r) if self.merchant_disabled(r.merchant_id).await? => return Ok(None),
+                    Some(r) => self.coordinator().remember_key(None, r),
+                    None => {}
                 }
                 found
             }
         };
         match record {
-            Some(record) if record.revoked_at.is_none() => Ok(Some(Caller {
-                merchant_id: record.merchant_id,
-                mode: record.mode,
-                key_id: record.id,
-            })),
+            Some(record) if record.revoked_at.is_none() => {
+                self.note_key_use(record.id).await;
+                Ok(Some(Caller {
+                    merchant_id: record.merchant_id,
+                    mode: record.mode,
+                    key_id: record.id,
+                }))
+            }
             _ => Ok(None),
         }
     }

@@ -147,6 +147,12 @@ impl From<EngineError> for ApiError {
                 "Already exists",
                 format!("{what} already exists"),
             ),
+            EngineError::LivemodeMismatch => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "livemode_mismatch",
+                "Live mode mismatch",
+                "a live API key (pg_live_…) cannot use a simulated terminal; use a test key",
+            ),
             EngineError::NotAllowed(why) => ApiError::new(
                 StatusCode::CONFLICT,
                 "not_allowed",

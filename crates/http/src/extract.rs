@@ -166,3 +166,32 @@ impl FromRequestParts<AppState> for Auth {
         }
     }
 }
+
+/// A platform admin, from `Authorization: Bearer pg_admin_…`. Merchant keys are refused
+/// here, and admin keys are refused by [`Auth`]: the two never stand in for each other.
+pub struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let refused = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                "a platform admin key is required: Authorization: Bearer pg_admin_… \
+                 (create one with `poigate admin-key create`)",
+            )
+        };
+        let secret = bearer_token(&parts.headers).ok_or_else(refused)?;
+        if state.engine.admin().authenticate_admin(secret).await? {
+            Ok(AdminAuth)
+        } else {
+            Err(refused())
+        }
+    }
+}

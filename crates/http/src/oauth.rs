@@ -25,6 +25,20 @@ pub struct TokenResponse {
     pub expires_in: u64,
 }
 
+/// The fields of a token request (form-encoded or JSON). Documentation only: the handler
+/// reads the fields itself, so that every malformed request gets the RFC's error shape.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenRequest {
+    /// Must be `client_credentials`.
+    pub grant_type: String,
+    /// The API key (or send it as the HTTP Basic password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// Not checked: the key identifies the merchant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OAuthError {
     /// `invalid_request`, `invalid_client`, `unsupported_grant_type`.
@@ -85,7 +99,7 @@ fn basic_password(headers: &HeaderMap) -> Option<String> {
 
 /// Get an access token for an API key
 #[utoipa::path(post, path = "/oauth/token", tag = "authentication",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "`grant_type=client_credentials&client_secret=<API key>` (or HTTP Basic with the API key as password)"),
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded", description = "`grant_type=client_credentials&client_secret=<API key>` (or HTTP Basic with the API key as password)"),
     responses(
         (status = 200, description = "A short-lived bearer token", body = TokenResponse),
         (status = 400, description = "`invalid_request` or `unsupported_grant_type`", body = OAuthError),

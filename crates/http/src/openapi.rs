@@ -1,7 +1,13 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations. The committed copy in
 //! `docs/openapi.json` is checked against it by a test, so the two cannot drift.
 
+mod reference_page;
+mod standard_errors;
+
+use standard_errors::StandardErrors;
+
 use crate::routes;
+use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -54,11 +60,19 @@ use utoipa::{Modify, OpenApi};
         routes::list_deliveries,
         routes::get_delivery,
         routes::redeliver,
+        routes::list_api_keys,
+        routes::create_api_key,
+        routes::revoke_api_key,
+        routes::admin_create_merchant,
+        routes::admin_list_merchants,
+        routes::admin_disable_merchant,
+        routes::admin_create_api_key,
         crate::oauth::issue_token,
         routes::healthz,
         routes::readyz,
     ),
-    modifiers(&BearerAuth),
+    components(schemas(poigate_api::Order)),
+    modifiers(&BearerAuth, &StandardErrors),
     tags(
         (name = "interactions", description = "Requests to terminals and their lifecycle"),
         (name = "transactions", description = "Financial records of card decisions"),
@@ -66,6 +80,8 @@ use utoipa::{Modify, OpenApi};
         (name = "test helpers", description = "Drive simulated terminals (test keys only)"),
         (name = "webhooks", description = "Signed webhooks: endpoints, secrets, the delivery log"),
         (name = "terminal link", description = "Device-facing: pairing and the WebSocket of the terminal protocol (docs/terminal-protocol.md)"),
+        (name = "api keys", description = "The merchant's API keys: list, create (secret shown once), revoke"),
+        (name = "platform admin", description = "Merchants, for the operator: a platform admin key (`pg_admin_…`) is required"),
         (name = "authentication", description = "Short-lived access tokens for an API key"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -83,6 +99,17 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("An API key: pg_test_… or pg_live_…"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A platform admin key: pg_admin_… (from `poigate admin-key create`)",
+                    ))
                     .build(),
             ),
         );
@@ -105,4 +132,15 @@ pub fn document_json() -> String {
     let mut text = doc.to_pretty_json().unwrap_or_else(|_| "{}".to_string());
     text.push('\n');
     text
+}
+
+/// The `/docs` reference page, rendered once from the document (it never changes while the
+/// process runs).
+pub fn reference_page() -> &'static str {
+    static PAGE: LazyLock<String> = LazyLock::new(|| {
+        let doc: serde_json::Value =
+            serde_json::from_str(&document_json()).unwrap_or(serde_json::Value::Null);
+        reference_page::render(&doc)
+    });
+    &PAGE
 }

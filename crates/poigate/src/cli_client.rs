@@ -19,16 +19,16 @@ pub struct Connection {
     /// Base URL of the gateway.
     #[arg(long, env = "POIGATE_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// API key (pg_test_… or pg_live_…).
+    /// API key (pg_test_… or pg_live_…; pg_admin_… for `merchants`).
     #[arg(long, env = "POIGATE_API_KEY", hide_env_values = true)]
     key: String,
     /// Print JSON instead of text.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 impl Connection {
-    fn client(&self) -> anyhow::Result<Client> {
+    pub(crate) fn client(&self) -> anyhow::Result<Client> {
         Ok(Client::new(&self.url, &self.key)?)
     }
 }
@@ -89,7 +89,7 @@ pub struct CancelArgs {
     conn: Connection,
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! separate binary (`poigate-bench`, crates/bench), so the shipped one does not carry them.
 
 mod cli_client;
+mod cli_keys;
 mod config_args;
 mod healthcheck;
 mod shutdown;
@@ -40,6 +41,15 @@ enum Command {
     /// Manage terminals in a data directory.
     #[command(subcommand)]
     Terminals(TerminalsCommand),
+    /// A merchant's API keys over the API (--url, --key): list, create, revoke.
+    #[command(subcommand)]
+    ApiKeys(cli_keys::ApiKeysCommand),
+    /// Merchants over the API, with a platform admin key (--key pg_admin_…).
+    #[command(subcommand)]
+    Merchants(cli_keys::MerchantsCommand),
+    /// Platform admin keys, on the data directory.
+    #[command(subcommand)]
+    AdminKey(AdminKeyCommand),
     /// Run a payment on a terminal and follow it live.
     Pay(cli_client::PayArgs),
     /// Show an interaction (optionally waiting for its final state).
@@ -129,6 +139,15 @@ enum KeysCommand {
 }
 
 #[derive(Subcommand)]
+enum AdminKeyCommand {
+    /// Create a platform admin key and print it (once: only its hash is stored).
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum TerminalsCommand {
     /// Register a terminal.
     Add {
@@ -188,6 +207,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Terminals(cmd) => terminals(cmd)
             .await
             .map(|_| std::process::ExitCode::SUCCESS),
+        Command::ApiKeys(cmd) => cli_keys::api_keys(cmd).await,
+        Command::Merchants(cmd) => cli_keys::merchants(cmd).await,
+        Command::AdminKey(AdminKeyCommand::Create { config }) => {
+            let engine = open_engine(&config.load()?).await?;
+            let key = engine.admin().create_admin_key().await?;
+            eprintln!(
+                "Created platform admin key {}. It is shown once:",
+                key.record.id
+            );
+            println!("{}", key.secret);
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Pay(args) => cli_client::pay(args).await,
         Command::Status(args) => cli_client::status(args).await,
         Command::Events(args) => cli_client::events(args).await,

@@ -20,7 +20,9 @@ use std::time::Duration;
 use support::{Gateway, line_where, spawn};
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Starts a node of the cluster and waits until it is ready.
@@ -89,7 +91,9 @@ async fn killing_the_node_that_holds_the_terminals_loses_nothing() -> anyhow::Re
         "unused",
     );
     let terminals = ["V400m-SIM0001", "V400m-SIM0002", "V400m-SIM0003"];
-    line_where(&sim_out, |l| l.contains("simulated terminal(s) on").then_some(()));
+    line_where(&sim_out, |l| {
+        l.contains("simulated terminal(s) on").then_some(())
+    });
     let client = Client::new(&base_b, &key)?;
 
     // Sales through node B on all three terminals at once, with natural keys; node A dies
@@ -166,7 +170,11 @@ async fn killing_the_node_that_holds_the_terminals_loses_nothing() -> anyhow::Re
             })
             .await?
             .data;
-        assert_eq!(found.len(), 1, "one interaction per natural key {service_id}");
+        assert_eq!(
+            found.len(),
+            1,
+            "one interaction per natural key {service_id}"
+        );
         assert_eq!(found[0].id.to_string(), *id);
         let state = client.wait_final(id, Duration::from_secs(30)).await?;
         match (state.status, state.cancel_reason) {
@@ -187,7 +195,11 @@ async fn killing_the_node_that_holds_the_terminals_loses_nothing() -> anyhow::Re
             .await?
             .data;
         let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{id}: gap-free");
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "{id}: gap-free"
+        );
         let finals = events.iter().filter(|e| e.kind == "completed").count();
         let acks = events.iter().filter(|e| e.kind == "acknowledged").count();
         assert_eq!(finals, usize::from(state.is_final), "{id}: one final event");

@@ -4,11 +4,15 @@
 use crate::sql::col;
 use poigate_domain::{ApiKeyMode, Merchant, Terminal, TerminalConnection, Timestamp};
 use poigate_store::rows::{self, Stored, decode_hash, parse_id, parse_terminal_kind};
-use poigate_store::{ApiKeyRecord, CredentialKind, DeviceCredential, StoreError, StoreResult};
+use poigate_store::{
+    AdminKeyRecord, ApiKeyRecord, CredentialKind, DeviceCredential, StoreError, StoreResult,
+};
 use tokio_postgres::Row;
 
-pub const MERCHANT_SELECT: &str = "SELECT id, name, created_at FROM merchants";
-pub const API_KEY_SELECT: &str = "SELECT id, merchant_id, mode, secret_hash, display_prefix, label, created_at, revoked_at FROM api_keys";
+pub const MERCHANT_SELECT: &str = "SELECT id, name, created_at, disabled_at FROM merchants";
+pub const API_KEY_SELECT: &str = "SELECT id, merchant_id, mode, secret_hash, display_prefix, label, created_at, revoked_at, last_used_at FROM api_keys";
+pub const ADMIN_KEY_SELECT: &str =
+    "SELECT id, secret_hash, display_prefix, created_at, revoked_at FROM admin_keys";
 pub const TERMINAL_SELECT: &str = "SELECT id, merchant_id, serial_number, model, label, kind, created_at, connection FROM terminals";
 pub const CREDENTIAL_SELECT: &str = "SELECT secret_hash, terminal_id, kind, created_at, expires_at, used_at, revoked_at FROM device_credentials";
 
@@ -45,6 +49,17 @@ pub fn merchant_row(r: &Row) -> StoreResult<Merchant> {
         id: id(r, 0)?,
         name: col(r, 1)?,
         created_at: ts(r, 2)?,
+        disabled_at: opt_ts(r, 3)?,
+    })
+}
+
+pub fn admin_key_row(r: &Row) -> StoreResult<AdminKeyRecord> {
+    Ok(AdminKeyRecord {
+        id: col(r, 0)?,
+        secret_hash: decode_hash(col(r, 1)?, "admin key hash")?,
+        display_prefix: col(r, 2)?,
+        created_at: ts(r, 3)?,
+        revoked_at: opt_ts(r, 4)?,
     })
 }
 
@@ -60,6 +75,7 @@ pub fn api_key_row(r: &Row) -> StoreResult<ApiKeyRecord> {
         label: col(r, 5)?,
         created_at: ts(r, 6)?,
         revoked_at: opt_ts(r, 7)?,
+        last_used_at: opt_ts(r, 8)?,
     })
 }
 

@@ -37,6 +37,7 @@ pub fn constraint_error(constraint: &str) -> Option<StoreError> {
     Some(match constraint {
         "merchants_pkey" => StoreError::Duplicate("merchant"),
         "api_keys_pkey" | "api_keys_secret_hash_key" => StoreError::Duplicate("api key"),
+        "admin_keys_pkey" | "admin_keys_secret_hash_key" => StoreError::Duplicate("admin key"),
         "terminals_pkey" | "terminals_merchant_serial_key" => StoreError::Duplicate("terminal"),
         "device_credentials_pkey" => StoreError::Duplicate("device credential"),
         "interactions_pkey" => StoreError::Duplicate("interaction"),
@@ -67,6 +68,8 @@ mod tests {
             "merchants_pkey",
             "api_keys_pkey",
             "api_keys_secret_hash_key",
+            "admin_keys_pkey",
+            "admin_keys_secret_hash_key",
             "terminals_pkey",
             "terminals_merchant_serial_key",
             "device_credentials_pkey",

@@ -533,6 +533,61 @@ impl Store for PostgresStore {
         Ok(n == 1)
     }
 
+    async fn disable_merchant(&self, id: MerchantId, at: Timestamp) -> StoreResult<bool> {
+        let c = self.client().await?;
+        let n = exec(
+            &c,
+            "UPDATE merchants SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL",
+            &[&id.to_string(), &at.as_millis()],
+        )
+        .await
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> StoreResult<()> {
+        let c = self.client().await?;
+        exec(
+            &c,
+            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1",
+            &[&id.to_string(), &at.as_millis()],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn create_admin_key(&self, key: &AdminKeyRecord) -> StoreResult<()> {
+        let c = self.client().await?;
+        exec(
+            &c,
+            "INSERT INTO admin_keys (id, secret_hash, display_prefix, created_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &key.id,
+                &&key.secret_hash[..],
+                &key.display_prefix,
+                &key.created_at.as_millis(),
+                &key.revoked_at.map(Timestamp::as_millis),
+            ],
+        )
+        .await
+        .map_err(write)?;
+        Ok(())
+    }
+
+    async fn find_admin_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<AdminKeyRecord>> {
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            &format!("{ADMIN_KEY_SELECT} WHERE secret_hash = $1"),
+            &[&&hash[..]],
+        )
+        .await
+        .map_err(db)?;
+        row.as_ref().map(admin_key_row).transpose()
+    }
+
     async fn create_terminal(&self, terminal: &Terminal) -> StoreResult<()> {
         let c = self.client().await?;
         exec(

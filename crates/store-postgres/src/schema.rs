@@ -32,9 +32,10 @@ pub const MIGRATION_LOCK: i64 = 0x706f_6967_6174_6501;
 ///   query filters on has its own column);
 /// - constraints are named, because a unique violation (SQLSTATE 23505) is translated into a
 ///   [`poigate_store::StoreError`] by the constraint's name (`crate::error`).
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE merchants (
     id          text COLLATE "C" NOT NULL,
     name        text NOT NULL,
@@ -256,7 +257,27 @@ CREATE TABLE webhook_attempts (
     CONSTRAINT webhook_attempts_pkey PRIMARY KEY (delivery_id, attempt)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Keys and merchants over HTTP (SQLite migration 7): a disabled merchant's keys stop
+-- working; when a key was last used (written at most once a minute per node); the platform
+-- operator's admin keys, stored as SHA-256 only.
+ALTER TABLE merchants ADD COLUMN disabled_at bigint;
+ALTER TABLE api_keys ADD COLUMN last_used_at bigint;
+CREATE TABLE admin_keys (
+    id              text COLLATE "C" NOT NULL,
+    secret_hash     bytea NOT NULL,
+    display_prefix  text NOT NULL,
+    created_at      bigint NOT NULL,
+    revoked_at      bigint,
+    CONSTRAINT admin_keys_pkey PRIMARY KEY (id),
+    CONSTRAINT admin_keys_secret_hash_key UNIQUE (secret_hash)
+);
+"#,
+    ),
+];
 
 /// Applies every migration the database lacks, in one transaction under the advisory lock;
 /// returns the newest version the database has.

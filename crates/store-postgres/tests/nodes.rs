@@ -33,6 +33,7 @@ async fn merchant(store: &PostgresStore) -> Merchant {
         id: MerchantId::generate(t(0)),
         name: "M".into(),
         created_at: t(0),
+        disabled_at: None,
     };
     store.create_merchant(&m).await.expect("merchant");
     m

@@ -3,9 +3,11 @@
 
 use poigate_domain::{ApiKeyMode, Merchant, Terminal, TerminalConnection, Timestamp};
 use poigate_store::rows::{self, Stored};
-use poigate_store::{ApiKeyRecord, CredentialKind, DeviceCredential, StoreError, StoreResult};
+use poigate_store::{
+    AdminKeyRecord, ApiKeyRecord, CredentialKind, DeviceCredential, StoreError, StoreResult,
+};
 
-pub const API_KEY_SELECT: &str = "SELECT id, merchant_id, mode, secret_hash, display_prefix, label, created_at, revoked_at FROM api_keys";
+pub const API_KEY_SELECT: &str = "SELECT id, merchant_id, mode, secret_hash, display_prefix, label, created_at, revoked_at, last_used_at FROM api_keys";
 pub const TERMINAL_SELECT: &str = "SELECT id, merchant_id, serial_number, model, label, kind, created_at, connection FROM terminals";
 pub const CREDENTIAL_SELECT: &str = "SELECT secret_hash, terminal_id, kind, created_at, expires_at, used_at, revoked_at FROM device_credentials";
 
@@ -27,10 +29,12 @@ pub fn merchant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Merch
     let id: String = r.get(0)?;
     let name: String = r.get(1)?;
     let created_at: i64 = r.get(2)?;
+    let disabled_at: Option<i64> = r.get(3)?;
     Ok(parse_id(&id).map(|id| Merchant {
         id,
         name,
         created_at: Timestamp::from_millis(created_at),
+        disabled_at: disabled_at.map(Timestamp::from_millis),
     }))
 }
 
@@ -43,6 +47,7 @@ pub fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<ApiKey
     let label: Option<String> = r.get(5)?;
     let created_at: i64 = r.get(6)?;
     let revoked_at: Option<i64> = r.get(7)?;
+    let last_used_at: Option<i64> = r.get(8)?;
     Ok((|| {
         Ok(ApiKeyRecord {
             id: parse_id(&id)?,
@@ -54,8 +59,30 @@ pub fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<ApiKey
             label,
             created_at: Timestamp::from_millis(created_at),
             revoked_at: revoked_at.map(Timestamp::from_millis),
+            last_used_at: last_used_at.map(Timestamp::from_millis),
         })
     })())
+}
+
+pub const ADMIN_KEY_SELECT: &str =
+    "SELECT id, secret_hash, display_prefix, created_at, revoked_at FROM admin_keys";
+
+pub fn admin_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<AdminKeyRecord>> {
+    let id: String = r.get(0)?;
+    let hash: Vec<u8> = r.get(1)?;
+    let display_prefix: String = r.get(2)?;
+    let created_at: i64 = r.get(3)?;
+    let revoked_at: Option<i64> = r.get(4)?;
+    Ok(hash
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("admin key hash is not 32 bytes".into()))
+        .map(|secret_hash| AdminKeyRecord {
+            id,
+            secret_hash,
+            display_prefix,
+            created_at: Timestamp::from_millis(created_at),
+            revoked_at: revoked_at.map(Timestamp::from_millis),
+        }))
 }
 
 pub fn terminal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Terminal>> {

@@ -411,10 +411,12 @@ impl Store for SqliteStore {
     async fn get_merchant(&self, id: MerchantId) -> StoreResult<Option<Merchant>> {
         self.readers
             .read(move |conn| {
-                conn.prepare_cached("SELECT id, name, created_at FROM merchants WHERE id = ?1")
-                    .and_then(|mut s| s.query_row([id.to_string()], merchant_row).optional())
-                    .map_err(db)?
-                    .transpose()
+                conn.prepare_cached(
+                    "SELECT id, name, created_at, disabled_at FROM merchants WHERE id = ?1",
+                )
+                .and_then(|mut s| s.query_row([id.to_string()], merchant_row).optional())
+                .map_err(db)?
+                .transpose()
             })
             .await
     }
@@ -424,7 +426,7 @@ impl Store for SqliteStore {
         self.readers
             .read(move |conn| {
                 conn.prepare_cached(
-                    "SELECT id, name, created_at FROM merchants WHERE name = ?1 ORDER BY id LIMIT 1",
+                    "SELECT id, name, created_at, disabled_at FROM merchants WHERE name = ?1 ORDER BY id LIMIT 1",
                 )
                 .and_then(|mut s| s.query_row([name], merchant_row).optional())
                 .map_err(db)?
@@ -437,7 +439,9 @@ impl Store for SqliteStore {
         self.readers
             .read(move |conn| {
                 let mut stmt = conn
-                    .prepare_cached("SELECT id, name, created_at FROM merchants ORDER BY id")
+                    .prepare_cached(
+                        "SELECT id, name, created_at, disabled_at FROM merchants ORDER BY id",
+                    )
                     .map_err(db)?;
                 let rows = stmt.query_map([], merchant_row).map_err(db)?;
                 rows.map(|r| r.map_err(db)?).collect()
@@ -510,6 +514,71 @@ impl Store for SqliteStore {
             .read(move |conn| {
                 conn.prepare_cached(&format!("{API_KEY_SELECT} WHERE id = ?1"))
                     .and_then(|mut s| s.query_row([id.to_string()], api_key_row).optional())
+                    .map_err(db)?
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn disable_merchant(&self, id: MerchantId, at: Timestamp) -> StoreResult<bool> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE merchants SET disabled_at = ?2 WHERE id = ?1 AND disabled_at IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![id.to_string(), at.as_millis()]))
+                .map(|n| n == 1)
+                .map_err(db)
+            })
+            .await
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> StoreResult<()> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![id.to_string(), at.as_millis()]))
+                    .map(|_| ())
+                    .map_err(db)
+            })
+            .await
+    }
+
+    async fn create_admin_key(&self, key: &AdminKeyRecord) -> StoreResult<()> {
+        let k = key.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO admin_keys (id, secret_hash, display_prefix, created_at, revoked_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        k.id,
+                        &k.secret_hash[..],
+                        k.display_prefix,
+                        k.created_at.as_millis(),
+                        k.revoked_at.map(Timestamp::as_millis)
+                    ])
+                })
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Duplicate("admin key")
+                    } else {
+                        db(e)
+                    }
+                })?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_admin_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<AdminKeyRecord>> {
+        let hash = *hash;
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!("{ADMIN_KEY_SELECT} WHERE secret_hash = ?1"))
+                    .and_then(|mut s| s.query_row([&hash[..]], admin_key_row).optional())
                     .map_err(db)?
                     .transpose()
             })

@@ -253,6 +253,22 @@ CREATE INDEX interactions_by_service ON interactions(merchant_id, service_id, id
 CREATE INDEX interactions_by_reference ON interactions(merchant_id, reference, id);
 "#,
     ),
+    (
+        7,
+        r#"
+-- Keys and merchants over HTTP (issue 12): a disabled merchant's keys are refused; when a
+-- key was last used (to the minute); platform admin keys (SHA-256 of the secret only).
+ALTER TABLE merchants ADD COLUMN disabled_at INTEGER;
+ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+CREATE TABLE admin_keys (
+    id              TEXT PRIMARY KEY,
+    secret_hash     BLOB NOT NULL UNIQUE,
+    display_prefix  TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    revoked_at      INTEGER
+);
+"#,
+    ),
 ];
 
 /// Applies every migration newer than the database's `user_version`.

@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases $mode $factory;
             merchants_and_api_keys,
             terminals_are_scoped_and_unique,
+            merchants_disable_keys_record_use_and_admin_keys,
             interaction_round_trip,
             one_live_interaction_per_terminal,
             concurrent_creates_on_one_terminal_admit_one,
@@ -104,6 +105,7 @@ async fn merchant(store: &Arc<dyn Store>, name: &str) -> Merchant {
         id: MerchantId::generate(t(0)),
         name: name.to_string(),
         created_at: t(0),
+        disabled_at: None,
     };
     store.create_merchant(&m).await.expect("create merchant");
     m
@@ -218,6 +220,7 @@ pub async fn merchants_and_api_keys(store: Arc<dyn Store>) {
         label: Some("ci".into()),
         created_at: t(1),
         revoked_at: None,
+        last_used_at: None,
     };
     store.create_api_key(&key).await.expect("create key");
     assert_eq!(
@@ -263,6 +266,79 @@ pub async fn merchants_and_api_keys(store: Arc<dyn Store>) {
             .expect("scoped")
     );
     assert_eq!(store.list_merchants().await.expect("list").len(), 2);
+}
+
+pub async fn merchants_disable_keys_record_use_and_admin_keys(store: Arc<dyn Store>) {
+    let m = merchant(&store, "To disable").await;
+    assert!(store.disable_merchant(m.id, t(3)).await.expect("disable"));
+    assert!(
+        !store.disable_merchant(m.id, t(4)).await.expect("twice"),
+        "disabling twice changes nothing"
+    );
+    let stored = store.get_merchant(m.id).await.expect("get").expect("there");
+    assert_eq!(stored.disabled_at, Some(t(3)));
+    let unknown = MerchantId::generate(t(9));
+    assert!(
+        !store
+            .disable_merchant(unknown, t(4))
+            .await
+            .expect("unknown")
+    );
+
+    let key = ApiKeyRecord {
+        id: ApiKeyId::generate(t(1)),
+        merchant_id: m.id,
+        mode: ApiKeyMode::Live,
+        secret_hash: [42; 32],
+        display_prefix: "pg_live_abcd".into(),
+        label: None,
+        created_at: t(1),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    store.create_api_key(&key).await.expect("create key");
+    store.touch_api_key(key.id, t(60)).await.expect("touch");
+    store
+        .touch_api_key(key.id, t(120))
+        .await
+        .expect("touch again");
+    let used = store
+        .get_api_key(key.id)
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(used.last_used_at, Some(t(120)));
+    assert_eq!(used.mode, ApiKeyMode::Live);
+
+    let admin = AdminKeyRecord {
+        id: "ak_1".into(),
+        secret_hash: [43; 32],
+        display_prefix: "pg_admin_abc".into(),
+        created_at: t(2),
+        revoked_at: None,
+    };
+    store
+        .create_admin_key(&admin)
+        .await
+        .expect("create admin key");
+    assert_eq!(
+        store.find_admin_key_by_hash(&[43; 32]).await.expect("find"),
+        Some(admin.clone())
+    );
+    assert_eq!(
+        store.find_admin_key_by_hash(&[42; 32]).await.expect("find"),
+        None,
+        "an API key is no admin key"
+    );
+    assert!(matches!(
+        store
+            .create_admin_key(&AdminKeyRecord {
+                id: "ak_2".into(),
+                ..admin
+            })
+            .await,
+        Err(StoreError::Duplicate(_))
+    ));
 }
 
 pub async fn terminals_are_scoped_and_unique(store: Arc<dyn Store>) {

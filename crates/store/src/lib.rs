@@ -102,6 +102,15 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
     ) -> StoreResult<bool>;
 
+    /// Marks a merchant disabled; `false` when it does not exist or is disabled already.
+    async fn disable_merchant(&self, id: MerchantId, at: Timestamp) -> StoreResult<bool>;
+    /// Records that a key was used at `at` (callers throttle: at most once a minute a key).
+    async fn touch_api_key(&self, id: poigate_domain::ApiKeyId, at: Timestamp) -> StoreResult<()>;
+    /// Stores a platform admin key. Fails with `Duplicate("admin key")` when the hash exists.
+    async fn create_admin_key(&self, key: &AdminKeyRecord) -> StoreResult<()>;
+    /// The admin key whose secret hashes to `hash`, revoked or not.
+    async fn find_admin_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<AdminKeyRecord>>;
+
     // --- terminals ----------------------------------------------------------------------
 
     /// Fails with `Duplicate("terminal")` when the merchant has this serial number already.

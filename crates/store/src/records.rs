@@ -68,6 +68,21 @@ pub struct ApiKeyRecord {
     pub label: Option<String>,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// When the key last authenticated a request, to the minute (recorded at most once a
+    /// minute per key, so that use does not cost a write per request).
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// A platform admin credential (`pg_admin_…`): the SHA-256 of the secret, never the secret.
+/// It manages merchants; it is not a merchant's key and reaches no merchant data itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminKeyRecord {
+    pub id: String,
+    pub secret_hash: [u8; 32],
+    /// The first characters of the secret, to recognise it.
+    pub display_prefix: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// An idempotency key, namespaced by where it came from.

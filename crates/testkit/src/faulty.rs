@@ -125,6 +125,29 @@ impl Store for FaultyStore {
         self.inner.revoke_api_key(merchant, id, at).await
     }
 
+    async fn disable_merchant(&self, id: MerchantId, at: Timestamp) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.disable_merchant(id, at).await
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> StoreResult<()> {
+        self.check()?;
+        self.inner.touch_api_key(id, at).await
+    }
+
+    async fn create_admin_key(&self, key: &poigate_store::AdminKeyRecord) -> StoreResult<()> {
+        self.check()?;
+        self.inner.create_admin_key(key).await
+    }
+
+    async fn find_admin_key_by_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> StoreResult<Option<poigate_store::AdminKeyRecord>> {
+        self.check()?;
+        self.inner.find_admin_key_by_hash(hash).await
+    }
+
     async fn create_terminal(&self, terminal: &Terminal) -> StoreResult<()> {
         self.check()?;
         self.inner.create_terminal(terminal).await

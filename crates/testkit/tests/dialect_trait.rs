@@ -69,6 +69,7 @@ impl ErrorShape for ToyError {
             | E::WrongSeq { .. }
             | E::InvalidPairingCode
             | E::NotAllowed(_)
+            | E::LivemodeMismatch
             | E::Transition(_)
             | E::MoneyRule(_) => ToyError(StatusCode::BAD_REQUEST, "refused"),
         }

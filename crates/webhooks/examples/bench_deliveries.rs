@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         id: MerchantId::generate(now),
         name: "bench".into(),
         created_at: now,
+        disabled_at: None,
     };
     store.create_merchant(&merchant).await?;
     store

@@ -127,6 +127,7 @@ pub(crate) mod tests {
             EngineError::WrongSeq { expected: 2 },
             EngineError::InvalidPairingCode,
             EngineError::NotAllowed("already final"),
+            EngineError::LivemodeMismatch,
             EngineError::MoneyRule(MoneyRuleError::NotCapturable),
             EngineError::Transition(poigate_domain::DomainError::AlreadyFinal(
                 poigate_domain::Status::Approved,
@@ -155,6 +156,7 @@ pub(crate) mod tests {
             | EngineError::WrongSeq { .. }
             | EngineError::InvalidPairingCode
             | EngineError::NotAllowed(_)
+            | EngineError::LivemodeMismatch
             | EngineError::Transition(_)
             | EngineError::MoneyRule(_)
             | EngineError::Store(_)

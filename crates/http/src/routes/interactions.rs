@@ -75,6 +75,7 @@ pub(crate) async fn view(
         (status = 202, description = "Accepted and durable; the terminal was asked to start", body = InteractionView),
         (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`livemode_mismatch`: a live key cannot use a simulated terminal", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`terminal_busy` (names the blocking interaction), `terminal_offline`, or `idempotency_in_progress`", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`idempotency_mismatch` or `terminal_not_found`", body = Problem, content_type = "application/problem+json"),

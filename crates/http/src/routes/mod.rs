@@ -1,6 +1,8 @@
 //! Route table and operational endpoints.
 
+mod admin;
 mod interactions;
+mod keys;
 mod money;
 mod terminal_link;
 mod terminals;
@@ -17,7 +19,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use poigate_api::Health;
 
+pub(crate) use admin::*;
 pub(crate) use interactions::*;
+pub(crate) use keys::*;
 pub(crate) use money::*;
 pub(crate) use terminal_link::*;
 pub(crate) use terminals::*;
@@ -101,6 +105,20 @@ pub fn router(dialects: &crate::dialect::DialectRegistry) -> Router<AppState> {
         .route("/v1/webhook-deliveries", get(list_deliveries))
         .route("/v1/webhook-deliveries/{id}", get(get_delivery))
         .route("/v1/webhook-deliveries/{id}/redeliver", post(redeliver))
+        .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
+        .route("/v1/api-keys/{id}/revoke", post(revoke_api_key))
+        .route(
+            "/v1/admin/merchants",
+            post(admin_create_merchant).get(admin_list_merchants),
+        )
+        .route(
+            "/v1/admin/merchants/{id}/disable",
+            post(admin_disable_merchant),
+        )
+        .route(
+            "/v1/admin/merchants/{id}/api-keys",
+            post(admin_create_api_key),
+        )
         .route("/oauth/token", post(crate::oauth::issue_token))
         .merge(dialects.router())
         .route("/healthz", get(healthz))
@@ -147,9 +165,9 @@ pub async fn openapi_json() -> Response {
         .into_response()
 }
 
-/// A dependency-free page listing the operations of the OpenAPI document.
+/// The API reference, rendered on the server from the OpenAPI document (no script, no CDN).
 pub async fn docs() -> Html<&'static str> {
-    Html(include_str!("docs.html"))
+    Html(crate::openapi::reference_page())
 }
 
 pub async fn not_found() -> ApiError {

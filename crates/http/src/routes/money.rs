@@ -239,6 +239,7 @@ pub struct TransactionEventsQuery {
     /// Only events with `seq` greater than this.
     after_seq: Option<u64>,
     /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 

@@ -69,6 +69,7 @@ pub async fn list_terminals(
     responses(
         (status = 201, description = "Registered", body = TerminalView),
         (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`livemode_mismatch`: a live key cannot register a simulated terminal", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_exists`: this serial number is registered", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -78,6 +79,9 @@ pub async fn create_terminal(
     ApiJson(body): ApiJson<CreateTerminalRequest>,
 ) -> Result<(StatusCode, Json<TerminalView>), ApiError> {
     let kind = body.kind.unwrap_or(TerminalKind::Simulated);
+    if kind == TerminalKind::Simulated && caller.mode == poigate_domain::ApiKeyMode::Live {
+        return Err(poigate_engine::EngineError::LivemodeMismatch.into());
+    }
     let connection = body.connection.unwrap_or(match kind {
         TerminalKind::Simulated => TerminalConnection::InProcess,
         TerminalKind::Device => TerminalConnection::Link,

@@ -136,6 +136,7 @@ async fn the_store_is_ready_after_a_panicking_job() {
         id: poigate_domain::MerchantId::generate(poigate_domain::Timestamp::from_millis(1)),
         name: "After the panic".into(),
         created_at: poigate_domain::Timestamp::from_millis(1),
+        disabled_at: None,
     };
     store
         .create_merchant(&m)

@@ -122,6 +122,7 @@ pub fn engine_error(e: EngineError) -> Response {
         | EngineError::IdempotencyInProgress
         | EngineError::Duplicate(_)
         | EngineError::NotAllowed(_)
+        | EngineError::LivemodeMismatch
         | EngineError::Transition(_)
         | EngineError::MoneyRule(_) => (StatusCode::CONFLICT, "Conflict", "validation"),
         EngineError::InvalidPairingCode => (StatusCode::UNAUTHORIZED, "Unauthorized", "security"),

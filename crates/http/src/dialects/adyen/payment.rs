@@ -312,6 +312,7 @@ async fn engine_error(ctx: &Ctx<'_>, request: &PaymentRequest, e: EngineError) -
         | EngineError::WrongSeq { .. }
         | EngineError::InvalidPairingCode
         | EngineError::NotAllowed(_)
+        | EngineError::LivemodeMismatch
         | EngineError::Transition(_)
         | EngineError::MoneyRule(_)
         | EngineError::Store(_)

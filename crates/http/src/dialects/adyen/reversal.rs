@@ -232,6 +232,7 @@ fn engine_error(ctx: &Ctx<'_>, e: EngineError) -> Response {
         | EngineError::WrongSeq { .. }
         | EngineError::InvalidPairingCode
         | EngineError::NotAllowed(_)
+        | EngineError::LivemodeMismatch
         | EngineError::Transition(_)
         | EngineError::Store(_)
         | EngineError::Randomness(_) => answer::engine_error(e),

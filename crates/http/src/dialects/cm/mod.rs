@@ -153,6 +153,7 @@ fn engine_error(e: EngineError) -> Failure {
         | EngineError::WrongSeq { .. }
         | EngineError::InvalidPairingCode
         | EngineError::NotAllowed(_)
+        | EngineError::LivemodeMismatch
         | EngineError::Transition(_) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }

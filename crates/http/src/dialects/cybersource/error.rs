@@ -127,6 +127,7 @@ impl ErrorShape for Failure {
             }
             EngineError::Duplicate(_)
             | EngineError::NotAllowed(_)
+            | EngineError::LivemodeMismatch
             | EngineError::Transition(_)
             | EngineError::WrongTerminal
             | EngineError::InvalidReport(_)

@@ -110,6 +110,7 @@ fn engine_error(e: EngineError) -> Response {
         | EngineError::WrongSeq { .. }
         | EngineError::InvalidPairingCode
         | EngineError::NotAllowed(_)
+        | EngineError::LivemodeMismatch
         | EngineError::Transition(_)
         | EngineError::MoneyRule(_) => error(StatusCode::BAD_REQUEST, &e.to_string()),
     }

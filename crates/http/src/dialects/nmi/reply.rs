@@ -78,6 +78,7 @@ pub(super) fn engine_refusal(e: EngineError) -> (StatusCode, Answer) {
         EngineError::MoneyRule(rule) => (StatusCode::OK, Answer::error(rule.to_string())),
         EngineError::IdempotencyInProgress
         | EngineError::NotAllowed(_)
+        | EngineError::LivemodeMismatch
         | EngineError::Transition(_) => (StatusCode::CONFLICT, Answer::error(e.to_string())),
         err @ (EngineError::Store(_) | EngineError::Randomness(_)) => {
             tracing::error!(error = %err, "storage failure");
@@ -175,6 +176,7 @@ pub(super) fn status_engine_error(e: EngineError) -> Response {
         | EngineError::WrongSeq { .. }
         | EngineError::InvalidPairingCode
         | EngineError::NotAllowed(_)
+        | EngineError::LivemodeMismatch
         | EngineError::Transition(_)
         | EngineError::MoneyRule(_) => status_error(StatusCode::BAD_REQUEST, &e.to_string()),
     }
