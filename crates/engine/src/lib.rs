@@ -43,6 +43,7 @@ mod key_cache;
 pub mod link;
 mod live;
 mod lookup;
+pub mod metrics;
 mod money;
 pub mod processor;
 pub mod registry;

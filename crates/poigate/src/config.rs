@@ -31,6 +31,31 @@ pub struct Config {
     pub demo_terminals: DemoTerminals,
     /// `tracing` filter, e.g. `info` or `poigate=debug,tower_http=info`.
     pub log: String,
+    /// `text` (default, for people) or `json` (one object a line, for log pipelines).
+    pub log_format: LogFormat,
+    /// Address of the Prometheus `/metrics` listener, apart from the API so that it can stay
+    /// on a private interface. Off unless set (`serve --demo` uses 127.0.0.1:9464).
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// How log lines are written (to standard error).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".into()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -177,6 +202,8 @@ impl Default for Config {
             demo: false,
             demo_terminals: DemoTerminals::InProcess,
             log: "info".into(),
+            log_format: LogFormat::Text,
+            metrics_listen: None,
         }
     }
 }
@@ -281,6 +308,8 @@ mod tests {
             demo = true
             demo_terminals = "link"
             log = "debug"
+            log_format = "json"
+            metrics_listen = "127.0.0.1:9464"
             [database]
             synchronous = "normal"
             read_connections = 2
@@ -299,6 +328,8 @@ mod tests {
         assert_eq!(c.simulator.speed, 0.5);
         assert_eq!(c.link.heartbeat_timeout_seconds, 5);
         assert_eq!(c.demo_terminals, DemoTerminals::Link);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.metrics_listen.map(|a| a.port()), Some(9464));
         assert!(c.validate().is_ok());
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
     }
@@ -322,6 +353,8 @@ mod tests {
         assert_eq!(c.database.synchronous, Synchronous::Full);
         assert_eq!(c.link.heartbeat_timeout_seconds, 30);
         assert_eq!(c.link.pairing_code_ttl_seconds, 600);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.metrics_listen, None);
         assert!(c.validate().is_ok());
     }
 }

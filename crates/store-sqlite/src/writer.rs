@@ -96,6 +96,8 @@ impl Writer {
     /// Starts the writer thread on `conn`.
     pub fn spawn(conn: Connection, limits: WriterLimits) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel::<Job>(limits.queue_capacity.max(1));
+        metrics::gauge!("poigate_store_writer_queue_capacity")
+            .set(limits.queue_capacity.max(1) as f64);
         let max_batch = limits.max_batch.max(1);
         std::thread::Builder::new()
             .name("poigate-sqlite-writer".into())
@@ -154,7 +156,14 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
+        // What is still queued behind this batch: near the capacity, callers are about to
+        // wait for room (and then get `Unavailable`).
+        metrics::gauge!("poigate_store_writer_queue_depth").set(rx.len() as f64);
+        metrics::histogram!("poigate_store_writer_batch_size").record(batch.len() as f64);
+        let started = std::time::Instant::now();
         commit_batch(&conn, batch);
+        metrics::histogram!("poigate_store_writer_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
     }
     tracing::debug!("sqlite writer stopped: all handles dropped");
 }
