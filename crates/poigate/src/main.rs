@@ -274,6 +274,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.webhooks.allow_private_targets = true;
     }
     init_logging(&config.log, config.log_format);
+    if config.metrics_listen.is_some() || config.demo {
+        // Before anything records: what start-up counts is kept.
+        poigate::metrics::recorder()?;
+    }
     let server = poigate::start(&config).await?;
     let url = server.url();
     let metrics = start_metrics(&config, &server.engine).await?;
