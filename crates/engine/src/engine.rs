@@ -610,6 +610,13 @@ impl Engine {
         {
             self.schedule_overdue(entry, next);
         }
+        if transition
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Overdue)
+        {
+            crate::metrics::interaction_overdue(next);
+        }
         for effect in &transition.effects {
             match effect {
                 Effect::ForwardCancelToTerminal => {

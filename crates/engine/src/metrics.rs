@@ -64,6 +64,16 @@ pub(crate) fn interaction_completed(interaction: &Interaction, origin: &'static 
     .record(millis as f64 / 1000.0);
 }
 
+/// The safety deadline of a live interaction passed without a result (design 2.5): the
+/// terminal or its link is stuck, and the merchant is waiting.
+pub(crate) fn interaction_overdue(interaction: &Interaction) {
+    metrics::counter!(
+        "poigate_interactions_overdue_total",
+        "type" => interaction.kind.as_str(),
+    )
+    .increment(1);
+}
+
 /// Sets `poigate_terminals{status}` from this node's registry and the coordinator's presence.
 pub(crate) fn record_terminals(registry: &Registry, connected: impl Fn(TerminalId) -> bool) {
     let (mut online, mut busy, mut offline) = (0u64, 0u64, 0u64);
