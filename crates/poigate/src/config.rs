@@ -273,6 +273,11 @@ impl Config {
         );
         self.settlement.cutoff_utc()?;
         anyhow::ensure!(
+            self.metrics_listen
+                .is_none_or(|m| m != self.listen || self.listen.port() == 0),
+            "metrics_listen must differ from listen: metrics have a listener of their own"
+        );
+        anyhow::ensure!(
             self.webhooks.retry_schedule_seconds.len() <= 20,
             "webhooks.retry_schedule_seconds holds at most 20 delays"
         );
@@ -332,6 +337,12 @@ mod tests {
         assert_eq!(c.metrics_listen.map(|a| a.port()), Some(9464));
         assert!(c.validate().is_ok());
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+        assert!(toml::from_str::<Config>("log_format = \"xml\"").is_err());
+        let same = Config {
+            metrics_listen: Some(c.listen),
+            ..c.clone()
+        };
+        assert!(same.validate().is_err());
     }
 
     #[test]
