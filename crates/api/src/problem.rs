@@ -31,6 +31,10 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub blocking_interaction: Option<InteractionId>,
+    /// The request's id (its `X-Request-Id` header, given or generated): quote it to find
+    /// the request in the gateway's logs. Added by the server to every problem it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One invalid field.
@@ -61,6 +65,7 @@ impl Problem {
             code: code.to_string(),
             errors: Vec::new(),
             blocking_interaction: None,
+            request_id: None,
         }
     }
 

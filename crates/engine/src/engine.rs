@@ -166,6 +166,14 @@ pub(crate) fn millis(d: Duration) -> i64 {
 }
 
 impl Engine {
+    /// Sets the gauges that are read rather than counted (`poigate_terminals{status}`,
+    /// `poigate_interactions_live`); the metrics endpoint calls it before each scrape.
+    pub fn record_gauges(&self) {
+        let coordinator = self.coordinator();
+        crate::metrics::record_terminals(&self.inner.registry, |id| coordinator.is_connected(id));
+        metrics::gauge!("poigate_interactions_live").set(self.inner.live.count() as f64);
+    }
+
     /// Starts building an engine: see [`EngineBuilder`](crate::EngineBuilder).
     pub fn builder(ports: Ports, config: EngineConfig) -> crate::EngineBuilder {
         crate::EngineBuilder::new(ports, config)
@@ -688,6 +696,13 @@ impl Engine {
         {
             self.schedule_overdue(entry, next);
         }
+        if transition
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Overdue)
+        {
+            crate::metrics::interaction_overdue(next);
+        }
         for effect in &transition.effects {
             match effect {
                 Effect::ForwardCancelToTerminal => {
@@ -704,6 +719,8 @@ impl Engine {
                     });
                 }
                 Effect::Completed => {
+                    let origin = entry.origin.get().copied().unwrap_or("unknown");
+                    crate::metrics::interaction_completed(next, origin);
                     self.inner.live.remove(next.id);
                     self.inner.registry.release(next.terminal_id, next.id);
                     entry.cancel_timers();
@@ -1189,6 +1206,9 @@ impl Interactions<'_> {
 
         self.engine.outbox_written();
         let entry = self.engine.inner.live.insert(interaction.clone());
+        let origin = crate::metrics::current_origin();
+        let _ = entry.origin.set(origin);
+        crate::metrics::interaction_created(&interaction, origin);
         self.engine.inner.registry.set_active(terminal.id, id);
         self.engine.schedule(
             &entry,
@@ -1296,6 +1316,7 @@ impl Interactions<'_> {
         let timeout = timeout.min(self.engine.inner.config.max_wait);
         let deadline = self.engine.now().plus_millis(millis(timeout));
         let mut sleep = self.engine.inner.clock.sleep_until(deadline);
+        let _parked = crate::metrics::ParkedLongPoll::new();
         tokio::pin!(drained);
         loop {
             tokio::select! {

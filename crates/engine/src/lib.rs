@@ -44,6 +44,7 @@ pub mod key_cache;
 pub mod link;
 mod live;
 mod lookup;
+pub mod metrics;
 mod money;
 pub mod processor;
 pub mod registry;

@@ -19,6 +19,9 @@ pub struct LiveEntry {
     /// The latest committed state, for readers (who must not wait for a transition).
     current: Mutex<Arc<Interaction>>,
     timers: Mutex<Vec<JoinHandle<()>>>,
+    /// Who created it (`native` or a dialect), for the completion metrics; unset for an
+    /// interaction this process did not create (restored after a restart).
+    pub origin: std::sync::OnceLock<&'static str>,
 }
 
 impl LiveEntry {
@@ -30,6 +33,7 @@ impl LiveEntry {
             current: Mutex::new(Arc::new(interaction.clone())),
             state: tokio::sync::Mutex::new(interaction),
             timers: Mutex::new(Vec::new()),
+            origin: std::sync::OnceLock::new(),
         }
     }
 

@@ -77,6 +77,11 @@ impl Registry {
         });
     }
 
+    /// Every known terminal and whether it is busy (for the `poigate_terminals` gauge).
+    pub fn activity(&self) -> Vec<(TerminalId, bool)> {
+        self.with(|m| m.iter().map(|(id, t)| (*id, t.active.is_some())).collect())
+    }
+
     /// Frees the terminal if `interaction` is the one holding it.
     pub fn release(&self, id: TerminalId, interaction: InteractionId) {
         self.with(|m| {

@@ -776,3 +776,98 @@ async fn in_process_terminals_have_nothing_to_pair() {
         Err(EngineError::Validation(_))
     ));
 }
+
+/// The engine's metrics, read from a Prometheus recorder local to this test's thread (the
+/// test runtime is single-threaded, so every task of the engine records into it): the
+/// origin a dialect sets is the `dialect` label of creation and completion, a parked
+/// long-poll is counted while it waits, and an overdue interaction is counted once.
+#[tokio::test]
+async fn metrics_count_by_origin_parked_waits_and_overdue() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let _local = ::metrics::set_default_local_recorder(&recorder);
+    let h = harness().await;
+    let i = poigate_engine::metrics::with_origin(
+        "nmi",
+        h.engine.interactions().create(&h.caller, sale(&h, 100)),
+    )
+    .await
+    .expect("create")
+    .interaction;
+    assert!(
+        handle
+            .render()
+            .contains(r#"poigate_interactions_created_total{type="sale",dialect="nmi"} 1"#)
+    );
+    h.engine
+        .devices()
+        .report(h.terminal.id, report(i.id, 1, ReportKind::Acknowledged))
+        .await
+        .expect("ack");
+
+    // Just before the overdue deadline (card timeout 60 s + grace 30 s), a long-poll parks
+    // until the clock passes it.
+    h.clock.advance(Duration::from_secs(89));
+    let before = h
+        .engine
+        .interactions()
+        .get(&h.caller, i.id)
+        .await
+        .expect("get");
+    let interactions = h.engine.interactions();
+    let mut wait = Box::pin(interactions.wait(
+        &h.caller,
+        i.id,
+        Some(before.last_seq),
+        Duration::from_secs(60),
+    ));
+    assert!(
+        futures_poll_once(&mut wait).await.is_none(),
+        "the long-poll parks"
+    );
+    assert!(
+        handle.render().contains("poigate_long_polls_parked 1"),
+        "{}",
+        handle.render()
+    );
+    h.clock.advance(Duration::from_secs(2));
+    let flagged = within("the overdue flag", wait).await.expect("wait");
+    assert!(flagged.overdue);
+    let text = handle.render();
+    assert!(text.contains("poigate_long_polls_parked 0"), "{text}");
+    assert!(
+        text.contains(r#"poigate_interactions_overdue_total{type="sale"} 1"#),
+        "{text}"
+    );
+
+    h.engine
+        .devices()
+        .report(h.terminal.id, report(i.id, 2, approved()))
+        .await
+        .expect("result");
+    let text = handle.render();
+    assert!(
+        text.contains(
+            r#"poigate_interactions_completed_total{type="sale",outcome="approved",dialect="nmi"} 1"#
+        ),
+        "{text}"
+    );
+    // 91 s on the manual clock from creation to the result.
+    assert!(
+        text.contains(
+            r#"poigate_interaction_time_to_final_seconds_sum{type="sale",outcome="approved"} 91"#
+        ),
+        "{text}"
+    );
+}
+
+/// Polls `future` once: `Some` when it finished at once.
+async fn futures_poll_once<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut *future).poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}

@@ -161,7 +161,10 @@ impl FromRequestParts<AppState> for Auth {
     ) -> Result<Self, Self::Rejection> {
         let secret = bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         match state.engine.admin().authenticate(secret).await? {
-            Some(caller) => Ok(Auth(caller)),
+            Some(caller) => {
+                crate::observe::note_merchant(caller.merchant_id);
+                Ok(Auth(caller))
+            }
             None => Err(ApiError::unauthorized()),
         }
     }

@@ -25,6 +25,7 @@ pub mod dialects;
 pub mod error;
 pub mod extract;
 pub mod oauth;
+pub mod observe;
 pub mod openapi;
 mod routes;
 
@@ -59,7 +60,7 @@ pub fn router_with(state: AppState, dialects: &DialectRegistry) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             routes::panic_to_problem,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }
 

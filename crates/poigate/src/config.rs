@@ -37,6 +37,31 @@ pub struct Config {
     /// streams and synchronous provider calls are answered at once, terminals are told to
     /// reconnect, webhook attempts in flight get this long to finish.
     pub shutdown_timeout_seconds: u64,
+    /// `text` (default, for people) or `json` (one object a line, for log pipelines).
+    pub log_format: LogFormat,
+    /// Address of the Prometheus `/metrics` listener, apart from the API so that it can stay
+    /// on a private interface. Off unless set (`serve --demo` uses 127.0.0.1:9464).
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// How log lines are written (to standard error).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".into()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -190,6 +215,8 @@ impl Default for Config {
             log: "info".into(),
             node_id: None,
             shutdown_timeout_seconds: 10,
+            log_format: LogFormat::Text,
+            metrics_listen: None,
         }
     }
 }
@@ -286,6 +313,11 @@ impl Config {
         }
         self.settlement.cutoff_utc()?;
         anyhow::ensure!(
+            self.metrics_listen
+                .is_none_or(|m| m != self.listen || self.listen.port() == 0),
+            "metrics_listen must differ from listen: metrics have a listener of their own"
+        );
+        anyhow::ensure!(
             self.webhooks.retry_schedule_seconds.len() <= 20,
             "webhooks.retry_schedule_seconds holds at most 20 delays"
         );
@@ -326,6 +358,8 @@ mod tests {
             demo_terminals = "link"
             log = "debug"
             shutdown_timeout_seconds = 25
+            log_format = "json"
+            metrics_listen = "127.0.0.1:9464"
             [database]
             synchronous = "normal"
             read_connections = 2
@@ -345,8 +379,16 @@ mod tests {
         assert_eq!(c.link.heartbeat_timeout_seconds, 5);
         assert_eq!(c.demo_terminals, DemoTerminals::Link);
         assert_eq!(c.shutdown_timeout(), Duration::from_secs(25));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.metrics_listen.map(|a| a.port()), Some(9464));
         assert!(c.validate().is_ok());
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+        assert!(toml::from_str::<Config>("log_format = \"xml\"").is_err());
+        let same = Config {
+            metrics_listen: Some(c.listen),
+            ..c.clone()
+        };
+        assert!(same.validate().is_err());
     }
 
     #[test]
@@ -369,6 +411,8 @@ mod tests {
         assert_eq!(c.link.heartbeat_timeout_seconds, 30);
         assert_eq!(c.link.pairing_code_ttl_seconds, 600);
         assert_eq!(c.shutdown_timeout_seconds, 10);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.metrics_listen, None);
         assert!(c.validate().is_ok());
     }
 }

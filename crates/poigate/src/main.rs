@@ -13,7 +13,7 @@ mod terminal_sim;
 
 use clap::{Args, Parser, Subcommand};
 use config_args::ConfigArgs;
-use poigate::config::{Config, DemoTerminals};
+use poigate::config::{Config, DemoTerminals, LogFormat};
 use poigate::demo;
 use poigate_domain::{ApiKeyMode, TerminalConnection, TerminalKind};
 use poigate_engine::{Engine, SystemClock};
@@ -102,6 +102,12 @@ struct ServeArgs {
     /// Log filter, e.g. info or debug [default: info; RUST_LOG also works].
     #[arg(long, env = "POIGATE_LOG")]
     log: Option<String>,
+    /// Log lines as text (default) or json (one object a line, for production).
+    #[arg(long, env = "POIGATE_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Serve Prometheus metrics at http://ADDR/metrics [default: off; 127.0.0.1:9464 with --demo].
+    #[arg(long, env = "POIGATE_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Allow webhooks to private, loopback and link-local addresses (on with --demo).
     #[arg(long, env = "POIGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS")]
     webhooks_allow_private_targets: bool,
@@ -234,10 +240,51 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     }
 }
 
-fn init_logging(filter: &str) {
+/// Logs go to standard error (standard output carries the banner), with colour only when
+/// that is a terminal: a file or a pipe gets no escape codes.
+fn init_logging(filter: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        // Fields at the top level; the request span (its `request_id`, `route`,
+        // `merchant_id`) under `span`, on every line logged while serving a request.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
+/// The demo's metrics address when none is configured.
+const DEMO_METRICS_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
+
+/// Starts the metrics listener when configured (or for the demo). The demo's default port
+/// may be taken by another demo on the machine: then it runs without metrics, and says so.
+async fn start_metrics(
+    config: &Config,
+    engine: &Engine,
+) -> anyhow::Result<Option<poigate::metrics::MetricsListener>> {
+    match (config.metrics_listen, config.demo) {
+        (Some(addr), _) => Ok(Some(poigate::metrics::start(addr, engine.clone()).await?)),
+        (None, true) => match poigate::metrics::start(DEMO_METRICS_LISTEN, engine.clone()).await {
+            Ok(listener) => Ok(Some(listener)),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "demo without metrics (set --metrics-listen)");
+                Ok(None)
+            }
+        },
+        (None, false) => Ok(None),
+    }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -269,15 +316,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(v) = args.shutdown_timeout {
         config.shutdown_timeout_seconds = v;
     }
+    if let Some(v) = args.log_format {
+        config.log_format = v;
+    }
+    if let Some(v) = args.metrics_listen {
+        config.metrics_listen = Some(v);
+    }
     if args.webhooks_allow_private_targets || config.demo {
         // The demo's webhook receivers run on this machine.
         config.webhooks.allow_private_targets = true;
     }
-    init_logging(&config.log);
+    init_logging(&config.log, config.log_format);
+    if config.metrics_listen.is_some() || config.demo {
+        // Before anything records: what start-up counts is kept.
+        poigate::metrics::recorder()?;
+    }
     // Before anything starts: a signal during start-up is a request to stop too.
     let mut signals = shutdown::Signals::install()?;
     let server = poigate::start(&config).await?;
     let url = server.url();
+    let metrics = start_metrics(&config, &server.engine).await?;
+    let metrics_url = metrics.as_ref().map(|m| m.url());
     // Link clients of the demo live as long as the server.
     let mut _demo_clients = Vec::new();
     if config.demo {
@@ -304,7 +363,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 anyhow::bail!("a demo terminal could not connect over the terminal link");
             }
         }
-        print_demo_banner(&url, &demo);
+        print_demo_banner(&url, metrics_url.as_deref(), &demo);
     } else {
         use std::io::Write;
         let _ = writeln!(
@@ -312,6 +371,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "poigate listening on {url} (data in {})",
             config.data_dir.display()
         );
+        if let Some(m) = &metrics_url {
+            let _ = writeln!(std::io::stdout(), "metrics at {m}");
+        }
     }
     let first = signals.next().await;
     let bound = config.shutdown_timeout();
@@ -345,15 +407,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Prints the demo banner. Write errors are ignored: a gateway must keep serving when
 /// whoever started it stopped reading its standard output (a closed pipe).
-fn print_demo_banner(url: &str, demo: &demo::Demo) {
+fn print_demo_banner(url: &str, metrics: Option<&str>, demo: &demo::Demo) {
     use std::io::Write;
     let terminal = demo
         .terminals
         .first()
         .map(String::as_str)
         .unwrap_or("V400m-324688179");
+    let metrics = metrics.unwrap_or("off");
     let banner = format!(
-        "\npoigate demo is running\n\n  URL        {url}\n  API key    {key}\n  terminals  {terminals}\n\n\
+        "\npoigate demo is running\n\n  URL        {url}\n  API key    {key}\n  terminals  {terminals}\n  metrics    {metrics}\n\n\
          Try a sale:\n\n  export POIGATE_URL={url} POIGATE_API_KEY={key}\n  \
          curl -s $POIGATE_URL/v1/interactions -H \"Authorization: Bearer $POIGATE_API_KEY\" \\\n    \
          -H 'Content-Type: application/json' \\\n    \

@@ -99,7 +99,7 @@ impl Writer {
         let max_batch = limits.max_batch.max(1);
         std::thread::Builder::new()
             .name("poigate-sqlite-writer".into())
-            .spawn(move || run(conn, rx, max_batch))?;
+            .spawn(move || run(conn, rx, max_batch, limits.queue_capacity.max(1)))?;
         Ok(Writer {
             jobs: tx,
             enqueue_timeout: limits.enqueue_timeout,
@@ -145,7 +145,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize, capacity: usize) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -154,7 +154,15 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
+        // What is still queued behind this batch: near the capacity, callers are about to
+        // wait for room (and then get `Unavailable`).
+        metrics::gauge!("poigate_store_writer_queue_depth").set(rx.len() as f64);
+        metrics::gauge!("poigate_store_writer_queue_capacity").set(capacity as f64);
+        metrics::histogram!("poigate_store_writer_batch_size").record(batch.len() as f64);
+        let started = std::time::Instant::now();
         commit_batch(&conn, batch);
+        metrics::histogram!("poigate_store_writer_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
     }
     tracing::debug!("sqlite writer stopped: all handles dropped");
 }

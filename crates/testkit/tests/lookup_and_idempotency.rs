@@ -269,9 +269,11 @@ async fn unknown_and_revoked_keys_get_the_same_401() -> anyhow::Result<()> {
     let missing = http.get(&url).send().await?;
     assert_eq!(missing.status(), 401);
     assert!(missing.headers().contains_key("www-authenticate"));
+    // One request id for both, so that their bodies (which carry it) can be compared whole.
     let unknown = http
         .get(&url)
         .bearer_auth("pg_test_0000000000000000000000000000000000000000")
+        .header("x-request-id", "same-401")
         .send()
         .await?;
     let unknown_body = unknown.text().await?;
@@ -287,7 +289,12 @@ async fn unknown_and_revoked_keys_get_the_same_401() -> anyhow::Result<()> {
             .revoke_api_key(caller.merchant_id, caller.key_id)
             .await?
     );
-    let revoked = http.get(&url).bearer_auth(ts.key()).send().await?;
+    let revoked = http
+        .get(&url)
+        .bearer_auth(ts.key())
+        .header("x-request-id", "same-401")
+        .send()
+        .await?;
     assert_eq!(revoked.status(), 401);
     assert_eq!(
         revoked.text().await?,

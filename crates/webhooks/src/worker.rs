@@ -343,6 +343,19 @@ impl WebhookWorker {
                 jitter(),
             ),
         };
+        let outcome = match next {
+            NextStep::Succeeded => "succeeded",
+            NextStep::RetryAt(_) => "retry",
+            NextStep::GiveUp => "gave_up",
+            NextStep::DisableEndpoint => "endpoint_disabled",
+        };
+        metrics::counter!("poigate_webhook_attempts_total", "result" => outcome).increment(1);
+        if matches!(next, NextStep::Succeeded) {
+            // From the event to its acknowledged delivery: what a merchant waits for.
+            let lag_ms = self.clock.now().millis_since(job.message.created_at).max(0);
+            metrics::histogram!("poigate_webhook_delivery_lag_seconds")
+                .record(lag_ms as f64 / 1000.0);
+        }
         if !matches!(next, NextStep::Succeeded) {
             tracing::info!(
                 delivery = %job.delivery_id, attempt = job.attempt, status = ?status_code,

@@ -73,7 +73,10 @@ pub async fn authenticate<E: ErrorShape>(
         _ => return Err(E::unauthenticated(Unauthenticated::Missing)),
     };
     match engine.admin().authenticate(&secret).await {
-        Ok(Some(caller)) => Ok(caller),
+        Ok(Some(caller)) => {
+            crate::observe::note_merchant(caller.merchant_id);
+            Ok(caller)
+        }
         Ok(None) => Err(E::unauthenticated(Unauthenticated::Invalid)),
         Err(e) => Err(E::from_engine(e)),
     }

@@ -158,10 +158,17 @@ impl DialectRegistry {
         self.dialects.get(*index).map(|d| d.as_ref())
     }
 
-    /// Every dialect, each nested under its prefix.
+    /// Every dialect, each nested under its prefix, its requests marked with its name so
+    /// that the interactions they create are counted under it (`dialect` label).
     pub fn router(&self) -> Router<AppState> {
         self.dialects.iter().fold(Router::new(), |router, d| {
-            router.nest(d.prefix(), d.router())
+            let name = d.name();
+            let marked = d.router().layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    poigate_engine::metrics::with_origin(name, next.run(request))
+                },
+            ));
+            router.nest(d.prefix(), marked)
         })
     }
 }

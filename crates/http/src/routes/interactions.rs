@@ -288,6 +288,8 @@ struct StreamState {
     last: u64,
     pending: VecDeque<Event>,
     done: bool,
+    /// Counts this stream in `poigate_sse_streams` until the client goes away.
+    _open: crate::observe::GaugeGuard,
 }
 
 /// The last message of a stream ended by a drain: `event: reconnect` with a `retry:` hint
@@ -313,6 +315,7 @@ fn event_stream(
         last: after,
         pending: VecDeque::new(),
         done: false,
+        _open: crate::observe::GaugeGuard::new("poigate_sse_streams"),
     };
     stream::unfold(start, |mut st| async move {
         loop {
@@ -350,12 +353,9 @@ fn event_stream(
                 st.done = true;
                 return Some((Ok(reconnect_event()), st));
             }
-            match st
-                .engine
-                .interactions()
-                .wait(&st.caller, st.id, Some(st.last), Duration::from_secs(30))
-                .await
-            {
+            let interactions = st.engine.interactions();
+            let wait = interactions.wait(&st.caller, st.id, Some(st.last), Duration::from_secs(30));
+            match poigate_engine::metrics::in_stream(wait).await {
                 Ok(i) if i.is_final() && i.last_seq <= st.last => return None,
                 Ok(_) => {}
                 Err(_) => return None,

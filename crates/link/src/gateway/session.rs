@@ -77,6 +77,22 @@ impl Incoming {
     }
 }
 
+/// Counts an established link connection (`poigate_link_connections`) while it lives.
+struct OpenConnection(());
+
+impl OpenConnection {
+    fn new() -> OpenConnection {
+        metrics::gauge!("poigate_link_connections").increment(1.0);
+        OpenConnection(())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("poigate_link_connections").decrement(1.0);
+    }
+}
+
 struct Session<'a> {
     gw: &'a LinkGateway,
     socket: WebSocket,
@@ -106,6 +122,7 @@ pub(super) async fn run(gw: &LinkGateway, mut socket: WebSocket, terminal: Termi
         "terminal connected over the link"
     );
     let handle = gw.presence.register(terminal.id).await;
+    let _open = OpenConnection::new();
     let mut session = Session {
         gw,
         socket,
@@ -218,7 +235,10 @@ impl Session<'_> {
 
     async fn send(&mut self, frame: &GatewayFrame) -> Flow {
         match self.socket.send(Message::Text(render(frame).into())).await {
-            Ok(()) => Flow::Continue,
+            Ok(()) => {
+                metrics::counter!("poigate_link_frames_sent_total").increment(1);
+                Flow::Continue
+            }
             Err(_) => Flow::Stop,
         }
     }
@@ -402,6 +422,9 @@ impl Session<'_> {
         let mut reports = Vec::new();
         let mut next = Some(first);
         while let Some(message) = next.take() {
+            if matches!(message, Message::Text(_) | Message::Binary(_)) {
+                metrics::counter!("poigate_link_frames_received_total").increment(1);
+            }
             match Incoming::sort(message) {
                 Incoming::Report(id, report) => reports.push((id, report)),
                 Incoming::Other(other) => {

@@ -24,12 +24,22 @@ pub fn spawn(
     data_dir: Option<&std::path::Path>,
     key: &str,
 ) -> (Gateway, mpsc::Receiver<String>) {
+    spawn_with_stderr(args, data_dir, key, Stdio::inherit())
+}
+
+/// [`spawn`] with its standard error (the log) going to `stderr`, e.g. a file.
+pub fn spawn_with_stderr(
+    args: &[&str],
+    data_dir: Option<&std::path::Path>,
+    key: &str,
+    stderr: Stdio,
+) -> (Gateway, mpsc::Receiver<String>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_poigate"));
     command
         .args(args)
         .env("POIGATE_DEMO_API_KEY", key)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(stderr);
     if let Some(dir) = data_dir {
         command.arg("--data-dir").arg(dir);
     }
@@ -73,6 +83,9 @@ pub fn start_demo(data_dir: &std::path::Path, key: &str, sim_speed: &str) -> (Ga
             sim_speed,
             "--log",
             "warn",
+            // Not the demo's well-known metrics port: tests run side by side.
+            "--metrics-listen",
+            "127.0.0.1:0",
         ],
         Some(data_dir),
         key,
