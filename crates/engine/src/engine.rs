@@ -583,6 +583,25 @@ impl Engine {
             },
         };
         let mut state = entry.state.lock().await;
+        if !self.memory_is_truth() {
+            // In a cluster another node may have moved it on since this node last did: decide
+            // on the stored state, not on this node's memory (a stale `last_terminal_seq` would
+            // refuse a terminal's re-sent reports forever).
+            match self.inner.store.get_interaction(id).await {
+                Ok(Some(stored)) => *state = stored,
+                Ok(None) => return (fail_all(&|| EngineError::UnknownInteraction), None),
+                Err(e) => return (fail_all(&|| EngineError::from(e.clone())), None),
+            }
+            if state.is_final() {
+                let done = state.clone();
+                self.forget_live(&entry, &done);
+                let outcomes = steps
+                    .iter()
+                    .map(|_| Ok(ReportOutcome::AlreadyFinal))
+                    .collect();
+                return (outcomes, Some(done));
+            }
+        }
         let mut attempts = 0;
         let decision = loop {
             let decision = decide(&state, &steps, self.now());
