@@ -8,6 +8,7 @@
 //! Build both binaries side by side and run it:
 //! `cargo build --release -p poigate -p poigate-bench && target/release/poigate-bench system --quick`.
 
+mod cluster;
 mod exes;
 mod link;
 mod suite;
@@ -29,6 +30,8 @@ enum Command {
     System(suite::BenchArgs),
     /// Hold many idle terminal-link connections and print memory per connection.
     Link(link::BenchArgs),
+    /// poigate on PostgreSQL: one node and two, against the database's own commit rate.
+    Cluster(cluster::BenchArgs),
     /// (Internal to `system`: the bare axum baseline server.)
     #[command(hide = true)]
     BaselineServer(suite::BaselineServerArgs),
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::System(_) => anyhow::bail!("system runs on its own runtime"),
             Command::Link(args) => link::run(args).await,
+            Command::Cluster(args) => cluster::run(args).await,
             Command::BaselineServer(args) => suite::serve_baseline(args.listen)
                 .await
                 .map(|()| ExitCode::SUCCESS),

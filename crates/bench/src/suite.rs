@@ -8,14 +8,14 @@
 //! same load generator. See `docs/performance.md` for the rows, the method and the results.
 
 mod baseline;
-mod http;
+pub(crate) mod http;
 mod link_memory;
 mod load;
 mod parked;
 mod procs;
 mod report;
-mod stats;
-mod system;
+pub(crate) mod stats;
+pub(crate) mod system;
 
 use crate::exes::{self, Exes};
 use anyhow::Context;

@@ -350,10 +350,13 @@ impl Coordinator for PostgresCoordinator {
     fn publish(&self, committed: Arc<Committed>) {
         let id = committed.interaction.id;
         let seq = committed.interaction.last_seq;
+        let at = committed.committed_at_micros;
         tasks::publish_locally(&self.shared, committed);
+        // The commit time travels along, so a waiter woken on another node reports when the
+        // change was committed, not when it heard of it.
         let _ = self.shared.notify.send((
             "poigate_commit",
-            format!("{}|{}|{}", self.shared.node.0, id, seq),
+            format!("{}|{}|{}|{}", self.shared.node.0, id, seq, at),
         ));
     }
 

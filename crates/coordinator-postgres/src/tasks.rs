@@ -40,7 +40,12 @@ pub(crate) fn publish_locally(shared: &Shared, committed: Arc<Committed>) {
 
 /// Re-reads an interaction somebody on this node waits for and wakes them when it moved on
 /// (a commit on another node).
-async fn refresh_interaction(shared: &Shared, id: InteractionId, seq_hint: Option<u64>) {
+async fn refresh_interaction(
+    shared: &Shared,
+    id: InteractionId,
+    seq_hint: Option<u64>,
+    committed_at: Option<i64>,
+) {
     let known = lock(&shared.published_seq).get(&id).copied();
     if let (Some(hint), Some(known)) = (seq_hint, known)
         && hint <= known
@@ -56,7 +61,7 @@ async fn refresh_interaction(shared: &Shared, id: InteractionId, seq_hint: Optio
                     Arc::new(Committed {
                         interaction,
                         transaction: None,
-                        committed_at_micros: micros_now(),
+                        committed_at_micros: committed_at.unwrap_or_else(micros_now),
                     }),
                 );
             }
@@ -226,7 +231,7 @@ pub(crate) async fn every_refresh(shared: Weak<Shared>) {
             }
         }
         for id in shared.waiters.subscribed() {
-            refresh_interaction(&shared, id, None).await;
+            refresh_interaction(&shared, id, None, None).await;
         }
     }
 }
@@ -327,6 +332,7 @@ async fn on_notification(shared: &Shared, channel: &str, payload: &str) {
             else {
                 return;
             };
+            let committed_at = parts.next().and_then(|at| at.parse::<i64>().ok());
             if node == shared.node.0 {
                 return;
             }
@@ -336,7 +342,7 @@ async fn on_notification(shared: &Shared, channel: &str, payload: &str) {
             if !shared.waiters.subscribed().contains(&id) {
                 return;
             }
-            refresh_interaction(shared, id, seq.parse().ok()).await;
+            refresh_interaction(shared, id, seq.parse().ok(), committed_at).await;
         }
         "poigate_presence" => {
             if let Err(e) = refresh_presence(shared).await {
