@@ -156,6 +156,22 @@ async fn receive_hello(
             }
         };
         let refusal = match parse_terminal_frame(text.as_str()) {
+            // Checked before anything of the hello is logged: a buggy terminal once put
+            // track 2 into its firmware text.
+            Ok(TerminalFrame::Hello(hello)) if hello_card_data(&hello).is_some() => {
+                let (field, finding) = hello_card_data(&hello)
+                    .unwrap_or(("hello", poigate_domain::card_data::Finding::CardNumber));
+                tracing::warn!(terminal = %terminal.id, field, "hello refused: it holds card data (value not logged)");
+                (
+                    error_frame(
+                        ErrorCode::InvalidFrame,
+                        None,
+                        poigate_domain::card_data::message(field, finding),
+                    ),
+                    close::HELLO_REFUSED,
+                    "hello refused: card data",
+                )
+            }
             Ok(TerminalFrame::Hello(hello)) if hello.serial_number == terminal.serial_number => {
                 return Some(hello);
             }
@@ -188,6 +204,18 @@ async fn receive_hello(
         close_with(socket, code, reason).await;
         return None;
     }
+}
+
+/// The first field of a hello that holds card data, if any.
+fn hello_card_data(hello: &Hello) -> Option<(&'static str, poigate_domain::card_data::Finding)> {
+    [
+        ("id", hello.id.as_str()),
+        ("serial_number", hello.serial_number.as_str()),
+        ("model", hello.model.as_str()),
+        ("firmware", hello.firmware.as_str()),
+    ]
+    .into_iter()
+    .find_map(|(field, text)| poigate_domain::card_data::scan(text).map(|f| (field, f)))
 }
 
 /// Whether a read failed because a frame or message was over the configured limit.
