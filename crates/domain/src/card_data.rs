@@ -271,9 +271,7 @@ fn has_card_number(chars: &[char]) -> bool {
                     }
                     let chain = &runs[lo..=hi];
                     let layout: Vec<usize> = chain.iter().map(|r| r.end - r.start).collect();
-                    if LAYOUTS.contains(&layout.as_slice())
-                        && is_card_number(&digits_of(chain))
-                    {
+                    if LAYOUTS.contains(&layout.as_slice()) && is_card_number(&digits_of(chain)) {
                         return true;
                     }
                 }
