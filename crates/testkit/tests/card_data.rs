@@ -422,3 +422,58 @@ async fn a_hello_with_card_data_is_refused_before_anything_of_it_is_logged() -> 
     assert_no_card_data("the server log", &logs());
     Ok(())
 }
+
+/// A provider dialect maps its free text onto the same fields, so the same policy answers,
+/// in the dialect's own error shape (CM.com here), without echoing the value.
+#[tokio::test]
+async fn a_dialect_refuses_card_data_in_its_free_text_fields() -> anyhow::Result<()> {
+    let _ = logs();
+    let ts = TestServer::start().await?;
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/cm/api/v1/authorization/oauth2/token", ts.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "client_id=pos&client_secret={}&grant_type=client_credentials",
+            ts.key()
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = token["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let base = format!(
+        "{}/cm/api/v1/paymentmethods/creditcard/v1/transactions",
+        ts.url()
+    );
+    for value in DISGUISED {
+        for (field, key) in [
+            ("reference", None),
+            ("description", None),
+            ("reference", Some(*value)),
+        ] {
+            if key.is_some_and(|k| !k.is_ascii()) {
+                continue; // not a header value an HTTP client can send
+            }
+            let mut body = json!({"terminal": TERMINALS[0], "reference": "order-1",
+                                  "amount": 100, "currency": "EUR"});
+            if key.is_none() {
+                body[field] = json!(value);
+            }
+            let mut request = http.post(&base).bearer_auth(&token).json(&body);
+            if let Some(k) = key {
+                request = request.header("Idempotency-Key", k);
+            }
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let text = response.text().await?;
+            assert_eq!(status, 400, "{field} {key:?} {value:?}: {text}");
+            assert_no_card_data("a CM.com refusal", &text);
+        }
+    }
+    assert_no_card_data("the server log", &logs());
+    Ok(())
+}

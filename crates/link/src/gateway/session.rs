@@ -155,23 +155,23 @@ async fn receive_hello(
                 return None;
             }
         };
-        let refusal = match parse_terminal_frame(text.as_str()) {
-            // Checked before anything of the hello is logged: a buggy terminal once put
-            // track 2 into its firmware text.
-            Ok(TerminalFrame::Hello(hello)) if hello_card_data(&hello).is_some() => {
-                let (field, finding) = hello_card_data(&hello)
-                    .unwrap_or(("hello", poigate_domain::card_data::Finding::CardNumber));
-                tracing::warn!(terminal = %terminal.id, field, "hello refused: it holds card data (value not logged)");
-                (
-                    error_frame(
-                        ErrorCode::InvalidFrame,
-                        None,
-                        poigate_domain::card_data::message(field, finding),
-                    ),
-                    close::HELLO_REFUSED,
-                    "hello refused: card data",
-                )
-            }
+        let parsed = parse_terminal_frame(text.as_str());
+        // Checked before anything of the hello is logged: a buggy terminal once put track 2
+        // into its firmware text.
+        if let Ok(TerminalFrame::Hello(hello)) = &parsed
+            && let Some((field, finding)) = hello_card_data(hello)
+        {
+            tracing::warn!(terminal = %terminal.id, field, "hello refused: it holds card data (value not logged)");
+            let frame = error_frame(
+                ErrorCode::InvalidFrame,
+                None,
+                poigate_domain::card_data::message(field, finding),
+            );
+            let _ = socket.send(Message::Text(render(&frame).into())).await;
+            close_with(socket, close::HELLO_REFUSED, "hello refused: card data").await;
+            return None;
+        }
+        let refusal = match parsed {
             Ok(TerminalFrame::Hello(hello)) if hello.serial_number == terminal.serial_number => {
                 return Some(hello);
             }
