@@ -252,28 +252,27 @@ fn has_card_number(chars: &[char]) -> bool {
         while gaps.get(j).copied().flatten() == Some(sep) {
             j += 1;
         }
-        // runs[i..=j] is a maximal chain with separator `sep`.
-        {
-            let shared_left = i > 0 && gaps[i - 1].is_some();
-            let shared_right = gaps.get(j).copied().flatten().is_some();
-            for drop_left in [false, true] {
-                for drop_right in [false, true] {
-                    if (drop_left && !shared_left) || (drop_right && !shared_right) {
-                        continue;
-                    }
-                    let lo = i + usize::from(drop_left);
-                    let hi = j - usize::from(drop_right);
-                    if hi <= lo {
-                        continue;
-                    }
-                    if continues_mixed_token(chars, runs[lo].start, sep) {
-                        continue;
-                    }
-                    let chain = &runs[lo..=hi];
-                    let layout: Vec<usize> = chain.iter().map(|r| r.end - r.start).collect();
-                    if LAYOUTS.contains(&layout.as_slice()) && is_card_number(&digits_of(chain)) {
-                        return true;
-                    }
+        // runs[i..=j] is a maximal chain with separator `sep`; a group shared with a
+        // chain of another separator is tried both in and out.
+        let shared_left = i > 0 && gaps[i - 1].is_some();
+        let shared_right = gaps.get(j).copied().flatten().is_some();
+        for drop_left in [false, true] {
+            for drop_right in [false, true] {
+                if (drop_left && !shared_left) || (drop_right && !shared_right) {
+                    continue;
+                }
+                let lo = i + usize::from(drop_left);
+                let hi = j - usize::from(drop_right);
+                if hi <= lo {
+                    continue;
+                }
+                if continues_mixed_token(chars, runs[lo].start, sep) {
+                    continue;
+                }
+                let chain = &runs[lo..=hi];
+                let layout: Vec<usize> = chain.iter().map(|r| r.end - r.start).collect();
+                if LAYOUTS.contains(&layout.as_slice()) && is_card_number(&digits_of(chain)) {
+                    return true;
                 }
             }
         }
