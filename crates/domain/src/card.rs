@@ -108,7 +108,11 @@ pub enum CardDataError {
 }
 
 /// What poigate keeps of a card: BIN and last four at most, scheme, how it was read.
+///
+/// Unknown fields are refused (`card.pan`, `card.track2` …): a terminal that sends more than
+/// this is sending card data, and the whole report is refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MaskedCard {
     /// First 6 to 8 digits (issuer identification), when the terminal reports them.
@@ -182,8 +186,10 @@ impl MaskedCard {
     }
 }
 
-/// EMV chip data for receipts and reconciliation. No cryptograms, no track equivalents.
+/// EMV chip data for receipts and reconciliation. No cryptograms, no track equivalents
+/// (unknown fields such as a track 2 equivalent are refused).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmvData {
     /// Application identifier (AID), e.g. `A0000000031010`.

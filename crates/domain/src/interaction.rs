@@ -213,6 +213,43 @@ pub enum TerminalOutcome {
 }
 
 impl TerminalOutcome {
+    /// The first text field that holds card data (a card number or track data), if any:
+    /// a terminal's report carrying one is refused whole, and nothing of it is kept.
+    pub fn card_data(&self) -> Option<(&'static str, crate::card_data::Finding)> {
+        let mut texts: Vec<(&'static str, &str)> = Vec::new();
+        fn emv_texts<'a>(
+            emv: &'a Option<crate::card::EmvData>,
+            texts: &mut Vec<(&'static str, &'a str)>,
+        ) {
+            // Every EMV string: the hex ones are checked for format elsewhere, but a hex
+            // string of digits only could still be a card number.
+            if let Some(e) = emv {
+                texts.push(("emv.application_id", e.application_id.as_str()));
+                texts.push(("emv.application_label", e.application_label.as_str()));
+                if let Some(n) = &e.application_preferred_name {
+                    texts.push(("emv.application_preferred_name", n.as_str()));
+                }
+                texts.push(("emv.tsi", e.tsi.as_str()));
+                texts.push(("emv.tvr", e.tvr.as_str()));
+            }
+        }
+        match self {
+            TerminalOutcome::Approved { auth_code, emv, .. } => {
+                texts.push(("auth_code", auth_code.as_str()));
+                emv_texts(emv, &mut texts);
+            }
+            TerminalOutcome::Declined { message, emv, .. } => {
+                texts.push(("message", message.as_str()));
+                emv_texts(emv, &mut texts);
+            }
+            TerminalOutcome::Cancelled { .. } => {}
+            TerminalOutcome::Failed { message, .. } => texts.push(("message", message.as_str())),
+        }
+        texts
+            .into_iter()
+            .find_map(|(field, text)| crate::card_data::scan(text).map(|f| (field, f)))
+    }
+
     /// Whether the outcome is a card decision, which creates a transaction record.
     pub fn creates_transaction(&self) -> bool {
         matches!(
@@ -323,6 +360,12 @@ impl NewInteraction {
             );
         }
         for (k, v) in &self.metadata {
+            // A key holding card data must not be echoed in the field name either.
+            let before = errors.errors().len();
+            crate::card_data::check_key(&mut errors, "metadata", k);
+            if errors.errors().len() > before {
+                continue;
+            }
             errors.check_text(&format!("metadata.{k}"), k, 40);
             if !v.is_empty() {
                 errors.check_text(&format!("metadata.{k}"), v, 500);

@@ -12,6 +12,7 @@
 //! argument, so every function here is deterministic and property-testable.
 
 pub mod card;
+pub mod card_data;
 pub mod currency;
 pub mod event;
 #[cfg(any(test, feature = "fixtures"))]
@@ -22,7 +23,6 @@ pub mod machine;
 pub mod merchant;
 pub mod money;
 pub mod operations;
-pub mod pan;
 pub mod receipt;
 pub mod terminal;
 pub mod time;

@@ -103,7 +103,7 @@ pub enum DomainError {
     AlreadyFinal(Status),
     #[error("`{input}` is not expected while the interaction is {state:?}")]
     Unexpected { state: Status, input: &'static str },
-    #[error("invalid card data in terminal result: {0}")]
+    #[error("invalid card data in terminal report: {0}")]
     InvalidCardData(String),
 }
 
@@ -123,12 +123,24 @@ pub fn apply(
     }
     match input {
         Input::TerminalAcknowledged => {}
-        Input::TerminalStage { message } => t.event(EventKind::Stage { message }),
+        Input::TerminalStage { message } => {
+            if let Some(finding) = crate::card_data::scan(&message) {
+                return Err(DomainError::InvalidCardData(crate::card_data::message(
+                    "message", finding,
+                )));
+            }
+            t.event(EventKind::Stage { message })
+        }
         Input::TerminalResult {
             outcome,
             transaction_id,
             receipt_context,
         } => {
+            if let Some((field, finding)) = outcome.card_data() {
+                return Err(DomainError::InvalidCardData(crate::card_data::message(
+                    field, finding,
+                )));
+            }
             let transaction = if outcome.creates_transaction() {
                 let txn = Transaction::from_terminal_outcome(
                     transaction_id,

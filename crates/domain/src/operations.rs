@@ -60,7 +60,8 @@ pub struct Operation {
     pub processor_reference: Option<String>,
     /// Receipts for refunds and voids (what a person would expect to sign or keep).
     pub receipts: Option<Receipts>,
-    /// The `Idempotency-Key` of the request that created it.
+    /// SHA-256 (hex) of the `Idempotency-Key` of the request that created it (the key itself
+    /// is never kept: `poigate_store::idempotency_digest`).
     pub idempotency_key: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

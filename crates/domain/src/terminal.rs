@@ -106,6 +106,9 @@ impl Terminal {
                 "model must be 1 to 32 letters, digits or underscores (no dashes: the POIID is model-serial)",
             );
         }
+        // Letters and digits only, so a serial number or model could still be a card number.
+        crate::card_data::check_value(&mut errors, "serial_number", serial_number);
+        crate::card_data::check_value(&mut errors, "model", model);
         if let Some(l) = label {
             errors.check_text("label", l, 100);
         }

@@ -88,12 +88,8 @@ impl ValidationErrors {
                 "invalid_characters",
                 format!("{field} must not contain control characters"),
             );
-        } else if crate::pan::contains_card_data(value) {
-            self.add(
-                field,
-                "card_data_not_allowed",
-                format!("{field} seems to contain a card number or track data, which poigate never stores"),
-            );
+        } else {
+            crate::card_data::check_value(self, field, value);
         }
     }
 }

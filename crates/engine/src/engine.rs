@@ -857,6 +857,11 @@ impl Admin<'_> {
                 ),
             )));
         }
+        if let Some(l) = &label {
+            let mut errors = ValidationErrors::new();
+            errors.check_text("label", l, 100);
+            errors.into_result(())?;
+        }
         let now = self.engine.now();
         let record = ApiKeyRecord {
             id: ApiKeyId::generate(now),

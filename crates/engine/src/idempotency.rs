@@ -14,17 +14,21 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-/// Checks an `Idempotency-Key`: 1 to 255 printable ASCII characters without spaces (it is
-/// echoed in logs and stored, so nothing else is accepted).
+/// Checks an `Idempotency-Key`: 1 to 255 printable ASCII characters without spaces, and no
+/// card data (a key holding track data is refused, not hashed and forgotten: the client is
+/// sending card data and must hear so). Only the key's SHA-256 is stored.
 pub fn check_key(errors: &mut poigate_domain::ValidationErrors, key: Option<&str>) {
-    if let Some(key) = key
-        && (key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..0x7f).contains(&b)))
-    {
+    let Some(key) = key else {
+        return;
+    };
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..0x7f).contains(&b)) {
         errors.add(
             "Idempotency-Key",
             "invalid_idempotency_key",
             "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
         );
+    } else {
+        poigate_domain::card_data::check_value(errors, "Idempotency-Key", key);
     }
 }
 

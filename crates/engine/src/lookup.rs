@@ -21,7 +21,11 @@ impl Transactions<'_> {
             .engine
             .inner
             .store
-            .find_operation_idempotency(caller.merchant_id, key, now)
+            .find_operation_idempotency(
+                caller.merchant_id,
+                &poigate_store::idempotency_digest(key),
+                now,
+            )
             .await?
         else {
             return Ok(None);

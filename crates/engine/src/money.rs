@@ -260,6 +260,15 @@ impl Transactions<'_> {
         }
         crate::idempotency::check_key(&mut errors, req.idempotency_key.as_deref());
         errors.into_result(())?;
+        // From here on the key exists only as its SHA-256: in the in-flight guard, the
+        // operation record and the idempotency table.
+        let req = OperationRequest {
+            idempotency_key: req
+                .idempotency_key
+                .as_deref()
+                .map(poigate_store::idempotency_digest),
+            ..req
+        };
         // Ownership first: another merchant's transaction does not exist.
         self.transaction(caller, transaction_id).await?;
         let now = self.engine.now();

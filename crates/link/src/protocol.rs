@@ -5,6 +5,9 @@
 //! not know, so later minor additions do not break older peers; anything incompatible gets a
 //! new protocol version (negotiated with the `Sec-WebSocket-Protocol` header).
 //!
+//! Exception: inside a report's `card` and `emv`, unknown fields are refused with
+//! `invalid_report` (more than BIN and last four is card data).
+//!
 //! Parsing never echoes a value back: an error names the offending field, never its content,
 //! because a buggy terminal could put card data anywhere.
 
@@ -201,6 +204,9 @@ const TERMINAL_TYPES: &[&str] = &[
     "test_done",
     "error",
 ];
+
+/// Frame types that are reports about an interaction.
+const REPORT_TYPES: &[&str] = &["acknowledged", "stage", "result", "cancel_too_late"];
 
 impl TerminalFrame {
     pub fn id(&self) -> &str {
@@ -543,7 +549,17 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str, known: &[&str]) -> Result<T
             "this frame type is not part of poigate.terminal.v1",
         ));
     }
+    let is_report = REPORT_TYPES.contains(&kind);
     serde_json::from_value(value).map_err(|e| {
+        // Only `card` and `emv` refuse unknown fields: something beyond what the protocol
+        // lets a terminal report of a card is card data, and the report is refused.
+        if is_report && e.to_string().starts_with("unknown field") {
+            return FrameError::new(
+                ErrorCode::InvalidReport,
+                Some(id),
+                "`card` holds only bin, last4, brand and entry_mode, and `emv` only its documented fields; a report carrying more is refused",
+            );
+        }
         // serde's message may quote the offending value; name the problem, not the content.
         let what = match e.classify() {
             serde_json::error::Category::Data if e.to_string().starts_with("missing field") => {
@@ -634,5 +650,16 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(f.type_name(), "hello");
+    }
+
+    #[test]
+    fn a_card_with_more_than_the_protocol_allows_is_an_invalid_report() {
+        let e = parse_terminal_frame(
+            r#"{"type":"result","id":"r1","interaction":"int_0192f7e0c6d87f3a9b2c4d5e6f708192","seq":2,"outcome":{"result":"approved","auth_code":"A1","card":{"last4":"1111","brand":"visa","entry_mode":"chip","track2":";4111111111111111=2512101?"}}}"#,
+        )
+        .expect_err("extra card field");
+        assert_eq!(e.code, ErrorCode::InvalidReport);
+        assert_eq!(e.reference.as_deref(), Some("r1"));
+        assert!(!e.message.contains("4111"), "{}", e.message);
     }
 }

@@ -277,6 +277,24 @@ CREATE TABLE admin_keys (
 );
 "#,
     ),
+    (
+        3,
+        r#"
+-- Idempotency keys are stored as their SHA-256 (hex), never in clear: a careless client may
+-- put anything into an Idempotency-Key (track data was seen), and it stays for a day. The
+-- same digest as poigate_store::idempotency_digest (PostgreSQL 11+ has sha256()).
+-- Interaction keys were stored as `h:<key>` / `n:…`, operation keys as the key itself; the
+-- operation record kept a copy in its body (this rewrite is the one time SQL reads a body).
+UPDATE idempotency SET key = encode(sha256(convert_to(key, 'UTF8')), 'hex');
+UPDATE operation_idempotency SET key = encode(sha256(convert_to(key, 'UTF8')), 'hex');
+UPDATE operations
+   SET body = jsonb_set(
+           body::jsonb, '{idempotency_key}',
+           to_jsonb(encode(sha256(convert_to(body::jsonb->>'idempotency_key', 'UTF8')), 'hex'))
+       )::text
+ WHERE body::jsonb->>'idempotency_key' IS NOT NULL;
+"#,
+    ),
 ];
 
 /// Applies every migration the database lacks, in one transaction under the advisory lock;

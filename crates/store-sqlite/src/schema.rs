@@ -269,10 +269,27 @@ CREATE TABLE admin_keys (
 );
 "#,
     ),
+    (
+        8,
+        r#"
+-- Idempotency keys are stored as their SHA-256 (hex), never in clear: a careless client may
+-- put anything into an Idempotency-Key (track data was seen), and it stays for a day.
+-- poigate_sha256_hex is registered by `migrate` (the same digest as
+-- poigate_store::idempotency_digest). Interaction keys were stored as `h:<key>` / `n:…`,
+-- operation keys as the key itself; the operation record kept a copy in its body.
+UPDATE idempotency SET key = poigate_sha256_hex(key);
+UPDATE operation_idempotency SET key = poigate_sha256_hex(key);
+UPDATE operations
+   SET body = json_set(body, '$.idempotency_key',
+                       poigate_sha256_hex(json_extract(body, '$.idempotency_key')))
+ WHERE json_extract(body, '$.idempotency_key') IS NOT NULL;
+"#,
+    ),
 ];
 
 /// Applies every migration newer than the database's `user_version`.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
+    register_digest(conn)?;
     let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let mut applied = current;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
@@ -286,9 +303,60 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
     Ok(applied)
 }
 
+/// `poigate_sha256_hex(text)`: the idempotency-key digest, for migration 8.
+fn register_digest(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "poigate_sha256_hex",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let key: String = ctx.get(0)?;
+            Ok(poigate_store::idempotency_digest(&key))
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn migration_7_replaces_clear_idempotency_keys_with_their_digests() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 6) {
+            conn.execute_batch(sql).expect("old migration");
+            conn.pragma_update(None, "user_version", v)
+                .expect("version");
+        }
+        conn.execute_batch(
+            r#"PRAGMA foreign_keys = OFF;
+               INSERT INTO idempotency VALUES ('mer_1', 'h:;4111111111111111=2512101?', x'00', 'int_1', '{}', 1, 2);
+               INSERT INTO operation_idempotency VALUES ('mer_1', 'refund-key', x'00', 'op_1', NULL, 1, 2);
+               INSERT INTO operations VALUES ('op_1', 'txn_1', 'mer_1', 'refund', 'pending', 1, 1, '{"id":"op_1","idempotency_key":"refund-key"}');"#,
+        )
+        .expect("clear rows");
+        migrate(&mut conn).expect("migrate");
+        let key: String = conn
+            .query_row("SELECT key FROM idempotency", [], |r| r.get(0))
+            .expect("key");
+        assert_eq!(
+            key,
+            poigate_store::IdempotencyKey::Header(";4111111111111111=2512101?".into())
+                .storage_key()
+        );
+        let op_key: String = conn
+            .query_row("SELECT key FROM operation_idempotency", [], |r| r.get(0))
+            .expect("op key");
+        assert_eq!(op_key, poigate_store::idempotency_digest("refund-key"));
+        let body: String = conn
+            .query_row("SELECT body FROM operations", [], |r| r.get(0))
+            .expect("body");
+        assert!(
+            !body.contains("refund-key") && body.contains(&op_key),
+            "{body}"
+        );
+    }
 
     #[test]
     fn versions_are_contiguous_from_one() {

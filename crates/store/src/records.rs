@@ -95,16 +95,25 @@ pub enum IdempotencyKey {
 }
 
 impl IdempotencyKey {
-    /// One string per key, unambiguous between the two kinds.
+    /// What is stored and looked up: SHA-256 (lowercase hex) of one string per key,
+    /// unambiguous between the two kinds. The key itself is never stored: a careless client
+    /// may put anything into an `Idempotency-Key`, and it sits in the table for a day.
     pub fn storage_key(&self) -> String {
-        match self {
+        idempotency_digest(&match self {
             IdempotencyKey::Header(k) => format!("h:{k}"),
             IdempotencyKey::Natural {
                 sale_id,
                 service_id,
             } => format!("n:{}:{sale_id}:{service_id}", sale_id.len()),
-        }
+        })
     }
+}
+
+/// SHA-256 of `key` as 64 lowercase hex digits: how idempotency keys are stored (SQLite
+/// migration 7 and PostgreSQL migration 2 converted keys stored in clear before).
+pub fn idempotency_digest(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// What a first request with a key produced, so that a retry gets the same answer.

@@ -293,3 +293,59 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn card_data_in_any_report_text_is_refused_without_echoing_it() {
+    let (i, _) = new_interaction();
+    let pan = "4111 1111 1111 1111";
+    let stage = apply(
+        &i,
+        Input::TerminalStage {
+            message: format!("Card {pan} read"),
+        },
+        t(1),
+    );
+    let Err(DomainError::InvalidCardData(why)) = stage else {
+        panic!("a stage message with a card number must be refused: {stage:?}");
+    };
+    assert!(why.contains("message") && !why.contains("4111"), "{why}");
+
+    let with_label = TerminalOutcome::Approved {
+        auth_code: "A1B2C3".into(),
+        card: MaskedCard::new(Some("411111"), "1111", CardBrand::Visa, EntryMode::Chip)
+            .expect("card"),
+        emv: Some(crate::card::EmvData {
+            application_id: "A0000000031010".into(),
+            application_label: "４１１１１１１１１１１１１１１１".into(),
+            application_preferred_name: None,
+            cvm: crate::card::Cvm::Signature,
+            tsi: "E800".into(),
+            tvr: "0000008000".into(),
+            pan_sequence_number: None,
+        }),
+    };
+    let refused = apply(&i, result(with_label), t(1));
+    let Err(DomainError::InvalidCardData(why)) = refused else {
+        panic!("an application label with a card number must be refused: {refused:?}");
+    };
+    assert!(why.contains("emv.application_label"), "{why}");
+
+    let failed = TerminalOutcome::Failed {
+        reason: FailureReason::TerminalError,
+        message: ";4111111111111111=2512101?".into(),
+    };
+    assert!(matches!(
+        apply(&i, result(failed), t(1)),
+        Err(DomainError::InvalidCardData(_))
+    ));
+}
+
+#[test]
+fn a_card_with_more_than_bin_and_last4_does_not_parse() {
+    let extra = r#"{"result":"approved","auth_code":"A1","card":{"last4":"1111","brand":"visa","entry_mode":"chip","pan":"4111111111111111"}}"#;
+    assert!(serde_json::from_str::<TerminalOutcome>(extra).is_err());
+    let track = r#"{"result":"approved","auth_code":"A1","card":{"last4":"1111","brand":"visa","entry_mode":"chip","track2":"x"}}"#;
+    assert!(serde_json::from_str::<TerminalOutcome>(track).is_err());
+    let plain = r#"{"result":"approved","auth_code":"A1","card":{"last4":"1111","brand":"visa","entry_mode":"chip"}}"#;
+    assert!(serde_json::from_str::<TerminalOutcome>(plain).is_ok());
+}

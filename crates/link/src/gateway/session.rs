@@ -182,7 +182,23 @@ async fn receive_hello(
                 return None;
             }
         };
-        let refusal = match parse_terminal_frame(text.as_str()) {
+        let parsed = parse_terminal_frame(text.as_str());
+        // Checked before anything of the hello is logged: a buggy terminal once put track 2
+        // into its firmware text.
+        if let Ok(TerminalFrame::Hello(hello)) = &parsed
+            && let Some((field, finding)) = hello_card_data(hello)
+        {
+            tracing::warn!(terminal = %terminal.id, field, "hello refused: it holds card data (value not logged)");
+            let frame = error_frame(
+                ErrorCode::InvalidFrame,
+                None,
+                poigate_domain::card_data::message(field, finding),
+            );
+            let _ = socket.send(Message::Text(render(&frame).into())).await;
+            close_with(socket, close::HELLO_REFUSED, "hello refused: card data").await;
+            return None;
+        }
+        let refusal = match parsed {
             Ok(TerminalFrame::Hello(hello)) if hello.serial_number == terminal.serial_number => {
                 return Some(hello);
             }
@@ -215,6 +231,18 @@ async fn receive_hello(
         close_with(socket, code, reason).await;
         return None;
     }
+}
+
+/// The first field of a hello that holds card data, if any.
+fn hello_card_data(hello: &Hello) -> Option<(&'static str, poigate_domain::card_data::Finding)> {
+    [
+        ("id", hello.id.as_str()),
+        ("serial_number", hello.serial_number.as_str()),
+        ("model", hello.model.as_str()),
+        ("firmware", hello.firmware.as_str()),
+    ]
+    .into_iter()
+    .find_map(|(field, text)| poigate_domain::card_data::scan(text).map(|f| (field, f)))
 }
 
 /// Whether a read failed because a frame or message was over the configured limit.
