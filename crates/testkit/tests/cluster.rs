@@ -22,9 +22,11 @@ struct Node {
 
 async fn node(url: &str, name: &str) -> anyhow::Result<Node> {
     let dir = tempfile::tempdir()?;
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse()?;
-    config.data_dir = dir.path().to_path_buf();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
     config.database.url = Some(url.to_string());
     config.database.pool_size = 4;
     config.node_id = Some(name.to_string());
@@ -244,9 +246,11 @@ async fn terminals_on_one_node_sales_on_another_waiters_on_a_third() -> anyhow::
 #[tokio::test]
 async fn a_second_gateway_on_one_sqlite_directory_is_refused() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse()?;
-    config.data_dir = dir.path().to_path_buf();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
     config.simulator.speed = 0.0;
     let first = poigate::start(&config).await?;
     let second = poigate::start(&config).await;
