@@ -12,6 +12,11 @@
 //! **Owns:** parsing requests into engine commands, rendering engine answers, mapping every
 //! error to a status code exactly once ([`error::ApiError`]).
 //!
+//! Abuse limits live here too: [`connections`] (header and idle timeouts, a connection
+//! limit with an overflow lane that keeps the health probes answering) and [`limits`]
+//! (token buckets on refused credentials, pairing codes and requests per key, applied by the
+//! one shared authentication of the native API and every dialect).
+//!
 //! Also the HTTP side of the terminal link: the device-facing pairing endpoint and the
 //! WebSocket upgrade (device-key authentication, protocol negotiation, buffer limits), after
 //! which the socket belongs to `poigate-link`.
