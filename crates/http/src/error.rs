@@ -77,6 +77,27 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// `429 rate_limited` with `Retry-After`: too many refused credentials from this client
+    /// or for this key prefix, too many pairing attempts, or too many requests for this key.
+    pub fn rate_limited(retry_after_seconds: u64) -> ApiError {
+        let mut api = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+            format!("too many attempts; retry after {retry_after_seconds} s"),
+        );
+        api.retry_after = Some(retry_after_seconds);
+        api
+    }
+
+    /// A refused credential of the native API: `401`, or `429` under the rate limits.
+    pub fn unauthenticated(why: crate::dialect::Unauthenticated) -> ApiError {
+        match why.retry_after_seconds() {
+            Some(secs) => ApiError::rate_limited(secs),
+            None => ApiError::unauthorized(),
+        }
+    }
+
     /// `503 unavailable` with `Retry-After`: the one 5xx a client may see, and may retry.
     fn unavailable(detail: &str) -> ApiError {
         let mut api = ApiError::new(

@@ -159,14 +159,14 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let secret = bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        match state.engine.admin().authenticate(secret).await? {
-            Some(caller) => {
-                crate::observe::note_merchant(caller.merchant_id);
-                Ok(Auth(caller))
-            }
-            None => Err(ApiError::unauthorized()),
-        }
+        let secret = bearer_token(&parts.headers);
+        crate::dialect::check(state, &parts.headers, secret)
+            .await
+            .map(Auth)
+            .map_err(|refusal| match refusal {
+                crate::dialect::Refusal::Unauthenticated(why) => ApiError::unauthenticated(why),
+                crate::dialect::Refusal::Engine(e) => ApiError::from(e),
+            })
     }
 }
 

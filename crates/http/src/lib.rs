@@ -12,6 +12,11 @@
 //! **Owns:** parsing requests into engine commands, rendering engine answers, mapping every
 //! error to a status code exactly once ([`error::ApiError`]).
 //!
+//! Abuse limits live here too: [`connections`] (header and idle timeouts, a connection
+//! limit with an overflow lane that keeps the health probes answering) and [`limits`]
+//! (token buckets on refused credentials, pairing codes and requests per key, applied by the
+//! one shared authentication of the native API and every dialect).
+//!
 //! Also the HTTP side of the terminal link: the device-facing pairing endpoint and the
 //! WebSocket upgrade (device-key authentication, protocol negotiation, buffer limits), after
 //! which the socket belongs to `poigate-link`.
@@ -20,10 +25,12 @@
 //! Handlers call the [`Engine`]; the only other thing they touch is [`Terminals`], for the
 //! test helpers and to hand over upgraded link connections.
 
+pub mod connections;
 pub mod dialect;
 pub mod dialects;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod oauth;
 pub mod observe;
 pub mod openapi;
@@ -46,6 +53,8 @@ pub struct AppState {
     /// Where terminals run (in-process simulator, terminal link): for the test helpers and
     /// the link endpoint. `None` serves neither.
     pub terminals: Option<Arc<Terminals>>,
+    /// Rate limits on refused credentials, pairing codes and requests per key.
+    pub limits: Arc<limits::RateLimits>,
 }
 
 /// The complete HTTP application, with the standard dialects.
@@ -81,10 +90,22 @@ pub async fn serve_with(
     dialects: &DialectRegistry,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // `into_make_service`: each connection gets a clone of the router's `Arc`. Serving the
-    // `Router` itself makes axum deep-clone every route of it per connection (about 45 KiB
-    // here), which is what an idle keep-alive connection or a parked long-poll would cost.
-    axum::serve(listener, router_with(state, dialects).into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = connections::ConnectionLimits::default();
+    serve_with_limits(listener, state, dialects, limits, shutdown).await
+}
+
+/// [`serve_with`] under `limits` (timeouts, connection count; see [`connections`]).
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    dialects: &DialectRegistry,
+    limits: connections::ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tokio::spawn(limits::sweep_every(
+        std::time::Duration::from_secs(60),
+        Arc::downgrade(&state.limits),
+    ));
+    // Each connection gets a clone of the router (an `Arc` inside), not a deep copy.
+    connections::serve(listener, router_with(state, dialects), limits, shutdown).await
 }

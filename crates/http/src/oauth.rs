@@ -104,6 +104,7 @@ fn basic_password(headers: &HeaderMap) -> Option<String> {
         (status = 200, description = "A short-lived bearer token", body = TokenResponse),
         (status = 400, description = "`invalid_request` or `unsupported_grant_type`", body = OAuthError),
         (status = 401, description = "`invalid_client`: unknown or revoked API key", body = OAuthError),
+        (status = 429, description = "`rate_limited`: too many refused keys from this client or for this key prefix; see `Retry-After`", body = poigate_api::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn issue_token(
     State(state): State<AppState>,
@@ -139,6 +140,11 @@ pub async fn issue_token(
             "send the API key as client_secret or as the HTTP Basic password",
         );
     };
+    let limits = &state.limits;
+    let address = limits.client_address(&headers);
+    if let Err(l) = limits.before_auth(address, Some(&secret)) {
+        return crate::error::ApiError::rate_limited(l.retry_after_seconds).into_response();
+    }
     match state.engine.admin().issue_access_token(&secret).await {
         Ok(Some(token)) => Json(TokenResponse {
             access_token: token.token,
@@ -146,11 +152,14 @@ pub async fn issue_token(
             expires_in: token.expires_in_seconds,
         })
         .into_response(),
-        Ok(None) => oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "unknown or revoked API key",
-        ),
+        Ok(None) => match limits.auth_failed(address, Some(&secret)) {
+            Ok(()) => oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "unknown or revoked API key",
+            ),
+            Err(l) => crate::error::ApiError::rate_limited(l.retry_after_seconds).into_response(),
+        },
         Err(e) => crate::error::ApiError::from(e).into_response(),
     }
 }

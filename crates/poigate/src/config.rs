@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use poigate_engine::EngineConfig;
+pub use poigate_http::limits::{Rate, RateLimitConfig};
 use poigate_store_sqlite::Synchronous;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -24,6 +25,10 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     pub settlement: SettlementSettings,
     pub link: LinkSettings,
+    /// Timeouts and the connection limit of the API listener.
+    pub connections: ConnectionSettings,
+    /// Rate limits on refused credentials, pairing codes and requests per API key.
+    pub rate_limits: RateLimitConfig,
     /// Create the demo merchant, key and terminals at start-up.
     pub demo: bool,
     /// Where the demo's simulated terminals run: `in_process` (default) or `link` (as
@@ -179,6 +184,28 @@ impl Default for WebhookSettings {
     }
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionSettings {
+    /// Seconds a client has to send a request head (from connecting, or from the end of the
+    /// previous response: also the keep-alive idle timeout).
+    pub header_read_timeout_seconds: u64,
+    /// Seconds without a byte either way after which a connection is closed.
+    pub idle_timeout_seconds: u64,
+    /// Connections served at once (lowered to what the open-files limit can carry).
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 120,
+            max_connections: 10_000,
+        }
+    }
+}
+
 /// Where the demo's terminals run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -210,6 +237,8 @@ impl Default for Config {
             webhooks: WebhookSettings::default(),
             settlement: SettlementSettings::default(),
             link: LinkSettings::default(),
+            connections: ConnectionSettings::default(),
+            rate_limits: RateLimitConfig::default(),
             demo: false,
             demo_terminals: DemoTerminals::InProcess,
             log: "info".into(),
@@ -338,6 +367,18 @@ impl Config {
             "shutdown_timeout_seconds must be 1 to 3600"
         );
         anyhow::ensure!(
+            (1..=300).contains(&self.connections.header_read_timeout_seconds),
+            "connections.header_read_timeout_seconds must be 1 to 300"
+        );
+        anyhow::ensure!(
+            self.connections.idle_timeout_seconds >= 65,
+            "connections.idle_timeout_seconds must be at least 65 (a long-poll waits up to 60 s)"
+        );
+        anyhow::ensure!(
+            self.connections.max_connections >= 1,
+            "connections.max_connections must be at least 1"
+        );
+        anyhow::ensure!(
             (10..=7 * 24 * 3600).contains(&self.link.pairing_code_ttl_seconds),
             "link.pairing_code_ttl_seconds must be 10 to 604800"
         );
@@ -371,6 +412,13 @@ mod tests {
             [link]
             heartbeat_timeout_seconds = 5
             pairing_code_ttl_seconds = 120
+            [connections]
+            header_read_timeout_seconds = 5
+            max_connections = 2000
+            [rate_limits]
+            failed_auth_per_address = { burst = 5, per_minute = 10 }
+            requests_per_key = { burst = 0, per_minute = 0 }
+            client_address_header = "x-forwarded-for"
         "#;
         let c: Config = toml::from_str(text).expect("valid");
         assert_eq!(c.listen.port(), 9000);
@@ -381,6 +429,14 @@ mod tests {
         assert_eq!(c.shutdown_timeout(), Duration::from_secs(25));
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.metrics_listen.map(|a| a.port()), Some(9464));
+        assert_eq!(c.connections.header_read_timeout_seconds, 5);
+        assert_eq!(c.connections.idle_timeout_seconds, 120);
+        assert_eq!(c.rate_limits.failed_auth_per_address.burst, 5);
+        assert_eq!(c.rate_limits.requests_per_key.per_minute, 0);
+        assert_eq!(
+            c.rate_limits.failed_auth_per_key_prefix,
+            RateLimitConfig::default().failed_auth_per_key_prefix
+        );
         assert!(c.validate().is_ok());
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
         assert!(toml::from_str::<Config>("log_format = \"xml\"").is_err());

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod database;
 pub mod demo;
+pub mod fd_budget;
 pub mod metrics;
 pub mod server;
 

@@ -322,6 +322,8 @@ pub async fn start_with_hooks(
     .with_renderer(Arc::new(dialects.clone()))
     .spawn();
 
+    let connection_limits =
+        crate::fd_budget::connection_limits(config, crate::fd_budget::raise_nofile_limit());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -329,15 +331,20 @@ pub async fn start_with_hooks(
     let state = AppState {
         engine: engine.clone(),
         terminals: Some(terminals.clone()),
+        limits: Arc::new(poigate_http::limits::RateLimits::new(&config.rate_limits)),
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        poigate_http::serve_with(listener, state, &dialects, async move {
+        let shutdown = async move {
             let _ = rx.await;
-        })
-        .await
+        };
+        poigate_http::serve_with_limits(listener, state, &dialects, connection_limits, shutdown)
+            .await
     });
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "poigate listening");
+    tracing::info!(
+        %addr, data_dir = %config.data_dir.display(),
+        max_connections = connection_limits.max_connections, "poigate listening"
+    );
     Ok(RunningServer {
         addr,
         engine,

@@ -60,6 +60,8 @@ pub struct Options {
     pub store_faults: Option<StoreFaults>,
     /// The dialects to mount (default: the standard four).
     pub dialects: Option<DialectRegistry>,
+    /// The rate limits (default: the production defaults).
+    pub rate_limits: poigate::config::RateLimitConfig,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             webhooks_allow_private: true,
             store_faults: None,
             dialects: None,
+            rate_limits: poigate::config::RateLimitConfig::default(),
         }
     }
 }
@@ -127,6 +130,7 @@ impl TestServer {
         config.engine.delivery_timeout_seconds = options.delivery_timeout_seconds;
         config.webhooks.allow_private_targets = options.webhooks_allow_private;
         config.link.heartbeat_timeout_seconds = options.heartbeat_timeout_seconds;
+        config.rate_limits = options.rate_limits.clone();
         let server = start_server(&config, &options).await?;
         let merchant = server.engine.admin().create_merchant("Merchant A").await?;
         let key = server

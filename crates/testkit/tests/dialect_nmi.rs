@@ -692,6 +692,79 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `type=sale&type=auth&amount=1.00&amount=2.00`: which value wins is not defined, so the
+/// request is refused with NMI's error answer naming the variable, and nothing starts.
+#[tokio::test]
+async fn duplicate_variables_are_refused_and_nothing_starts() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let nmi = Nmi::new(&ts);
+    let dev = TERMINALS[0];
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![
+                ("type", "sale"),
+                ("type", "auth"),
+                ("amount", "1.00"),
+                ("amount", "2.00"),
+                ("poi_device_id", dev),
+            ],
+            "`type`",
+        ),
+        (
+            vec![
+                ("type", "sale"),
+                ("amount", "1.00"),
+                ("AMOUNT", "2.00"),
+                ("poi_device_id", dev),
+            ],
+            "`amount`",
+        ),
+        (
+            vec![
+                ("type", "sale"),
+                ("amount", "1.00"),
+                ("poi_device_id", dev),
+                ("poi_device_id", TERMINALS[1]),
+            ],
+            "`poi_device_id`",
+        ),
+        (
+            vec![
+                ("type", "sale"),
+                ("amount", "1.00"),
+                ("poi_device_id", dev),
+                ("security_key", "pg_test_other"),
+            ],
+            "`security_key`",
+        ),
+    ];
+    for (fields, names) in cases {
+        let answer = nmi.transact(&fields).await?;
+        assert_eq!(answer.status, 400, "{fields:?}: {:?}", answer.fields);
+        assert_eq!(answer.get("response"), "3", "{fields:?}");
+        assert_eq!(answer.get("response_code"), "300", "{fields:?}");
+        let text = answer.get("responsetext");
+        assert!(text.contains("Duplicate variable"), "{fields:?}: {text}");
+        assert!(text.contains(names), "{fields:?}: {text}");
+    }
+    let (status, body) = nmi
+        .query(&[("transaction_id", "1"), ("transaction_id", "2")])
+        .await?;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("Duplicate variable `transaction_id`"),
+        "{body}"
+    );
+    // Nothing was started on any terminal.
+    let found = ts
+        .client()
+        .lookup(&poigate_api::ListInteractionsQuery::default())
+        .await?;
+    assert!(found.data.is_empty(), "{:?}", found.data);
+    Ok(())
+}
+
 #[tokio::test]
 async fn tokens_work_and_expired_or_tampered_ones_get_401() -> anyhow::Result<()> {
     let (ts, clock) = TestServer::start_with_manual_clock().await?;

@@ -75,8 +75,15 @@ impl ErrorShape for ToyError {
         }
     }
 
-    fn unauthenticated(_: Unauthenticated) -> ToyError {
-        ToyError(StatusCode::UNAUTHORIZED, "who_are_you")
+    fn unauthenticated(why: Unauthenticated) -> ToyError {
+        match why {
+            Unauthenticated::RateLimited { .. } => {
+                ToyError(StatusCode::TOO_MANY_REQUESTS, "slow_down")
+            }
+            Unauthenticated::Missing | Unauthenticated::Invalid => {
+                ToyError(StatusCode::UNAUTHORIZED, "who_are_you")
+            }
+        }
     }
 }
 
@@ -111,7 +118,7 @@ async fn toy_pay(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ToyError> {
-    let caller = authenticate::<ToyError>(&state.engine, Toy::CREDENTIALS, &headers, None).await?;
+    let caller = authenticate::<ToyError>(&state, Toy::CREDENTIALS, &headers, None).await?;
     let bad = || ToyError(StatusCode::BAD_REQUEST, "bad_request");
     let request: Value = serde_json::from_slice(&body).map_err(|_| bad())?;
     let (Some(till), Some(cents)) = (request["till"].as_str(), request["cents"].as_i64()) else {
@@ -146,7 +153,7 @@ async fn toy_status(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ToyError> {
-    let caller = authenticate::<ToyError>(&state.engine, Toy::CREDENTIALS, &headers, None).await?;
+    let caller = authenticate::<ToyError>(&state, Toy::CREDENTIALS, &headers, None).await?;
     let id = uuid::Uuid::try_parse(&id)
         .map(InteractionId::from_uuid)
         .map_err(|_| ToyError(StatusCode::NOT_FOUND, "unknown"))?;

@@ -458,8 +458,12 @@ async fn drain(mut response: reqwest::Response) -> Vec<u8> {
     body
 }
 
+/// The delivery log's text for a failed request. A target the resolver refused reads
+/// `refused: …`, like a literal refused before sending, so that both give up at once.
 fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
+    if let Some(refused) = crate::ssrf::refusal_in(e) {
+        format!("refused: {refused}")
+    } else if e.is_timeout() {
         "timeout".into()
     } else if e.is_connect() {
         let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
@@ -471,5 +475,33 @@ fn describe(e: &reqwest::Error) -> String {
         format!("connection failed: {detail}")
     } else {
         e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name that resolves to a non-public address is refused by the resolver, and the
+    /// delivery log reads `refused: …`: the worker gives it up at once, as it does a literal.
+    #[tokio::test]
+    async fn a_resolver_refusal_reads_as_a_refusal() {
+        crate::install_tls_provider();
+        let http = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: TargetPolicy {
+                    allow_private: false,
+                },
+            }))
+            .build()
+            .expect("client");
+        let error = http
+            .post("http://localhost:9/hook")
+            .send()
+            .await
+            .expect_err("refused by the resolver");
+        let text = describe(&error);
+        assert!(text.starts_with("refused:"), "{text}");
+        assert!(text.contains("localhost"), "{text}");
     }
 }

@@ -1,10 +1,15 @@
 //! The one way every dialect authenticates: find the credential where the dialect says its
 //! clients put it, ask the engine once (an API key and an access token from `/oauth/token`
-//! are both accepted), and let the dialect render a refusal in its own shape.
+//! are both accepted), and let the dialect render a refusal in its own shape. The rate
+//! limits of [`crate::limits`] apply here too: a client cooling down after too many refused
+//! credentials, or a key over its request rate, is refused with
+//! [`Unauthenticated::RateLimited`] (a `429` with `Retry-After` in every shape).
 
 use super::ErrorShape;
+use crate::AppState;
+use crate::limits::Limited;
 use axum::http::{HeaderMap, header};
-use poigate_engine::{Caller, Engine};
+use poigate_engine::{Caller, EngineError};
 
 /// A place a credential can be in a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +31,81 @@ pub enum Unauthenticated {
     Missing,
     /// Unknown, revoked or malformed key; expired or tampered access token.
     Invalid,
+    /// Too many refused credentials from this client or for this key prefix, or too many
+    /// requests for this key: answer `429` with `Retry-After`.
+    RateLimited { retry_after_seconds: u64 },
+}
+
+impl Unauthenticated {
+    /// The `Retry-After` of a [`RateLimited`](Self::RateLimited) refusal, which every
+    /// shape answers `429` with this header.
+    pub fn retry_after_seconds(self) -> Option<u64> {
+        match self {
+            Unauthenticated::RateLimited {
+                retry_after_seconds,
+            } => Some(retry_after_seconds),
+            Unauthenticated::Missing | Unauthenticated::Invalid => None,
+        }
+    }
+}
+
+impl From<Limited> for Unauthenticated {
+    fn from(l: Limited) -> Self {
+        Unauthenticated::RateLimited {
+            retry_after_seconds: l.retry_after_seconds,
+        }
+    }
+}
+
+/// Why [`check`] refused: a refusal of the credential, or an engine failure.
+pub(crate) enum Refusal {
+    Unauthenticated(Unauthenticated),
+    Engine(EngineError),
+}
+
+/// Checks `secret` (the credential found, if any) under the rate limits: the one path of the
+/// native API and of every dialect.
+pub(crate) async fn check(
+    state: &AppState,
+    headers: &HeaderMap,
+    secret: Option<&str>,
+) -> Result<Caller, Refusal> {
+    let limits = &state.limits;
+    let secret = secret.filter(|s| !s.is_empty());
+    let address = limits.client_address(headers);
+    let refused = |u: Unauthenticated| Refusal::Unauthenticated(u);
+    limits
+        .before_auth(address, secret)
+        .map_err(|l| refused(l.into()))?;
+    // No credential is no guess: it costs no failure token.
+    let secret = secret.ok_or(refused(Unauthenticated::Missing))?;
+    match state.engine.admin().authenticate(secret).await {
+        Ok(Some(caller)) => {
+            // The access line and every log line of this request name the merchant.
+            crate::observe::note_merchant(caller.merchant_id);
+            limits
+                .request(&caller.key_id.to_string())
+                .map_err(|l| refused(l.into()))?;
+            Ok(caller)
+        }
+        Ok(None) => Err(refused(match limits.auth_failed(address, Some(secret)) {
+            Ok(()) => Unauthenticated::Invalid,
+            Err(l) => l.into(),
+        })),
+        Err(e) => Err(Refusal::Engine(e)),
+    }
+}
+
+/// `response` with `Retry-After: seconds`: how every shape carries a
+/// [`Unauthenticated::RateLimited`] refusal.
+pub fn with_retry_after(
+    mut response: axum::response::Response,
+    seconds: u64,
+) -> axum::response::Response {
+    if let Ok(v) = header::HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
 }
 
 /// A parsed form body, for credentials sent as a form field.
@@ -63,23 +143,18 @@ pub fn credential(
 /// The caller the request's credential authenticates, or the answer `E` gives a refusal
 /// (or a storage failure, through [`ErrorShape::from_engine`]).
 pub async fn authenticate<E: ErrorShape>(
-    engine: &Engine,
+    state: &AppState,
     places: &[CredentialPlace],
     headers: &HeaderMap,
     form: Option<&(dyn FormFields + Sync)>,
 ) -> Result<Caller, E> {
-    let secret = match credential(places, headers, form) {
-        Some(s) if !s.is_empty() => s,
-        _ => return Err(E::unauthenticated(Unauthenticated::Missing)),
-    };
-    match engine.admin().authenticate(&secret).await {
-        Ok(Some(caller)) => {
-            crate::observe::note_merchant(caller.merchant_id);
-            Ok(caller)
-        }
-        Ok(None) => Err(E::unauthenticated(Unauthenticated::Invalid)),
-        Err(e) => Err(E::from_engine(e)),
-    }
+    let secret = credential(places, headers, form);
+    check(state, headers, secret.as_deref())
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::Unauthenticated(why) => E::unauthenticated(why),
+            Refusal::Engine(e) => E::from_engine(e),
+        })
 }
 
 #[cfg(test)]

@@ -35,7 +35,10 @@
 mod auth;
 mod registry;
 
-pub use auth::{CredentialPlace, FormFields, Unauthenticated, authenticate, credential};
+pub use auth::{
+    CredentialPlace, FormFields, Unauthenticated, authenticate, credential, with_retry_after,
+};
+pub(crate) use auth::{Refusal, check};
 pub use registry::{DialectRegistry, MountedDialect, RegistryError};
 
 use crate::AppState;
@@ -93,7 +96,9 @@ pub trait ErrorShape: IntoResponse + Sized + Send + 'static {
     /// answer carries `Retry-After`.
     fn from_engine(error: EngineError) -> Self;
 
-    /// The answer for a request whose credential is missing or refused.
+    /// The answer for a request whose credential is missing or refused, or that the rate
+    /// limits refuse ([`Unauthenticated::RateLimited`]: `429` with `Retry-After`, in the
+    /// provider's error body).
     fn unauthenticated(why: Unauthenticated) -> Self;
 }
 
@@ -198,11 +203,29 @@ pub(crate) mod tests {
             for why in [Unauthenticated::Missing, Unauthenticated::Invalid] {
                 let status = dialect.unauthenticated(why).status();
                 assert!(
-                    status.is_client_error(),
+                    status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS,
                     "{}: {why:?} → {status}",
                     dialect.name()
                 );
             }
+            let limited = dialect.unauthenticated(Unauthenticated::RateLimited {
+                retry_after_seconds: 7,
+            });
+            assert_eq!(
+                limited.status(),
+                StatusCode::TOO_MANY_REQUESTS,
+                "{}",
+                dialect.name()
+            );
+            assert_eq!(
+                limited
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()),
+                Some("7"),
+                "{}",
+                dialect.name()
+            );
         }
         check_mapping("native", |e| ApiError::from(e).into_response());
     }

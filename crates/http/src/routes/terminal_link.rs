@@ -15,6 +15,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use poigate_api::{PairRequest, PairResponse, Problem};
+use poigate_engine::EngineError;
 use poigate_link::protocol::{LINK_PATH, PROTOCOL_V1, SUPPORTED_PROTOCOLS};
 use std::time::Duration;
 
@@ -33,16 +34,34 @@ const HELD_HANDSHAKE_WAIT: Duration = Duration::from_secs(30);
         (status = 200, description = "Paired: the device key, shown once", body = PairResponse),
         (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_pairing_code`: unknown, expired, used, or for another serial number", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many refused codes for this terminal or from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn pair_terminal(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<PairRequest>,
 ) -> Result<Json<PairResponse>, ApiError> {
-    let paired = state
+    // Guessing a terminal's code is limited per serial number (and per client address).
+    let limits = &state.limits;
+    let address = limits.client_address(&headers);
+    limits
+        .before_pairing(address, &body.serial_number)
+        .map_err(|l| ApiError::rate_limited(l.retry_after_seconds))?;
+    let paired = match state
         .engine
         .devices()
         .pair_device(&body.pairing_code, &body.serial_number)
-        .await?;
+        .await
+    {
+        Ok(paired) => paired,
+        Err(EngineError::InvalidPairingCode) => {
+            return Err(match limits.pairing_failed(address, &body.serial_number) {
+                Ok(()) => EngineError::InvalidPairingCode.into(),
+                Err(l) => ApiError::rate_limited(l.retry_after_seconds),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     let t = paired.terminal;
     Ok(Json(PairResponse {
         device_key: paired.device_key,
@@ -110,12 +129,17 @@ pub async fn terminal_link(
         )
     })?;
     let key = bearer_token(&headers).ok_or_else(device_unauthorized)?;
-    let terminal = state
-        .engine
-        .devices()
-        .authenticate_device(key)
-        .await?
-        .ok_or_else(device_unauthorized)?;
+    let limits = &state.limits;
+    let address = limits.client_address(&headers);
+    limits
+        .before_auth(address, Some(key))
+        .map_err(|l| ApiError::rate_limited(l.retry_after_seconds))?;
+    let Some(terminal) = state.engine.devices().authenticate_device(key).await? else {
+        return Err(match limits.auth_failed(address, Some(key)) {
+            Ok(()) => device_unauthorized(),
+            Err(l) => ApiError::rate_limited(l.retry_after_seconds),
+        });
+    };
     if !offers_supported_protocol(&headers) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -93,8 +93,19 @@ impl ErrorShape for ServiceError {
         ServiceError(engine_error(e))
     }
 
-    fn unauthenticated(_: Unauthenticated) -> ServiceError {
-        ServiceError(unauthorized())
+    fn unauthenticated(why: Unauthenticated) -> ServiceError {
+        match why.retry_after_seconds() {
+            Some(seconds) => ServiceError(crate::dialect::with_retry_after(
+                service_exception(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "000",
+                    "HTTP Status Response - Too Many Requests",
+                    "security",
+                ),
+                seconds,
+            )),
+            None => ServiceError(unauthorized()),
+        }
     }
 }
 

@@ -123,7 +123,7 @@ async fn handle(
     mode: Mode,
 ) -> Response {
     let engine = &state.engine;
-    let caller = match authenticate::<ServiceError>(engine, Adyen::CREDENTIALS, headers, None).await
+    let caller = match authenticate::<ServiceError>(state, Adyen::CREDENTIALS, headers, None).await
     {
         Ok(caller) => caller,
         Err(refused) => return refused.into_response(),

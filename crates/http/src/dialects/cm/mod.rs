@@ -83,11 +83,14 @@ fn router() -> Router<AppState> {
 
 /// An error answer in CM.com's shape: a status and `{"message": …}` ("see message for
 /// details").
-pub struct Failure(StatusCode, String);
+pub struct Failure(StatusCode, String, Option<u64>);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let mut response = (self.0, Json(CmError { message: self.1 })).into_response();
+        if let Some(seconds) = self.2 {
+            return crate::dialect::with_retry_after(response, seconds);
+        }
         if self.0 == StatusCode::SERVICE_UNAVAILABLE {
             // Only storage failures answer 503: nothing was changed, retrying is safe.
             response
@@ -103,13 +106,20 @@ impl ErrorShape for Failure {
         engine_error(e)
     }
 
-    fn unauthenticated(_: Unauthenticated) -> Failure {
-        error(StatusCode::UNAUTHORIZED, "a valid access token is required")
+    fn unauthenticated(why: Unauthenticated) -> Failure {
+        match why.retry_after_seconds() {
+            Some(seconds) => Failure(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests; retry after {seconds} seconds"),
+                Some(seconds),
+            ),
+            None => error(StatusCode::UNAUTHORIZED, "a valid access token is required"),
+        }
     }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Failure {
-    Failure(status, message.into())
+    Failure(status, message.into(), None)
 }
 
 /// Exhaustive on purpose (see `crate::dialect`): a new engine error must be decided here.
@@ -166,7 +176,7 @@ fn transaction_id(raw: &str) -> Result<InteractionId, Failure> {
 }
 
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Failure> {
-    authenticate(&state.engine, Cm::CREDENTIALS, headers, None).await
+    authenticate(state, Cm::CREDENTIALS, headers, None).await
 }
 
 fn base_url(headers: &HeaderMap) -> String {

@@ -15,6 +15,8 @@ pub struct Failure {
     pub status: StatusCode,
     pub message: String,
     pub description: String,
+    /// `Retry-After` seconds (a rate-limit refusal).
+    pub retry_after: Option<u64>,
 }
 
 impl Failure {
@@ -27,6 +29,7 @@ impl Failure {
             status,
             message: message.into(),
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -47,6 +50,9 @@ impl Failure {
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(seconds) = self.retry_after {
+            return crate::dialect::with_retry_after(response, seconds);
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             // Only storage failures answer 503: nothing was changed, retrying is safe.
             response
@@ -64,7 +70,18 @@ impl From<EngineError> for Failure {
 }
 
 impl ErrorShape for Failure {
-    fn unauthenticated(_: Unauthenticated) -> Failure {
+    fn unauthenticated(why: Unauthenticated) -> Failure {
+        if let Some(seconds) = why.retry_after_seconds() {
+            let mut failure = Failure::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                format!(
+                    "Too many failed authentications or requests; retry after {seconds} seconds."
+                ),
+            );
+            failure.retry_after = Some(seconds);
+            return failure;
+        }
         Failure::new(
             StatusCode::UNAUTHORIZED,
             "Authentication failed",

@@ -32,7 +32,7 @@ const SYNC_BOUND: Duration = Duration::from_secs(180);
 const MAX_EVENTS: u32 = 1000;
 
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Failure> {
-    authenticate(&state.engine, Cybersource::CREDENTIALS, headers, None).await
+    authenticate(state, Cybersource::CREDENTIALS, headers, None).await
 }
 
 fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Failure> {

@@ -48,13 +48,7 @@ pub(super) async fn asyncstatus(
         return without_guid().await;
     }
     // A GET has no form: the key is in the headers.
-    let caller = match authenticate::<StatusFailure>(
-        &state.engine,
-        Nmi::CREDENTIALS,
-        &headers,
-        None,
-    )
-    .await
+    let caller = match authenticate::<StatusFailure>(&state, Nmi::CREDENTIALS, &headers, None).await
     {
         Ok(c) => c,
         Err(refused) => return refused.into_response(),

@@ -79,8 +79,17 @@ impl ErrorShape for QueryFailure {
         QueryFailure(engine_error(e))
     }
 
-    fn unauthenticated(_: Unauthenticated) -> QueryFailure {
-        QueryFailure(error(StatusCode::UNAUTHORIZED, "Authentication Failed"))
+    fn unauthenticated(why: Unauthenticated) -> QueryFailure {
+        QueryFailure(match why.retry_after_seconds() {
+            Some(seconds) => crate::dialect::with_retry_after(
+                error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed authentications; retry later",
+                ),
+                seconds,
+            ),
+            None => error(StatusCode::UNAUTHORIZED, "Authentication Failed"),
+        })
     }
 }
 
@@ -144,17 +153,15 @@ pub(super) async fn query(
         );
     };
     let fields = Fields::parse(&body);
-    let caller = match authenticate::<QueryFailure>(
-        &state.engine,
-        Nmi::CREDENTIALS,
-        &headers,
-        Some(&fields),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(refused) => return refused.into_response(),
-    };
+    if let Some(name) = fields.duplicate() {
+        return error(StatusCode::BAD_REQUEST, &Fields::duplicate_message(name));
+    }
+    let caller =
+        match authenticate::<QueryFailure>(&state, Nmi::CREDENTIALS, &headers, Some(&fields)).await
+        {
+            Ok(c) => c,
+            Err(refused) => return refused.into_response(),
+        };
     match fields.get("report_type") {
         None | Some("transaction") => {}
         Some(other) => {

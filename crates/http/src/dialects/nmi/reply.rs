@@ -6,7 +6,7 @@
 use super::digits::digits;
 use super::direct::Answer;
 use super::status::ErrorView;
-use crate::dialect::{ErrorShape, Unauthenticated};
+use crate::dialect::{ErrorShape, Unauthenticated, with_retry_after};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -35,25 +35,36 @@ fn retry_after_if_unavailable(mut response: Response) -> Response {
 
 /// A refused `transact.php` request (the dialect's main error shape): a direct-post answer
 /// with `response=3` and its HTTP status.
-pub struct DirectFailure(pub(super) StatusCode, pub(super) Answer);
+pub struct DirectFailure(Response);
 
 impl IntoResponse for DirectFailure {
     fn into_response(self) -> Response {
-        direct(self.0, &self.1)
+        self.0
     }
 }
 
 impl ErrorShape for DirectFailure {
     fn from_engine(e: EngineError) -> DirectFailure {
         let (status, answer) = engine_refusal(e);
-        DirectFailure(status, answer)
+        DirectFailure(direct(status, &answer))
     }
 
-    fn unauthenticated(_: Unauthenticated) -> DirectFailure {
-        DirectFailure(
-            StatusCode::UNAUTHORIZED,
-            Answer::error("Authentication Failed"),
-        )
+    fn unauthenticated(why: Unauthenticated) -> DirectFailure {
+        DirectFailure(match why.retry_after_seconds() {
+            Some(seconds) => with_retry_after(
+                direct(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &Answer::error(format!(
+                        "Too many failed authentications; retry after {seconds} seconds"
+                    )),
+                ),
+                seconds,
+            ),
+            None => direct(
+                StatusCode::UNAUTHORIZED,
+                &Answer::error("Authentication Failed"),
+            ),
+        })
     }
 }
 
@@ -143,6 +154,15 @@ impl ErrorShape for StatusFailure {
             Unauthenticated::Invalid => status_error(
                 StatusCode::UNAUTHORIZED,
                 "An invalid API Key was sent in the request",
+            ),
+            Unauthenticated::RateLimited {
+                retry_after_seconds,
+            } => with_retry_after(
+                status_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed authentications; retry later",
+                ),
+                retry_after_seconds,
             ),
         })
     }

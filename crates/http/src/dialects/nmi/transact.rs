@@ -53,8 +53,11 @@ pub(super) async fn transact(
         Err(_) => return bad("The request body could not be read"),
     };
     let fields = Fields::parse(&body);
+    if let Some(name) = fields.duplicate() {
+        return bad(Fields::duplicate_message(name));
+    }
     let caller = match authenticate::<DirectFailure>(
-        &state.engine,
+        &state,
         Nmi::CREDENTIALS,
         &headers,
         Some(&fields),
