@@ -104,6 +104,7 @@ fn every_api_operation_documents_its_error_answers() {
             let mut expect = vec!["503"];
             if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
                 expect.push("401");
+                expect.push("429");
             }
             if params.iter().any(|p| p["in"] == "path") {
                 expect.push("404");

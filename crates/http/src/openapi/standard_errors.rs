@@ -14,7 +14,11 @@
 //! - every `/v1/` operation may answer `503 unavailable` (with `Retry-After`) while storage
 //!   does not answer.
 //!
-//! No operation answers 429: poigate has no rate limiter (a reverse proxy in front of it may).
+//! - an authenticated operation answers `429 rate_limited` (with `Retry-After`): too many
+//!   refused credentials from one address or key prefix, or too many requests for one key
+//!   (`[rate_limits]`, docs/security.md); every `/v1/` operation may also answer
+//!   `503 over_capacity` when the connection limit is reached.
+//!
 //! Answers an operation declares itself (with its specific codes) are kept as they are.
 
 use utoipa::Modify;
@@ -97,10 +101,16 @@ fn add_standard_errors(path: &str, op: &mut Operation) {
             "`unsupported_media_type`: send the body with Content-Type: application/json",
         );
     }
+    if authenticated {
+        add(
+            "429",
+            "`rate_limited`: too many refused credentials from this address or key prefix, or too many requests for this key; retry after `Retry-After` seconds",
+        );
+    }
     if api {
         add(
             "503",
-            "`unavailable`: storage does not answer; retry after `Retry-After` seconds",
+            "`unavailable`: storage does not answer, or `over_capacity`: the connection limit is reached; retry after `Retry-After` seconds",
         );
     }
 }
