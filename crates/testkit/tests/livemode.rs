@@ -149,6 +149,26 @@ async fn each_key_sees_only_its_own_mode() -> anyhow::Result<()> {
         vec![test_i.id]
     );
 
+    // Transactions follow their interaction's mode.
+    for (own, other, i) in [(&live, &test, &live_i), (&test, &live, &test_i)] {
+        let done = eventually(Duration::from_secs(20), || async {
+            let v = own
+                .get_interaction(&i.id.to_string(), Some(5), None)
+                .await
+                .ok()?;
+            v.transaction.filter(|_| v.is_final)
+        })
+        .await?;
+        assert_eq!(done.livemode, i.livemode);
+        let seen = own.transaction(&done.id.to_string()).await?;
+        assert_eq!(seen.livemode, i.livemode);
+        let e = other
+            .transaction(&done.id.to_string())
+            .await
+            .expect_err("a key on a transaction of the other mode");
+        assert_eq!(status(&e), Some(404), "{e}");
+    }
+
     // Endpoints: lists and lookups per mode.
     let live_hooks = live.webhook_endpoints().await?.data;
     assert_eq!(
