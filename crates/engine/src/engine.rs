@@ -1056,12 +1056,12 @@ impl Admin<'_> {
         reference: &str,
     ) -> Result<TerminalView, EngineError> {
         let view = self.find_terminal(caller.merchant_id, reference).await?;
-        Engine::check_terminal_mode(caller, &view.terminal)
-            .map_err(|_| EngineError::NotFound("terminal"))
-            .or_else(|e| match view.terminal.kind {
-                TerminalKind::Simulated if caller.livemode() => Err(EngineError::LivemodeMismatch),
-                _ => Err(e),
-            })?;
+        if Engine::check_terminal_mode(caller, &view.terminal).is_err() {
+            return Err(match view.terminal.kind {
+                TerminalKind::Simulated if caller.livemode() => EngineError::LivemodeMismatch,
+                _ => EngineError::NotFound("terminal"),
+            });
+        }
         Ok(view)
     }
 
