@@ -16,6 +16,10 @@ pub struct InteractionView {
     pub id: InteractionId,
     /// Always `interaction`.
     pub object: String,
+    /// `true` for an object of live mode, `false` for test mode: a key sees only objects of
+    /// its own mode.
+    #[serde(default)]
+    pub livemode: bool,
     #[serde(rename = "type")]
     pub kind: InteractionType,
     pub status: Status,
@@ -56,6 +60,7 @@ impl InteractionView {
         InteractionView {
             id: i.id,
             object: "interaction".into(),
+            livemode: i.livemode,
             kind: i.kind,
             status: i.status,
             is_final: i.is_final(),
@@ -88,6 +93,10 @@ pub struct TransactionView {
     pub id: TransactionId,
     /// Always `transaction`.
     pub object: String,
+    /// `true` for an object of live mode, `false` for test mode: a key sees only objects of
+    /// its own mode.
+    #[serde(default)]
+    pub livemode: bool,
     pub interaction: InteractionId,
     pub terminal: TerminalId,
     pub kind: TransactionKind,
@@ -125,6 +134,7 @@ impl TransactionView {
         TransactionView {
             id: t.id,
             object: "transaction".into(),
+            livemode: t.livemode,
             interaction: t.interaction_id,
             terminal: t.terminal_id,
             kind: t.kind,
@@ -252,6 +262,10 @@ pub struct TerminalView {
     pub id: TerminalId,
     /// Always `terminal`.
     pub object: String,
+    /// `true` for an object of live mode, `false` for test mode: a key sees only objects of
+    /// its own mode.
+    #[serde(default)]
+    pub livemode: bool,
     pub serial_number: String,
     pub model: String,
     /// `model-serial_number`, the Adyen form.

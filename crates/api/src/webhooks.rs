@@ -59,6 +59,10 @@ pub struct WebhookEndpointView {
     pub id: WebhookEndpointId,
     /// Always `webhook_endpoint`.
     pub object: String,
+    /// `true` for an object of live mode, `false` for test mode: a key sees only objects of
+    /// its own mode.
+    #[serde(default)]
+    pub livemode: bool,
     pub url: String,
     /// `native` or a provider dialect's format.
     pub format: String,

@@ -412,6 +412,10 @@ impl NewInteraction {
 pub struct Interaction {
     pub id: InteractionId,
     pub merchant_id: MerchantId,
+    /// Live or test mode (the mode of the key that created it, or of its terminal): a key
+    /// sees only objects of its own mode. Absent (test) in rows written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub livemode: bool,
     pub terminal_id: TerminalId,
     #[serde(rename = "type")]
     pub kind: InteractionType,
@@ -453,6 +457,7 @@ impl Interaction {
         let interaction = Interaction {
             id,
             merchant_id: new.merchant_id,
+            livemode: false,
             terminal_id: new.terminal_id,
             kind: new.kind,
             amount: new.amount,

@@ -61,6 +61,10 @@ pub enum TerminalStatus {
 pub struct Terminal {
     pub id: TerminalId,
     pub merchant_id: MerchantId,
+    /// Live or test mode (the mode of the key that created it, or of its terminal): a key
+    /// sees only objects of its own mode. Absent (test) in rows written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub livemode: bool,
     pub serial_number: String,
     pub model: String,
     pub label: Option<String>,
@@ -139,6 +143,7 @@ mod tests {
     #[test]
     fn poiid_is_model_dash_serial() {
         let t = Terminal {
+            livemode: false,
             id: TerminalId::generate(Timestamp::from_millis(0)),
             merchant_id: MerchantId::generate(Timestamp::from_millis(0)),
             serial_number: "324688179".into(),

@@ -74,6 +74,10 @@ impl Condition {
 pub struct Transaction {
     pub id: TransactionId,
     pub merchant_id: MerchantId,
+    /// Live or test mode (the mode of the key that created it, or of its terminal): a key
+    /// sees only objects of its own mode. Absent (test) in rows written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub livemode: bool,
     pub interaction_id: InteractionId,
     pub terminal_id: TerminalId,
     pub kind: TransactionKind,
@@ -169,6 +173,7 @@ impl Transaction {
         let mut txn = Transaction {
             id,
             merchant_id: interaction.merchant_id,
+            livemode: interaction.livemode,
             interaction_id: interaction.id,
             terminal_id: interaction.terminal_id,
             kind,

@@ -145,6 +145,10 @@ pub enum WebhookSubject {
 pub struct OutboxMessage {
     pub id: MessageId,
     pub merchant_id: MerchantId,
+    /// Live or test mode (the mode of the key that created it, or of its terminal): a key
+    /// sees only objects of its own mode. Absent (test) in rows written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub livemode: bool,
     pub event_type: WebhookEventType,
     /// The object the event is about; deliveries to one target are ordered per subject.
     pub subject_id: String,
@@ -175,6 +179,7 @@ pub fn interaction_messages(
         .map(|event_type| OutboxMessage {
             id: MessageId::generate(now),
             merchant_id: after.merchant_id,
+            livemode: after.livemode,
             event_type,
             subject_id: after.id.to_string(),
             subject: WebhookSubject::Interaction {
@@ -201,6 +206,7 @@ pub fn terminal_message(
     OutboxMessage {
         id: MessageId::generate(now),
         merchant_id: terminal.merchant_id,
+        livemode: terminal.livemode,
         event_type,
         subject_id: terminal.id.to_string(),
         subject: WebhookSubject::Terminal {
@@ -222,6 +228,7 @@ pub fn transaction_message(
     OutboxMessage {
         id: MessageId::generate(now),
         merchant_id: transaction.merchant_id,
+        livemode: transaction.livemode,
         event_type: WebhookEventType::TransactionUpdated,
         subject_id: transaction.id.to_string(),
         subject: WebhookSubject::Transaction {
@@ -242,6 +249,7 @@ pub fn refund_message(
     OutboxMessage {
         id: MessageId::generate(now),
         merchant_id: transaction.merchant_id,
+        livemode: transaction.livemode,
         event_type: WebhookEventType::TransactionRefundUpdated,
         subject_id: transaction.id.to_string(),
         subject: WebhookSubject::Operation {
@@ -275,6 +283,10 @@ pub enum EndpointKind {
 pub struct WebhookEndpoint {
     pub id: WebhookEndpointId,
     pub merchant_id: MerchantId,
+    /// Live or test mode (the mode of the key that created it, or of its terminal): a key
+    /// sees only objects of its own mode. Absent (test) in rows written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub livemode: bool,
     pub kind: EndpointKind,
     pub url: String,
     /// The payload format (a provider dialect's, e.g. `adyen`); the native envelope when absent.
@@ -586,6 +598,7 @@ mod tests {
     #[test]
     fn rotation_keeps_the_old_secret_for_the_overlap() {
         let mut e = WebhookEndpoint {
+            livemode: false,
             id: WebhookEndpointId::generate(t(0)),
             merchant_id: MerchantId::generate(t(0)),
             kind: EndpointKind::Endpoint,

@@ -43,6 +43,14 @@ pub struct Caller {
     pub key_id: ApiKeyId,
 }
 
+impl Caller {
+    /// Whether the caller's key is a live key: it sees only live objects, and what it
+    /// creates is live; a test key sees and creates only test objects.
+    pub fn livemode(&self) -> bool {
+        self.mode == ApiKeyMode::Live
+    }
+}
+
 /// What a long-poll found: the state, and — when a change woke it — when that change was
 /// committed (µs since the epoch) and the transaction committed with it, if any.
 #[derive(Clone, Debug)]
@@ -166,6 +174,19 @@ pub(crate) fn millis(d: Duration) -> i64 {
 }
 
 impl Engine {
+    /// A key sees only objects of its own mode: a terminal of the other mode is, to it,
+    /// like another merchant's.
+    pub(crate) fn check_terminal_mode(
+        caller: &Caller,
+        terminal: &Terminal,
+    ) -> Result<(), EngineError> {
+        if terminal.livemode == caller.livemode() {
+            Ok(())
+        } else {
+            Err(EngineError::NotFound("terminal"))
+        }
+    }
+
     /// Sets the gauges that are read rather than counted (`poigate_terminals{status}`,
     /// `poigate_interactions_live`); the metrics endpoint calls it before each scrape.
     pub fn record_gauges(&self) {
@@ -945,6 +966,8 @@ impl Admin<'_> {
 
     // --- terminals -------------------------------------------------------------------------
 
+    /// Registers a test-mode terminal (the CLI, the demo and tests; keys go through
+    /// [`Admin::register_terminal_in_mode`]).
     pub async fn register_terminal(
         &self,
         merchant: MerchantId,
@@ -954,12 +977,41 @@ impl Admin<'_> {
         kind: TerminalKind,
         connection: TerminalConnection,
     ) -> Result<Terminal, EngineError> {
+        self.register_terminal_in_mode(
+            merchant,
+            false,
+            serial_number,
+            model,
+            label,
+            kind,
+            connection,
+        )
+        .await
+    }
+
+    /// Registers a terminal of the given mode: a key registers terminals of its own mode.
+    /// A simulated terminal is always test (live keys are refused before this).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn register_terminal_in_mode(
+        &self,
+        merchant: MerchantId,
+        livemode: bool,
+        serial_number: &str,
+        model: &str,
+        label: Option<String>,
+        kind: TerminalKind,
+        connection: TerminalConnection,
+    ) -> Result<Terminal, EngineError> {
+        if livemode && kind == TerminalKind::Simulated {
+            return Err(EngineError::LivemodeMismatch);
+        }
         Terminal::validate_fields(serial_number, model, label.as_deref())?;
         Terminal::validate_connection(kind, connection)?;
         let now = self.engine.now();
         let terminal = Terminal {
             id: TerminalId::generate(now),
             merchant_id: merchant,
+            livemode,
             serial_number: serial_number.to_string(),
             model: model.to_string(),
             label,
@@ -990,7 +1042,35 @@ impl Admin<'_> {
             .collect())
     }
 
-    /// A merchant's terminal by id, POIID or serial number.
+    /// The caller's terminals: its merchant's, of its key's mode only.
+    pub async fn list_terminals_for(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<TerminalView>, EngineError> {
+        let mut views = self.list_terminals(caller.merchant_id).await?;
+        views.retain(|v| v.terminal.livemode == caller.livemode());
+        Ok(views)
+    }
+
+    /// The caller's terminal by id, POIID or serial number: one of another mode answers
+    /// like another merchant's (404), except that a live key naming a simulated terminal
+    /// learns why it may not (`LivemodeMismatch`).
+    pub async fn find_terminal_for(
+        &self,
+        caller: &Caller,
+        reference: &str,
+    ) -> Result<TerminalView, EngineError> {
+        let view = self.find_terminal(caller.merchant_id, reference).await?;
+        if Engine::check_terminal_mode(caller, &view.terminal).is_err() {
+            return Err(match view.terminal.kind {
+                TerminalKind::Simulated if caller.livemode() => EngineError::LivemodeMismatch,
+                _ => EngineError::NotFound("terminal"),
+            });
+        }
+        Ok(view)
+    }
+
+    /// A merchant's terminal by id, POIID or serial number, of either mode.
     pub async fn find_terminal(
         &self,
         merchant: MerchantId,
@@ -1124,6 +1204,9 @@ impl Interactions<'_> {
         if caller.mode == ApiKeyMode::Live && terminal.kind == TerminalKind::Simulated {
             return Err(EngineError::LivemodeMismatch);
         }
+        if Engine::check_terminal_mode(caller, &terminal).is_err() {
+            return Err(EngineError::TerminalNotFound(req.terminal.clone()));
+        }
         self.engine.ensure_registered(&terminal).await;
         let new = NewInteraction {
             merchant_id: merchant,
@@ -1197,7 +1280,9 @@ impl Interactions<'_> {
         }
 
         let id = InteractionId::generate(now);
-        let (interaction, first_event) = Interaction::create(new, id, true, now)?;
+        let (mut interaction, first_event) = Interaction::create(new, id, true, now)?;
+        // An interaction's mode is its terminal's (which the key's mode matched above).
+        interaction.livemode = terminal.livemode;
         let idempotency = keys
             .into_iter()
             .map(|(key, ttl)| IdempotencyRecord {
@@ -1287,13 +1372,16 @@ impl Interactions<'_> {
             .then(|| self.engine.inner.live.get(id))
             .flatten()
         {
-            if entry.merchant_id != caller.merchant_id {
+            let snapshot = entry.snapshot();
+            if entry.merchant_id != caller.merchant_id || snapshot.livemode != caller.livemode() {
                 return Err(EngineError::NotFound("interaction"));
             }
-            return Ok((*entry.snapshot()).clone());
+            return Ok((*snapshot).clone());
         }
         match self.engine.inner.store.get_interaction(id).await? {
-            Some(i) if i.merchant_id == caller.merchant_id => Ok(i),
+            Some(i) if i.merchant_id == caller.merchant_id && i.livemode == caller.livemode() => {
+                Ok(i)
+            }
             _ => Err(EngineError::NotFound("interaction")),
         }
     }
@@ -1407,7 +1495,13 @@ impl Interactions<'_> {
             .engine
             .inner
             .store
-            .find_interactions(caller.merchant_id, filter)
+            .find_interactions(
+                caller.merchant_id,
+                &InteractionFilter {
+                    livemode: Some(caller.livemode()),
+                    ..filter.clone()
+                },
+            )
             .await?;
         if !self.engine.memory_is_truth() {
             return Ok(found);
@@ -1446,7 +1540,9 @@ impl Transactions<'_> {
         id: TransactionId,
     ) -> Result<Transaction, EngineError> {
         match self.engine.inner.store.get_transaction(id).await? {
-            Some(t) if t.merchant_id == caller.merchant_id => Ok(t),
+            Some(t) if t.merchant_id == caller.merchant_id && t.livemode == caller.livemode() => {
+                Ok(t)
+            }
             _ => Err(EngineError::NotFound("transaction")),
         }
     }

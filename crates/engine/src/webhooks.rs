@@ -4,7 +4,7 @@
 //! `engine.rs`, delivered by the `poigate-webhooks` worker. What is here is management:
 //! validated endpoints, secrets generated from the OS, rotation with overlap, the log.
 
-use crate::engine::Engine;
+use crate::engine::{Caller, Engine};
 use crate::error::EngineError;
 use crate::services::Webhooks;
 use base64::Engine as _;
@@ -107,6 +107,7 @@ impl Engine {
     pub(crate) async fn save_new_record(
         &self,
         merchant: MerchantId,
+        livemode: bool,
         kind: EndpointKind,
         new: NewEndpoint,
     ) -> Result<WebhookEndpoint, EngineError> {
@@ -114,6 +115,7 @@ impl Engine {
         let record = WebhookEndpoint {
             id: WebhookEndpointId::generate(now),
             merchant_id: merchant,
+            livemode,
             kind,
             url: new.url,
             format: new.format.filter(|f| f != "native"),
@@ -156,11 +158,13 @@ impl Engine {
 }
 
 impl Webhooks<'_> {
+    /// Creates an endpoint of the caller's key's mode: it receives only that mode's events.
     pub async fn create_webhook_endpoint(
         &self,
-        merchant: MerchantId,
+        caller: &Caller,
         new: NewEndpoint,
     ) -> Result<WebhookEndpoint, EngineError> {
+        let merchant = caller.merchant_id;
         self.engine.validate_endpoint(
             &new.url,
             &new.events,
@@ -182,49 +186,52 @@ impl Webhooks<'_> {
             ));
         }
         self.engine
-            .save_new_record(merchant, EndpointKind::Endpoint, new)
+            .save_new_record(merchant, caller.livemode(), EndpointKind::Endpoint, new)
             .await
     }
 
+    /// The caller's endpoints, of its key's mode only.
     pub async fn list_webhook_endpoints(
         &self,
-        merchant: MerchantId,
+        caller: &Caller,
     ) -> Result<Vec<WebhookEndpoint>, EngineError> {
         Ok(self
             .engine
             .inner
             .store
-            .list_webhook_endpoints(merchant)
+            .list_webhook_endpoints(caller.merchant_id)
             .await?
             .into_iter()
-            .filter(|e| e.kind == EndpointKind::Endpoint)
+            .filter(|e| e.kind == EndpointKind::Endpoint && e.livemode == caller.livemode())
             .collect())
     }
 
+    /// One of the caller's endpoints; one of the other mode is not found, like another
+    /// merchant's.
     pub async fn webhook_endpoint(
         &self,
-        merchant: MerchantId,
+        caller: &Caller,
         id: WebhookEndpointId,
     ) -> Result<WebhookEndpoint, EngineError> {
         match self
             .engine
             .inner
             .store
-            .get_webhook_endpoint(merchant, id)
+            .get_webhook_endpoint(caller.merchant_id, id)
             .await?
         {
-            Some(e) if e.kind == EndpointKind::Endpoint => Ok(e),
+            Some(e) if e.kind == EndpointKind::Endpoint && e.livemode == caller.livemode() => Ok(e),
             _ => Err(EngineError::NotFound("webhook endpoint")),
         }
     }
 
     pub async fn update_webhook_endpoint(
         &self,
-        merchant: MerchantId,
+        caller: &Caller,
         id: WebhookEndpointId,
         update: EndpointUpdate,
     ) -> Result<WebhookEndpoint, EngineError> {
-        let mut endpoint = self.webhook_endpoint(merchant, id).await?;
+        let mut endpoint = self.webhook_endpoint(caller, id).await?;
         if let Some(url) = update.url {
             endpoint.url = url;
         }
@@ -260,10 +267,11 @@ impl Webhooks<'_> {
 
     pub async fn delete_webhook_endpoint(
         &self,
-        merchant: MerchantId,
+        caller: &Caller,
         id: WebhookEndpointId,
     ) -> Result<(), EngineError> {
-        self.webhook_endpoint(merchant, id).await?;
+        let merchant = caller.merchant_id;
+        self.webhook_endpoint(caller, id).await?;
         if self
             .engine
             .inner
@@ -281,11 +289,11 @@ impl Webhooks<'_> {
     /// configuration), so receivers can switch without losing a message.
     pub async fn rotate_webhook_secret(
         &self,
-        merchant: MerchantId,
+        caller: &Caller,
         id: WebhookEndpointId,
         overlap: Option<Duration>,
     ) -> Result<WebhookEndpoint, EngineError> {
-        let mut endpoint = self.webhook_endpoint(merchant, id).await?;
+        let mut endpoint = self.webhook_endpoint(caller, id).await?;
         self.engine.rotate(&mut endpoint, overlap).await?;
         Ok(endpoint)
     }
@@ -315,7 +323,7 @@ impl Webhooks<'_> {
             enabled: true,
         };
         self.engine
-            .save_new_record(merchant, EndpointKind::Callbacks, new)
+            .save_new_record(merchant, false, EndpointKind::Callbacks, new)
             .await
     }
 
@@ -329,39 +337,47 @@ impl Webhooks<'_> {
         Ok(record)
     }
 
+    /// The caller's deliveries, of its key's mode only (filtered in the store's query, so
+    /// pages never mix modes).
     pub async fn deliveries(
         &self,
-        merchant: MerchantId,
+        caller: &Caller,
         filter: &DeliveryFilter,
     ) -> Result<Vec<DeliveryRecord>, EngineError> {
+        let filter = DeliveryFilter {
+            livemode: Some(caller.livemode()),
+            ..filter.clone()
+        };
         Ok(self
             .engine
             .inner
             .store
-            .list_deliveries(merchant, filter)
+            .list_deliveries(caller.merchant_id, &filter)
             .await?)
     }
 
     pub async fn delivery(
         &self,
-        merchant: MerchantId,
+        caller: &Caller,
         id: DeliveryId,
     ) -> Result<DeliveryRecord, EngineError> {
         self.engine
             .inner
             .store
-            .get_delivery(merchant, id)
+            .get_delivery(caller.merchant_id, id)
             .await?
+            .filter(|d| d.livemode == caller.livemode())
             .ok_or(EngineError::NotFound("webhook delivery"))
     }
 
     /// Sends a delivery again now, with a fresh retry schedule.
     pub async fn redeliver(
         &self,
-        merchant: MerchantId,
+        caller: &Caller,
         id: DeliveryId,
     ) -> Result<DeliveryRecord, EngineError> {
-        let delivery = self.delivery(merchant, id).await?;
+        let merchant = caller.merchant_id;
+        let delivery = self.delivery(caller, id).await?;
         if delivery.status == DeliveryStatus::Pending {
             return Err(EngineError::NotAllowed("the delivery is still pending"));
         }
@@ -388,6 +404,6 @@ impl Webhooks<'_> {
             .redeliver(merchant, id, self.engine.now())
             .await?;
         self.engine.inner.outbox_signal.notify_one();
-        self.delivery(merchant, id).await
+        self.delivery(caller, id).await
     }
 }

@@ -13,7 +13,7 @@ pub const MERCHANT_SELECT: &str = "SELECT id, name, created_at, disabled_at FROM
 pub const API_KEY_SELECT: &str = "SELECT id, merchant_id, mode, secret_hash, display_prefix, label, created_at, revoked_at, last_used_at FROM api_keys";
 pub const ADMIN_KEY_SELECT: &str =
     "SELECT id, secret_hash, display_prefix, created_at, revoked_at FROM admin_keys";
-pub const TERMINAL_SELECT: &str = "SELECT id, merchant_id, serial_number, model, label, kind, created_at, connection FROM terminals";
+pub const TERMINAL_SELECT: &str = "SELECT id, merchant_id, serial_number, model, label, kind, created_at, connection, livemode FROM terminals";
 pub const CREDENTIAL_SELECT: &str = "SELECT secret_hash, terminal_id, kind, created_at, expires_at, used_at, revoked_at FROM device_credentials";
 
 /// The body column of a domain object: the JSON of its storage row.
@@ -84,6 +84,7 @@ pub fn terminal_row(r: &Row) -> StoreResult<Terminal> {
     Ok(Terminal {
         id: id(r, 0)?,
         merchant_id: id(r, 1)?,
+        livemode: col(r, 8)?,
         serial_number: col(r, 2)?,
         model: col(r, 3)?,
         label: col(r, 4)?,

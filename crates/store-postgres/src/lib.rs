@@ -327,8 +327,8 @@ async fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> StoreResult<()
 pub(crate) async fn upsert_transaction(tx: &Transaction<'_>, txn: &Txn) -> StoreResult<()> {
     exec(
         tx,
-        "INSERT INTO transactions (id, merchant_id, interaction_id, created_at, updated_at, body, condition, last_seq, captured_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        "INSERT INTO transactions (id, merchant_id, interaction_id, created_at, updated_at, body, condition, last_seq, captured_at, livemode)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body,
              condition = excluded.condition, last_seq = excluded.last_seq, captured_at = excluded.captured_at",
         &[
@@ -341,6 +341,7 @@ pub(crate) async fn upsert_transaction(tx: &Transaction<'_>, txn: &Txn) -> Store
             &rows::ConditionRow::from(txn.condition).as_str(),
             &seq(txn.last_seq)?,
             &txn.captured_at.map(Timestamp::as_millis),
+            &txn.livemode,
         ],
     )
     .await
@@ -592,8 +593,8 @@ impl Store for PostgresStore {
         let c = self.client().await?;
         exec(
             &c,
-            "INSERT INTO terminals (id, merchant_id, serial_number, model, poiid, label, kind, created_at, connection)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO terminals (id, merchant_id, serial_number, model, poiid, label, kind, created_at, connection, livemode)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 &terminal.id.to_string(),
                 &terminal.merchant_id.to_string(),
@@ -604,6 +605,7 @@ impl Store for PostgresStore {
                 &terminal_kind_str(terminal.kind),
                 &terminal.created_at.as_millis(),
                 &terminal.connection.as_str(),
+                &terminal.livemode,
             ],
         )
         .await
@@ -759,8 +761,8 @@ impl Store for PostgresStore {
             let inserted = exec(
                 &tx,
                 "INSERT INTO interactions (id, merchant_id, terminal_id, status, live, reference, sale_id,
-                                           service_id, last_seq, created_at, updated_at, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                           service_id, last_seq, created_at, updated_at, body, livemode)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT (terminal_id) WHERE live DO NOTHING",
                 &[
                     &i.id.to_string(),
@@ -775,6 +777,7 @@ impl Store for PostgresStore {
                     &i.created_at.as_millis(),
                     &i.updated_at.as_millis(),
                     &encode_json(i)?,
+                    &i.livemode,
                 ],
             )
             .await
@@ -914,6 +917,9 @@ impl Store for PostgresStore {
         }
         if let Some(v) = f.status {
             q.push(" AND status = {}", v.as_str());
+        }
+        if let Some(v) = f.livemode {
+            q.push(" AND livemode = {}", v);
         }
         if let Some(v) = f.before {
             q.push(" AND id < {}", v.to_string());

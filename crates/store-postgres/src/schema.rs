@@ -295,6 +295,21 @@ UPDATE operations
  WHERE body::jsonb->>'idempotency_key' IS NOT NULL;
 "#,
     ),
+    (
+        4,
+        r#"
+-- Live and test separation (SQLite migration 9): the mode of terminals, interactions,
+-- transactions, webhook endpoints, outbox messages and deliveries, so that every list a key
+-- reads is filtered by its mode in the query and the outbox fans a message out only to
+-- endpoints of its mode. Rows written before are test.
+ALTER TABLE terminals ADD COLUMN livemode boolean NOT NULL DEFAULT false;
+ALTER TABLE interactions ADD COLUMN livemode boolean NOT NULL DEFAULT false;
+ALTER TABLE transactions ADD COLUMN livemode boolean NOT NULL DEFAULT false;
+ALTER TABLE webhook_endpoints ADD COLUMN livemode boolean NOT NULL DEFAULT false;
+ALTER TABLE webhook_messages ADD COLUMN livemode boolean NOT NULL DEFAULT false;
+ALTER TABLE webhook_deliveries ADD COLUMN livemode boolean NOT NULL DEFAULT false;
+"#,
+    ),
 ];
 
 /// Applies every migration the database lacks, in one transaction under the advisory lock;

@@ -31,6 +31,7 @@ pub async fn insert_messages(tx: &Transaction<'_>, messages: &[OutboxMessage]) -
             let subscribed = list.iter().any(|e| {
                 e.kind == EndpointKind::Endpoint
                     && e.enabled
+                    && e.livemode == m.livemode
                     && filter_accepts(&e.events, m.event_type)
             });
             if !subscribed {
@@ -39,8 +40,8 @@ pub async fn insert_messages(tx: &Transaction<'_>, messages: &[OutboxMessage]) -
         }
         exec(
             tx,
-            "INSERT INTO webhook_messages (id, merchant_id, type, subject_id, created_at, body)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO webhook_messages (id, merchant_id, type, subject_id, created_at, body, livemode)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &m.id.to_string(),
                 &m.merchant_id.to_string(),
@@ -48,6 +49,7 @@ pub async fn insert_messages(tx: &Transaction<'_>, messages: &[OutboxMessage]) -
                 &m.subject_id,
                 &m.created_at.as_millis(),
                 &encode_json(m)?,
+                &m.livemode,
             ],
         )
         .await
@@ -119,8 +121,10 @@ pub async fn dispatch(tx: &Transaction<'_>, limit: u32, now: Timestamp) -> Store
         let mut targets: Vec<Target> = list
             .iter()
             .filter(|e| {
+                // A live event never goes to a test endpoint, nor a test event to a live one.
                 e.kind == EndpointKind::Endpoint
                     && e.enabled
+                    && e.livemode == message.livemode
                     && filter_accepts(&e.events, message.event_type)
             })
             .map(|e| Target {
@@ -152,8 +156,9 @@ pub async fn dispatch(tx: &Transaction<'_>, limit: u32, now: Timestamp) -> Store
             exec(
                 tx,
                 "INSERT INTO webhook_deliveries (id, message_seq, merchant_id, endpoint_id, url, target_key, subject_id,
-                                                 type, status, next_attempt_at, last_error, created_at, updated_at, format)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)",
+                                                 type, status, next_attempt_at, last_error, created_at, updated_at, format,
+                                                 livemode)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)",
                 &[
                     &DeliveryId::generate(now).to_string(),
                     &seq,
@@ -168,6 +173,7 @@ pub async fn dispatch(tx: &Transaction<'_>, limit: u32, now: Timestamp) -> Store
                     &target.error,
                     &now.as_millis(),
                     &target.format,
+                    &message.livemode,
                 ],
             )
             .await
@@ -419,8 +425,8 @@ pub async fn save_endpoint<C: GenericClient>(c: &C, e: &WebhookEndpoint) -> Stor
     };
     exec(
         c,
-        "INSERT INTO webhook_endpoints (id, merchant_id, kind, enabled, created_at, updated_at, body)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO webhook_endpoints (id, merchant_id, kind, enabled, created_at, updated_at, body, livemode)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at, body = excluded.body",
         &[
             &e.id.to_string(),
@@ -430,6 +436,7 @@ pub async fn save_endpoint<C: GenericClient>(c: &C, e: &WebhookEndpoint) -> Stor
             &e.created_at.as_millis(),
             &e.updated_at.as_millis(),
             &encode_json(e)?,
+            &e.livemode,
         ],
     )
     .await
@@ -481,7 +488,7 @@ pub async fn delete_endpoint(
 
 const DELIVERY_SELECT: &str =
     "SELECT d.id, m.id, d.merchant_id, d.endpoint_id, d.url, d.type, d.subject_id, d.status,
-        d.next_attempt_at, d.last_error, d.created_at, d.updated_at
+        d.next_attempt_at, d.last_error, d.created_at, d.updated_at, d.livemode
     FROM webhook_deliveries d JOIN webhook_messages m ON m.seq = d.message_seq";
 
 async fn delivery_rows<C: GenericClient>(
@@ -528,6 +535,7 @@ async fn delivery_rows<C: GenericClient>(
             id: parse_id(&delivery)?,
             message_id: id(r, 1)?,
             merchant_id: id(r, 2)?,
+            livemode: col(r, 12)?,
             endpoint_id: col::<Option<&str>>(r, 3)?.map(parse_id).transpose()?,
             url: col(r, 4)?,
             event_type: WebhookEventType::parse(kind)
@@ -563,6 +571,9 @@ pub async fn list_deliveries<C: GenericClient>(
     }
     if let Some(s) = &f.subject_id {
         q.push(" AND d.subject_id = {}", s.clone());
+    }
+    if let Some(m) = f.livemode {
+        q.push(" AND d.livemode = {}", m);
     }
     if let Some(b) = f.before {
         q.push(" AND d.id < {}", b.to_string());

@@ -43,6 +43,7 @@ async fn terminal(store: &PostgresStore, m: &Merchant, serial: &str) -> Terminal
     let term = Terminal {
         id: TerminalId::generate(t(0)),
         merchant_id: m.id,
+        livemode: false,
         serial_number: serial.into(),
         model: "V400m".into(),
         label: None,
@@ -178,6 +179,7 @@ async fn two_nodes_lease_each_delivery_once() {
     a.save_webhook_endpoint(&WebhookEndpoint {
         id: WebhookEndpointId::generate(t(0)),
         merchant_id: m.id,
+        livemode: false,
         kind: EndpointKind::Endpoint,
         url: "https://hooks.example/in".into(),
         format: None,

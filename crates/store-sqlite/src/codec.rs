@@ -8,7 +8,7 @@ use poigate_store::{
 };
 
 pub const API_KEY_SELECT: &str = "SELECT id, merchant_id, mode, secret_hash, display_prefix, label, created_at, revoked_at, last_used_at FROM api_keys";
-pub const TERMINAL_SELECT: &str = "SELECT id, merchant_id, serial_number, model, label, kind, created_at, connection FROM terminals";
+pub const TERMINAL_SELECT: &str = "SELECT id, merchant_id, serial_number, model, label, kind, created_at, connection, livemode FROM terminals";
 pub const CREDENTIAL_SELECT: &str = "SELECT secret_hash, terminal_id, kind, created_at, expires_at, used_at, revoked_at FROM device_credentials";
 
 /// The body column of a domain object: the JSON of its storage row
@@ -94,10 +94,12 @@ pub fn terminal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<Termi
     let kind: String = r.get(5)?;
     let created_at: i64 = r.get(6)?;
     let connection: String = r.get(7)?;
+    let livemode: bool = r.get(8)?;
     Ok((|| {
         Ok(Terminal {
             id: parse_id(&id)?,
             merchant_id: parse_id(&merchant_id)?,
+            livemode,
             serial_number,
             model,
             label,

@@ -331,8 +331,8 @@ fn insert_events(conn: &Connection, events: &[Event]) -> StoreResult<()> {
 
 pub(crate) fn upsert_transaction(conn: &Connection, txn: &Transaction) -> StoreResult<()> {
     conn.prepare_cached(
-        "INSERT INTO transactions (id, merchant_id, interaction_id, created_at, updated_at, body, condition, last_seq, captured_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO transactions (id, merchant_id, interaction_id, created_at, updated_at, body, condition, last_seq, captured_at, livemode)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body,
              condition = excluded.condition, last_seq = excluded.last_seq, captured_at = excluded.captured_at",
     )
@@ -346,7 +346,8 @@ pub(crate) fn upsert_transaction(conn: &Connection, txn: &Transaction) -> StoreR
             encode_json(txn).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
             rows::ConditionRow::from(txn.condition).as_str(),
             txn.last_seq as i64,
-            txn.captured_at.map(Timestamp::as_millis)
+            txn.captured_at.map(Timestamp::as_millis),
+            txn.livemode
         ])
     })
     .map_err(db)?;
@@ -641,8 +642,8 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| {
                 conn.prepare_cached(
-                    "INSERT INTO terminals (id, merchant_id, serial_number, model, poiid, label, kind, created_at, connection)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO terminals (id, merchant_id, serial_number, model, poiid, label, kind, created_at, connection, livemode)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -654,7 +655,8 @@ impl Store for SqliteStore {
                         t.label,
                         terminal_kind_str(t.kind),
                         t.created_at.as_millis(),
-                        t.connection.as_str()
+                        t.connection.as_str(),
+                        t.livemode
                     ])
                 })
                 .map_err(|e| {
@@ -821,8 +823,8 @@ impl Store for SqliteStore {
                 let inserted = conn
                     .prepare_cached(
                         "INSERT INTO interactions (id, merchant_id, terminal_id, status, live, reference, sale_id,
-                                                   service_id, last_seq, created_at, updated_at, body)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                                   service_id, last_seq, created_at, updated_at, body, livemode)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                     )
                     .and_then(|mut s| {
                         s.execute(params![
@@ -837,7 +839,8 @@ impl Store for SqliteStore {
                             i.last_seq as i64,
                             i.created_at.as_millis(),
                             i.updated_at.as_millis(),
-                            encode_json(i).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?
+                            encode_json(i).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+                            i.livemode
                         ])
                     });
                 match inserted {
@@ -982,6 +985,9 @@ impl Store for SqliteStore {
                 }
                 if let Some(v) = f.status {
                     add(" AND status = ?", Box::new(v.as_str()));
+                }
+                if let Some(v) = f.livemode {
+                    add(" AND livemode = ?", Box::new(v));
                 }
                 if let Some(v) = f.before {
                     add(" AND id < ?", Box::new(v.to_string()));

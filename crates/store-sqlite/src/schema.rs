@@ -285,6 +285,21 @@ UPDATE operations
  WHERE json_extract(body, '$.idempotency_key') IS NOT NULL;
 "#,
     ),
+    (
+        9,
+        r#"
+-- Live and test separation (issue 12): the mode of terminals, interactions, transactions,
+-- webhook endpoints, outbox messages and deliveries, so that every list a key reads is
+-- filtered by its mode in the query and the outbox fans a message out only to endpoints of
+-- its mode. Rows written before are test (the demo and every earlier key were test).
+ALTER TABLE terminals ADD COLUMN livemode INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE interactions ADD COLUMN livemode INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE transactions ADD COLUMN livemode INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE webhook_endpoints ADD COLUMN livemode INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE webhook_messages ADD COLUMN livemode INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE webhook_deliveries ADD COLUMN livemode INTEGER NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 /// Applies every migration newer than the database's `user_version`.

@@ -20,8 +20,8 @@ use std::collections::HashMap;
 pub fn insert_messages(conn: &Connection, messages: &[OutboxMessage]) -> StoreResult<()> {
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO webhook_messages (id, merchant_id, type, subject_id, created_at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO webhook_messages (id, merchant_id, type, subject_id, created_at, body, livemode)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(db)?;
     let mut endpoints: HashMap<MerchantId, Vec<WebhookEndpoint>> = HashMap::new();
@@ -36,6 +36,7 @@ pub fn insert_messages(conn: &Connection, messages: &[OutboxMessage]) -> StoreRe
             let subscribed = list.iter().any(|e| {
                 e.kind == EndpointKind::Endpoint
                     && e.enabled
+                    && e.livemode == m.livemode
                     && filter_accepts(&e.events, m.event_type)
             });
             if !subscribed {
@@ -48,7 +49,8 @@ pub fn insert_messages(conn: &Connection, messages: &[OutboxMessage]) -> StoreRe
             m.event_type.as_str(),
             m.subject_id,
             m.created_at.as_millis(),
-            encode_json(m)?
+            encode_json(m)?,
+            m.livemode
         ])
         .map_err(db)?;
     }
@@ -92,8 +94,9 @@ pub fn dispatch(conn: &Connection, limit: u32, now: Timestamp) -> StoreResult<u3
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO webhook_deliveries (id, message_seq, merchant_id, endpoint_id, url, target_key, subject_id,
-                                             type, status, next_attempt_at, last_error, created_at, updated_at, format)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+                                             type, status, next_attempt_at, last_error, created_at, updated_at, format,
+                                             livemode)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
         )
         .map_err(db)?;
     let mut mark = conn
@@ -110,8 +113,10 @@ pub fn dispatch(conn: &Connection, limit: u32, now: Timestamp) -> StoreResult<u3
         let mut targets: Vec<Target> = list
             .iter()
             .filter(|e| {
+                // A live event never goes to a test endpoint, nor a test event to a live one.
                 e.kind == EndpointKind::Endpoint
                     && e.enabled
+                    && e.livemode == message.livemode
                     && filter_accepts(&e.events, message.event_type)
             })
             .map(|e| Target {
@@ -157,7 +162,8 @@ pub fn dispatch(conn: &Connection, limit: u32, now: Timestamp) -> StoreResult<u3
                     error.is_none().then_some(now.as_millis()),
                     error,
                     now.as_millis(),
-                    format
+                    format,
+                    message.livemode
                 ])
                 .map_err(db)?;
         }
@@ -395,8 +401,8 @@ pub fn save_endpoint(conn: &Connection, e: &WebhookEndpoint) -> StoreResult<()> 
         EndpointKind::Callbacks => "callbacks",
     };
     conn.prepare_cached(
-        "INSERT INTO webhook_endpoints (id, merchant_id, kind, enabled, created_at, updated_at, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO webhook_endpoints (id, merchant_id, kind, enabled, created_at, updated_at, body, livemode)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at, body = excluded.body",
     )
     .and_then(|mut s| {
@@ -407,7 +413,8 @@ pub fn save_endpoint(conn: &Connection, e: &WebhookEndpoint) -> StoreResult<()> 
             e.enabled,
             e.created_at.as_millis(),
             e.updated_at.as_millis(),
-            encode_json(e).map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))?
+            encode_json(e).map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))?,
+            e.livemode
         ])
     })
     .map_err(db)?;
@@ -459,7 +466,7 @@ pub fn delete_endpoint(
 
 const DELIVERY_SELECT: &str =
     "SELECT d.id, m.id, d.merchant_id, d.endpoint_id, d.url, d.type, d.subject_id, d.status,
-        d.next_attempt_at, d.last_error, d.created_at, d.updated_at
+        d.next_attempt_at, d.last_error, d.created_at, d.updated_at, d.livemode
     FROM webhook_deliveries d JOIN webhook_messages m ON m.seq = d.message_seq";
 
 fn delivery_rows(
@@ -480,6 +487,7 @@ fn delivery_rows(
         Option<String>,
         i64,
         i64,
+        bool,
     );
     let raws: Vec<Raw> = {
         let mut stmt = conn.prepare_cached(sql).map_err(db)?;
@@ -498,6 +506,7 @@ fn delivery_rows(
                     r.get(9)?,
                     r.get(10)?,
                     r.get(11)?,
+                    r.get(12)?,
                 ))
             })
             .map_err(db)?;
@@ -523,6 +532,7 @@ fn delivery_rows(
         error,
         created,
         updated,
+        livemode,
     ) in raws
     {
         let attempts = attempts_stmt
@@ -542,6 +552,7 @@ fn delivery_rows(
             id: parse_id(&id)?,
             message_id: parse_id(&message_id)?,
             merchant_id: parse_id(&merchant_id)?,
+            livemode,
             endpoint_id: endpoint_id.as_deref().map(parse_id).transpose()?,
             url,
             event_type: WebhookEventType::parse(&kind)
@@ -581,6 +592,10 @@ pub fn list_deliveries(
     if let Some(s) = &f.subject_id {
         sql.push_str(" AND d.subject_id = ?");
         args.push(Box::new(s.clone()));
+    }
+    if let Some(m) = f.livemode {
+        sql.push_str(" AND d.livemode = ?");
+        args.push(Box::new(m));
     }
     if let Some(b) = f.before {
         sql.push_str(" AND d.id < ?");

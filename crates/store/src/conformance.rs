@@ -55,6 +55,7 @@ macro_rules! conformance_tests {
             expired_idempotency_keys_are_reusable,
             events_page_in_both_orders,
             lookups_filter_and_page,
+            modes_never_mix,
             outbox_fans_out_to_matching_endpoints_and_retries,
             deliveries_are_ordered_per_target_and_subject,
             gone_disables_the_endpoint_and_fails_its_backlog,
@@ -113,6 +114,7 @@ async fn merchant(store: &Arc<dyn Store>, name: &str) -> Merchant {
 
 async fn terminal(store: &Arc<dyn Store>, m: &Merchant, serial: &str) -> Terminal {
     let term = Terminal {
+        livemode: false,
         id: TerminalId::generate(t(0)),
         merchant_id: m.id,
         serial_number: serial.to_string(),
@@ -771,8 +773,125 @@ pub async fn lookups_filter_and_page(store: Arc<dyn Store>) {
     assert!(scoped.is_empty(), "another merchant's lookup finds nothing");
 }
 
+/// Live and test objects of one merchant never mix: the mode is stored on terminals,
+/// interactions, endpoints and deliveries; lookups and delivery lists filter by it in the
+/// query; the outbox sends a message only to endpoints of its own mode.
+pub async fn modes_never_mix(store: Arc<dyn Store>) {
+    let m = merchant(&store, "M").await;
+    let test_term = terminal(&store, &m, "1").await;
+    let live_term = Terminal {
+        livemode: true,
+        id: TerminalId::generate(t(0)),
+        kind: TerminalKind::Device,
+        connection: TerminalConnection::Link,
+        serial_number: "2".to_string(),
+        ..test_term.clone()
+    };
+    store
+        .create_terminal(&live_term)
+        .await
+        .expect("live terminal");
+    assert_eq!(
+        store.get_terminal(live_term.id).await.expect("get"),
+        Some(live_term.clone())
+    );
+    assert_eq!(
+        store
+            .list_terminals(m.id)
+            .await
+            .expect("list")
+            .iter()
+            .map(|t| (t.id, t.livemode))
+            .collect::<std::collections::HashSet<_>>(),
+        [(test_term.id, false), (live_term.id, true)].into()
+    );
+    let test_hook = endpoint(&m, "https://test.example/hook", &["*"], true);
+    let live_hook = WebhookEndpoint {
+        livemode: true,
+        id: WebhookEndpointId::generate(t(0)),
+        url: "https://live.example/hook".to_string(),
+        ..test_hook.clone()
+    };
+    for e in [&test_hook, &live_hook] {
+        store.save_webhook_endpoint(e).await.expect("save endpoint");
+    }
+    assert_eq!(
+        store
+            .get_webhook_endpoint(m.id, live_hook.id)
+            .await
+            .expect("get"),
+        Some(live_hook.clone())
+    );
+    let (test_i, e1) = new_interaction(&m, &test_term, 100, 1);
+    let (mut live_i, e2) = new_interaction(&m, &live_term, 200, 2);
+    live_i.livemode = true;
+    for (i, e) in [(&test_i, &e1), (&live_i, &e2)] {
+        store
+            .create_interaction(&create(i, e))
+            .await
+            .expect("create");
+    }
+    assert_eq!(
+        store.get_interaction(live_i.id).await.expect("get"),
+        Some(live_i.clone())
+    );
+    for (mode, want) in [
+        (Some(true), vec![live_i.id]),
+        (Some(false), vec![test_i.id]),
+    ] {
+        let found = store
+            .find_interactions(
+                m.id,
+                &InteractionFilter {
+                    sale_id: Some("till-1".into()),
+                    livemode: mode,
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("find");
+        assert_eq!(found.iter().map(|i| i.id).collect::<Vec<_>>(), want);
+    }
+    // Each interaction's message goes to its own mode's endpoint only: two deliveries.
+    assert_eq!(store.dispatch_outbox(100, t(3)).await.expect("dispatch"), 2);
+    for (mode, hook) in [(true, &live_hook), (false, &test_hook)] {
+        let found = store
+            .list_deliveries(
+                m.id,
+                &DeliveryFilter {
+                    livemode: Some(mode),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("deliveries");
+        assert_eq!(found.len(), 1, "one delivery of mode {mode}");
+        assert_eq!(found[0].endpoint_id, Some(hook.id));
+        assert_eq!(found[0].livemode, mode);
+    }
+    let jobs = store
+        .lease_due_deliveries(t(3), t(60_000), 10, vec![])
+        .await
+        .expect("lease");
+    assert_eq!(jobs.len(), 2);
+    for job in &jobs {
+        let want = if job.message.livemode {
+            &live_hook
+        } else {
+            &test_hook
+        };
+        assert_eq!(
+            job.url, want.url,
+            "a message reaches its own mode's endpoint"
+        );
+    }
+}
+
 fn endpoint(m: &Merchant, url: &str, events: &[&str], enabled: bool) -> WebhookEndpoint {
     WebhookEndpoint {
+        livemode: false,
         id: WebhookEndpointId::generate(t(0)),
         merchant_id: m.id,
         kind: EndpointKind::Endpoint,

@@ -166,6 +166,9 @@ pub struct InteractionFilter {
     pub reference: Option<String>,
     pub terminal_id: Option<TerminalId>,
     pub status: Option<Status>,
+    /// Only interactions of this mode (live or test); a key's lookups always set it, so
+    /// lists never mix modes.
+    pub livemode: Option<bool>,
     /// Only interactions older than this one (cursor paging, newest first).
     pub before: Option<InteractionId>,
     pub limit: u32,
@@ -245,6 +248,8 @@ pub struct DeliveryRecord {
     pub id: DeliveryId,
     pub message_id: MessageId,
     pub merchant_id: MerchantId,
+    /// The mode of the message delivered (and of its endpoint).
+    pub livemode: bool,
     pub endpoint_id: Option<WebhookEndpointId>,
     pub url: String,
     pub event_type: WebhookEventType,
@@ -264,6 +269,8 @@ pub struct DeliveryFilter {
     pub event_type: Option<WebhookEventType>,
     pub status: Option<DeliveryStatus>,
     pub subject_id: Option<String>,
+    /// Only deliveries of messages of this mode (live or test).
+    pub livemode: Option<bool>,
     /// Only deliveries older than this one (cursor paging, newest first).
     pub before: Option<DeliveryId>,
     pub limit: u32,

@@ -210,6 +210,16 @@ impl TestServer {
     /// Runs the simulator on a paired link terminal, as a real client of the link, and
     /// waits until it is connected.
     pub async fn run_link_sim(&self, terminal: &LinkTerminal) -> anyhow::Result<LinkClient> {
+        self.run_link_sim_as(terminal, &self.client()).await
+    }
+
+    /// [`TestServer::run_link_sim`], watching the terminal with `client`'s key (a live
+    /// terminal is visible to live keys only).
+    pub async fn run_link_sim_as(
+        &self,
+        terminal: &LinkTerminal,
+        client: &Client,
+    ) -> anyhow::Result<LinkClient> {
         let mut config = ClientConfig::new(self.link_url(), &terminal.device_key, &terminal.serial);
         config.simulator = SimulatorConfig {
             speed: self.options.sim_speed,
@@ -222,7 +232,7 @@ impl TestServer {
             sim.state()
         );
         let status = eventually(Duration::from_secs(10), || async {
-            let t = self.client().terminal(&terminal.poiid).await.ok()?;
+            let t = client.terminal(&terminal.poiid).await.ok()?;
             t.connected.then_some(t.status)
         })
         .await?;

@@ -92,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
         .save_webhook_endpoint(&WebhookEndpoint {
             id: WebhookEndpointId::generate(now),
             merchant_id: merchant.id,
+            livemode: false,
             kind: EndpointKind::Endpoint,
             url: url.clone(),
             format: None,
@@ -114,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
             let terminal = Terminal {
                 id: TerminalId::generate(now),
                 merchant_id: merchant.id,
+                livemode: false,
                 serial_number: format!("{i}"),
                 model: "V400m".into(),
                 label: None,

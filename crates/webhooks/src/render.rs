@@ -75,6 +75,7 @@ pub fn body(message: &OutboxMessage) -> Result<Vec<u8>, serde_json::Error> {
             data: TerminalView {
                 id: terminal.id,
                 object: "terminal".into(),
+                livemode: terminal.livemode,
                 serial_number: terminal.serial_number.clone(),
                 model: terminal.model.clone(),
                 poiid: terminal.poiid(),

@@ -15,7 +15,7 @@ pub(crate) async fn active_interaction(
 ) -> Result<Option<InteractionId>, EngineError> {
     let view = engine
         .admin()
-        .find_terminal(caller.merchant_id, reference)
+        .find_terminal_for(caller, reference)
         .await
         .map_err(|e| match e {
             EngineError::NotFound(_) => EngineError::TerminalNotFound(reference.to_string()),

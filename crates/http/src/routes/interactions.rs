@@ -462,7 +462,7 @@ pub async fn list_interactions(
         Some(reference) => match state
             .engine
             .admin()
-            .find_terminal(caller.merchant_id, reference)
+            .find_terminal_for(&caller, reference)
             .await
         {
             Ok(t) => Some(t.terminal.id),
@@ -479,6 +479,8 @@ pub async fn list_interactions(
         reference: query.reference,
         terminal_id,
         status,
+        // The engine sets the caller's mode.
+        livemode: None,
         before,
         limit: limit + 1,
     };

@@ -15,6 +15,7 @@ pub(crate) fn terminal_view(t: &EngineTerminal) -> TerminalView {
     TerminalView {
         id: t.terminal.id,
         object: "terminal".into(),
+        livemode: t.terminal.livemode,
         serial_number: t.terminal.serial_number.clone(),
         model: t.terminal.model.clone(),
         poiid: t.terminal.poiid(),
@@ -45,11 +46,7 @@ pub async fn list_terminals(
     State(state): State<AppState>,
     Auth(caller): Auth,
 ) -> Result<Json<ListOf<TerminalView>>, ApiError> {
-    let terminals = state
-        .engine
-        .admin()
-        .list_terminals(caller.merchant_id)
-        .await?;
+    let terminals = state.engine.admin().list_terminals_for(&caller).await?;
     Ok(Json(ListOf::new(
         terminals.iter().map(terminal_view).collect(),
         false,
@@ -89,8 +86,9 @@ pub async fn create_terminal(
     let terminal = state
         .engine
         .admin()
-        .register_terminal(
+        .register_terminal_in_mode(
             caller.merchant_id,
+            caller.livemode(),
             &body.serial_number,
             &body.model,
             body.label,
@@ -112,7 +110,7 @@ pub async fn create_terminal(
     let view = state
         .engine
         .admin()
-        .find_terminal(caller.merchant_id, &terminal.id.to_string())
+        .find_terminal_for(&caller, &terminal.id.to_string())
         .await?;
     let mut answer = terminal_view(&view);
     answer.pairing = pairing.map(pairing_view);
@@ -137,11 +135,7 @@ pub async fn create_pairing_code(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<PairingCodeView>), ApiError> {
-    let view = state
-        .engine
-        .admin()
-        .find_terminal(caller.merchant_id, &id)
-        .await?;
+    let view = state.engine.admin().find_terminal_for(&caller, &id).await?;
     let code = state
         .engine
         .admin()
@@ -168,21 +162,13 @@ pub async fn revoke_terminal(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TerminalView>, ApiError> {
-    let view = state
-        .engine
-        .admin()
-        .find_terminal(caller.merchant_id, &id)
-        .await?;
+    let view = state.engine.admin().find_terminal_for(&caller, &id).await?;
     state
         .engine
         .admin()
         .revoke_terminal(caller.merchant_id, &view.terminal)
         .await?;
-    let view = state
-        .engine
-        .admin()
-        .find_terminal(caller.merchant_id, &id)
-        .await?;
+    let view = state.engine.admin().find_terminal_for(&caller, &id).await?;
     Ok(Json(terminal_view(&view)))
 }
 
@@ -199,10 +185,6 @@ pub async fn get_terminal(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<TerminalView>, ApiError> {
-    let view = state
-        .engine
-        .admin()
-        .find_terminal(caller.merchant_id, &id)
-        .await?;
+    let view = state.engine.admin().find_terminal_for(&caller, &id).await?;
     Ok(Json(terminal_view(&view)))
 }

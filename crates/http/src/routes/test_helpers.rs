@@ -62,7 +62,7 @@ async fn helper(
     let view = state
         .engine
         .admin()
-        .find_terminal(caller.merchant_id, reference)
+        .find_terminal_for(caller, reference)
         .await?;
     let terminals = state.terminals.as_ref().ok_or_else(not_simulated)?;
     let target = terminals.helper(&view.terminal, action).await?;

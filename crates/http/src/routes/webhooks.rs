@@ -16,6 +16,7 @@ fn endpoint_view(e: &WebhookEndpoint, with_secret: bool) -> WebhookEndpointView 
     WebhookEndpointView {
         id: e.id,
         object: "webhook_endpoint".into(),
+        livemode: e.livemode,
         url: e.url.clone(),
         format: e.format.clone().unwrap_or_else(|| "native".into()),
         description: e.description.clone(),
@@ -107,7 +108,7 @@ pub async fn create_webhook_endpoint(
         .engine
         .webhooks()
         .create_webhook_endpoint(
-            caller.merchant_id,
+            &caller,
             NewEndpoint {
                 url: body.url,
                 format: body.format,
@@ -131,7 +132,7 @@ pub async fn list_webhook_endpoints(
     let list = state
         .engine
         .webhooks()
-        .list_webhook_endpoints(caller.merchant_id)
+        .list_webhook_endpoints(&caller)
         .await?;
     Ok(Json(ListOf::new(
         list.iter().map(|e| endpoint_view(e, false)).collect(),
@@ -157,7 +158,7 @@ pub async fn get_webhook_endpoint(
     let e = state
         .engine
         .webhooks()
-        .webhook_endpoint(caller.merchant_id, id)
+        .webhook_endpoint(&caller, id)
         .await?;
     Ok(Json(endpoint_view(&e, false)))
 }
@@ -182,7 +183,7 @@ pub async fn update_webhook_endpoint(
         .engine
         .webhooks()
         .update_webhook_endpoint(
-            caller.merchant_id,
+            &caller,
             id,
             EndpointUpdate {
                 url: body.url,
@@ -213,7 +214,7 @@ pub async fn delete_webhook_endpoint(
     state
         .engine
         .webhooks()
-        .delete_webhook_endpoint(caller.merchant_id, id)
+        .delete_webhook_endpoint(&caller, id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -232,7 +233,7 @@ pub async fn get_webhook_secret(
     let e = state
         .engine
         .webhooks()
-        .webhook_endpoint(caller.merchant_id, id)
+        .webhook_endpoint(&caller, id)
         .await?;
     Ok(Json(secrets_view(&e, state.engine.now())))
 }
@@ -258,7 +259,7 @@ pub async fn rotate_webhook_secret(
     let e = state
         .engine
         .webhooks()
-        .rotate_webhook_secret(caller.merchant_id, id, overlap(&req))
+        .rotate_webhook_secret(&caller, id, overlap(&req))
         .await?;
     Ok(Json(endpoint_view(&e, true)))
 }
@@ -351,6 +352,8 @@ pub async fn list_deliveries(
             })
             .transpose()?,
         subject_id: q.subject,
+        // The engine sets the caller's mode.
+        livemode: None,
         before: q
             .cursor
             .as_deref()
@@ -361,11 +364,7 @@ pub async fn list_deliveries(
             .transpose()?,
         limit: limit + 1,
     };
-    let mut found = state
-        .engine
-        .webhooks()
-        .deliveries(caller.merchant_id, &filter)
-        .await?;
+    let mut found = state.engine.webhooks().deliveries(&caller, &filter).await?;
     let has_more = found.len() > limit as usize;
     found.truncate(limit as usize);
     let next = if has_more {
@@ -394,11 +393,7 @@ pub async fn get_delivery(
     Path(id): Path<String>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     let id: DeliveryId = path_id(&id, "webhook delivery")?;
-    let d = state
-        .engine
-        .webhooks()
-        .delivery(caller.merchant_id, id)
-        .await?;
+    let d = state.engine.webhooks().delivery(&caller, id).await?;
     Ok(Json(delivery_view(&d)))
 }
 
@@ -419,10 +414,6 @@ pub async fn redeliver(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
     let id: DeliveryId = path_id(&id, "webhook delivery")?;
-    let d = state
-        .engine
-        .webhooks()
-        .redeliver(caller.merchant_id, id)
-        .await?;
+    let d = state.engine.webhooks().redeliver(&caller, id).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery_view(&d))))
 }

@@ -121,6 +121,9 @@ impl From<OutcomeRowV1> for d::Outcome {
 pub struct InteractionRowV1 {
     pub id: String,
     pub merchant_id: String,
+    /// Live or test mode; absent (test) in rows written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub livemode: bool,
     pub terminal_id: String,
     #[serde(rename = "type")]
     pub kind: InteractionTypeRow,
@@ -150,6 +153,7 @@ impl From<&d::Interaction> for InteractionRowV1 {
         InteractionRowV1 {
             id: i.id.to_string(),
             merchant_id: i.merchant_id.to_string(),
+            livemode: i.livemode,
             terminal_id: i.terminal_id.to_string(),
             kind: i.kind.into(),
             amount: (&i.amount).into(),
@@ -181,6 +185,7 @@ impl TryFrom<InteractionRowV1> for d::Interaction {
         Ok(d::Interaction {
             id: parse_id(&r.id)?,
             merchant_id: parse_id(&r.merchant_id)?,
+            livemode: r.livemode,
             terminal_id: parse_id(&r.terminal_id)?,
             kind: r.kind.into(),
             amount: r.amount.try_into()?,

@@ -161,6 +161,9 @@ impl From<ReceiptsRowV1> for d::Receipts {
 pub struct TransactionRowV1 {
     pub id: String,
     pub merchant_id: String,
+    /// Live or test mode; absent (test) in rows written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub livemode: bool,
     pub interaction_id: String,
     pub terminal_id: String,
     pub kind: TransactionKindRow,
@@ -196,6 +199,7 @@ impl From<&d::Transaction> for TransactionRowV1 {
         TransactionRowV1 {
             id: t.id.to_string(),
             merchant_id: t.merchant_id.to_string(),
+            livemode: t.livemode,
             interaction_id: t.interaction_id.to_string(),
             terminal_id: t.terminal_id.to_string(),
             kind: t.kind.into(),
@@ -229,6 +233,7 @@ impl TryFrom<TransactionRowV1> for d::Transaction {
         Ok(d::Transaction {
             id: parse_id(&r.id)?,
             merchant_id: parse_id(&r.merchant_id)?,
+            livemode: r.livemode,
             interaction_id: parse_id(&r.interaction_id)?,
             terminal_id: parse_id(&r.terminal_id)?,
             kind: r.kind.into(),

@@ -10,6 +10,9 @@ use serde::Deserialize;
 pub struct TerminalRowV1 {
     pub id: String,
     pub merchant_id: String,
+    /// Live or test mode; absent (test) in rows written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub livemode: bool,
     pub serial_number: String,
     pub model: String,
     pub label: Option<String>,
@@ -24,6 +27,7 @@ impl From<&d::Terminal> for TerminalRowV1 {
         TerminalRowV1 {
             id: t.id.to_string(),
             merchant_id: t.merchant_id.to_string(),
+            livemode: t.livemode,
             serial_number: t.serial_number.clone(),
             model: t.model.clone(),
             label: t.label.clone(),
@@ -40,6 +44,7 @@ impl TryFrom<TerminalRowV1> for d::Terminal {
         Ok(d::Terminal {
             id: parse_id(&r.id)?,
             merchant_id: parse_id(&r.merchant_id)?,
+            livemode: r.livemode,
             serial_number: r.serial_number,
             model: r.model,
             label: r.label,
@@ -146,6 +151,9 @@ pub struct CallbackTargetRowV1 {
 pub struct OutboxMessageRowV1 {
     pub id: String,
     pub merchant_id: String,
+    /// Live or test mode; absent (test) in rows written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub livemode: bool,
     pub event_type: WebhookEventTypeRow,
     pub subject_id: String,
     pub subject: WebhookSubjectRowV1,
@@ -158,6 +166,7 @@ impl From<&d::OutboxMessage> for OutboxMessageRowV1 {
         OutboxMessageRowV1 {
             id: m.id.to_string(),
             merchant_id: m.merchant_id.to_string(),
+            livemode: m.livemode,
             event_type: m.event_type.into(),
             subject_id: m.subject_id.clone(),
             subject: (&m.subject).into(),
@@ -180,6 +189,7 @@ impl TryFrom<OutboxMessageRowV1> for d::OutboxMessage {
         Ok(d::OutboxMessage {
             id: parse_id(&r.id)?,
             merchant_id: parse_id(&r.merchant_id)?,
+            livemode: r.livemode,
             event_type: r.event_type.into(),
             subject_id: r.subject_id,
             subject: r.subject.try_into()?,
@@ -212,6 +222,9 @@ pub struct SigningSecretRowV1 {
 pub struct WebhookEndpointRowV1 {
     pub id: String,
     pub merchant_id: String,
+    /// Live or test mode; absent (test) in rows written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub livemode: bool,
     pub kind: EndpointKindRow,
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,6 +243,7 @@ impl From<&d::WebhookEndpoint> for WebhookEndpointRowV1 {
         WebhookEndpointRowV1 {
             id: e.id.to_string(),
             merchant_id: e.merchant_id.to_string(),
+            livemode: e.livemode,
             kind: e.kind.into(),
             url: e.url.clone(),
             format: e.format.clone(),
@@ -258,6 +272,7 @@ impl TryFrom<WebhookEndpointRowV1> for d::WebhookEndpoint {
         Ok(d::WebhookEndpoint {
             id: parse_id(&r.id)?,
             merchant_id: parse_id(&r.merchant_id)?,
+            livemode: r.livemode,
             kind: r.kind.into(),
             url: r.url,
             format: r.format,

@@ -68,7 +68,7 @@ impl Ctx<'_> {
         match self
             .engine
             .admin()
-            .find_terminal(self.caller.merchant_id, &self.header.poiid)
+            .find_terminal_for(self.caller, &self.header.poiid)
             .await
         {
             Ok(t) => Ok(Some(t.terminal.id)),
