@@ -27,7 +27,7 @@ mod tasks;
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Runtime};
 use poigate_domain::{ApiKeyId, InteractionId, MerchantId, TerminalId, Timestamp, TransactionId};
-use poigate_engine::coordinator::{KeyCache, TransactionGuard, Waiters};
+use poigate_engine::coordinator::{KeyCache, TransactionGuard, TransactionLocks, Waiters};
 use poigate_engine::idempotency::{InFlight, InFlightGuard};
 use poigate_engine::{
     Clock, Committed, Coordinator, CoordinatorError, LeaseRecovery, NodeId, Route, Subscription,
@@ -100,7 +100,7 @@ pub(crate) struct Shared {
 pub struct PostgresCoordinator {
     shared: Arc<Shared>,
     in_flight: InFlight,
-    txn_locks: Mutex<HashMap<TransactionId, Arc<tokio::sync::Mutex<()>>>>,
+    txn_locks: TransactionLocks,
     commands: tokio::sync::Mutex<mpsc::UnboundedReceiver<TerminalCommand>>,
     orphans: tokio::sync::Mutex<mpsc::UnboundedReceiver<TimerKey>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -194,7 +194,7 @@ impl PostgresCoordinator {
         Ok(PostgresCoordinator {
             shared,
             in_flight: InFlight::default(),
-            txn_locks: Mutex::default(),
+            txn_locks: TransactionLocks::default(),
             commands: tokio::sync::Mutex::new(commands_rx),
             orphans: tokio::sync::Mutex::new(orphans_rx),
             tasks,
@@ -396,12 +396,23 @@ impl Coordinator for PostgresCoordinator {
     async fn claim_timer(&self, timer: TimerKey) -> Result<bool, CoordinatorError> {
         let client = self.shared.pool.get().await.map_err(unavailable)?;
         let key = timer_text(timer);
-        // A timer nobody recorded (e.g. the daily settlement) is claimed by inserting it.
+        // A timer nobody recorded (e.g. the daily settlement) is recorded first; then one
+        // conditional UPDATE claims it: a racing claim waits for the row lock and re-checks
+        // `fired_by IS NULL` against the committed row, so exactly one caller sees a row.
+        // Recorded as due now: fired timers are swept a day after they were due, and a claim
+        // swept away at once could be made a second time.
+        let now = self.shared.clock.now().as_millis();
+        client
+            .execute(
+                "INSERT INTO poigate_timers (key, due_at, set_by) VALUES ($1, $3, $2)
+                 ON CONFLICT (key) DO NOTHING",
+                &[&key, &self.shared.node.0, &now],
+            )
+            .await
+            .map_err(unavailable)?;
         let claimed = client
             .execute(
-                "INSERT INTO poigate_timers (key, due_at, set_by, fired_by) VALUES ($1, 0, $2, $2)
-                 ON CONFLICT (key) DO UPDATE SET fired_by = EXCLUDED.fired_by
-                   WHERE poigate_timers.fired_by IS NULL",
+                "UPDATE poigate_timers SET fired_by = $2 WHERE key = $1 AND fired_by IS NULL",
                 &[&key, &self.shared.node.0],
             )
             .await
@@ -422,12 +433,7 @@ impl Coordinator for PostgresCoordinator {
     async fn lock_transaction(&self, transaction: TransactionId) -> TransactionGuard {
         // Per node; across nodes the store's optimistic check on the transaction's `last_seq`
         // keeps changes apart (the loser re-reads and re-applies).
-        let lock = {
-            let mut locks = lock(&self.txn_locks);
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
-            locks.entry(transaction).or_default().clone()
-        };
-        lock.lock_owned().await
+        self.txn_locks.lock(transaction).await
     }
 
     fn cached_key(&self, hash: &[u8; 32]) -> Option<ApiKeyRecord> {

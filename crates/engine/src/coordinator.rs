@@ -157,6 +157,25 @@ pub enum CoordinatorError {
 /// Held while one change of a transaction is carried out; released when dropped.
 pub type TransactionGuard = tokio::sync::OwnedMutexGuard<()>;
 
+/// One change of a transaction at a time in this process: a mutex per transaction, forgotten
+/// once nobody holds or waits for it.
+#[derive(Default)]
+pub struct TransactionLocks {
+    locks: Mutex<HashMap<TransactionId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl TransactionLocks {
+    /// Waits for `transaction`'s turn.
+    pub async fn lock(&self, transaction: TransactionId) -> TransactionGuard {
+        let lock = {
+            let mut locks = lock(&self.locks);
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry(transaction).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
 /// See the module documentation.
 #[async_trait]
 pub trait Coordinator: Send + Sync + 'static {
@@ -322,7 +341,7 @@ pub struct LocalCoordinator {
     presence: Mutex<HashMap<TerminalId, Presence>>,
     waiters: Waiters,
     in_flight: InFlight,
-    txn_locks: Mutex<HashMap<TransactionId, Arc<tokio::sync::Mutex<()>>>>,
+    txn_locks: TransactionLocks,
     keys: KeyCache,
 }
 
@@ -345,7 +364,7 @@ impl LocalCoordinator {
             presence: Mutex::default(),
             waiters: Waiters::default(),
             in_flight: InFlight::default(),
-            txn_locks: Mutex::default(),
+            txn_locks: TransactionLocks::default(),
             keys: KeyCache::default(),
         }
     }
@@ -463,12 +482,7 @@ impl Coordinator for LocalCoordinator {
     }
 
     async fn lock_transaction(&self, transaction: TransactionId) -> TransactionGuard {
-        let lock = {
-            let mut locks = lock(&self.txn_locks);
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
-            locks.entry(transaction).or_default().clone()
-        };
-        lock.lock_owned().await
+        self.txn_locks.lock(transaction).await
     }
 
     fn cached_key(&self, hash: &[u8; 32]) -> Option<ApiKeyRecord> {

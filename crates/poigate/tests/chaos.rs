@@ -58,6 +58,24 @@ async fn create(client: &Client, terminal: &str, service_id: &str) -> Result<Str
         .map_err(|e| e.status().map(|s| s.as_u16()))
 }
 
+/// The natural key (`chaos`, `service_id`) names exactly the interaction `id`.
+async fn names_exactly(client: &Client, service_id: &str, id: &str) -> anyhow::Result<()> {
+    let found = client
+        .lookup(&ListInteractionsQuery {
+            sale_id: Some("chaos".into()),
+            service_id: Some(service_id.to_string()),
+            ..Default::default()
+        })
+        .await?
+        .data;
+    anyhow::ensure!(
+        found.len() == 1 && found[0].id.to_string() == id,
+        "natural key {service_id} names {} interactions, not {id}",
+        found.len()
+    );
+    Ok(())
+}
+
 /// One POS at one terminal: its keys in order, each created (retried while the terminal is
 /// busy) and followed to its outcome, until the process dies. Every key comes back with its
 /// acknowledged id, or `None` when it was not acknowledged (retried in a later cycle).
@@ -157,19 +175,9 @@ async fn kill_9_at_random_moments_loses_nothing() -> anyhow::Result<()> {
         // What the last kill could have hurt — the sales acknowledged in the cycle before —
         // is still there, once per natural key (everything is checked again at the end).
         for (service_id, id) in acknowledged.iter().filter(|(k, _)| last_cycle.contains(*k)) {
-            let found = client
-                .lookup(&ListInteractionsQuery {
-                    sale_id: Some("chaos".into()),
-                    service_id: Some(service_id.clone()),
-                    ..Default::default()
-                })
-                .await?
-                .data;
-            anyhow::ensure!(
-                found.len() == 1 && found[0].id.to_string() == *id,
-                "cycle {cycle}: natural key {service_id} names {} interactions, not {id}",
-                found.len()
-            );
+            names_exactly(&client, service_id, id)
+                .await
+                .map_err(|e| e.context(format!("after cycle {cycle}")))?;
         }
         // One POS per terminal: its unanswered keys first (a dozen at most), then new ones,
         // each followed to its outcome — until the kill, at a random moment.
@@ -243,19 +251,7 @@ async fn kill_9_at_random_moments_loses_nothing() -> anyhow::Result<()> {
     }
     let mut finals = BTreeMap::<String, usize>::new();
     for (service_id, id) in &acknowledged {
-        let found = client
-            .lookup(&ListInteractionsQuery {
-                sale_id: Some("chaos".into()),
-                service_id: Some(service_id.clone()),
-                ..Default::default()
-            })
-            .await?
-            .data;
-        anyhow::ensure!(
-            found.len() == 1 && found[0].id.to_string() == *id,
-            "natural key {service_id} names {} interactions, not {id}",
-            found.len()
-        );
+        names_exactly(&client, service_id, id).await?;
         let state = client.wait_final(id, Duration::from_secs(60)).await?;
         anyhow::ensure!(state.is_final, "{service_id} ({id}) never ended");
         *finals.entry(format!("{:?}", state.status)).or_default() += 1;
