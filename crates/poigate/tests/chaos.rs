@@ -17,7 +17,7 @@ mod support;
 use poigate_api::{ListEventsQuery, ListInteractionsQuery};
 use poigate_domain::InteractionType;
 use poigate_testkit::poigate_client::Client;
-use poigate_testkit::request;
+use poigate_testkit::{eventually, request};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -83,6 +83,7 @@ async fn lane(
     client: Client,
     terminal: &'static str,
     keys: Vec<String>,
+    sent: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 ) -> Vec<(String, &'static str, Option<String>)> {
     let mut out = Vec::with_capacity(keys.len());
     let mut alive = true;
@@ -96,6 +97,7 @@ async fn lane(
         loop {
             match create(&client, terminal, &key).await {
                 Ok(id) => {
+                    sent.send_modify(|n| *n += 1);
                     out.push((key, terminal, Some(id.clone())));
                     // The terminal's next sale waits for this one's outcome.
                     if client
@@ -183,6 +185,8 @@ async fn kill_9_at_random_moments_loses_nothing() -> anyhow::Result<()> {
         // each followed to its outcome — until the kill, at a random moment.
         let mut lanes = tokio::task::JoinSet::new();
         let mut retrying = std::collections::BTreeSet::new();
+        let (sent, mut progress) = tokio::sync::watch::channel(0u64);
+        let sent = std::sync::Arc::new(sent);
         for terminal in TERMINALS {
             let mut keys: Vec<String> = Vec::new();
             unanswered.retain(|(k, t)| {
@@ -198,9 +202,17 @@ async fn kill_9_at_random_moments_loses_nothing() -> anyhow::Result<()> {
                 next += 1;
                 keys.push(format!("s{next:07}"));
             }
-            lanes.spawn(lane(client.clone(), terminal, keys));
+            lanes.spawn(lane(client.clone(), terminal, keys, sent.clone()));
         }
-        tokio::time::sleep(Duration::from_millis(50 + rng.next() % 350)).await;
+        // The kill moment is a point in the traffic, not in time: once a random number of
+        // sales (0 to 11) has been acknowledged, whatever is in flight then is cut.
+        let kill_at = rng.next() % 12;
+        // Lanes that all stopped early (every terminal refused) end the wait too.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(30),
+            progress.wait_for(|n| *n >= kill_at),
+        )
+        .await;
         // SIGKILL: no drain, no flush; only what was durable survives.
         gateway.0.kill()?;
         let _ = gateway.0.wait();
@@ -239,15 +251,12 @@ async fn kill_9_at_random_moments_loses_nothing() -> anyhow::Result<()> {
     // terminal still busy finishes first.
     let retried = unanswered.len();
     for (service_id, terminal) in std::mem::take(&mut unanswered) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(id) = create(&client, terminal, &service_id).await {
-                acknowledged.insert(service_id, id);
-                break;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "{service_id} was never accepted");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let id = eventually(Duration::from_secs(30), || async {
+            create(&client, terminal, &service_id).await.ok()
+        })
+        .await
+        .map_err(|e| e.context(format!("{service_id} was never accepted")))?;
+        acknowledged.insert(service_id, id);
     }
     let mut finals = BTreeMap::<String, usize>::new();
     for (service_id, id) in &acknowledged {
