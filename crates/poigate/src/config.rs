@@ -168,6 +168,11 @@ pub struct WebhookSettings {
     pub max_per_endpoint: usize,
     /// How long a rotated-out secret keeps signing.
     pub secret_overlap_seconds: u64,
+    /// How long a node's claim on a delivery it is sending lasts. On several nodes, a node
+    /// that dies mid-delivery leaves its claims to expire: another node sends them after
+    /// this long. Longer than `request_timeout_seconds`, so a live node's claim never
+    /// expires while its request is still running (which would send it twice).
+    pub lease_seconds: u64,
 }
 
 impl Default for WebhookSettings {
@@ -180,6 +185,7 @@ impl Default for WebhookSettings {
             max_concurrency: 64,
             max_per_endpoint: 4,
             secret_overlap_seconds: 86_400,
+            lease_seconds: 60,
         }
     }
 }
@@ -355,6 +361,11 @@ impl Config {
             "webhooks.request_timeout_seconds must be 1 to 120"
         );
         anyhow::ensure!(
+            self.webhooks.lease_seconds > self.webhooks.request_timeout_seconds
+                && self.webhooks.lease_seconds <= 3600,
+            "webhooks.lease_seconds must be longer than webhooks.request_timeout_seconds and at most 3600"
+        );
+        anyhow::ensure!(
             self.webhooks.max_concurrency >= 1 && self.webhooks.max_per_endpoint >= 1,
             "webhooks.max_concurrency and webhooks.max_per_endpoint must be at least 1"
         );
@@ -445,6 +456,17 @@ mod tests {
             ..c.clone()
         };
         assert!(same.validate().is_err());
+    }
+
+    #[test]
+    fn a_webhook_lease_must_outlast_the_request() {
+        let mut c = Config::default();
+        assert!(c.validate().is_ok());
+        c.webhooks.lease_seconds = c.webhooks.request_timeout_seconds;
+        let err = c.validate().expect_err("a lease as short as the request");
+        assert!(err.to_string().contains("webhooks.lease_seconds"), "{err}");
+        c.webhooks.lease_seconds = c.webhooks.request_timeout_seconds + 1;
+        assert!(c.validate().is_ok());
     }
 
     #[test]

@@ -315,6 +315,7 @@ pub async fn start_with_hooks(
             max_concurrency: config.webhooks.max_concurrency,
             max_per_target: config.webhooks.max_per_endpoint,
             lease_recovery: coordinator.lease_recovery(),
+            lease: Duration::from_secs(config.webhooks.lease_seconds),
             ..WebhookConfig::default()
         },
     )
