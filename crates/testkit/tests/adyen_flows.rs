@@ -781,5 +781,15 @@ async fn the_cloud_device_api_takes_the_same_messages_and_lists_devices() -> any
         .get_at(&format!("v2/merchants/{MERCHANT_PATH}/connectedDevices"))
         .await?;
     assert_eq!(v2.status, 404);
+    let deleted = adyen_support::read(
+        pos.http
+            .delete(format!("{}/{base}/connectedDevices", pos.base))
+            .header("x-api-key", &pos.key)
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(deleted.status, 405);
+    assert_eq!(deleted.json["errorType"], "validation", "{}", deleted.text);
     Ok(())
 }

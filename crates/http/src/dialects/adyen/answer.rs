@@ -165,7 +165,7 @@ pub fn method_not_allowed() -> Response {
     service_exception(
         StatusCode::METHOD_NOT_ALLOWED,
         "000",
-        "HTTP Status Response - Method Not Allowed: use POST",
+        "HTTP Status Response - Method Not Allowed: use POST (GET for the Cloud Device API's device list and status)",
         "validation",
     )
 }

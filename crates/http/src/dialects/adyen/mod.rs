@@ -91,15 +91,17 @@ fn router() -> Router<AppState> {
         // The Cloud Device API: `/adyen/v1/merchants/{merchantAccount}/…`.
         .route(
             "/{version}/merchants/{merchant_account}/devices/{device_id}/{endpoint}",
-            post(device::message).get(device::status),
+            post(device::message)
+                .get(device::status)
+                .fallback(|| async { answer::method_not_allowed() }),
         )
         .route(
             "/{version}/merchants/{merchant_account}/connectedDevices",
-            get(device::connected),
+            get(device::connected).fallback(|| async { answer::method_not_allowed() }),
         )
         .route(
             "/{version}/merchants/{merchant_account}/devices",
-            get(device::connected),
+            get(device::connected).fallback(|| async { answer::method_not_allowed() }),
         )
         .fallback(|| async { answer::not_found() })
 }
