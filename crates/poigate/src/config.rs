@@ -47,6 +47,28 @@ pub struct Config {
     /// Address of the Prometheus `/metrics` listener, apart from the API so that it can stay
     /// on a private interface. Off unless set (`serve --demo` uses 127.0.0.1:9464).
     pub metrics_listen: Option<SocketAddr>,
+    /// HTTPS for the API listener (plain HTTP unless set; see `crate::tls`).
+    pub tls: TlsSettings,
+}
+
+/// `[tls]`: a certificate chain and its key (PEM files), or a self-signed certificate for
+/// development, kept in `<data_dir>/tls/self-signed-cert.pem` for clients to trust.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain (the server's certificate first).
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// Make (once) and serve a self-signed certificate for localhost.
+    pub self_signed: bool,
+}
+
+impl TlsSettings {
+    /// Whether the listener serves HTTPS.
+    pub fn enabled(&self) -> bool {
+        self.self_signed || self.cert.is_some() || self.key.is_some()
+    }
 }
 
 /// How log lines are written (to standard error).
@@ -252,6 +274,7 @@ impl Default for Config {
             shutdown_timeout_seconds: 10,
             log_format: LogFormat::Text,
             metrics_listen: None,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -314,6 +337,17 @@ impl Config {
 
     /// Checks values a file or flag may have set out of range.
     pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            matches!(
+                (&self.tls.cert, &self.tls.key, self.tls.self_signed),
+                (Some(_), Some(_), false) | (None, None, _)
+            ),
+            "tls takes either cert and key (--tls-cert and --tls-key) or self_signed (--tls-self-signed), not both, not half"
+        );
+        anyhow::ensure!(
+            !(self.tls.enabled() && self.demo && self.demo_terminals == DemoTerminals::Link),
+            "demo_terminals = link is not available with TLS (the demo's link clients speak ws://): use in-process demo terminals"
+        );
         anyhow::ensure!(
             self.simulator.speed.is_finite() && self.simulator.speed >= 0.0,
             "simulator.speed must be a number >= 0"
