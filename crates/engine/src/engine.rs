@@ -1485,6 +1485,28 @@ impl Interactions<'_> {
             .await?)
     }
 
+    /// The receipts of an interaction that ended without a card decision (cancelled or
+    /// failed before the card was read): slips saying nothing was charged, for providers
+    /// whose answer to an aborted payment carries receipts (Cybersource). `None` while it
+    /// runs, or when it has a card decision (its transaction carries the receipts).
+    pub async fn unfinished_receipts(
+        &self,
+        caller: &Caller,
+        interaction: &Interaction,
+    ) -> Result<Option<poigate_domain::Receipts>, EngineError> {
+        if interaction.merchant_id != caller.merchant_id {
+            return Err(EngineError::NotFound("interaction"));
+        }
+        let ctx = ReceiptContext {
+            merchant_name: self.engine.merchant_name(interaction.merchant_id).await,
+            terminal_poiid: self.engine.terminal_poiid(interaction.terminal_id),
+        };
+        Ok(poigate_domain::receipt::render_unfinished(
+            interaction,
+            &ctx,
+        ))
+    }
+
     /// Lookup by POS references.
     pub async fn find(
         &self,
