@@ -196,7 +196,7 @@ async fn start(
     let created = match state.engine.interactions().create(caller, request).await {
         Ok(c) => c,
         Err(EngineError::TerminalBusy { blocking }) => {
-            let guid = Guid::DeviceInUse { blocking };
+            let guid = Guid::device_in_use(blocking);
             let answer = if asynchronous {
                 Answer::accepted(guid, orderid, type_name)
             } else {
