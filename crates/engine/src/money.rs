@@ -483,6 +483,33 @@ impl Transactions<'_> {
         }
     }
 
+    /// The caller's operations whose id lies in `from..=to` (ids are time-ordered), oldest
+    /// first, at most 16: for providers whose numeric operation ids are derived from the
+    /// operation's id (NMI's refund `transactionid`), so the id names a small range.
+    pub async fn operations_between(
+        &self,
+        caller: &crate::Caller,
+        from: OperationId,
+        to: OperationId,
+    ) -> Result<Vec<Operation>, EngineError> {
+        let found = self
+            .engine
+            .inner
+            .store
+            .operations_between(caller.merchant_id, from, to, 16)
+            .await?;
+        let mut mine = Vec::with_capacity(found.len());
+        for op in found {
+            // The mode too: a key sees only its own mode's transactions.
+            match self.transaction(caller, op.transaction_id).await {
+                Ok(_) => mine.push(op),
+                Err(EngineError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(mine)
+    }
+
     /// An operation of the caller's merchant by its id alone (providers that follow an
     /// operation by the id they were given, without the transaction's).
     pub async fn find_operation(

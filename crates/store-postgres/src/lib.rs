@@ -1097,6 +1097,17 @@ impl Store for PostgresStore {
         money::pending_operations(&c).await
     }
 
+    async fn operations_between(
+        &self,
+        merchant: MerchantId,
+        from: OperationId,
+        to: OperationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Operation>> {
+        let c = self.client().await?;
+        money::operations_between(&c, merchant, from, to, limit).await
+    }
+
     async fn find_operation_idempotency(
         &self,
         merchant: MerchantId,

@@ -1187,6 +1187,18 @@ impl Store for SqliteStore {
         self.readers.read(money::pending_operations).await
     }
 
+    async fn operations_between(
+        &self,
+        merchant: MerchantId,
+        from: OperationId,
+        to: OperationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Operation>> {
+        self.readers
+            .read(move |conn| money::operations_between(conn, merchant, from, to, limit))
+            .await
+    }
+
     async fn find_operation_idempotency(
         &self,
         merchant: MerchantId,

@@ -1591,6 +1591,39 @@ pub async fn transaction_writes_are_versioned_and_atomic(store: Arc<dyn Store>) 
         store.pending_operations().await.expect("pending"),
         vec![op.clone()]
     );
+    // By id range (ids are time-ordered): inclusive bounds, the merchant's only.
+    assert_eq!(
+        store
+            .operations_between(m.id, op.id, op.id, 10)
+            .await
+            .expect("between"),
+        vec![op.clone()]
+    );
+    // The operation was created at t(10): ids of t(9) sort below it, of t(11) above.
+    let below = OperationId::generate(t(9));
+    let above = OperationId::generate(t(11));
+    assert!(
+        store
+            .operations_between(m.id, above, above, 10)
+            .await
+            .expect("between")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .operations_between(m.id, below, above, 10)
+            .await
+            .expect("between"),
+        vec![op.clone()]
+    );
+    let other = merchant(&store, "Other").await;
+    assert!(
+        store
+            .operations_between(other.id, below, above, 10)
+            .await
+            .expect("between")
+            .is_empty()
+    );
     assert_eq!(
         store
             .list_transaction_events(txn.id, 0, 10)

@@ -205,6 +205,16 @@ pub trait Store: Send + Sync + 'static {
         transaction: TransactionId,
         kind: Option<OperationKind>,
     ) -> StoreResult<Vec<Operation>>;
+    /// The merchant's operations whose id lies in `from..=to`, oldest first, at most
+    /// `limit`. Operation ids are time-ordered UUIDv7s, so this finds operations by their
+    /// creation time (a provider's numeric id derived from the id names a range).
+    async fn operations_between(
+        &self,
+        merchant: MerchantId,
+        from: OperationId,
+        to: OperationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Operation>>;
     /// Operations the processor has not answered yet (for recovery at start-up).
     async fn pending_operations(&self) -> StoreResult<Vec<Operation>>;
     async fn find_operation_idempotency(

@@ -272,6 +272,19 @@ impl Store for FaultyStore {
         self.inner.list_operations(transaction, kind).await
     }
 
+    async fn operations_between(
+        &self,
+        merchant: MerchantId,
+        from: OperationId,
+        to: OperationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Operation>> {
+        self.check()?;
+        self.inner
+            .operations_between(merchant, from, to, limit)
+            .await
+    }
+
     async fn pending_operations(&self) -> StoreResult<Vec<Operation>> {
         self.check()?;
         self.inner.pending_operations().await

@@ -838,6 +838,8 @@ async fn follow_ups_capture_void_and_refund_by_transactionid() -> anyhow::Result
             ("amount", "20.00"),
             ("poi_device_id", TERMINALS[0]),
             ("orderid", "fu-1"),
+            ("ponumber", "PO-4471"),
+            ("orderdescription", "Room 12, two nights"),
         ])
         .await?;
     assert_eq!(auth.get("response"), "1", "{:?}", auth.fields);
@@ -860,6 +862,12 @@ async fn follow_ups_capture_void_and_refund_by_transactionid() -> anyhow::Result
     let (_, xml) = nmi.query(&[("transaction_id", &id)]).await?;
     assert_eq!(xml_value(&xml, "condition"), Some("pendingsettlement"));
     assert_eq!(xml_value(&xml, "order_id"), Some("fu-1"));
+    // Issue 14, item 10: ponumber and orderdescription are kept and returned.
+    assert_eq!(xml_value(&xml, "ponumber"), Some("PO-4471"), "{xml}");
+    assert_eq!(
+        xml_value(&xml, "order_description"),
+        Some("Room 12, two nights")
+    );
 
     let refund = nmi
         .transact(&[
@@ -870,6 +878,28 @@ async fn follow_ups_capture_void_and_refund_by_transactionid() -> anyhow::Result
         .await?;
     assert_eq!(refund.get("response"), "1", "{:?}", refund.fields);
     assert_ne!(refund.get("transactionid"), id, "a refund has its own id");
+    // Issue 14, item 10: the refund's transactionid is found by query.php.
+    let refund_id = refund.get("transactionid").to_string();
+    let found = eventually(WAIT, || async {
+        let (status, xml) = nmi.query(&[("transaction_id", &refund_id)]).await.ok()?;
+        (status == 200 && xml_value(&xml, "condition") == Some("pendingsettlement")).then_some(xml)
+    })
+    .await?;
+    assert_eq!(
+        xml_value(&found, "transaction_id"),
+        Some(refund_id.as_str())
+    );
+    assert_eq!(xml_value(&found, "action_type"), Some("refund"), "{found}");
+    assert_eq!(xml_value(&found, "amount"), Some("5.00"));
+    assert_eq!(
+        xml_value(&found, "original_transaction_id"),
+        Some(id.as_str())
+    );
+    // Both at once, comma-separated.
+    let (_, both) = nmi
+        .query(&[("transaction_id", &format!("{id},{refund_id}"))])
+        .await?;
+    assert_eq!(both.matches("<transaction>").count(), 2, "{both}");
     let too_much = nmi
         .transact(&[
             ("type", "refund"),

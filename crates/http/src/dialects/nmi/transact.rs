@@ -11,7 +11,7 @@ use super::direct::{self, Answer, Code};
 use super::fields::Fields;
 use super::guid::Guid;
 use super::reply::{DirectFailure, direct as reply, engine_refusal};
-use super::status::{META_VAULT, META_VAULT_ID, nmi_type};
+use super::status::{META_ORDER_DESCRIPTION, META_PONUMBER, META_VAULT, META_VAULT_ID, nmi_type};
 use crate::AppState;
 use crate::dialect::{Dialect, authenticate};
 use crate::dialects::flow::{active_interaction, transaction_of, wait_final};
@@ -175,10 +175,24 @@ async fn start(
         Ok(a) => a.unwrap_or_else(|| Money::zero(currency)),
         Err(text) => return bad(text),
     };
-    let metadata = match vault_metadata(fields) {
+    let mut metadata = match vault_metadata(fields) {
         Ok(m) => m,
         Err(text) => return bad(text),
     };
+    // Order information NMI keeps and returns in query.php.
+    for (field, key, max) in [
+        ("ponumber", META_PONUMBER, 255),
+        ("orderdescription", META_ORDER_DESCRIPTION, 255),
+    ] {
+        if let Some(value) = fields.get(field) {
+            if value.chars().count() > max || value.chars().any(char::is_control) {
+                return bad(format!(
+                    "Invalid {field}: up to {max} characters, no control characters"
+                ));
+            }
+            metadata.insert(key.to_string(), value.to_string());
+        }
+    }
     let orderid = fields.get("orderid").unwrap_or("");
     let type_name = nmi_type(kind);
     let request = CreateRequest {
