@@ -1010,3 +1010,84 @@ async fn end_to_end_sale_decline_cancel_and_lost_response() -> anyhow::Result<()
     }
     Ok(())
 }
+
+/// Issue 14, item 5: NMI's Device Estate Management. A POS registers its POI device with the
+/// code the device shows, keeps the GUID NMI returns, lists and reads devices, and sends the
+/// GUID as `poi_device_id` for sales and cancellations.
+#[tokio::test]
+async fn devices_register_list_details_and_the_guid_as_poi_device_id() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let nmi = Nmi::new(&ts);
+    let http = ts.http();
+    let base = format!("{}/nmi/api/v2/devices", ts.url());
+    let register = |body: Value| {
+        let http = http.clone();
+        let url = format!("{base}/register");
+        let key = ts.key().to_string();
+        async move {
+            let r = http.post(url).bearer_auth(key).json(&body).send().await?;
+            let status = r.status().as_u16();
+            anyhow::Ok((status, r.json::<Value>().await?))
+        }
+    };
+
+    let (status, registered) =
+        register(json!({"registrationCode": TERMINALS[1], "deviceNickname": "Front desk"})).await?;
+    assert_eq!(status, 200, "{registered}");
+    let guid = registered["poiDevice"]["poiDeviceId"]
+        .as_str()
+        .expect("a poiDeviceId")
+        .to_string();
+    assert!(
+        uuid::Uuid::try_parse(&guid).is_ok() && guid.len() == 36,
+        "{guid}"
+    );
+    assert_eq!(registered["poiDevice"]["registrationStatus"], "registered");
+    // Registering again answers the same GUID.
+    let (_, again) = register(json!({"registrationCode": TERMINALS[1]})).await?;
+    assert_eq!(again["poiDevice"]["poiDeviceId"], guid.as_str());
+
+    // The list has every device of the account; the details of one by its GUID.
+    let (status, list) = get_json(&http, &format!("{base}/list"), Some(ts.key())).await?;
+    assert_eq!(status, 200, "{list}");
+    let devices = list["poiDevices"].as_array().expect("poiDevices");
+    assert_eq!(devices.len(), TERMINALS.len(), "{list}");
+    assert!(devices.iter().any(|d| d["deviceId"] == guid.as_str()));
+    let (status, one) = get_json(&http, &format!("{base}/list/{guid}"), Some(ts.key())).await?;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["poiDevices"][0]["deviceId"], guid.as_str());
+    assert_eq!(one["poiDevices"][0]["registrationStatus"], "registered");
+    let serial = one["poiDevices"][0]["serialNumber"]
+        .as_str()
+        .expect("serialNumber");
+    assert!(TERMINALS[1].ends_with(serial), "{one}");
+
+    // The GUID works as poi_device_id: a sale, and a cancellation.
+    let sale = nmi.start_sale("3.00", &guid, &[]).await?;
+    let done = nmi.final_status(&sale).await?;
+    assert_eq!(done["asyncStatus"], "interactionComplete", "{done}");
+    assert_eq!(done["transaction"]["success"], true);
+    ts.client().test_helper(TERMINALS[1], "hold", None).await?;
+    let held = nmi.start_sale("4.00", &guid, &[]).await?;
+    let cancel = nmi.cancel(&guid).await?;
+    assert_eq!(cancel.get("response"), "1", "{:?}", cancel.fields);
+    assert_eq!(cancel.get("async_status_guid"), held);
+    nmi.until(&held, "cancelledByApi").await?;
+
+    // Refusals in NMI's error object: an unknown code, a missing one, an unknown GUID,
+    // another merchant's device, no key.
+    let (status, err) = register(json!({"registrationCode": "NOPE42"})).await?;
+    assert_eq!((status, &err["error"]["code"]), (400, &json!(400)), "{err}");
+    let (status, err) = register(json!({"deviceNickname": "x"})).await?;
+    assert_eq!((status, &err["error"]["code"]), (400, &json!(400)), "{err}");
+    let unknown = "0192f6a1-b2c3-7d4e-8f90-a1b2c3d4e5f6";
+    let (status, _) = get_json(&http, &format!("{base}/list/{unknown}"), Some(ts.key())).await?;
+    assert_eq!(status, 404);
+    let other = ts.other_merchant("Merchant B").await?;
+    let (status, _) =
+        get_json(&http, &format!("{base}/list/{guid}"), Some(other.api_key())).await?;
+    assert_eq!(status, 404, "another merchant's device does not exist");
+    let (status, _) = get_json(&http, &format!("{base}/list"), None).await?;
+    assert_eq!(status, 400);
+    Ok(())
+}

@@ -7,6 +7,7 @@
 
 use super::Nmi;
 use super::alias::{resolve, uuid_alias};
+use super::devices::terminal_reference;
 use super::direct::{self, Answer, Code};
 use super::fields::Fields;
 use super::guid::Guid;
@@ -196,7 +197,7 @@ async fn start(
     let orderid = fields.get("orderid").unwrap_or("");
     let type_name = nmi_type(kind);
     let request = CreateRequest {
-        terminal: device.to_string(),
+        terminal: terminal_reference(device),
         kind,
         amount,
         reference: fields.get("orderid").map(str::to_string),
@@ -250,7 +251,7 @@ async fn cancellation(state: &AppState, caller: &Caller, fields: &Fields) -> Res
     let Some(device) = fields.get("poi_device_id") else {
         return bad("poi_device_id is required with poi_request=cancellation");
     };
-    let id = match active_interaction(&state.engine, caller, device).await {
+    let id = match active_interaction(&state.engine, caller, &terminal_reference(device)).await {
         Ok(Some(id)) => id,
         Ok(None) => {
             return reply(
