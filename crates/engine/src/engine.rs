@@ -964,6 +964,61 @@ impl Admin<'_> {
         Ok(revoked)
     }
 
+    /// Sets (with `None`: clears) the default terminal of the merchant's key `id`: the
+    /// terminal a dialect uses when a provider's documented request names none (CM.com's
+    /// create body). Per key, so that each POS lane (its own key, or OAuth client) has its
+    /// own terminal. The terminal must be the caller's, in the caller's mode.
+    pub async fn set_default_terminal(
+        &self,
+        caller: &Caller,
+        id: ApiKeyId,
+        terminal: Option<&str>,
+    ) -> Result<Option<Terminal>, EngineError> {
+        let terminal = match terminal {
+            Some(reference) => Some(
+                self.find_terminal_for(caller, reference)
+                    .await
+                    .map_err(|e| match e {
+                        EngineError::NotFound(_) => {
+                            EngineError::TerminalNotFound(reference.to_string())
+                        }
+                        other => other,
+                    })?
+                    .terminal,
+            ),
+            None => None,
+        };
+        let set = self
+            .engine
+            .inner
+            .store
+            .set_api_key_default_terminal(caller.merchant_id, id, terminal.as_ref().map(|t| t.id))
+            .await?;
+        if !set {
+            return Err(EngineError::NotFound("api key"));
+        }
+        Ok(terminal)
+    }
+
+    /// The default terminal of the caller's key (an access token's is its key's), if it has
+    /// one that still exists for the caller.
+    pub async fn default_terminal(&self, caller: &Caller) -> Result<Option<Terminal>, EngineError> {
+        let Some(id) = self
+            .engine
+            .inner
+            .store
+            .api_key_default_terminal(caller.key_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        match self.find_terminal_for(caller, &id.to_string()).await {
+            Ok(view) => Ok(Some(view.terminal)),
+            Err(EngineError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     // --- terminals -------------------------------------------------------------------------
 
     /// Registers a test-mode terminal (the CLI, the demo and tests; keys go through

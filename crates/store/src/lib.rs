@@ -94,6 +94,19 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `value` unless the setting exists; returns the stored value either way (so two
     /// processes racing to create a setting agree on one).
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String>;
+    /// Sets (or with `None` clears) the default terminal of the merchant's key `id`; `false`
+    /// when the key does not exist or is revoked.
+    async fn set_api_key_default_terminal(
+        &self,
+        merchant: MerchantId,
+        id: poigate_domain::ApiKeyId,
+        terminal: Option<TerminalId>,
+    ) -> StoreResult<bool>;
+    /// The default terminal of key `id`, if it has one.
+    async fn api_key_default_terminal(
+        &self,
+        id: poigate_domain::ApiKeyId,
+    ) -> StoreResult<Option<TerminalId>>;
     /// Marks a key revoked; `false` when the key does not exist or is revoked already.
     async fn revoke_api_key(
         &self,

@@ -81,6 +81,14 @@ pub trait Dialect: Send + Sync + 'static {
         ))
     }
 
+    /// The `webhook-id` of a delivery of `message` in `format` (one it owns); default: the
+    /// message id. Stable across attempts (receivers de-duplicate retries by it); override
+    /// when the provider sends one message as several distinct notifications.
+    fn webhook_id(&self, message: &OutboxMessage, format: &str) -> String {
+        let _ = format;
+        message.id.to_string()
+    }
+
     /// Whether a receiver's answer acknowledges a delivery in `format` (default: any 2xx).
     fn webhook_acknowledged(&self, format: &str, status: u16, body: &[u8]) -> bool {
         let _ = (format, body);
