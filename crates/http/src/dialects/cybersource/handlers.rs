@@ -503,7 +503,7 @@ async fn operate(
 /// What a lookup found: a transaction, or an aborted interaction (no card decision).
 enum Found {
     Transaction(TransactionId),
-    Aborted(Interaction),
+    Aborted(Box<Interaction>),
 }
 
 fn is_aborted(interaction: &Interaction) -> bool {
@@ -533,7 +533,7 @@ async fn find(state: &AppState, caller: &Caller, request: &Lookup) -> Result<Fou
                         .get(caller, InteractionId::from_uuid(uuid))
                         .await
                     {
-                        Ok(i) if is_aborted(&i) => Ok(Found::Aborted(i)),
+                        Ok(i) if is_aborted(&i) => Ok(Found::Aborted(Box::new(i))),
                         Ok(_) | Err(poigate_engine::EngineError::NotFound(_)) => Err(
                             Failure::from(poigate_engine::EngineError::NotFound("transaction")),
                         ),
@@ -557,7 +557,7 @@ async fn find(state: &AppState, caller: &Caller, request: &Lookup) -> Result<Fou
             found
                 .into_iter()
                 .find(is_aborted)
-                .map(Found::Aborted)
+                .map(|i| Found::Aborted(Box::new(i)))
                 .ok_or_else(|| {
                     Failure::new(
                         StatusCode::NOT_FOUND,

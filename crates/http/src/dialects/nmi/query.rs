@@ -179,9 +179,11 @@ pub(super) async fn query(
     }
     let found = match (fields.get("transaction_id"), fields.get("order_id")) {
         (Some(ids), order) => by_transaction_ids(&state, &caller, ids, order).await,
-        (None, Some(order)) => by_order_id(&state, &caller, order)
-            .await
-            .map(|f| f.into_iter().map(Found::Interaction).collect()),
+        (None, Some(order)) => by_order_id(&state, &caller, order).await.map(|f| {
+            f.into_iter()
+                .map(|i| Found::Interaction(Box::new(i)))
+                .collect()
+        }),
         (None, None) => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -241,8 +243,8 @@ pub(super) async fn query(
 /// What a `transaction_id` names: a card transaction (its interaction), or a referenced
 /// refund (a transaction of its own in NMI).
 enum Found {
-    Interaction(Interaction),
-    Refund(Operation),
+    Interaction(Box<Interaction>),
+    Refund(Box<Operation>),
 }
 
 async fn by_transaction_ids(
@@ -262,7 +264,7 @@ async fn by_transaction_ids(
         match resolve(&state.engine, caller, alias).await {
             Ok(Some(i)) => {
                 if order.is_none_or(|o| i.reference.as_deref() == Some(o)) {
-                    found.push(Found::Interaction(i));
+                    found.push(Found::Interaction(Box::new(i)));
                 }
                 continue;
             }
@@ -271,7 +273,7 @@ async fn by_transaction_ids(
         }
         match resolve_refund(&state.engine, caller, alias).await {
             Ok(Some(op)) if order.is_none_or(|o| op.reference.as_deref() == Some(o)) => {
-                found.push(Found::Refund(op));
+                found.push(Found::Refund(Box::new(op)));
             }
             Ok(_) => {}
             Err(e) => return Err(engine_error(e)),
