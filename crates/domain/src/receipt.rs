@@ -414,6 +414,35 @@ mod tests {
         assert!(text.contains("Not enough balance"));
     }
 
+    #[test]
+    fn an_aborted_payment_has_a_receipt_saying_nothing_was_charged() {
+        let running = interaction(700);
+        assert!(
+            render_unfinished(&running, &ctx("Shop")).is_none(),
+            "still running"
+        );
+        let mut aborted = running.clone();
+        aborted.outcome = Some(crate::interaction::Outcome::Cancelled {
+            reason: crate::interaction::CancelReason::Api,
+        });
+        let receipts = render_unfinished(&aborted, &ctx("Shop")).expect("receipts");
+        for copy in [&receipts.customer, &receipts.merchant] {
+            let text = &copy.as_ref().expect("a copy").text;
+            assert!(text.contains("ABORTED"), "{text}");
+            assert!(text.contains("No amount was charged"), "{text}");
+            assert!(text.contains("GBP 7.00"), "{text}");
+            assert!(text.lines().all(|l| l.chars().count() <= RECEIPT_WIDTH));
+        }
+        let mut approved = running;
+        approved.outcome = Some(crate::interaction::Outcome::Approved {
+            auth_code: "A1".into(),
+        });
+        assert!(
+            render_unfinished(&approved, &ctx("Shop")).is_none(),
+            "a card decision has its transaction's receipts"
+        );
+    }
+
     proptest! {
         #[test]
         fn every_line_fits_forty_columns(name in "\\PC{1,80}", value in 1i64..99_999_999_999) {

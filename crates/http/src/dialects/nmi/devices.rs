@@ -6,9 +6,9 @@
 //! stable, nothing stored, and [`terminal_reference`] turns it back into the id the engine
 //! finds the terminal by. A terminal is bound to its merchant in poigate by the admin CLI
 //! and pairing, before any POS call; registering here therefore names a terminal the
-//! caller's merchant already has — the registration code is its serial number or POIID (the
-//! simulator and real terminals show their serial number while unpaired) — and answers its
-//! GUID. `deviceNickname` is accepted; poigate terminals are labelled by the admin CLI, and
+//! caller's merchant already has — the registration code is its serial number or POIID
+//! (poigate has no rotating registration code: the binding itself is made by the admin CLI)
+//! — and answers its GUID. `deviceNickname` is accepted; poigate terminals are labelled by the admin CLI, and
 //! the answer shows that label.
 
 use super::Nmi;
