@@ -37,6 +37,28 @@ pub struct CreateApiKeyRequest {
     pub label: Option<String>,
 }
 
+/// `PUT /v1/api-keys/{id}/default-terminal`: the terminal provider dialects use when a
+/// documented request names none (CM.com's create body); `null` clears it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetDefaultTerminalRequest {
+    /// The terminal's id, POIID or serial number; `null` for none.
+    pub terminal: Option<String>,
+}
+
+/// An API key's default terminal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DefaultTerminalView {
+    /// Always `default_terminal`.
+    pub object: String,
+    /// The API key.
+    #[schema(value_type = String)]
+    pub api_key: poigate_domain::ApiKeyId,
+    /// The terminal's id, or `null` when the key has none.
+    #[schema(value_type = Option<String>)]
+    pub terminal: Option<poigate_domain::TerminalId>,
+}
+
 /// `POST /v1/admin/merchants/{id}/api-keys`: a key of either mode for a merchant.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -219,6 +219,72 @@ pub fn render_operation(
     }
 }
 
+/// Renders both copies of the receipt of an interaction that ended without a card decision
+/// (cancelled or failed before the card was read): nothing was charged, and the cardholder
+/// and the merchant still get a slip saying so, as terminals print one for an aborted
+/// payment. `None` for an interaction that is still running or has a card decision (its
+/// transaction has the receipt).
+pub fn render_unfinished(
+    interaction: &crate::interaction::Interaction,
+    ctx: &ReceiptContext,
+) -> Option<Receipts> {
+    use crate::interaction::{InteractionType, Outcome};
+    let result = match interaction.outcome.as_ref()? {
+        Outcome::Cancelled { .. } => "ABORTED",
+        Outcome::Failed { .. } => "NOT COMPLETED",
+        Outcome::Approved { .. } | Outcome::Declined { .. } => return None,
+    };
+    let when = interaction.completed_at.unwrap_or(interaction.updated_at);
+    let copy = |copy: ReceiptCopy| {
+        let mut lines = Vec::new();
+        let mut push = |key: &str, label: Option<&str>, value: String| {
+            lines.push(ReceiptLine {
+                key: key.to_string(),
+                label: label.map(str::to_string),
+                value,
+            });
+        };
+        push("merchant_name", None, ctx.merchant_name.clone());
+        push("terminal", Some("Terminal"), ctx.terminal_poiid.clone());
+        let (y, mo, d, h, mi, s, _) = when.utc_parts();
+        push(
+            "date",
+            Some("Date"),
+            format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC"),
+        );
+        let kind = match interaction.kind {
+            InteractionType::Sale => "SALE",
+            InteractionType::Auth => "PRE-AUTHORISATION",
+            InteractionType::Refund => "REFUND",
+            InteractionType::Validate => "CARD VERIFICATION",
+        };
+        push("transaction_type", None, kind.to_string());
+        push(
+            "total",
+            Some("TOTAL"),
+            format!(
+                "{} {}",
+                interaction.amount.currency(),
+                interaction.amount.to_decimal_string()
+            ),
+        );
+        push("result", None, result.to_string());
+        push("notice", None, "No amount was charged".to_string());
+        push("interaction_id", Some("Ref"), interaction.id.to_string());
+        let footer = match copy {
+            ReceiptCopy::Customer => "CUSTOMER COPY",
+            ReceiptCopy::Merchant => "MERCHANT COPY",
+        };
+        push("copy", None, footer.to_string());
+        let text = to_text(&lines);
+        Receipt { copy, lines, text }
+    };
+    Some(Receipts {
+        customer: Some(copy(ReceiptCopy::Customer)),
+        merchant: Some(copy(ReceiptCopy::Merchant)),
+    })
+}
+
 /// Lays the lines out in [`RECEIPT_WIDTH`] columns: labels left, values right, headings
 /// centred; a value too long to share its line with the label goes on the next line.
 fn to_text(lines: &[ReceiptLine]) -> String {
@@ -346,6 +412,35 @@ mod tests {
         let text = &txn.receipts.customer.as_ref().expect("copy").text;
         assert!(text.contains("DECLINED"));
         assert!(text.contains("Not enough balance"));
+    }
+
+    #[test]
+    fn an_aborted_payment_has_a_receipt_saying_nothing_was_charged() {
+        let running = interaction(700);
+        assert!(
+            render_unfinished(&running, &ctx("Shop")).is_none(),
+            "still running"
+        );
+        let mut aborted = running.clone();
+        aborted.outcome = Some(crate::interaction::Outcome::Cancelled {
+            reason: crate::interaction::CancelReason::Api,
+        });
+        let receipts = render_unfinished(&aborted, &ctx("Shop")).expect("receipts");
+        for copy in [&receipts.customer, &receipts.merchant] {
+            let text = &copy.as_ref().expect("a copy").text;
+            assert!(text.contains("ABORTED"), "{text}");
+            assert!(text.contains("No amount was charged"), "{text}");
+            assert!(text.contains("GBP 7.00"), "{text}");
+            assert!(text.lines().all(|l| l.chars().count() <= RECEIPT_WIDTH));
+        }
+        let mut approved = running;
+        approved.outcome = Some(crate::interaction::Outcome::Approved {
+            auth_code: "A1".into(),
+        });
+        assert!(
+            render_unfinished(&approved, &ctx("Shop")).is_none(),
+            "a card decision has its transaction's receipts"
+        );
     }
 
     proptest! {

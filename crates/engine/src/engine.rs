@@ -964,6 +964,61 @@ impl Admin<'_> {
         Ok(revoked)
     }
 
+    /// Sets (with `None`: clears) the default terminal of the merchant's key `id`: the
+    /// terminal a dialect uses when a provider's documented request names none (CM.com's
+    /// create body). Per key, so that each POS lane (its own key, or OAuth client) has its
+    /// own terminal. The terminal must be the caller's, in the caller's mode.
+    pub async fn set_default_terminal(
+        &self,
+        caller: &Caller,
+        id: ApiKeyId,
+        terminal: Option<&str>,
+    ) -> Result<Option<Terminal>, EngineError> {
+        let terminal = match terminal {
+            Some(reference) => Some(
+                self.find_terminal_for(caller, reference)
+                    .await
+                    .map_err(|e| match e {
+                        EngineError::NotFound(_) => {
+                            EngineError::TerminalNotFound(reference.to_string())
+                        }
+                        other => other,
+                    })?
+                    .terminal,
+            ),
+            None => None,
+        };
+        let set = self
+            .engine
+            .inner
+            .store
+            .set_api_key_default_terminal(caller.merchant_id, id, terminal.as_ref().map(|t| t.id))
+            .await?;
+        if !set {
+            return Err(EngineError::NotFound("api key"));
+        }
+        Ok(terminal)
+    }
+
+    /// The default terminal of the caller's key (an access token's is its key's), if it has
+    /// one that still exists for the caller.
+    pub async fn default_terminal(&self, caller: &Caller) -> Result<Option<Terminal>, EngineError> {
+        let Some(id) = self
+            .engine
+            .inner
+            .store
+            .api_key_default_terminal(caller.key_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        match self.find_terminal_for(caller, &id.to_string()).await {
+            Ok(view) => Ok(Some(view.terminal)),
+            Err(EngineError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     // --- terminals -------------------------------------------------------------------------
 
     /// Registers a test-mode terminal (the CLI, the demo and tests; keys go through
@@ -1507,6 +1562,28 @@ impl Interactions<'_> {
             .store
             .list_events(id, after_seq, limit, order)
             .await?)
+    }
+
+    /// The receipts of an interaction that ended without a card decision (cancelled or
+    /// failed before the card was read): slips saying nothing was charged, for providers
+    /// whose answer to an aborted payment carries receipts (Cybersource). `None` while it
+    /// runs, or when it has a card decision (its transaction carries the receipts).
+    pub async fn unfinished_receipts(
+        &self,
+        caller: &Caller,
+        interaction: &Interaction,
+    ) -> Result<Option<poigate_domain::Receipts>, EngineError> {
+        if interaction.merchant_id != caller.merchant_id {
+            return Err(EngineError::NotFound("interaction"));
+        }
+        let ctx = ReceiptContext {
+            merchant_name: self.engine.merchant_name(interaction.merchant_id).await,
+            terminal_poiid: self.engine.terminal_poiid(interaction.terminal_id),
+        };
+        Ok(poigate_domain::receipt::render_unfinished(
+            interaction,
+            &ctx,
+        ))
     }
 
     /// Lookup by POS references.

@@ -254,6 +254,26 @@ impl Transactions<'_> {
         transaction_id: TransactionId,
         req: OperationRequest,
     ) -> Result<OperationResult, EngineError> {
+        Ok(self
+            .request_operation_inner(caller, transaction_id, req)
+            .await?
+            .0)
+    }
+
+    /// The request, and for a refund the task completing it.
+    #[allow(clippy::type_complexity)]
+    async fn request_operation_inner(
+        &self,
+        caller: &crate::Caller,
+        transaction_id: TransactionId,
+        req: OperationRequest,
+    ) -> Result<
+        (
+            OperationResult,
+            Option<tokio::task::JoinHandle<Result<(Operation, Transaction), EngineError>>>,
+        ),
+        EngineError,
+    > {
         let mut errors = ValidationErrors::new();
         if let Some(r) = &req.reference {
             errors.check_text("reference", r, 255);
@@ -290,7 +310,7 @@ impl Transactions<'_> {
                 .find_operation_idempotency(caller.merchant_id, key, now)
                 .await?
         {
-            return replay(existing, fp);
+            return replay(existing, fp).map(|r| (r, None));
         }
 
         let lock = self.engine.lock_transaction(transaction_id).await;
@@ -389,7 +409,7 @@ impl Transactions<'_> {
         {
             Ok(()) => {}
             Err(StoreError::OperationIdempotencyConflict { existing }) => {
-                return replay(*existing, fp);
+                return replay(*existing, fp).map(|r| (r, None));
             }
             Err(e) => return Err(e.into()),
         }
@@ -398,23 +418,115 @@ impl Transactions<'_> {
         if is_refund {
             let engine = self.engine.clone();
             let op = operation.clone();
-            tokio::spawn(async move {
-                if let Err(e) = engine.complete_operation(op).await {
+            // Its own task: the refund completes even if the caller stops waiting.
+            let completion = tokio::spawn(async move {
+                let done = engine.complete_operation(op).await;
+                if let Err(e) = &done {
                     tracing::error!(error = %e, "refund not completed; it stays pending and is retried at start-up");
                 }
+                done
             });
-            return Ok(OperationResult {
-                operation,
-                transaction: txn,
-                replayed: false,
-            });
+            return Ok((
+                OperationResult {
+                    operation,
+                    transaction: txn,
+                    replayed: false,
+                },
+                Some(completion),
+            ));
         }
         let (operation, transaction) = self.engine.complete_operation(operation).await?;
-        Ok(OperationResult {
-            operation,
-            transaction,
-            replayed: false,
-        })
+        Ok((
+            OperationResult {
+                operation,
+                transaction,
+                replayed: false,
+            },
+            None,
+        ))
+    }
+
+    /// [`request_operation`](Self::request_operation), answering once the operation is
+    /// complete or `bound` has passed (on the engine's clock), whichever is first. A refund
+    /// completes asynchronously; providers whose refund answer carries its result
+    /// (Cybersource's `LinkedRefundResponse` "Refund approved") wait for it here. At the
+    /// bound the answer is the pending state, and the refund still completes.
+    pub async fn request_operation_completed(
+        &self,
+        caller: &crate::Caller,
+        transaction_id: TransactionId,
+        req: OperationRequest,
+        bound: std::time::Duration,
+    ) -> Result<OperationResult, EngineError> {
+        let (pending, completion) = self
+            .request_operation_inner(caller, transaction_id, req)
+            .await?;
+        let Some(completion) = completion else {
+            return Ok(pending);
+        };
+        let deadline = self
+            .engine
+            .now()
+            .plus_millis(i64::try_from(bound.as_millis()).unwrap_or(i64::MAX));
+        let sleep = self.engine.inner.clock.sleep_until(deadline);
+        tokio::select! {
+            joined = completion => match joined {
+                Ok(Ok((operation, transaction))) => Ok(OperationResult {
+                    operation,
+                    transaction,
+                    replayed: false,
+                }),
+                // Not completed (it stays pending, retried at start-up): the pending state.
+                Ok(Err(_)) | Err(_) => Ok(pending),
+            },
+            _ = sleep => Ok(pending),
+        }
+    }
+
+    /// The caller's operations whose id lies in `from..=to` (ids are time-ordered), oldest
+    /// first, at most 16: for providers whose numeric operation ids are derived from the
+    /// operation's id (NMI's refund `transactionid`), so the id names a small range.
+    pub async fn operations_between(
+        &self,
+        caller: &crate::Caller,
+        from: OperationId,
+        to: OperationId,
+    ) -> Result<Vec<Operation>, EngineError> {
+        let found = self
+            .engine
+            .inner
+            .store
+            .operations_between(caller.merchant_id, from, to, 16)
+            .await?;
+        let mut mine = Vec::with_capacity(found.len());
+        for op in found {
+            // The mode too: a key sees only its own mode's transactions.
+            match self.transaction(caller, op.transaction_id).await {
+                Ok(_) => mine.push(op),
+                Err(EngineError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(mine)
+    }
+
+    /// An operation of the caller's merchant by its id alone (providers that follow an
+    /// operation by the id they were given, without the transaction's).
+    pub async fn find_operation(
+        &self,
+        caller: &crate::Caller,
+        id: OperationId,
+    ) -> Result<Operation, EngineError> {
+        let operation = self
+            .engine
+            .inner
+            .store
+            .get_operation(id)
+            .await?
+            .ok_or(EngineError::NotFound("operation"))?;
+        // Ownership: another merchant's operation does not exist.
+        self.transaction(caller, operation.transaction_id).await?;
+        Ok(operation)
     }
 
     pub async fn operations(

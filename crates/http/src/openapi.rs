@@ -63,6 +63,7 @@ use utoipa::{Modify, OpenApi};
         routes::list_api_keys,
         routes::create_api_key,
         routes::revoke_api_key,
+        routes::set_default_terminal,
         routes::admin_create_merchant,
         routes::admin_list_merchants,
         routes::admin_disable_merchant,

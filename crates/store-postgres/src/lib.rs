@@ -516,6 +516,48 @@ impl Store for PostgresStore {
         col(&row, 0)
     }
 
+    async fn set_api_key_default_terminal(
+        &self,
+        merchant: MerchantId,
+        id: ApiKeyId,
+        terminal: Option<TerminalId>,
+    ) -> StoreResult<bool> {
+        let c = self.client().await?;
+        let n = exec(
+            &c,
+            "UPDATE api_keys SET default_terminal = $3
+             WHERE id = $1 AND merchant_id = $2 AND revoked_at IS NULL",
+            &[
+                &id.to_string(),
+                &merchant.to_string(),
+                &terminal.map(|t| t.to_string()),
+            ],
+        )
+        .await
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn api_key_default_terminal(&self, id: ApiKeyId) -> StoreResult<Option<TerminalId>> {
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            "SELECT default_terminal FROM api_keys WHERE id = $1",
+            &[&id.to_string()],
+        )
+        .await
+        .map_err(db)?;
+        let text: Option<String> = match row {
+            Some(r) => r.try_get(0).map_err(db)?,
+            None => None,
+        };
+        text.map(|t| {
+            t.parse::<TerminalId>()
+                .map_err(|_| StoreError::Corrupt(format!("api_keys.default_terminal `{t}`")))
+        })
+        .transpose()
+    }
+
     async fn revoke_api_key(
         &self,
         merchant: MerchantId,
@@ -1095,6 +1137,17 @@ impl Store for PostgresStore {
     async fn pending_operations(&self) -> StoreResult<Vec<Operation>> {
         let c = self.client().await?;
         money::pending_operations(&c).await
+    }
+
+    async fn operations_between(
+        &self,
+        merchant: MerchantId,
+        from: OperationId,
+        to: OperationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Operation>> {
+        let c = self.client().await?;
+        money::operations_between(&c, merchant, from, to, limit).await
     }
 
     async fn find_operation_idempotency(

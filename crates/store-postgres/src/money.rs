@@ -195,6 +195,27 @@ pub async fn get_operation<C: GenericClient>(
     .next())
 }
 
+pub async fn operations_between<C: GenericClient>(
+    c: &C,
+    merchant: MerchantId,
+    from: OperationId,
+    to: OperationId,
+    limit: u32,
+) -> StoreResult<Vec<Operation>> {
+    operations(
+        c,
+        "SELECT body FROM operations WHERE id >= $1 AND id <= $2 AND merchant_id = $3 \
+         ORDER BY id LIMIT $4",
+        &[
+            &from.to_string(),
+            &to.to_string(),
+            &merchant.to_string(),
+            &i64::from(limit),
+        ],
+    )
+    .await
+}
+
 pub async fn list_operations<C: GenericClient>(
     c: &C,
     transaction: TransactionId,

@@ -310,6 +310,14 @@ ALTER TABLE webhook_messages ADD COLUMN livemode boolean NOT NULL DEFAULT false;
 ALTER TABLE webhook_deliveries ADD COLUMN livemode boolean NOT NULL DEFAULT false;
 "#,
     ),
+    (
+        5,
+        r#"
+-- An API key's default terminal (SQLite migration 10): used by dialects whose documented
+-- requests name no terminal (CM.com's create body), so one POS lane = one key = one terminal.
+ALTER TABLE api_keys ADD COLUMN default_terminal text COLLATE "C";
+"#,
+    ),
 ];
 
 /// Applies every migration the database lacks, in one transaction under the advisory lock;

@@ -611,6 +611,53 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_api_key_default_terminal(
+        &self,
+        merchant: MerchantId,
+        id: ApiKeyId,
+        terminal: Option<TerminalId>,
+    ) -> StoreResult<bool> {
+        self.writer
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE api_keys SET default_terminal = ?3
+                         WHERE id = ?1 AND merchant_id = ?2 AND revoked_at IS NULL",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            id.to_string(),
+                            merchant.to_string(),
+                            terminal.map(|t| t.to_string())
+                        ])
+                    })
+                    .map_err(db)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn api_key_default_terminal(&self, id: ApiKeyId) -> StoreResult<Option<TerminalId>> {
+        self.readers
+            .read(move |conn| {
+                let text: Option<Option<String>> = conn
+                    .prepare_cached("SELECT default_terminal FROM api_keys WHERE id = ?1")
+                    .and_then(|mut s| {
+                        s.query_row(params![id.to_string()], |r| r.get(0))
+                            .optional()
+                    })
+                    .map_err(db)?;
+                text.flatten()
+                    .map(|t| {
+                        t.parse::<TerminalId>().map_err(|_| {
+                            StoreError::Corrupt(format!("api_keys.default_terminal `{t}`"))
+                        })
+                    })
+                    .transpose()
+            })
+            .await
+    }
+
     async fn revoke_api_key(
         &self,
         merchant: MerchantId,
@@ -1185,6 +1232,18 @@ impl Store for SqliteStore {
 
     async fn pending_operations(&self) -> StoreResult<Vec<Operation>> {
         self.readers.read(money::pending_operations).await
+    }
+
+    async fn operations_between(
+        &self,
+        merchant: MerchantId,
+        from: OperationId,
+        to: OperationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Operation>> {
+        self.readers
+            .read(move |conn| money::operations_between(conn, merchant, from, to, limit))
+            .await
     }
 
     async fn find_operation_idempotency(

@@ -208,6 +208,26 @@ pub fn list_operations(
     }
 }
 
+pub fn operations_between(
+    conn: &Connection,
+    merchant: MerchantId,
+    from: OperationId,
+    to: OperationId,
+    limit: u32,
+) -> StoreResult<Vec<Operation>> {
+    operations(
+        conn,
+        "SELECT body FROM operations WHERE id >= ?1 AND id <= ?2 AND merchant_id = ?3 \
+         ORDER BY id LIMIT ?4",
+        &[
+            &from.to_string(),
+            &to.to_string(),
+            &merchant.to_string(),
+            &i64::from(limit),
+        ],
+    )
+}
+
 pub fn pending_operations(conn: &Connection) -> StoreResult<Vec<Operation>> {
     operations(
         conn,

@@ -300,6 +300,14 @@ ALTER TABLE webhook_messages ADD COLUMN livemode INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE webhook_deliveries ADD COLUMN livemode INTEGER NOT NULL DEFAULT 0;
 "#,
     ),
+    (
+        10,
+        r#"
+-- An API key's default terminal (issue 14): used by dialects whose documented requests
+-- name no terminal (CM.com's create body), so one POS lane = one key = one terminal.
+ALTER TABLE api_keys ADD COLUMN default_terminal TEXT;
+"#,
+    ),
 ];
 
 /// Applies every migration newer than the database's `user_version`.

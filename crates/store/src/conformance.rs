@@ -241,6 +241,39 @@ pub async fn merchants_and_api_keys(store: Arc<dyn Store>) {
         store.create_api_key(&dup).await,
         Err(StoreError::Duplicate(_))
     ));
+    // A key's default terminal: set, read, cleared; another merchant cannot set it.
+    assert_eq!(
+        store.api_key_default_terminal(key.id).await.expect("none"),
+        None
+    );
+    let lane = TerminalId::generate(t(3));
+    assert!(
+        store
+            .set_api_key_default_terminal(m.id, key.id, Some(lane))
+            .await
+            .expect("set")
+    );
+    assert_eq!(
+        store.api_key_default_terminal(key.id).await.expect("read"),
+        Some(lane)
+    );
+    assert!(
+        store
+            .set_api_key_default_terminal(m.id, key.id, None)
+            .await
+            .expect("clear")
+    );
+    assert_eq!(
+        store.api_key_default_terminal(key.id).await.expect("read"),
+        None
+    );
+    let stranger = merchant(&store, "Stranger").await;
+    assert!(
+        !store
+            .set_api_key_default_terminal(stranger.id, key.id, Some(lane))
+            .await
+            .expect("scoped")
+    );
     assert!(
         store
             .revoke_api_key(m.id, key.id, t(5))
@@ -267,7 +300,7 @@ pub async fn merchants_and_api_keys(store: Arc<dyn Store>) {
             .await
             .expect("scoped")
     );
-    assert_eq!(store.list_merchants().await.expect("list").len(), 2);
+    assert_eq!(store.list_merchants().await.expect("list").len(), 3);
 }
 
 pub async fn merchants_disable_keys_record_use_and_admin_keys(store: Arc<dyn Store>) {
@@ -1590,6 +1623,39 @@ pub async fn transaction_writes_are_versioned_and_atomic(store: Arc<dyn Store>) 
     assert_eq!(
         store.pending_operations().await.expect("pending"),
         vec![op.clone()]
+    );
+    // By id range (ids are time-ordered): inclusive bounds, the merchant's only.
+    assert_eq!(
+        store
+            .operations_between(m.id, op.id, op.id, 10)
+            .await
+            .expect("between"),
+        vec![op.clone()]
+    );
+    // The operation was created at t(10): ids of t(9) sort below it, of t(11) above.
+    let below = OperationId::generate(t(9));
+    let above = OperationId::generate(t(11));
+    assert!(
+        store
+            .operations_between(m.id, above, above, 10)
+            .await
+            .expect("between")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .operations_between(m.id, below, above, 10)
+            .await
+            .expect("between"),
+        vec![op.clone()]
+    );
+    let other = merchant(&store, "Other").await;
+    assert!(
+        store
+            .operations_between(other.id, below, above, 10)
+            .await
+            .expect("between")
+            .is_empty()
     );
     assert_eq!(
         store

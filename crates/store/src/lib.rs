@@ -94,6 +94,19 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `value` unless the setting exists; returns the stored value either way (so two
     /// processes racing to create a setting agree on one).
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String>;
+    /// Sets (or with `None` clears) the default terminal of the merchant's key `id`; `false`
+    /// when the key does not exist or is revoked.
+    async fn set_api_key_default_terminal(
+        &self,
+        merchant: MerchantId,
+        id: poigate_domain::ApiKeyId,
+        terminal: Option<TerminalId>,
+    ) -> StoreResult<bool>;
+    /// The default terminal of key `id`, if it has one.
+    async fn api_key_default_terminal(
+        &self,
+        id: poigate_domain::ApiKeyId,
+    ) -> StoreResult<Option<TerminalId>>;
     /// Marks a key revoked; `false` when the key does not exist or is revoked already.
     async fn revoke_api_key(
         &self,
@@ -204,6 +217,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         transaction: TransactionId,
         kind: Option<OperationKind>,
+    ) -> StoreResult<Vec<Operation>>;
+    /// The merchant's operations whose id lies in `from..=to`, oldest first, at most
+    /// `limit`. Operation ids are time-ordered UUIDv7s, so this finds operations by their
+    /// creation time (a provider's numeric id derived from the id names a range).
+    async fn operations_between(
+        &self,
+        merchant: MerchantId,
+        from: OperationId,
+        to: OperationId,
+        limit: u32,
     ) -> StoreResult<Vec<Operation>>;
     /// Operations the processor has not answered yet (for recovery at start-up).
     async fn pending_operations(&self) -> StoreResult<Vec<Operation>>;

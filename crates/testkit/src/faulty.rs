@@ -272,6 +272,36 @@ impl Store for FaultyStore {
         self.inner.list_operations(transaction, kind).await
     }
 
+    async fn set_api_key_default_terminal(
+        &self,
+        merchant: MerchantId,
+        id: ApiKeyId,
+        terminal: Option<TerminalId>,
+    ) -> StoreResult<bool> {
+        self.check()?;
+        self.inner
+            .set_api_key_default_terminal(merchant, id, terminal)
+            .await
+    }
+
+    async fn api_key_default_terminal(&self, id: ApiKeyId) -> StoreResult<Option<TerminalId>> {
+        self.check()?;
+        self.inner.api_key_default_terminal(id).await
+    }
+
+    async fn operations_between(
+        &self,
+        merchant: MerchantId,
+        from: OperationId,
+        to: OperationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Operation>> {
+        self.check()?;
+        self.inner
+            .operations_between(merchant, from, to, limit)
+            .await
+    }
+
     async fn pending_operations(&self) -> StoreResult<Vec<Operation>> {
         self.check()?;
         self.inner.pending_operations().await

@@ -381,3 +381,179 @@ async fn bad_requests_and_credentials_get_cm_errors() -> anyhow::Result<()> {
     assert_eq!(unsupported.status(), 404);
     Ok(())
 }
+
+/// Issue 14, items 9 and 10 (CM.com): the documented create body works unchanged once the
+/// API key (and so its OAuth client) has a default terminal; refunds and transactions are
+/// listed; an unsupported method answers in CM.com's `{message}` shape; `FINALSTATUS` and
+/// `STATUS_CHANGE` deliveries have distinct `webhook-id`s.
+#[tokio::test]
+async fn documented_body_default_terminal_lists_methods_and_webhook_ids() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let cm = Cm::connect(&ts).await?;
+    let http = reqwest::Client::new();
+    let receiver = WebhookReceiver::start().await?;
+    // CM.com's documented body: no terminal anywhere.
+    let documented = |reference: &str| {
+        json!({
+            "reference": reference,
+            "description": "Order at yourdomain.tld",
+            "amount": 1200,
+            "currency": "EUR",
+            "language": "nl",
+            "country": "NL",
+            "webhooks": [{"url": receiver.url("/status"), "events": ["FINALSTATUS", "STATUS_CHANGE"]}],
+            "returnUrls": {"success": "https://yourdomain.tld/order/payment-success.html"}
+        })
+    };
+    let (status, refused) = cm.post(BASE, &documented("doc-0"), None).await?;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("default terminal")),
+        "{refused}"
+    );
+
+    // The key's default terminal, set through the native API.
+    let keys: Value = http
+        .get(format!("{}/v1/api-keys", ts.url()))
+        .bearer_auth(ts.key())
+        .send()
+        .await?
+        .json()
+        .await?;
+    let key_id = keys["data"]
+        .as_array()
+        .and_then(|all| {
+            all.iter().find(|k| {
+                k["prefix"]
+                    .as_str()
+                    .is_some_and(|p| ts.key().starts_with(p))
+            })
+        })
+        .and_then(|k| k["id"].as_str())
+        .expect("the test key")
+        .to_string();
+    let set = |terminal: Value| {
+        let http = http.clone();
+        let url = format!("{}/v1/api-keys/{key_id}/default-terminal", ts.url());
+        let key = ts.key().to_string();
+        async move {
+            let r = http
+                .put(url)
+                .bearer_auth(key)
+                .json(&json!({ "terminal": terminal }))
+                .send()
+                .await?;
+            let status = r.status().as_u16();
+            anyhow::Ok((status, r.json::<Value>().await?))
+        }
+    };
+    let terminal = ts.client().terminal(TERMINALS[2]).await?;
+    let (status, default) = set(json!(TERMINALS[2])).await?;
+    assert_eq!(status, 200, "{default}");
+    assert_eq!(default["terminal"], terminal.id.to_string());
+    let (status, _) = set(json!("nope-1")).await?;
+    assert_eq!(
+        status, 422,
+        "an unknown terminal, as the native API answers it"
+    );
+
+    // The documented body, with the OAuth token of that key: a sale on the default terminal.
+    let (status, created) = cm.post(BASE, &documented("doc-1"), None).await?;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let done = cm.until_status(&id, |s| s != "OPEN").await?;
+    assert_eq!(done["status"], "SUCCESS");
+    let native = ts
+        .client()
+        .wait_final(&format!("int_{}", id.replace('-', "")), WAIT)
+        .await?;
+    assert_eq!(native.terminal, terminal.id);
+
+    // FINALSTATUS and STATUS_CHANGE: two deliveries, two webhook-ids.
+    let got = receiver.wait_for(2, WAIT).await?;
+    let mut ids: Vec<&str> = got.iter().filter_map(|r| r.header("webhook-id")).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "distinct webhook-ids: {ids:?}");
+
+    // Refunds, then the refund list.
+    let (status, _) = cm
+        .post(
+            &format!("{BASE}/{id}/refunds"),
+            &json!({"amount": 200, "reason": "damaged"}),
+            None,
+        )
+        .await?;
+    assert_eq!(status, 201);
+    let refunds = eventually(WAIT, || async {
+        let r = http
+            .get(format!("{}{BASE}/{id}/refunds", cm.url))
+            .bearer_auth(&cm.token)
+            .send()
+            .await
+            .ok()?;
+        let list: Value = r.json().await.ok()?;
+        (list[0]["status"] == "SUCCEEDED").then_some(list)
+    })
+    .await?;
+    assert_eq!(refunds.as_array().map(Vec::len), Some(1), "{refunds}");
+    assert_eq!(refunds[0]["amount"], 200);
+    assert_eq!(refunds[0]["currency"], "EUR");
+    assert_eq!(refunds[0]["reason"], "damaged");
+    assert_eq!(refunds[0]["transactionId"], id.as_str());
+
+    // The transaction list: newest first, by reference, bounded.
+    let (_, second) = cm.post(BASE, &documented("doc-2"), None).await?;
+    let second = second["id"].as_str().expect("id").to_string();
+    cm.until_status(&second, |s| s != "OPEN").await?;
+    let list = |query: &str| {
+        let http = http.clone();
+        let url = format!("{}{BASE}{query}", cm.url);
+        let token = cm.token.clone();
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await?;
+            let status = r.status().as_u16();
+            anyhow::Ok((status, r.json::<Value>().await?))
+        }
+    };
+    let (status, all) = list("").await?;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all[0]["id"], second.as_str());
+    assert_eq!(all[1]["id"], id.as_str());
+    let (_, one) = list("?reference=doc-1").await?;
+    assert_eq!(one.as_array().map(Vec::len), Some(1), "{one}");
+    assert_eq!(one[0]["id"], id.as_str());
+    let (_, limited) = list("?limit=1").await?;
+    assert_eq!(limited.as_array().map(Vec::len), Some(1));
+    let (status, bad) = list("?limit=0").await?;
+    assert_eq!(status, 400);
+    assert!(bad["message"].is_string(), "{bad}");
+
+    // An unsupported method: CM.com's {message}, not problem+json.
+    let r = http
+        .delete(format!("{}{BASE}/{id}", cm.url))
+        .bearer_auth(&cm.token)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 405);
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    assert!(r.json::<Value>().await?["message"].is_string());
+
+    // Cleared: the documented body needs a terminal again.
+    let (status, cleared) = set(Value::Null).await?;
+    assert_eq!((status, &cleared["terminal"]), (200, &Value::Null));
+    let (status, _) = cm.post(BASE, &documented("doc-3"), None).await?;
+    assert_eq!(status, 400);
+    Ok(())
+}

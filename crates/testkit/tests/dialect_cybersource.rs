@@ -278,13 +278,6 @@ async fn malformed_requests_get_error_responses_with_a_4xx() -> anyhow::Result<(
         ),
         (
             ASYNC,
-            json!({"serialNumber": dev, "extra": 1, "request": {"type": "CancelRequest"}})
-                .to_string(),
-            400,
-            "extra",
-        ),
-        (
-            ASYNC,
             payment(dev, "ref", "1", "XXX").to_string(),
             400,
             "currency",
@@ -342,7 +335,24 @@ async fn malformed_requests_get_error_responses_with_a_4xx() -> anyhow::Result<(
             "idType": "TRANSACTION_ID", "id": "x"}})
             .to_string(),
             400,
-            "POST /v1/cloud/transactions",
+            "transaction id",
+        ),
+        (
+            SYNC,
+            json!({"serialNumber": dev, "request": {"type": "PaymentRequest",
+            "merchantReferenceCode": "r", "capture": "no",
+            "amountDetails": {"amount": "1.00", "currency": "GBP"}}})
+            .to_string(),
+            400,
+            "boolean",
+        ),
+        (
+            SYNC,
+            json!({"serialNumber": dev, "request": {"type": "AccountVerificationRequest",
+            "merchantReferenceCode": "r", "amountDetails": {"amount": "1.00", "currency": "GBP"}}})
+            .to_string(),
+            400,
+            "zero amount",
         ),
         (
             ASYNC,
@@ -524,7 +534,7 @@ async fn synchronous_sale_decline_refunds_and_cancel() -> anyhow::Result<()> {
         .expect("id")
         .to_string();
 
-    // A linked refund: pending at once, then done; the lookup shows what is left.
+    // A linked refund answers when it is complete: "Refund approved" (issue 14, item 6).
     let (status, refund) = cybs
         .post(
             SYNC,
@@ -534,21 +544,20 @@ async fn synchronous_sale_decline_refunds_and_cancel() -> anyhow::Result<()> {
         .await?;
     assert_eq!(status, 200, "{refund}");
     assert_eq!(refund["type"], "LinkedRefundResponse");
+    assert_eq!(refund["message"], "Refund approved");
     assert_eq!(refund["linkedOperations"][0]["type"], "REFUND");
     assert_eq!(refund["linkedOperations"][0]["amount"], "10.00");
+    assert_eq!(refund["linkedOperations"][0]["status"], "APPROVED");
     assert_eq!(
         refund["transactionDetails"]["amountDetails"]["refundableAmount"],
         "15.00"
     );
-    let done = eventually(WAIT, || async {
-        let (_, l) = cybs.lookup(dev, "TRANSACTION_ID", &txn).await.ok()?;
-        (l["linkedOperations"][0]["status"] == "APPROVED").then_some(l)
-    })
-    .await?;
     assert_eq!(
-        done["transactionDetails"]["amountDetails"]["capturedAmount"],
+        refund["transactionDetails"]["amountDetails"]["capturedAmount"],
         "15.00"
     );
+    let (_, done) = cybs.lookup(dev, "TRANSACTION_ID", &txn).await?;
+    assert_eq!(done["linkedOperations"][0]["status"], "APPROVED");
     let (status, too_much) = cybs
         .post(
             SYNC,
@@ -592,7 +601,8 @@ async fn synchronous_sale_decline_refunds_and_cancel() -> anyhow::Result<()> {
     assert_eq!(standalone["type"], "StandaloneRefundResponse");
     assert_eq!(standalone["message"], "Refund approved");
 
-    // A synchronous cancel answers the cancelled transaction's final answer.
+    // A synchronous cancel answers as Cybersource does (issue 14, item 2): a PaymentResponse
+    // "Payment aborted", status ABORTED, with a transaction id and receipts.
     ts.client().test_helper(TERMINALS[1], "hold", None).await?;
     let id = cybs
         .start(&payment(dev, "sync-cancelled", "7.00", "EUR"))
@@ -604,13 +614,45 @@ async fn synchronous_sale_decline_refunds_and_cancel() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 200, "{cancelled}");
-    assert_eq!(cancelled["type"], "ErrorResponse");
-    assert_eq!(cancelled["message"], "Transaction cancelled");
-    let last = cybs.latest(&id, "ErrorResponse").await?;
+    assert_eq!(cancelled["type"], "PaymentResponse", "{cancelled}");
+    assert_eq!(cancelled["message"], "Payment aborted");
+    assert_eq!(cancelled["processingDetails"]["status"], "ABORTED");
+    assert_eq!(cancelled["transactionDetails"]["captured"], false);
     assert_eq!(
-        last["developerDescription"],
-        "Cancelled by a CancelRequest."
+        cancelled["transactionDetails"]["merchantReferenceCode"],
+        "sync-cancelled"
     );
+    assert_eq!(
+        cancelled["transactionDetails"]["amountDetails"]["amount"],
+        "7.00"
+    );
+    let aborted_id = cancelled["transactionDetails"]["id"]
+        .as_str()
+        .expect("a transaction id")
+        .to_string();
+    assert_eq!(aborted_id.len(), 32);
+    let receipt = cancelled["receipts"]["customerReceipt"]["preformattedReceipt"]
+        .as_str()
+        .expect("a customer receipt");
+    assert!(receipt.contains("ABORTED"), "{receipt}");
+    assert!(
+        cancelled["receipts"]["merchantReceipt"]["preformattedReceipt"].is_string(),
+        "{cancelled}"
+    );
+    let last = cybs.latest(&id, "PaymentResponse").await?;
+    assert_eq!(last["message"], "Payment aborted");
+    assert_eq!(last["transactionId"], aborted_id.as_str());
+    // The aborted sale is found by its id and by its reference code.
+    let (status, by_id) = cybs.lookup(dev, "TRANSACTION_ID", &aborted_id).await?;
+    assert_eq!(status, 200, "{by_id}");
+    assert_eq!(by_id["type"], "TransactionLookupResponse");
+    assert_eq!(by_id["processingDetails"]["status"], "ABORTED");
+    let (status, by_code) = cybs
+        .lookup(dev, "MERCHANT_REFERENCE_CODE", "sync-cancelled")
+        .await?;
+    assert_eq!(status, 200, "{by_code}");
+    assert_eq!(by_code["transactionDetails"]["id"], aborted_id.as_str());
+    assert_eq!(by_code["processingDetails"]["status"], "ABORTED");
     Ok(())
 }
 
@@ -660,12 +702,18 @@ async fn end_to_end_sale_decline_cancel_and_lost_response() -> anyhow::Result<()
         .start(&json!({"serialNumber": dev, "request": {"type": "CancelRequest"}}))
         .await?;
     assert_eq!(cancel, id, "the cancel names the interaction it cancels");
-    let cancelled = cybs.latest(&id, "ErrorResponse").await?;
-    assert_eq!(cancelled["message"], "Transaction cancelled");
-    let (status, _) = cybs
+    let cancelled = cybs.latest(&id, "PaymentResponse").await?;
+    assert_eq!(cancelled["message"], "Payment aborted");
+    // After a lost response the POS can tell "aborted" from "never received".
+    let (status, aborted) = cybs
         .lookup(dev, "MERCHANT_REFERENCE_CODE", "e2e-cancel")
         .await?;
-    assert_eq!(status, 404, "a cancelled sale has no transaction");
+    assert_eq!(status, 200, "the aborted sale is found: {aborted}");
+    assert_eq!(aborted["processingDetails"]["status"], "ABORTED");
+    assert_eq!(
+        aborted["transactionDetails"]["id"],
+        cancelled["transactionId"]
+    );
 
     // 4. A lost response: the POS sends the same request again and gets the same interaction
     //    (never a second payment), and finds the transaction by its reference code.
@@ -708,5 +756,208 @@ async fn end_to_end_sale_decline_cancel_and_lost_response() -> anyhow::Result<()
         1,
         "exactly one payment for the lost response"
     );
+    Ok(())
+}
+
+/// Issue 14, item 3: the fields and request types Cybersource documents are accepted
+/// (unknown ones ignored as the provider does): `capture`, `askForTip`, `paymentMode`, a
+/// pre-authorisation captured later, an account verification; incremental authorisation and
+/// tip adjustment are refused clearly. Item 6: linked refunds, captures and lookups on the
+/// asynchronous endpoint too.
+#[tokio::test]
+async fn documented_fields_pre_auth_capture_verification_and_async_follow_ons() -> anyhow::Result<()>
+{
+    let ts = TestServer::start().await?;
+    let cybs = Cybersource::new(&ts);
+    let dev = serial(TERMINALS[0]);
+    let native = |id: &str| format!("int_{}", id.replace('-', ""));
+
+    // A POS that sends `capture: true`, a tip mode, a payment mode and fields of a newer
+    // API version on every sale.
+    let (status, sale) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "posVersion": "9.1", "request": {
+                "type": "PaymentRequest", "merchantReferenceCode": "doc-sale",
+                "amountDetails": {"amount": "5.00", "currency": "GBP"},
+                "capture": true, "askForTip": "ON_DEVICE", "paymentMode": "CARD",
+                "futureField": {"x": 1}}}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{sale}");
+    assert_eq!(sale["message"], "Payment approved");
+    assert_eq!(sale["transactionDetails"]["captured"], true);
+    let sale_txn = sale["transactionDetails"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    // A pre-authorisation: the engine's `auth`, nothing captured until the CaptureRequest.
+    let (status, auth) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "PaymentRequest",
+                "merchantReferenceCode": "doc-preauth", "capture": false,
+                "amountDetails": {"amount": "1.00", "currency": "GBP"}}}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{auth}");
+    assert_eq!(auth["type"], "PaymentResponse");
+    assert_eq!(auth["message"], "Payment approved");
+    assert_eq!(auth["transactionDetails"]["captured"], false);
+    assert_eq!(
+        auth["transactionDetails"]["amountDetails"]["capturedAmount"],
+        "0.00"
+    );
+    let auth_txn = auth["transactionDetails"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let found = ts
+        .client()
+        .lookup(&Default::default())
+        .await?
+        .data
+        .into_iter()
+        .find(|i| i.reference.as_deref() == Some("doc-preauth"))
+        .expect("the pre-authorisation");
+    assert_eq!(found.kind, poigate_domain::InteractionType::Auth);
+    let (status, captured) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "CaptureRequest",
+                "transactionId": auth_txn,
+                "amountDetails": {"amount": "0.60", "currency": "GBP"}}}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{captured}");
+    assert_eq!(captured["type"], "CaptureResponse");
+    assert_eq!(captured["message"], "Payment approved");
+    assert_eq!(captured["transactionDetails"]["captured"], true);
+    assert_eq!(
+        captured["transactionDetails"]["amountDetails"]["capturedAmount"],
+        "0.60"
+    );
+    assert_eq!(captured["linkedOperations"][0]["type"], "CAPTURE");
+
+    // An account verification: the engine's zero-amount `validate`.
+    let (status, verified) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "AccountVerificationRequest",
+                "merchantReferenceCode": "doc-verify",
+                "amountDetails": {"amount": "0.00", "currency": "GBP"}}}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(verified["message"], "Card verified");
+    assert_eq!(
+        verified["transactionDetails"]["amountDetails"]["amount"],
+        "0.00"
+    );
+    let found = ts
+        .client()
+        .lookup(&Default::default())
+        .await?
+        .data
+        .into_iter()
+        .find(|i| i.reference.as_deref() == Some("doc-verify"))
+        .expect("the verification");
+    assert_eq!(found.kind, poigate_domain::InteractionType::Validate);
+
+    // Documented, not supported by the engine: refused clearly, nothing changed.
+    for kind in ["IncrementalAuthorizationRequest", "TipAdjustRequest"] {
+        let (status, refused) = cybs
+            .post(
+                SYNC,
+                &json!({"serialNumber": dev, "request": {"type": kind,
+                    "transactionId": sale_txn,
+                    "amountDetails": {"amount": "1.00", "currency": "GBP"}}}),
+            )
+            .await?;
+        assert_eq!(status, 400, "{kind}: {refused}");
+        assert_eq!(refused["type"], "ErrorResponse");
+        assert_eq!(refused["message"], "Not supported");
+        assert!(
+            refused["developerDescription"]
+                .as_str()
+                .is_some_and(|d| d.contains(kind)),
+            "{refused}"
+        );
+    }
+
+    // Asynchronous follow-ons: a linked refund answers an id whose events end with the
+    // documented LinkedRefundResponse "Refund approved".
+    let refund_id = cybs
+        .start(
+            &json!({"serialNumber": dev, "request": {"type": "LinkedRefundRequest",
+            "transactionId": sale_txn, "amountDetails": {"amount": "2.00", "currency": "GBP"}}}),
+        )
+        .await?;
+    let refunded = cybs.latest(&refund_id, "LinkedRefundResponse").await?;
+    assert_eq!(refunded["message"], "Refund approved");
+    assert_eq!(refunded["transactionId"], sale_txn.as_str());
+    let (_, lookup) = cybs.lookup(dev, "TRANSACTION_ID", &sale_txn).await?;
+    assert_eq!(
+        lookup["transactionDetails"]["amountDetails"]["refundableAmount"],
+        "3.00"
+    );
+    // Without amountDetails, the rest: a full refund.
+    let (status, rest) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "LinkedRefundRequest",
+                "transactionId": sale_txn}}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!(rest["message"], "Refund approved");
+    assert_eq!(
+        rest["transactionDetails"]["amountDetails"]["refundableAmount"],
+        "0.00"
+    );
+
+    // A capture of a second pre-authorisation, on the asynchronous endpoint, in full.
+    let (_, auth2) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "PaymentRequest",
+                "merchantReferenceCode": "doc-preauth-2", "capture": false,
+                "amountDetails": {"amount": "3.00", "currency": "GBP"}}}),
+        )
+        .await?;
+    let auth2_txn = auth2["transactionDetails"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let capture_id = cybs
+        .start(
+            &json!({"serialNumber": dev, "request": {"type": "CaptureRequest",
+            "transactionId": auth2_txn}}),
+        )
+        .await?;
+    let capture = cybs.latest(&capture_id, "CaptureResponse").await?;
+    assert_eq!(capture["message"], "Payment approved");
+    let (_, lookup) = cybs.lookup(dev, "TRANSACTION_ID", &auth2_txn).await?;
+    assert_eq!(
+        lookup["transactionDetails"]["amountDetails"]["capturedAmount"],
+        "3.00"
+    );
+
+    // A lookup on the asynchronous endpoint: the interaction whose events carry the
+    // transaction id.
+    let (status, accepted) = cybs
+        .post(
+            ASYNC,
+            &json!({"serialNumber": dev, "request": {"type": "TransactionLookupRequest",
+                "idType": "MERCHANT_REFERENCE_CODE", "id": "doc-sale"}}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{accepted}");
+    let id = accepted["interactionId"].as_str().expect("interactionId");
+    let done = cybs.latest(id, "PaymentResponse").await?;
+    assert_eq!(done["transactionId"], sale_txn.as_str());
+    let view = ts.client().wait_final(&native(id), WAIT).await?;
+    assert_eq!(view.reference.as_deref(), Some("doc-sale"));
     Ok(())
 }

@@ -226,6 +226,20 @@ async fn golden_in_flight_device_in_use_and_cancelled_by_api() -> anyhow::Result
     assert_eq!(in_use["platformId"], busy.as_str());
     assert_matches_example("nmi-asyncstatus-device-in-use.json", &in_use, &[]);
     snapshot!("nmi_asyncstatus_device_in_use", &in_use);
+    // Issue 14, item 7: every busy refusal has its own guid, each polling as
+    // `poiDeviceInUse`; an invented one of the same shape is still unknown.
+    let busy_again = nmi.start_sale("21.00", TERMINALS[0], &[]).await?;
+    assert_ne!(busy_again, busy, "each refusal its own async_status_guid");
+    let (status, again) = nmi.status(&busy_again, None).await?;
+    assert_eq!(
+        (status, &again["asyncStatus"]),
+        (200, &json!("poiDeviceInUse"))
+    );
+    assert_eq!(again["asyncStatusGuid"], busy_again.as_str());
+    let mut invented = busy.clone();
+    invented.replace_range(0..8, "00000000");
+    let (status, _) = nmi.status(&invented, None).await?;
+    assert_eq!(status, 404, "{invented}");
 
     // `poi_request=cancellation` cancels what runs on the device.
     let cancel = nmi.cancel(TERMINALS[0]).await?;
@@ -463,7 +477,7 @@ async fn auth_validate_credit_and_conditions() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
+async fn malformed_requests_get_nmi_errors_with_http_200_and_response_3() -> anyhow::Result<()> {
     let ts = TestServer::start().await?;
     let nmi = Nmi::new(&ts);
     let dev = TERMINALS[0];
@@ -472,22 +486,22 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
     let cases: Vec<Case> = vec![
         (
             vec![("amount", "1.00"), ("poi_device_id", dev)],
-            400,
+            200,
             "type",
         ),
         (
             vec![("type", "offline"), ("poi_device_id", dev)],
-            400,
+            200,
             "type",
         ),
         (
             vec![("type", "sale"), ("amount", "1.00")],
-            400,
+            200,
             "poi_device_id",
         ),
         (
             vec![("type", "sale"), ("poi_device_id", dev)],
-            400,
+            200,
             "amount",
         ),
         (
@@ -496,17 +510,17 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
                 ("amount", "1.005"),
                 ("poi_device_id", dev),
             ],
-            400,
+            200,
             "amount",
         ),
         (
             vec![("type", "sale"), ("amount", "-1"), ("poi_device_id", dev)],
-            400,
+            200,
             "amount",
         ),
         (
             vec![("type", "sale"), ("amount", "abc"), ("poi_device_id", dev)],
-            400,
+            200,
             "amount",
         ),
         (
@@ -516,7 +530,7 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
                 ("currency", "XYZ"),
                 ("poi_device_id", dev),
             ],
-            400,
+            200,
             "currency",
         ),
         (
@@ -525,7 +539,7 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
                 ("amount", "1.00"),
                 ("poi_device_id", dev),
             ],
-            400,
+            200,
             "amount",
         ),
         (
@@ -534,7 +548,7 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
                 ("amount", "1.00"),
                 ("poi_device_id", "no-such-device"),
             ],
-            400,
+            200,
             "poi_device_id",
         ),
         (
@@ -544,7 +558,7 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
                 ("poi_device_id", dev),
                 ("ccnumber", "4111111111111111"),
             ],
-            400,
+            200,
             "ccnumber",
         ),
         (
@@ -554,12 +568,12 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
                 ("poi_device_id", dev),
                 ("response_method", "later"),
             ],
-            400,
+            200,
             "response_method",
         ),
         (
             vec![("poi_request", "reboot"), ("poi_device_id", dev)],
-            400,
+            200,
             "poi_request",
         ),
         (
@@ -569,17 +583,17 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
                 ("poi_device_id", dev),
                 ("customer_vault", "delete_customer"),
             ],
-            400,
+            200,
             "customer_vault",
         ),
         (
             vec![("type", "refund"), ("transactionid", "abc")],
-            400,
+            200,
             "transactionid",
         ),
         (
             vec![("type", "void"), ("transactionid", "123456789")],
-            400,
+            200,
             "Transaction not found",
         ),
     ];
@@ -620,7 +634,7 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
             .to_string(),
     ] {
         let answer = nmi.transact_body(body, None).await?;
-        assert_eq!(answer.status, 401);
+        assert_eq!(answer.status, 200);
         assert_eq!(answer.get("responsetext"), "Authentication Failed");
         assert_eq!(answer.get("response"), "3");
     }
@@ -639,7 +653,10 @@ async fn malformed_requests_get_nmi_errors_with_a_4xx() -> anyhow::Result<()> {
         None,
     )
     .await?;
-    assert_eq!(status, 401);
+    assert_eq!(
+        status, 200,
+        "refused in the body (response=3), as NMI answers"
+    );
     let (status, body) = get_json(&ts.http(), &url, None).await?;
     assert_eq!((status, &body["error"]["code"]), (405, &json!(405)));
     // A Bearer key works in place of security_key.
@@ -741,7 +758,7 @@ async fn duplicate_variables_are_refused_and_nothing_starts() -> anyhow::Result<
     ];
     for (fields, names) in cases {
         let answer = nmi.transact(&fields).await?;
-        assert_eq!(answer.status, 400, "{fields:?}: {:?}", answer.fields);
+        assert_eq!(answer.status, 200, "{fields:?}: {:?}", answer.fields);
         assert_eq!(answer.get("response"), "3", "{fields:?}");
         assert_eq!(answer.get("response_code"), "300", "{fields:?}");
         let text = answer.get("responsetext");
@@ -787,7 +804,7 @@ async fn tokens_work_and_expired_or_tampered_ones_get_401() -> anyhow::Result<()
         )
         .await?;
     assert_eq!(
-        answer.status, 400,
+        answer.status, 200,
         "authenticated, then refused for the device"
     );
 
@@ -797,14 +814,14 @@ async fn tokens_work_and_expired_or_tampered_ones_get_401() -> anyhow::Result<()
     let answer = nmi.transact_body(body.clone(), Some(&tampered)).await?;
     assert_eq!(
         (answer.status, answer.get("responsetext")),
-        (401, "Authentication Failed")
+        (200, "Authentication Failed")
     );
     let (status, err) = nmi.status_as(&guid, None, Some(&tampered)).await?;
     assert_eq!((status, &err["error"]["code"]), (401, &json!(401)));
 
     clock.advance(Duration::from_secs(901));
     let answer = nmi.transact_body(body, Some(&token)).await?;
-    assert_eq!(answer.status, 401);
+    assert_eq!(answer.status, 200);
     let (status, _) = nmi.status_as(&guid, None, Some(&token)).await?;
     assert_eq!(status, 401);
     Ok(())
@@ -821,6 +838,8 @@ async fn follow_ups_capture_void_and_refund_by_transactionid() -> anyhow::Result
             ("amount", "20.00"),
             ("poi_device_id", TERMINALS[0]),
             ("orderid", "fu-1"),
+            ("ponumber", "PO-4471"),
+            ("orderdescription", "Room 12, two nights"),
         ])
         .await?;
     assert_eq!(auth.get("response"), "1", "{:?}", auth.fields);
@@ -843,6 +862,12 @@ async fn follow_ups_capture_void_and_refund_by_transactionid() -> anyhow::Result
     let (_, xml) = nmi.query(&[("transaction_id", &id)]).await?;
     assert_eq!(xml_value(&xml, "condition"), Some("pendingsettlement"));
     assert_eq!(xml_value(&xml, "order_id"), Some("fu-1"));
+    // Issue 14, item 10: ponumber and orderdescription are kept and returned.
+    assert_eq!(xml_value(&xml, "ponumber"), Some("PO-4471"), "{xml}");
+    assert_eq!(
+        xml_value(&xml, "order_description"),
+        Some("Room 12, two nights")
+    );
 
     let refund = nmi
         .transact(&[
@@ -853,6 +878,28 @@ async fn follow_ups_capture_void_and_refund_by_transactionid() -> anyhow::Result
         .await?;
     assert_eq!(refund.get("response"), "1", "{:?}", refund.fields);
     assert_ne!(refund.get("transactionid"), id, "a refund has its own id");
+    // Issue 14, item 10: the refund's transactionid is found by query.php.
+    let refund_id = refund.get("transactionid").to_string();
+    let found = eventually(WAIT, || async {
+        let (status, xml) = nmi.query(&[("transaction_id", &refund_id)]).await.ok()?;
+        (status == 200 && xml_value(&xml, "condition") == Some("pendingsettlement")).then_some(xml)
+    })
+    .await?;
+    assert_eq!(
+        xml_value(&found, "transaction_id"),
+        Some(refund_id.as_str())
+    );
+    assert_eq!(xml_value(&found, "action_type"), Some("refund"), "{found}");
+    assert_eq!(xml_value(&found, "amount"), Some("5.00"));
+    assert_eq!(
+        xml_value(&found, "original_transaction_id"),
+        Some(id.as_str())
+    );
+    // Both at once, comma-separated.
+    let (_, both) = nmi
+        .query(&[("transaction_id", &format!("{id},{refund_id}"))])
+        .await?;
+    assert_eq!(both.matches("<transaction>").count(), 2, "{both}");
     let too_much = nmi
         .transact(&[
             ("type", "refund"),
@@ -961,5 +1008,86 @@ async fn end_to_end_sale_decline_cancel_and_lost_response() -> anyhow::Result<()
         assert_eq!(status, 400, "{filters:?}");
         assert!(err.contains("<error_response>"), "{err}");
     }
+    Ok(())
+}
+
+/// Issue 14, item 5: NMI's Device Estate Management. A POS registers its POI device with the
+/// code the device shows, keeps the GUID NMI returns, lists and reads devices, and sends the
+/// GUID as `poi_device_id` for sales and cancellations.
+#[tokio::test]
+async fn devices_register_list_details_and_the_guid_as_poi_device_id() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let nmi = Nmi::new(&ts);
+    let http = ts.http();
+    let base = format!("{}/nmi/api/v2/devices", ts.url());
+    let register = |body: Value| {
+        let http = http.clone();
+        let url = format!("{base}/register");
+        let key = ts.key().to_string();
+        async move {
+            let r = http.post(url).bearer_auth(key).json(&body).send().await?;
+            let status = r.status().as_u16();
+            anyhow::Ok((status, r.json::<Value>().await?))
+        }
+    };
+
+    let (status, registered) =
+        register(json!({"registrationCode": TERMINALS[1], "deviceNickname": "Front desk"})).await?;
+    assert_eq!(status, 200, "{registered}");
+    let guid = registered["poiDevice"]["poiDeviceId"]
+        .as_str()
+        .expect("a poiDeviceId")
+        .to_string();
+    assert!(
+        uuid::Uuid::try_parse(&guid).is_ok() && guid.len() == 36,
+        "{guid}"
+    );
+    assert_eq!(registered["poiDevice"]["registrationStatus"], "registered");
+    // Registering again answers the same GUID.
+    let (_, again) = register(json!({"registrationCode": TERMINALS[1]})).await?;
+    assert_eq!(again["poiDevice"]["poiDeviceId"], guid.as_str());
+
+    // The list has every device of the account; the details of one by its GUID.
+    let (status, list) = get_json(&http, &format!("{base}/list"), Some(ts.key())).await?;
+    assert_eq!(status, 200, "{list}");
+    let devices = list["poiDevices"].as_array().expect("poiDevices");
+    assert_eq!(devices.len(), TERMINALS.len(), "{list}");
+    assert!(devices.iter().any(|d| d["deviceId"] == guid.as_str()));
+    let (status, one) = get_json(&http, &format!("{base}/list/{guid}"), Some(ts.key())).await?;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["poiDevices"][0]["deviceId"], guid.as_str());
+    assert_eq!(one["poiDevices"][0]["registrationStatus"], "registered");
+    let serial = one["poiDevices"][0]["serialNumber"]
+        .as_str()
+        .expect("serialNumber");
+    assert!(TERMINALS[1].ends_with(serial), "{one}");
+
+    // The GUID works as poi_device_id: a sale, and a cancellation.
+    let sale = nmi.start_sale("3.00", &guid, &[]).await?;
+    let done = nmi.final_status(&sale).await?;
+    assert_eq!(done["asyncStatus"], "interactionComplete", "{done}");
+    assert_eq!(done["transaction"]["success"], true);
+    ts.client().test_helper(TERMINALS[1], "hold", None).await?;
+    let held = nmi.start_sale("4.00", &guid, &[]).await?;
+    let cancel = nmi.cancel(&guid).await?;
+    assert_eq!(cancel.get("response"), "1", "{:?}", cancel.fields);
+    assert_eq!(cancel.get("async_status_guid"), held);
+    nmi.until(&held, "cancelledByApi").await?;
+
+    // Refusals in NMI's error object: an unknown code, a missing one, an unknown GUID,
+    // another merchant's device, no key.
+    let (status, err) = register(json!({"registrationCode": "NOPE42"})).await?;
+    assert_eq!((status, &err["error"]["code"]), (400, &json!(400)), "{err}");
+    let (status, err) = register(json!({"deviceNickname": "x"})).await?;
+    assert_eq!((status, &err["error"]["code"]), (400, &json!(400)), "{err}");
+    let unknown = "0192f6a1-b2c3-7d4e-8f90-a1b2c3d4e5f6";
+    let (status, _) = get_json(&http, &format!("{base}/list/{unknown}"), Some(ts.key())).await?;
+    assert_eq!(status, 404);
+    let other = ts.other_merchant("Merchant B").await?;
+    let (status, _) =
+        get_json(&http, &format!("{base}/list/{guid}"), Some(other.api_key())).await?;
+    assert_eq!(status, 404, "another merchant's device does not exist");
+    let (status, _) = get_json(&http, &format!("{base}/list"), None).await?;
+    assert_eq!(status, 400);
     Ok(())
 }

@@ -27,6 +27,14 @@ pub trait PayloadRenderer: Send + Sync + 'static {
     fn acknowledged(&self, _format: Option<&str>, status: u16, _body: &[u8]) -> bool {
         (200..300).contains(&status)
     }
+
+    /// The `webhook-id` of a delivery of `message` in `format` (default: the message id).
+    /// The same for every attempt of a delivery, so receivers de-duplicate retries by it; a
+    /// format whose deliveries of one message are distinct notifications (CM.com's
+    /// `FINALSTATUS` and `STATUS_CHANGE`) gives each its own.
+    fn webhook_id(&self, message: &OutboxMessage, _format: Option<&str>) -> String {
+        message.id.to_string()
+    }
 }
 
 /// The family of a webhook format name: what precedes its first `.`, with the dot (`cm.` for

@@ -395,7 +395,9 @@ impl WebhookWorker {
             Ok(b) => b,
             Err(e) => return failed(format!("refused: cannot render the message: {e}")),
         };
-        let msg_id = job.message.id.to_string();
+        let msg_id = self
+            .renderer
+            .webhook_id(&job.message, job.format.as_deref());
         let timestamp = now.as_millis() / 1000;
         let signature = match signature_header(&job.secrets, &msg_id, timestamp, &body) {
             Ok(s) if !s.is_empty() => s,

@@ -21,6 +21,7 @@ pub trait MountedDialect: Send + Sync + 'static {
     fn webhook_formats(&self) -> &'static [&'static str];
     fn render_webhook(&self, message: &OutboxMessage, format: &str) -> Result<Vec<u8>, String>;
     fn webhook_acknowledged(&self, format: &str, status: u16, body: &[u8]) -> bool;
+    fn webhook_id(&self, message: &OutboxMessage, format: &str) -> String;
     /// The dialect's answer for an engine error (its [`ErrorShape::from_engine`]).
     fn engine_error(&self, error: EngineError) -> Response;
     /// The dialect's answer for a refused credential.
@@ -45,6 +46,9 @@ impl<D: Dialect> MountedDialect for D {
     }
     fn webhook_acknowledged(&self, format: &str, status: u16, body: &[u8]) -> bool {
         Dialect::webhook_acknowledged(self, format, status, body)
+    }
+    fn webhook_id(&self, message: &OutboxMessage, format: &str) -> String {
+        Dialect::webhook_id(self, message, format)
     }
     fn engine_error(&self, error: EngineError) -> Response {
         D::Error::from_engine(error).into_response()
@@ -187,6 +191,13 @@ impl PayloadRenderer for DialectRegistry {
         match format.and_then(|f| Some((f, self.for_format(f)?))) {
             Some((f, dialect)) => dialect.webhook_acknowledged(f, status, body),
             None => NativeRenderer.acknowledged(format, status, body),
+        }
+    }
+
+    fn webhook_id(&self, message: &OutboxMessage, format: Option<&str>) -> String {
+        match format.and_then(|f| Some((f, self.for_format(f)?))) {
+            Some((f, dialect)) => dialect.webhook_id(message, f),
+            None => NativeRenderer.webhook_id(message, format),
         }
     }
 }

@@ -8,7 +8,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use poigate_api::{ApiKeyView, CreateApiKeyRequest, ListOf, Problem};
+use poigate_api::{
+    ApiKeyView, CreateApiKeyRequest, DefaultTerminalView, ListOf, Problem,
+    SetDefaultTerminalRequest,
+};
 use poigate_domain::{ApiKeyId, ApiKeyMode};
 use poigate_engine::ApiKeyRecord;
 
@@ -114,4 +117,38 @@ pub async fn revoke_api_key(
     admin.revoke_api_key(caller.merchant_id, id).await?;
     let key = admin.get_api_key(caller.merchant_id, id).await?;
     Ok(Json(api_key_view(&key, None)))
+}
+
+/// Set an API key's default terminal
+///
+/// The terminal provider dialects use when a provider's documented request names none
+/// (CM.com's create body has no terminal field). Per key, so each POS lane — its own key,
+/// or the OAuth client of that key — has its own terminal. `null` clears it.
+#[utoipa::path(put, path = "/v1/api-keys/{id}/default-terminal", tag = "api keys",
+    params(("id" = String, Path, description = "API key id")),
+    request_body = SetDefaultTerminalRequest,
+    responses(
+        (status = 200, description = "The key's default terminal", body = DefaultTerminalView),
+        (status = 422, description = "No such terminal for this merchant and mode", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key for this merchant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn set_default_terminal(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<DefaultTerminalView>, ApiError> {
+    let id: ApiKeyId = path_id(&id, "api key")?;
+    let request: SetDefaultTerminalRequest = parse_json(&body)?;
+    let admin = state.engine.admin();
+    admin.get_api_key(caller.merchant_id, id).await?;
+    let terminal = admin
+        .set_default_terminal(&caller, id, request.terminal.as_deref())
+        .await?;
+    Ok(Json(DefaultTerminalView {
+        object: "default_terminal".into(),
+        api_key: id,
+        terminal: terminal.map(|t| t.id),
+    }))
 }

@@ -16,7 +16,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use poigate_api::Health;
 
 pub(crate) use admin::*;
@@ -107,6 +107,10 @@ pub fn router(dialects: &crate::dialect::DialectRegistry) -> Router<AppState> {
         .route("/v1/webhook-deliveries/{id}/redeliver", post(redeliver))
         .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
         .route("/v1/api-keys/{id}/revoke", post(revoke_api_key))
+        .route(
+            "/v1/api-keys/{id}/default-terminal",
+            put(set_default_terminal),
+        )
         .route(
             "/v1/admin/merchants",
             post(admin_create_merchant).get(admin_list_merchants),

@@ -5,8 +5,8 @@ use super::wire::{
     self, Action, Metadata, Redirect, Refunds, ReturnUrls, TransactionView, WebhookSpec, keys,
 };
 use poigate_domain::{
-    CallbackSubscription, CancelReason, Condition, Interaction, Status, Timestamp, Transaction,
-    TransactionKind,
+    CallbackSubscription, CancelReason, Condition, Interaction, InteractionId, Operation,
+    OperationStatus, Status, Timestamp, Transaction, TransactionKind,
 };
 
 /// What a create request becomes in poigate's terms.
@@ -156,6 +156,23 @@ fn webhooks(i: &Interaction) -> Vec<WebhookSpec> {
         }
     }
     out.into_iter().map(|(_, w)| w).collect()
+}
+
+/// A refund (a poigate refund operation) as CM.com lists it.
+pub fn refund_view(op: &Operation, transaction: InteractionId) -> wire::RefundView {
+    wire::RefundView {
+        id: op.id.uuid().hyphenated().to_string(),
+        transaction_id: transaction.uuid().hyphenated().to_string(),
+        amount: op.amount.value(),
+        currency: op.amount.currency().code().to_string(),
+        status: match op.status {
+            OperationStatus::Pending => "PENDING",
+            OperationStatus::Succeeded => "SUCCEEDED",
+            OperationStatus::Failed => "FAILED",
+        },
+        reason: op.reference.clone(),
+        created_at: op.created_at.to_rfc3339_seconds(),
+    }
 }
 
 pub fn view(i: &Interaction, txn: Option<&Transaction>, base: &str) -> TransactionView {

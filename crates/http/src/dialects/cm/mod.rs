@@ -2,8 +2,9 @@
 //!
 //! Follows the seed document (Get Transaction) and CM.com's public documentation for what it
 //! leaves out (creating a transaction, the access token, webhook bodies). CM.com's API is an
-//! online checkout; here the "checkout" is a card terminal, named by the poigate extension
-//! field `terminal` (id, POIID or serial number). See `docs/dialects.md` for the mapping.
+//! online checkout; here the "checkout" is a card terminal: the API key's default terminal
+//! (so CM.com's documented create body works unchanged), or the one the poigate extension
+//! field `terminal` names (id, POIID or serial number). See `docs/dialects.md`.
 
 mod map;
 mod wire;
@@ -13,7 +14,7 @@ use crate::dialect::{CredentialPlace, Dialect, ErrorShape, Unauthenticated, auth
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -49,6 +50,16 @@ impl Dialect for Cm {
     fn render_webhook(&self, message: &OutboxMessage, format: &str) -> Result<Vec<u8>, String> {
         render_webhook(message, format)
     }
+
+    /// `FINALSTATUS` and `STATUS_CHANGE` both follow a sale's completion: one poigate
+    /// message, two CM.com notifications. Each gets its own id (`msg_…_finalstatus`), so a
+    /// receiver that de-duplicates by `webhook-id` keeps both.
+    fn webhook_id(&self, message: &OutboxMessage, format: &str) -> String {
+        match map::parse_format(format) {
+            Some((_, event)) => format!("{}_{}", message.id, event.to_ascii_lowercase()),
+            None => message.id.to_string(),
+        }
+    }
 }
 
 fn router() -> Router<AppState> {
@@ -59,7 +70,7 @@ fn router() -> Router<AppState> {
         )
         .route(
             "/api/v1/paymentmethods/creditcard/v1/transactions",
-            post(create_transaction),
+            post(create_transaction).get(list_transactions),
         )
         .route(
             "/api/v1/paymentmethods/creditcard/v1/transactions/{transaction_id}",
@@ -67,7 +78,7 @@ fn router() -> Router<AppState> {
         )
         .route(
             "/api/v1/paymentmethods/creditcard/v1/transactions/{transaction_id}/refunds",
-            post(create_refund),
+            post(create_refund).get(list_refunds),
         )
         .route(
             "/api/v1/paymentmethods/creditcard/v1/transactions/{transaction_id}/cancel",
@@ -77,6 +88,12 @@ fn router() -> Router<AppState> {
             error(
                 StatusCode::NOT_FOUND,
                 "not supported by poigate's CM.com dialect; see docs/dialects.md",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint",
             )
         })
 }
@@ -228,21 +245,31 @@ async fn create_transaction(
     })?;
     let prepared = map::prepare(&request, state.engine.now())
         .map_err(|message| error(StatusCode::BAD_REQUEST, message))?;
-    let terminal = request
-        .terminal
-        .clone()
-        .or_else(|| {
-            headers
-                .get("x-poigate-terminal")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
-        .ok_or_else(|| {
-            error(
-                StatusCode::BAD_REQUEST,
-                "terminal is required (poigate extension: the terminal id, POIID or serial number)",
-            )
-        })?;
+    let named = request.terminal.clone().or_else(|| {
+        headers
+            .get("x-poigate-terminal")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
+    // CM.com's documented body names no terminal: the key's (or OAuth client's) default.
+    let terminal = match named {
+        Some(t) => t,
+        None => state
+            .engine
+            .admin()
+            .default_terminal(&caller)
+            .await
+            .map_err(engine_error)?
+            .map(|t| t.id.to_string())
+            .ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "no terminal: set the API key's default terminal \
+                     (PUT /v1/api-keys/{id}/default-terminal) or send the poigate extension \
+                     `terminal` (the terminal id, POIID or serial number)",
+                )
+            })?,
+    };
     let amount = match Money::from_parts(request.amount, &request.currency) {
         Ok(m) if (1..=99_999_999).contains(&m.value()) => m,
         Ok(_) => {
@@ -340,6 +367,89 @@ async fn create_refund(
         .map_err(engine_error)?;
     let view = render(&state, &caller, id, &base_url(&headers)).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// `GET …/transactions?reference=…&limit=…`: the caller's credit-card transactions, newest
+/// first (at most `limit`, 1 to 100, default 20), optionally only those with `reference`.
+async fn list_transactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Failure> {
+    let caller = caller(&state, &headers).await?;
+    let mut reference = None;
+    let mut limit = 20;
+    for (k, v) in url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "reference" => reference = Some(v.into_owned()),
+            "limit" => {
+                limit = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| error(StatusCode::BAD_REQUEST, "limit must be 1 to 100"))?;
+            }
+            other => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unsupported query parameter `{other}` (reference, limit)"),
+                ));
+            }
+        }
+    }
+    let filter = poigate_engine::InteractionFilter {
+        reference,
+        limit,
+        ..Default::default()
+    };
+    let found = state
+        .engine
+        .interactions()
+        .find(&caller, &filter)
+        .await
+        .map_err(engine_error)?;
+    let base = base_url(&headers);
+    let mut views = Vec::with_capacity(found.len());
+    // Only what this dialect created: another API's sales are not CM.com transactions.
+    for interaction in found
+        .iter()
+        .filter(|i| i.metadata.get(wire::keys::DIALECT).map(String::as_str) == Some("cm"))
+    {
+        views.push(render(&state, &caller, interaction.id, &base).await?);
+    }
+    Ok(Json(views).into_response())
+}
+
+/// `GET …/transactions/{transactionId}/refunds`: the transaction's refunds, oldest first.
+async fn list_refunds(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(transaction_id): Path<String>,
+) -> Result<Response, Failure> {
+    let caller = caller(&state, &headers).await?;
+    let id = self::transaction_id(&transaction_id)?;
+    let interaction = state
+        .engine
+        .interactions()
+        .get(&caller, id)
+        .await
+        .map_err(engine_error)?;
+    let refunds = match interaction.transaction_id {
+        None => Vec::new(),
+        Some(txn) => state
+            .engine
+            .transactions()
+            .operations(&caller, txn, Some(poigate_domain::OperationKind::Refund))
+            .await
+            .map_err(engine_error)?,
+    };
+    Ok(Json(
+        refunds
+            .iter()
+            .map(|op| map::refund_view(op, id))
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
 }
 
 /// poigate extension: ask the terminal to abort an `OPEN` transaction. Answers the

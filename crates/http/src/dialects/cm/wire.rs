@@ -98,6 +98,21 @@ pub struct TransactionView {
     pub return_urls: Option<ReturnUrls>,
 }
 
+/// One refund of a transaction (`GET …/transactions/{transactionId}/refunds`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundView {
+    pub id: String,
+    pub transaction_id: String,
+    pub amount: i64,
+    pub currency: String,
+    /// `PENDING`, `SUCCEEDED` or `FAILED`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub created_at: String,
+}
+
 /// A webhook request body.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

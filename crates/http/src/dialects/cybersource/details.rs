@@ -8,8 +8,8 @@ use super::wire::{
     TransactionDetails, TransactionResponse,
 };
 use poigate_domain::{
-    CardBrand, Condition, Currency, Cvm, EntryMode, Money, Operation, OperationKind,
-    OperationStatus, Receipt, Transaction, TransactionStatus,
+    CardBrand, Condition, Currency, Cvm, EntryMode, Interaction, Money, Operation, OperationKind,
+    OperationStatus, Receipt, Receipts, Transaction, TransactionStatus,
 };
 
 /// Cybersource's transaction id: the poigate transaction's UUID, 32 hex digits.
@@ -122,6 +122,44 @@ pub(super) fn transaction_response(
         receipts: ReceiptsView {
             merchant_receipt: receipt(txn.receipts.merchant.as_ref()),
             customer_receipt: receipt(txn.receipts.customer.as_ref()),
+        },
+    }
+}
+
+/// The answer `kind` for an aborted interaction: Cybersource keeps an aborted payment as a
+/// transaction with status `ABORTED`, nothing captured; its id here is the interaction's.
+pub(super) fn aborted_response(
+    kind: &'static str,
+    message: Option<String>,
+    interaction: &Interaction,
+    receipts: &Receipts,
+) -> TransactionResponse {
+    let currency = interaction.amount.currency();
+    TransactionResponse {
+        kind,
+        message,
+        transaction_details: TransactionDetails {
+            id: interaction.id.uuid().simple().to_string(),
+            merchant_reference_code: interaction.reference.clone(),
+            submit_time_utc: submit_time(interaction.created_at),
+            captured: false,
+            amount_details: AmountView {
+                currency: currency.code().to_string(),
+                amount: interaction.amount.to_decimal_string(),
+                captured_amount: decimal(0, currency),
+                refundable_amount: decimal(0, currency),
+            },
+        },
+        processing_details: ProcessingDetails {
+            status: "ABORTED",
+            verification_method: verification_method(None),
+            entry_mode: None,
+            card: None,
+        },
+        linked_operations: Vec::new(),
+        receipts: ReceiptsView {
+            merchant_receipt: receipt(receipts.merchant.as_ref()),
+            customer_receipt: receipt(receipts.customer.as_ref()),
         },
     }
 }

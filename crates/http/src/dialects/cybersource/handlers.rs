@@ -3,12 +3,15 @@
 //! Cybersource's backend timeout) and `GET /v1/cloud/interactions/{interactionId}/events`.
 
 use super::Cybersource;
-use super::details::transaction_response;
+use super::details::{aborted_response, transaction_response};
 use super::error::Failure;
-use super::events::event_view;
-use super::messages::{approved, declined, response_type, unsuccessful};
+use super::events::{event_view, operation_events};
+use super::messages::{
+    aborted_message, approved, declined, operation_message, operation_response_type, response_type,
+    unsuccessful,
+};
 use super::wire::{
-    Accepted, AmountDetails, Envelope, Events, LinkedRefund, Lookup, Payment, Request,
+    Accepted, AmountDetails, Envelope, Events, Lookup, Payment, Referenced, Request, Verification,
 };
 use crate::AppState;
 use crate::dialect::{Dialect, authenticate};
@@ -20,10 +23,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use poigate_domain::{
-    Currency, Interaction, InteractionId, InteractionType, Money, OperationKind, OperationStatus,
+    Currency, Interaction, InteractionId, InteractionType, Money, OperationId, OperationKind,
     Outcome, TransactionId,
 };
-use poigate_engine::{Caller, CreateRequest, EventOrder, InteractionFilter, OperationRequest};
+use poigate_engine::{
+    Caller, CreateRequest, EventOrder, InteractionFilter, OperationRequest, OperationResult,
+};
 use std::time::Duration;
 
 /// Cybersource's backend timeout for synchronous requests.
@@ -103,7 +108,7 @@ fn reference(code: Option<&str>) -> Result<String, Failure> {
     Ok(code.to_string())
 }
 
-/// Starts a sale or card-present refund. The `merchantReferenceCode` is also the
+/// Starts a card interaction of type `kind`. The `merchantReferenceCode` is also the
 /// idempotency key: the same request sent again (a lost response) returns the same
 /// interaction, never a second payment.
 async fn start(
@@ -111,10 +116,10 @@ async fn start(
     caller: &Caller,
     serial: String,
     kind: InteractionType,
-    payment: &Payment,
+    amount: Money,
+    code: Option<&str>,
 ) -> Result<Interaction, Failure> {
-    let amount = money(payment.amount_details.as_ref())?;
-    let reference = reference(payment.merchant_reference_code.as_deref())?;
+    let reference = reference(code)?;
     let request = CreateRequest {
         terminal: serial,
         kind,
@@ -133,6 +138,74 @@ async fn start(
         .create(caller, request)
         .await?
         .interaction)
+}
+
+/// `PaymentRequest` (a sale; with `capture: false` a pre-authorisation, the engine's `auth`)
+/// and `StandaloneRefundRequest`.
+async fn start_payment(
+    state: &AppState,
+    caller: &Caller,
+    serial: String,
+    refund: bool,
+    payment: &Payment,
+) -> Result<InteractionId, Failure> {
+    let kind = match (refund, payment.capture) {
+        (true, Some(false)) => {
+            return Err(Failure::invalid(
+                "request.capture: a StandaloneRefundRequest cannot be a pre-authorisation.",
+            ));
+        }
+        (true, _) => InteractionType::Refund,
+        (false, Some(false)) => InteractionType::Auth,
+        (false, _) => InteractionType::Sale,
+    };
+    let amount = money(payment.amount_details.as_ref())?;
+    let code = payment.merchant_reference_code.as_deref();
+    Ok(start(state, caller, serial, kind, amount, code).await?.id)
+}
+
+/// `AccountVerificationRequest`: the engine's zero-amount `validate`. The currency is
+/// required; an amount, if sent, must be zero.
+async fn start_verification(
+    state: &AppState,
+    caller: &Caller,
+    serial: String,
+    request: &Verification,
+) -> Result<InteractionId, Failure> {
+    let details = request.amount_details.as_ref().ok_or_else(|| {
+        Failure::invalid("request.amountDetails.currency is required for a verification.")
+    })?;
+    let code = details
+        .currency
+        .as_deref()
+        .ok_or_else(|| Failure::invalid("request.amountDetails.currency is required."))?;
+    let currency = Currency::from_code(&code.trim().to_ascii_uppercase()).ok_or_else(|| {
+        Failure::invalid(format!(
+            "request.amountDetails.currency: unknown currency `{code}`."
+        ))
+    })?;
+    if let Some(amount) = details.amount.as_deref() {
+        let amount = amount.trim();
+        let zero = amount.starts_with('0')
+            && amount.chars().all(|c| c == '0' || c == '.')
+            && amount.matches('.').count() <= 1;
+        if !zero {
+            return Err(Failure::invalid(
+                "request.amountDetails.amount: an account verification is a zero amount.",
+            ));
+        }
+    }
+    let reference = request.merchant_reference_code.as_deref();
+    Ok(start(
+        state,
+        caller,
+        serial,
+        InteractionType::Validate,
+        Money::zero(currency),
+        reference,
+    )
+    .await?
+    .id)
 }
 
 /// Cancels what runs on the terminal; returns the interaction it asked to cancel.
@@ -154,12 +227,21 @@ fn interaction_id(id: InteractionId) -> String {
     id.uuid().hyphenated().to_string()
 }
 
+/// A documented request poigate cannot carry out, refused with what to do instead.
+fn unsupported(kind: &str, why: &str) -> Failure {
+    Failure::new(
+        StatusCode::BAD_REQUEST,
+        "Not supported",
+        format!("{kind} is not supported by poigate: {why} See docs/dialects.md."),
+    )
+}
+
 /// What a request to either endpoint leads to.
 enum Begun {
     /// An interaction started or asked to cancel: follow it.
     Interaction(InteractionId),
-    /// A request the terminal takes no part in.
-    LinkedRefund(LinkedRefund),
+    /// A capture or linked refund of an earlier transaction (the terminal takes no part).
+    Operation(OperationKind, Referenced),
     Lookup(Lookup),
 }
 
@@ -172,37 +254,65 @@ async fn begin(
     let caller = caller(state, headers).await?;
     let (serial, request) = parse(&body(raw)?)?;
     let begun = match request {
-        Request::Payment(p) => Begun::Interaction(
-            start(state, &caller, serial, InteractionType::Sale, &p)
-                .await?
-                .id,
-        ),
-        Request::StandaloneRefund(p) => Begun::Interaction(
-            start(state, &caller, serial, InteractionType::Refund, &p)
-                .await?
-                .id,
-        ),
+        Request::Payment(p) => {
+            Begun::Interaction(start_payment(state, &caller, serial, false, &p).await?)
+        }
+        Request::StandaloneRefund(p) => {
+            Begun::Interaction(start_payment(state, &caller, serial, true, &p).await?)
+        }
+        Request::AccountVerification(v) => {
+            Begun::Interaction(start_verification(state, &caller, serial, &v).await?)
+        }
         Request::Cancel(_) => Begun::Interaction(cancel(state, &caller, &serial).await?),
-        Request::LinkedRefund(r) => Begun::LinkedRefund(r),
+        Request::LinkedRefund(r) => Begun::Operation(OperationKind::Refund, r),
+        Request::Capture(r) => Begun::Operation(OperationKind::Capture, r),
+        Request::IncrementalAuthorization(_) => {
+            return Err(unsupported(
+                "IncrementalAuthorizationRequest",
+                "the engine cannot raise an authorised amount; capture at most the authorised \
+                 amount, or run a new PaymentRequest for the difference.",
+            ));
+        }
+        Request::TipAdjust(_) => {
+            return Err(unsupported(
+                "TipAdjustRequest",
+                "the engine cannot charge more than was authorised; authorise the amount with \
+                 the tip (PaymentRequest with capture: false) and capture what is due.",
+            ));
+        }
         Request::Lookup(l) => Begun::Lookup(l),
     };
     Ok((caller, begun))
 }
 
+/// `{interactionId}` for every request. A capture or linked refund is followed by its
+/// operation id (its events end with the `CaptureResponse` / `LinkedRefundResponse`); a
+/// lookup by the id of the interaction that made the transaction (or of the aborted one).
 pub(super) async fn transact_async(
     State(state): State<AppState>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Accepted>, Failure> {
-    match begin(&state, &headers, raw).await? {
-        (_, Begun::Interaction(id)) => Ok(Json(Accepted {
-            interaction_id: interaction_id(id),
-        })),
-        (_, Begun::LinkedRefund(_) | Begun::Lookup(_)) => Err(Failure::invalid(
-            "LinkedRefundRequest and TransactionLookupRequest do not involve the terminal; \
-             send them to POST /v1/cloud/transactions.",
-        )),
-    }
+    let (caller, begun) = begin(&state, &headers, raw).await?;
+    let id = match begun {
+        Begun::Interaction(id) => interaction_id(id),
+        Begun::Operation(kind, r) => {
+            let (_, result) = operate(&state, &caller, kind, &r, None).await?;
+            result.operation.id.uuid().hyphenated().to_string()
+        }
+        Begun::Lookup(l) => match find(&state, &caller, &l).await? {
+            Found::Transaction(txn) => {
+                let txn = state
+                    .engine
+                    .transactions()
+                    .transaction(&caller, txn)
+                    .await?;
+                interaction_id(txn.interaction_id)
+            }
+            Found::Aborted(interaction) => interaction_id(interaction.id),
+        },
+    };
+    Ok(Json(Accepted { interaction_id: id }))
 }
 
 pub(super) async fn transact_sync(
@@ -216,14 +326,40 @@ pub(super) async fn transact_sync(
             let interaction = wait_final(&state.engine, &caller, id, SYNC_BOUND).await?;
             final_answer(&state, &caller, &interaction).await
         }
-        Begun::LinkedRefund(r) => linked_refund(&state, &caller, &r).await,
-        Begun::Lookup(l) => lookup(&state, &caller, &l).await,
+        Begun::Operation(kind, r) => {
+            let (txn, result) = operate(&state, &caller, kind, &r, Some(SYNC_BOUND)).await?;
+            let message = operation_message(kind, result.operation.status);
+            respond(
+                &state,
+                &caller,
+                operation_response_type(kind),
+                Some(message.to_string()),
+                txn,
+            )
+            .await
+        }
+        Begun::Lookup(l) => match find(&state, &caller, &l).await? {
+            Found::Transaction(txn) => {
+                respond(&state, &caller, "TransactionLookupResponse", None, txn).await
+            }
+            Found::Aborted(interaction) => {
+                aborted(
+                    &state,
+                    &caller,
+                    "TransactionLookupResponse",
+                    None,
+                    &interaction,
+                )
+                .await
+            }
+        },
     }
 }
 
-/// The synchronous answer: the full transaction for a card decision, an `ErrorResponse`
-/// (HTTP 200: the request itself was fine) for a cancel or failure, and `202` with an
-/// `ErrorResponse` naming the interaction if it is still running at the bound.
+/// The synchronous answer: the full transaction for a card decision, a `PaymentResponse`
+/// "Payment aborted" (status `ABORTED`) for a cancel, an `ErrorResponse` (HTTP 200: the
+/// request itself was fine) for a failure, and `202` with an `ErrorResponse` naming the
+/// interaction if it is still running at the bound.
 async fn final_answer(
     state: &AppState,
     caller: &Caller,
@@ -240,6 +376,17 @@ async fn final_answer(
         )
         .into_response());
     };
+    if let Outcome::Cancelled { .. } = outcome {
+        let message = aborted_message(interaction.kind).to_string();
+        return aborted(
+            state,
+            caller,
+            response_type(interaction.kind),
+            Some(message),
+            interaction,
+        )
+        .await;
+    }
     if let Some((message, description)) = unsuccessful(outcome) {
         return Ok(Failure::new(StatusCode::OK, message, description).into_response());
     }
@@ -260,6 +407,24 @@ async fn final_answer(
     .await
 }
 
+/// The answer for an aborted interaction: Cybersource keeps an aborted payment as a
+/// transaction (status `ABORTED`, with receipts); poigate names it by its interaction id.
+async fn aborted(
+    state: &AppState,
+    caller: &Caller,
+    kind: &'static str,
+    message: Option<String>,
+    interaction: &Interaction,
+) -> Result<Response, Failure> {
+    let receipts = state
+        .engine
+        .interactions()
+        .unfinished_receipts(caller, interaction)
+        .await?
+        .unwrap_or_default();
+    Ok(Json(aborted_response(kind, message, interaction, &receipts)).into_response())
+}
+
 /// The full answer for transaction `id`. Operations are read before the transaction, so
 /// the amounts are never older than the operations listed.
 async fn respond(
@@ -278,67 +443,106 @@ async fn respond(
     Ok(Json(transaction_response(kind, message, &txn, &operations)).into_response())
 }
 
-fn parse_transaction_id(raw: Option<&str>, field: &str) -> Result<TransactionId, Failure> {
+/// A UUID in Cybersource's 32-hex form (or hyphenated).
+fn parse_uuid(raw: Option<&str>, field: &str) -> Result<uuid::Uuid, Failure> {
     let raw = raw
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .ok_or_else(|| Failure::invalid(format!("{field} is required.")))?;
     uuid::Uuid::try_parse(raw)
-        .map(TransactionId::from_uuid)
         .map_err(|_| Failure::invalid(format!("{field}: `{raw}` is not a transaction id.")))
 }
 
-/// `LinkedRefundRequest`: a referenced refund, without the card. poigate's refunds complete
-/// asynchronously; the answer shows the refund `PENDING` in `linkedOperations` (or its
-/// result if the processor already answered).
-async fn linked_refund(
+/// `LinkedRefundRequest` and `CaptureRequest`: an operation on an earlier transaction,
+/// without the card; without `amountDetails`, the whole amount (what is left to refund, the
+/// authorisation). With `wait`, the answer comes once the operation is complete (a refund
+/// completes asynchronously) or at the bound.
+async fn operate(
     state: &AppState,
     caller: &Caller,
-    request: &LinkedRefund,
-) -> Result<Response, Failure> {
-    let id = parse_transaction_id(request.transaction_id.as_deref(), "request.transactionId")?;
-    let amount = money(request.amount_details.as_ref())?;
+    kind: OperationKind,
+    request: &Referenced,
+    wait: Option<Duration>,
+) -> Result<(TransactionId, OperationResult), Failure> {
+    let id = TransactionId::from_uuid(parse_uuid(
+        request.transaction_id.as_deref(),
+        "request.transactionId",
+    )?);
     let txn = state.engine.transactions().transaction(caller, id).await?;
-    if amount.currency() != txn.amount.currency() {
-        return Err(Failure::invalid(format!(
-            "request.amountDetails.currency: the transaction is in {}.",
-            txn.amount.currency().code()
-        )));
-    }
-    let result = state
-        .engine
-        .transactions()
-        .request_operation(
-            caller,
-            id,
-            OperationRequest {
-                kind: OperationKind::Refund,
-                amount: Some(amount.value()),
-                reference: None,
-                idempotency_key: None,
-            },
-        )
-        .await?;
-    let message = match result.operation.status {
-        OperationStatus::Succeeded => "Refund approved",
-        OperationStatus::Pending => "Refund pending",
-        OperationStatus::Failed => "Refund declined",
+    let amount = match &request.amount_details {
+        None => None,
+        Some(details) => {
+            let amount = money(Some(details))?;
+            if amount.currency() != txn.amount.currency() {
+                return Err(Failure::invalid(format!(
+                    "request.amountDetails.currency: the transaction is in {}.",
+                    txn.amount.currency().code()
+                )));
+            }
+            Some(amount.value())
+        }
     };
-    respond(
-        state,
-        caller,
-        "LinkedRefundResponse",
-        Some(message.to_string()),
-        result.transaction.id,
-    )
-    .await
+    let request = OperationRequest {
+        kind,
+        amount,
+        reference: None,
+        idempotency_key: None,
+    };
+    let transactions = state.engine.transactions();
+    let result = match wait {
+        Some(bound) => {
+            transactions
+                .request_operation_completed(caller, id, request, bound)
+                .await?
+        }
+        None => transactions.request_operation(caller, id, request).await?,
+    };
+    Ok((id, result))
+}
+
+/// What a lookup found: a transaction, or an aborted interaction (no card decision).
+enum Found {
+    Transaction(TransactionId),
+    Aborted(Box<Interaction>),
+}
+
+fn is_aborted(interaction: &Interaction) -> bool {
+    interaction.transaction_id.is_none()
+        && matches!(interaction.outcome, Some(Outcome::Cancelled { .. }))
 }
 
 /// `TransactionLookupRequest` (Check Transaction Status) by `TRANSACTION_ID` or by
-/// `MERCHANT_REFERENCE_CODE` (the newest transaction with that code).
-async fn lookup(state: &AppState, caller: &Caller, request: &Lookup) -> Result<Response, Failure> {
-    let txn = match request.id_type.as_deref() {
-        Some("TRANSACTION_ID") => parse_transaction_id(request.id.as_deref(), "request.id")?,
+/// `MERCHANT_REFERENCE_CODE` (the newest transaction with that code, else the newest
+/// aborted payment with it).
+async fn find(state: &AppState, caller: &Caller, request: &Lookup) -> Result<Found, Failure> {
+    match request.id_type.as_deref() {
+        Some("TRANSACTION_ID") => {
+            let uuid = parse_uuid(request.id.as_deref(), "request.id")?;
+            match state
+                .engine
+                .transactions()
+                .transaction(caller, TransactionId::from_uuid(uuid))
+                .await
+            {
+                Ok(_) => Ok(Found::Transaction(TransactionId::from_uuid(uuid))),
+                Err(poigate_engine::EngineError::NotFound(_)) => {
+                    // An aborted payment's id is its interaction's.
+                    match state
+                        .engine
+                        .interactions()
+                        .get(caller, InteractionId::from_uuid(uuid))
+                        .await
+                    {
+                        Ok(i) if is_aborted(&i) => Ok(Found::Aborted(Box::new(i))),
+                        Ok(_) | Err(poigate_engine::EngineError::NotFound(_)) => Err(
+                            Failure::from(poigate_engine::EngineError::NotFound("transaction")),
+                        ),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
         Some("MERCHANT_REFERENCE_CODE") => {
             let code = reference(request.id.as_deref())?;
             let filter = InteractionFilter {
@@ -347,22 +551,27 @@ async fn lookup(state: &AppState, caller: &Caller, request: &Lookup) -> Result<R
                 ..InteractionFilter::default()
             };
             let found = state.engine.interactions().find(caller, &filter).await?;
-            found.iter().find_map(|i| i.transaction_id).ok_or_else(|| {
-                Failure::new(
-                    StatusCode::NOT_FOUND,
-                    "Not found",
-                    "No transaction with this merchantReferenceCode (yet): a transaction \
-                     exists once the card was approved or declined.",
-                )
-            })?
+            if let Some(txn) = found.iter().find_map(|i| i.transaction_id) {
+                return Ok(Found::Transaction(txn));
+            }
+            found
+                .into_iter()
+                .find(is_aborted)
+                .map(|i| Found::Aborted(Box::new(i)))
+                .ok_or_else(|| {
+                    Failure::new(
+                        StatusCode::NOT_FOUND,
+                        "Not found",
+                        "No transaction with this merchantReferenceCode (yet): a transaction \
+                         exists once the card was approved or declined, or the payment was \
+                         aborted.",
+                    )
+                })
         }
-        _ => {
-            return Err(Failure::invalid(
-                "request.idType must be TRANSACTION_ID or MERCHANT_REFERENCE_CODE.",
-            ));
-        }
-    };
-    respond(state, caller, "TransactionLookupResponse", None, txn).await
+        _ => Err(Failure::invalid(
+            "request.idType must be TRANSACTION_ID or MERCHANT_REFERENCE_CODE.",
+        )),
+    }
 }
 
 /// `limit` of the events query: 1 to 1000, default all.
@@ -390,10 +599,35 @@ pub(super) async fn events(
 ) -> Result<Json<Events>, Failure> {
     let caller = caller(&state, &headers).await?;
     let limit = limit(query.as_deref())?;
-    let id = uuid::Uuid::try_parse(raw_id.trim())
-        .map(InteractionId::from_uuid)
+    let uuid = uuid::Uuid::try_parse(raw_id.trim())
         .map_err(|_| Failure::invalid(format!("`{raw_id}` is not an interactionId.")))?;
-    let interaction = state.engine.interactions().get(&caller, id).await?;
+    let id = InteractionId::from_uuid(uuid);
+    let interaction = match state.engine.interactions().get(&caller, id).await {
+        Ok(interaction) => interaction,
+        Err(poigate_engine::EngineError::NotFound(_)) => {
+            // The id an asynchronous capture or linked refund answered: its operation.
+            let operation = state
+                .engine
+                .transactions()
+                .find_operation(&caller, OperationId::from_uuid(uuid))
+                .await
+                .map_err(|e| match e {
+                    poigate_engine::EngineError::NotFound(_) => {
+                        poigate_engine::EngineError::NotFound("interaction")
+                    }
+                    other => other,
+                })?;
+            let transaction_events = operation_events(&operation)
+                .into_iter()
+                .take(limit as usize)
+                .collect();
+            return Ok(Json(Events {
+                interaction_id: interaction_id(id),
+                transaction_events,
+            }));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let events = state
         .engine
         .interactions()
@@ -401,7 +635,7 @@ pub(super) async fn events(
         .await?;
     let transaction_events = events
         .iter()
-        .filter_map(|e| event_view(e, interaction.kind))
+        .filter_map(|e| event_view(e, &interaction))
         .take(limit as usize)
         .collect();
     Ok(Json(Events {

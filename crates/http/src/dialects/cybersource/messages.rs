@@ -1,7 +1,9 @@
 //! The words of a final answer: response type and message per interaction type and
 //! outcome. The messages are those the terminal shows (the seed's "Payment approved").
 
-use poigate_domain::{CancelReason, FailureReason, InteractionType, Outcome};
+use poigate_domain::{
+    CancelReason, FailureReason, InteractionType, OperationKind, OperationStatus, Outcome,
+};
 
 /// `PaymentRequest` → `PaymentResponse`, `StandaloneRefundRequest` →
 /// `StandaloneRefundResponse`: Cybersource names a response after its request.
@@ -9,6 +11,38 @@ pub(super) fn response_type(kind: InteractionType) -> &'static str {
     match kind {
         InteractionType::Refund => "StandaloneRefundResponse",
         _ => "PaymentResponse",
+    }
+}
+
+/// The message of a cancelled interaction: Cybersource answers an aborted payment as a
+/// payment with status `ABORTED`.
+pub(super) fn aborted_message(kind: InteractionType) -> &'static str {
+    match kind {
+        InteractionType::Refund => "Refund aborted",
+        InteractionType::Validate => "Verification aborted",
+        _ => "Payment aborted",
+    }
+}
+
+/// `CaptureRequest` → `CaptureResponse`, `LinkedRefundRequest` → `LinkedRefundResponse`.
+pub(super) fn operation_response_type(kind: OperationKind) -> &'static str {
+    match kind {
+        OperationKind::Capture => "CaptureResponse",
+        OperationKind::Refund => "LinkedRefundResponse",
+        OperationKind::Void => "VoidResponse",
+    }
+}
+
+/// The message of a capture's or linked refund's answer: the documented "Refund approved"
+/// once the refund is complete.
+pub(super) fn operation_message(kind: OperationKind, status: OperationStatus) -> &'static str {
+    match (kind, status) {
+        (OperationKind::Refund, OperationStatus::Succeeded) => "Refund approved",
+        (OperationKind::Refund, OperationStatus::Pending) => "Refund pending",
+        (OperationKind::Refund, OperationStatus::Failed) => "Refund declined",
+        (_, OperationStatus::Succeeded) => "Payment approved",
+        (_, OperationStatus::Pending) => "Processing payment...",
+        (_, OperationStatus::Failed) => "Payment declined",
     }
 }
 

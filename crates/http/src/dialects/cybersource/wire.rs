@@ -1,14 +1,16 @@
 //! Cybersource cloud-terminal requests and responses, field for field (camelCase).
 //!
-//! Requests are `{serialNumber, request: {type, …}}`; unknown fields are refused so that a
-//! field poigate does not implement (`cashbackAmount`, `taxDetails`, …) is an error rather
-//! than silently ignored money.
+//! Requests are `{serialNumber, request: {type, …}}`. Fields poigate does not know are
+//! ignored, as Cybersource ignores them (a POS that sends a field of a newer version of the
+//! API still works); what is malformed or missing is refused. The one exception is
+//! `amountDetails`: an amount field poigate does not implement (`cashbackAmount`,
+//! `taxDetails`, …) is money, and money is never silently dropped, so it is refused.
 
 use serde::{Deserialize, Serialize};
 
 /// The envelope of every request to `/v1/cloud/transactions[/async]`.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct Envelope {
     pub serial_number: Option<String>,
     pub request: Option<serde_json::Value>,
@@ -18,7 +20,7 @@ pub(super) struct Envelope {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type")]
 pub(super) enum Request {
-    /// A sale on the terminal.
+    /// A sale on the terminal, or with `capture: false` a pre-authorisation.
     #[serde(rename = "PaymentRequest")]
     Payment(Payment),
     /// A card-present refund not linked to an earlier transaction.
@@ -26,7 +28,19 @@ pub(super) enum Request {
     StandaloneRefund(Payment),
     /// A refund of an earlier transaction, without the card.
     #[serde(rename = "LinkedRefundRequest")]
-    LinkedRefund(LinkedRefund),
+    LinkedRefund(Referenced),
+    /// The capture of a pre-authorisation.
+    #[serde(rename = "CaptureRequest")]
+    Capture(Referenced),
+    /// Raising a pre-authorisation's amount: not supported (see `docs/dialects.md`).
+    #[serde(rename = "IncrementalAuthorizationRequest")]
+    IncrementalAuthorization(serde::de::IgnoredAny),
+    /// Adding a tip to an earlier transaction: not supported (see `docs/dialects.md`).
+    #[serde(rename = "TipAdjustRequest")]
+    TipAdjust(serde::de::IgnoredAny),
+    /// A zero-amount check of the card.
+    #[serde(rename = "AccountVerificationRequest")]
+    AccountVerification(Verification),
     /// Cancel what runs on the terminal.
     #[serde(rename = "CancelRequest")]
     Cancel(Cancel),
@@ -36,31 +50,49 @@ pub(super) enum Request {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct Payment {
     pub merchant_reference_code: Option<String>,
     pub amount_details: Option<AmountDetails>,
+    /// `false`: a pre-authorisation, captured later with a `CaptureRequest`. Default `true`.
+    pub capture: Option<bool>,
+    /// `ON_DEVICE`: ask for a tip on the terminal. Accepted; poigate's terminals do not ask
+    /// (see `docs/dialects.md`).
+    #[allow(dead_code)]
+    pub ask_for_tip: Option<serde_json::Value>,
+    /// Accepted and not used: the terminal reads the card the way it can.
+    #[allow(dead_code)]
+    pub payment_mode: Option<serde_json::Value>,
 }
 
+/// A request about an earlier transaction: linked refund, capture, incremental
+/// authorisation, tip adjustment. Without `amountDetails`, the whole amount.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct LinkedRefund {
+#[serde(rename_all = "camelCase")]
+pub(super) struct Referenced {
     pub transaction_id: Option<String>,
     pub amount_details: Option<AmountDetails>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Verification {
+    pub merchant_reference_code: Option<String>,
+    pub amount_details: Option<AmountDetails>,
+}
+
+#[derive(Debug, Deserialize)]
 pub(super) struct Cancel {}
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct Lookup {
     pub id_type: Option<String>,
     pub id: Option<String>,
 }
 
-/// Amounts are decimal strings in major units (`"1.00"`).
+/// Amounts are decimal strings in major units (`"1.00"`). Unknown amount fields are
+/// refused (see the module documentation).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AmountDetails {

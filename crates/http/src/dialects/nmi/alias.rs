@@ -7,7 +7,7 @@
 //! 2089 (exact in JavaScript), and reversible without storing anything: the timestamp and
 //! the random bits locate the interaction in the merchant's time-ordered list.
 
-use poigate_domain::{Interaction, InteractionId};
+use poigate_domain::{Interaction, InteractionId, Operation, OperationId, OperationKind};
 use poigate_engine::{Caller, Engine, EngineError, InteractionFilter};
 use uuid::Uuid;
 
@@ -64,6 +64,43 @@ pub(super) async fn resolve(
         .find(|i| transaction_alias(i.id) == alias && millis_of(i.id.uuid()) == millis))
 }
 
+/// The smallest and largest UUIDv7 an alias can name: its millisecond and its `rand_a`.
+fn alias_range(alias: u64) -> (Uuid, Uuid) {
+    let millis = (alias >> RAND_BITS).saturating_add(EPOCH_MS);
+    let rand_a = alias & ((1 << RAND_BITS) - 1);
+    let bound = |fill: u8, variant: u8| {
+        let mut bytes = [fill; 16];
+        bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+        bytes[6] = 0x70 | u8::try_from(rand_a >> 8).unwrap_or(0x0f);
+        bytes[7] = u8::try_from(rand_a & 0xff).unwrap_or(0xff);
+        bytes[8] = variant;
+        Uuid::from_bytes(bytes)
+    };
+    (bound(0x00, 0x80), bound(0xff, 0xbf))
+}
+
+/// The referenced refund whose NMI `transactionid` is `alias` (NMI gives a refund a
+/// transaction id of its own, [`uuid_alias`] of the operation id), for the caller's
+/// merchant.
+pub(super) async fn resolve_refund(
+    engine: &Engine,
+    caller: &Caller,
+    alias: u64,
+) -> Result<Option<Operation>, EngineError> {
+    let (from, to) = alias_range(alias);
+    let found = engine
+        .transactions()
+        .operations_between(
+            caller,
+            OperationId::from_uuid(from),
+            OperationId::from_uuid(to),
+        )
+        .await?;
+    Ok(found
+        .into_iter()
+        .find(|op| op.kind == OperationKind::Refund && uuid_alias(op.id.uuid()) == alias))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +114,8 @@ mod tests {
         assert_eq!(alias & 0xfff, rand_a_of(id.uuid()));
         let in_2089 = InteractionId::generate(Timestamp::from_millis(3_776_000_000_000));
         assert!(transaction_alias(in_2089) < (1 << 53));
+        let (from, to) = alias_range(alias);
+        assert!(from <= id.uuid() && id.uuid() <= to);
+        assert_eq!((uuid_alias(from), uuid_alias(to)), (alias, alias));
     }
 }

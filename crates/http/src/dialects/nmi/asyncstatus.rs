@@ -3,7 +3,7 @@
 //! (`responseMethod=synchronous`, bounded by NMI's five minutes).
 
 use super::Nmi;
-use super::guid::Guid;
+use super::guid::{Guid, blocking_bound, is_blocking};
 use super::reply::{StatusFailure, status_engine_error, status_error};
 use super::status::{device_in_use, render};
 use super::transact::SYNC_BOUND;
@@ -14,6 +14,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use poigate_engine::InteractionFilter;
 
 /// `GET /api/asyncstatus` without a guid.
 pub(super) async fn without_guid() -> Response {
@@ -60,10 +61,19 @@ pub(super) async fn asyncstatus(
         );
     };
     let id = match parsed {
-        Guid::DeviceInUse { blocking } => {
-            // The refused request never ran: it stays `poiDeviceInUse`, a final answer.
-            return match state.engine.interactions().get(&caller, blocking).await {
-                Ok(_) => Json(device_in_use(parsed)).into_response(),
+        Guid::DeviceInUse(guid) => {
+            // The refused request never ran: it stays `poiDeviceInUse`, a final answer, as
+            // long as the interaction it was derived from is the caller's.
+            let filter = InteractionFilter {
+                before: Some(blocking_bound(guid)),
+                limit: 1,
+                ..InteractionFilter::default()
+            };
+            return match state.engine.interactions().find(&caller, &filter).await {
+                Ok(found) if found.first().is_some_and(|i| is_blocking(guid, i.id)) => {
+                    Json(device_in_use(parsed)).into_response()
+                }
+                Ok(_) => status_engine_error(poigate_engine::EngineError::NotFound("interaction")),
                 Err(e) => status_engine_error(e),
             };
         }

@@ -8,12 +8,15 @@
 //! - [`transact`]: start (`sale`, `auth`, `credit`, `validate`), cancel
 //!   (`poi_request=cancellation`), follow-ups (`capture`, `void`, `refund`);
 //! - [`asyncstatus`]: poll a guid;
+//! - [`devices`]: Device Estate Management (register, list, details): the POI device GUIDs
+//!   real integrations keep and send as `poi_device_id`;
 //! - [`query`]: find transactions by `transaction_id` or `order_id` (lost responses);
 //! - [`status`], [`direct`]: the two answer formats (JSON and query string), pure;
 //! - [`guid`], [`alias`]: NMI's identifiers for poigate's (no storage involved).
 
 mod alias;
 mod asyncstatus;
+mod devices;
 mod digits;
 mod direct;
 mod fields;
@@ -65,6 +68,12 @@ fn router() -> Router<AppState> {
         .route("/api/asyncstatus", get(asyncstatus::without_guid))
         .route("/api/asyncstatus/", get(asyncstatus::without_guid))
         .route("/api/asyncstatus/{guid}", get(asyncstatus::asyncstatus))
+        .route("/api/v2/devices/register", post(devices::register))
+        .route("/api/v2/devices/list", get(devices::list))
+        .route(
+            "/api/v2/devices/list/{poi_device_id}",
+            get(devices::details),
+        )
         .fallback(|| async {
             reply::status_error(
                 StatusCode::NOT_FOUND,

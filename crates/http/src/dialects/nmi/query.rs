@@ -6,11 +6,11 @@
 //! decision, then captures, voids and refunds).
 
 use super::Nmi;
-use super::alias::{resolve, transaction_alias};
+use super::alias::{resolve, resolve_refund, transaction_alias, uuid_alias};
 use super::direct::decline_code;
 use super::fields::Fields;
 use super::guid::Guid;
-use super::status::{condition, nmi_type};
+use super::status::{META_ORDER_DESCRIPTION, META_PONUMBER, condition, nmi_type};
 use crate::AppState;
 use crate::dialect::{Dialect, ErrorShape, Unauthenticated, authenticate};
 use axum::body::Bytes;
@@ -179,7 +179,11 @@ pub(super) async fn query(
     }
     let found = match (fields.get("transaction_id"), fields.get("order_id")) {
         (Some(ids), order) => by_transaction_ids(&state, &caller, ids, order).await,
-        (None, Some(order)) => by_order_id(&state, &caller, order).await,
+        (None, Some(order)) => by_order_id(&state, &caller, order).await.map(|f| {
+            f.into_iter()
+                .map(|i| Found::Interaction(Box::new(i)))
+                .collect()
+        }),
         (None, None) => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -192,7 +196,23 @@ pub(super) async fn query(
         Err(response) => return response,
     };
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<nm_response>\n");
-    for interaction in &found {
+    for found in &found {
+        let interaction = match found {
+            Found::Interaction(i) => i,
+            Found::Refund(op) => {
+                let txn = match state
+                    .engine
+                    .transactions()
+                    .transaction(&caller, op.transaction_id)
+                    .await
+                {
+                    Ok(t) => t,
+                    Err(e) => return engine_error(e),
+                };
+                render_refund(&mut out, op, &txn);
+                continue;
+            }
+        };
         let Some(txn_id) = interaction.transaction_id else {
             continue;
         };
@@ -220,12 +240,19 @@ pub(super) async fn query(
     xml(StatusCode::OK, out)
 }
 
+/// What a `transaction_id` names: a card transaction (its interaction), or a referenced
+/// refund (a transaction of its own in NMI).
+enum Found {
+    Interaction(Box<Interaction>),
+    Refund(Box<Operation>),
+}
+
 async fn by_transaction_ids(
     state: &AppState,
     caller: &Caller,
     ids: &str,
     order: Option<&str>,
-) -> Result<Vec<Interaction>, Response> {
+) -> Result<Vec<Found>, Response> {
     let mut found = Vec::new();
     for raw in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let Ok(alias) = raw.parse::<u64>() else {
@@ -235,7 +262,19 @@ async fn by_transaction_ids(
             ));
         };
         match resolve(&state.engine, caller, alias).await {
-            Ok(Some(i)) if order.is_none_or(|o| i.reference.as_deref() == Some(o)) => found.push(i),
+            Ok(Some(i)) => {
+                if order.is_none_or(|o| i.reference.as_deref() == Some(o)) {
+                    found.push(Found::Interaction(Box::new(i)));
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => return Err(engine_error(e)),
+        }
+        match resolve_refund(&state.engine, caller, alias).await {
+            Ok(Some(op)) if order.is_none_or(|o| op.reference.as_deref() == Some(o)) => {
+                found.push(Found::Refund(Box::new(op)));
+            }
             Ok(_) => {}
             Err(e) => return Err(engine_error(e)),
         }
@@ -320,8 +359,9 @@ fn render(out: &mut String, interaction: &Interaction, txn: &Transaction, ops: &
         "authorization_code",
         txn.auth_code.as_deref().unwrap_or(""),
     );
-    element(out, t, "ponumber", "");
-    element(out, t, "order_description", "");
+    let meta = |key: &str| interaction.metadata.get(key).map_or("", String::as_str);
+    element(out, t, "ponumber", meta(META_PONUMBER));
+    element(out, t, "order_description", meta(META_ORDER_DESCRIPTION));
     let (cc_number, cc_bin, brand) = match &txn.card {
         Some(card) => (
             card.masked_pan().replace('*', "x"),
@@ -379,6 +419,80 @@ fn render(out: &mut String, interaction: &Interaction, txn: &Transaction, ops: &
         element(out, a, "response_code", &action.code.to_string());
         out.push_str("\t\t</action>\n");
     }
+    out.push_str("\t</transaction>\n");
+}
+
+/// A referenced refund as NMI shows it: a transaction of its own (`transaction_id` its
+/// alias), of the refunded card, with one `refund` action.
+fn render_refund(out: &mut String, op: &Operation, txn: &Transaction) {
+    let t = "\t\t";
+    out.push_str("\t<transaction>\n");
+    element(
+        out,
+        t,
+        "transaction_id",
+        &uuid_alias(op.id.uuid()).to_string(),
+    );
+    element(out, t, "partial_payment_id", "");
+    element(out, t, "partial_payment_balance", "");
+    element(out, t, "platform_id", "");
+    element(out, t, "transaction_type", "cc");
+    let condition = match op.status {
+        OperationStatus::Succeeded => "pendingsettlement",
+        OperationStatus::Pending => "pending",
+        OperationStatus::Failed => "failed",
+    };
+    element(out, t, "condition", condition);
+    element(
+        out,
+        t,
+        "order_id",
+        op.reference
+            .as_deref()
+            .or(txn.reference.as_deref())
+            .unwrap_or(""),
+    );
+    element(out, t, "authorization_code", "");
+    element(out, t, "ponumber", "");
+    element(out, t, "order_description", "");
+    let (cc_number, cc_bin, brand) = match &txn.card {
+        Some(card) => (
+            card.masked_pan().replace('*', "x"),
+            card.bin().unwrap_or("").to_string(),
+            cc_type(card.brand()),
+        ),
+        None => (String::new(), String::new(), ""),
+    };
+    element(out, t, "cc_number", &cc_number);
+    element(out, t, "cc_bin", &cc_bin);
+    element(out, t, "cc_type", brand);
+    element(
+        out,
+        t,
+        "currency",
+        &op.amount.currency().code().to_ascii_lowercase(),
+    );
+    element(
+        out,
+        t,
+        "original_transaction_id",
+        &transaction_alias(txn.interaction_id).to_string(),
+    );
+    let (success, text, code) = match op.status {
+        OperationStatus::Succeeded => (true, "SUCCESS".to_string(), 100),
+        OperationStatus::Pending => (true, "PENDING".to_string(), 100),
+        OperationStatus::Failed => (false, op.failure_reason.clone().unwrap_or_default(), 300),
+    };
+    let a = "\t\t\t";
+    out.push_str("\t\t<action>\n");
+    element(out, a, "amount", &op.amount.to_decimal_string());
+    element(out, a, "action_type", "refund");
+    element(out, a, "date", &date(op.created_at));
+    element(out, a, "success", if success { "1" } else { "0" });
+    element(out, a, "source", "api");
+    element(out, a, "response_text", &text);
+    element(out, a, "response_code", &code.to_string());
+    out.push_str("\t\t</action>\n");
     out.push_str("\t</transaction>\n");
 }
 

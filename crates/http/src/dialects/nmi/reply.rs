@@ -1,7 +1,11 @@
 //! NMI's answers as HTTP responses, and the one place where engine errors become NMI
-//! errors. Malformed input and bad credentials get a 4xx (NMI itself answers `transact.php`
-//! errors with 200; poigate's rule is a 4xx for what the client must fix), storage failures
-//! a 503; never anything else in the 5xx range.
+//! errors. `transact.php` answers every request with HTTP 200 and the result in the body, a
+//! refusal as `response=3` with its `responsetext`, as NMI does (clients that check the HTTP
+//! status before parsing would otherwise take their transport-error path). Two answers keep
+//! their status, because nothing was processed and the same request may be sent again
+//! later: `429` (too many failed authentications, with `Retry-After`) and `503` (storage
+//! unavailable, with `Retry-After`). asyncstatus and query.php answer errors with 4xx, as
+//! the seed documents for asyncstatus; never anything else in the 5xx range.
 
 use super::digits::digits;
 use super::direct::Answer;
@@ -13,8 +17,13 @@ use axum::response::{IntoResponse, Response};
 use poigate_engine::EngineError;
 use serde::Serialize;
 
-/// A `transact.php` answer with its HTTP status.
+/// A `transact.php` answer. `status` says what kind of refusal it is; the answer is HTTP
+/// 200 except for `429` and `503` (see the module documentation).
 pub(super) fn direct(status: StatusCode, answer: &Answer) -> Response {
+    let status = match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => status,
+        _ => StatusCode::OK,
+    };
     let mut response = (status, answer.encode()).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -14,6 +14,10 @@ use serde::Serialize;
 /// Metadata keys under which the NMI dialect keeps request fields that only it reads back.
 pub(super) const META_VAULT: &str = "nmi.customer_vault";
 pub(super) const META_VAULT_ID: &str = "nmi.customer_vault_id";
+/// NMI's `ponumber` (the POS's purchase order number), kept for query.php.
+pub(super) const META_PONUMBER: &str = "nmi.ponumber";
+/// NMI's `orderdescription`, kept for query.php (`order_description`).
+pub(super) const META_ORDER_DESCRIPTION: &str = "nmi.orderdescription";
 
 /// The whole asyncstatus body.
 #[derive(Debug, Serialize)]

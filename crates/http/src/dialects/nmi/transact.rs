@@ -7,11 +7,12 @@
 
 use super::Nmi;
 use super::alias::{resolve, uuid_alias};
+use super::devices::terminal_reference;
 use super::direct::{self, Answer, Code};
 use super::fields::Fields;
 use super::guid::Guid;
 use super::reply::{DirectFailure, direct as reply, engine_refusal};
-use super::status::{META_VAULT, META_VAULT_ID, nmi_type};
+use super::status::{META_ORDER_DESCRIPTION, META_PONUMBER, META_VAULT, META_VAULT_ID, nmi_type};
 use crate::AppState;
 use crate::dialect::{Dialect, authenticate};
 use crate::dialects::flow::{active_interaction, transaction_of, wait_final};
@@ -175,14 +176,28 @@ async fn start(
         Ok(a) => a.unwrap_or_else(|| Money::zero(currency)),
         Err(text) => return bad(text),
     };
-    let metadata = match vault_metadata(fields) {
+    let mut metadata = match vault_metadata(fields) {
         Ok(m) => m,
         Err(text) => return bad(text),
     };
+    // Order information NMI keeps and returns in query.php.
+    for (field, key, max) in [
+        ("ponumber", META_PONUMBER, 255),
+        ("orderdescription", META_ORDER_DESCRIPTION, 255),
+    ] {
+        if let Some(value) = fields.get(field) {
+            if value.chars().count() > max || value.chars().any(char::is_control) {
+                return bad(format!(
+                    "Invalid {field}: up to {max} characters, no control characters"
+                ));
+            }
+            metadata.insert(key.to_string(), value.to_string());
+        }
+    }
     let orderid = fields.get("orderid").unwrap_or("");
     let type_name = nmi_type(kind);
     let request = CreateRequest {
-        terminal: device.to_string(),
+        terminal: terminal_reference(device),
         kind,
         amount,
         reference: fields.get("orderid").map(str::to_string),
@@ -196,7 +211,7 @@ async fn start(
     let created = match state.engine.interactions().create(caller, request).await {
         Ok(c) => c,
         Err(EngineError::TerminalBusy { blocking }) => {
-            let guid = Guid::DeviceInUse { blocking };
+            let guid = Guid::device_in_use(blocking);
             let answer = if asynchronous {
                 Answer::accepted(guid, orderid, type_name)
             } else {
@@ -236,7 +251,7 @@ async fn cancellation(state: &AppState, caller: &Caller, fields: &Fields) -> Res
     let Some(device) = fields.get("poi_device_id") else {
         return bad("poi_device_id is required with poi_request=cancellation");
     };
-    let id = match active_interaction(&state.engine, caller, device).await {
+    let id = match active_interaction(&state.engine, caller, &terminal_reference(device)).await {
         Ok(Some(id)) => id,
         Ok(None) => {
             return reply(
