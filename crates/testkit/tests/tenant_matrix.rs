@@ -32,6 +32,8 @@ struct TenantA {
     auth_transaction: String,
     refund: String,
     terminal: String,
+    /// The terminal's own id (`tml_…`): NMI's device GUID is its UUID.
+    terminal_id: String,
     endpoint: String,
     delivery: String,
     api_key: String,
@@ -52,6 +54,7 @@ impl TenantA {
             self.refund.clone(),
         ];
         for id in [
+            &self.terminal_id,
             &self.interaction,
             &self.auth_interaction,
             &self.transaction,
@@ -236,6 +239,7 @@ async fn set_up_tenant_a(ts: &TestServer, receiver: &WebhookReceiver) -> anyhow:
         auth_transaction: auth.1,
         refund: refund_id,
         terminal: TERMINALS[0].to_string(),
+        terminal_id: client.terminal(TERMINALS[0]).await?.id.to_string(),
         endpoint: endpoint.id.to_string(),
         delivery,
         api_key,
@@ -485,6 +489,60 @@ async fn merchant_b_reaches_nothing_of_merchant_a_through_any_dialect() -> anyho
             failures.push(format!("{}: B's answer carries A's {leaked:?}", case.name));
         }
     }
+    // NMI's device estate: A's device by its GUID, and the list.
+    let device_guid = uuid_of(&a.terminal_id)?;
+    for (url, marker) in [
+        (
+            format!("{base}/nmi/api/v2/devices/list"),
+            device_guid.clone(),
+        ),
+        (
+            format!("{base}/nmi/api/v2/devices/list/{device_guid}"),
+            device_guid.clone(),
+        ),
+    ] {
+        tried += 1;
+        let (a_status, a_text) =
+            dialect_call(&http, &Method::GET, &url, None, "bearer", ts.key()).await?;
+        if !a_text.contains(&marker) {
+            failures.push(format!(
+                "control GET {url}: A's own request did not find it: {a_status} {a_text}"
+            ));
+        }
+        let (status, text) =
+            dialect_call(&http, &Method::GET, &url, None, "bearer", &b_key).await?;
+        let leaked: Vec<String> = leaks(&text, &secrets)
+            .into_iter()
+            .filter(|s| !url.contains(s.as_str()))
+            .collect();
+        if text.contains(&marker) && !url.ends_with(&marker) || !leaked.is_empty() {
+            failures.push(format!("GET {url}: B sees A's device: {status} {text}"));
+        }
+        if url.ends_with(&device_guid) && (200..300).contains(&status) {
+            failures.push(format!("GET {url}: B got {status} for A's device: {text}"));
+        }
+    }
+    // CM.com's lists: nothing of A's in B's.
+    for url in [
+        format!("{base}/cm/api/v1/paymentmethods/creditcard/v1/transactions"),
+        format!(
+            "{base}/cm/api/v1/paymentmethods/creditcard/v1/transactions/{interaction_uuid}/refunds"
+        ),
+    ] {
+        tried += 1;
+        let (status, text) =
+            dialect_call(&http, &Method::GET, &url, None, "bearer", &b_key).await?;
+        let leaked: Vec<String> = leaks(&text, &secrets)
+            .into_iter()
+            .filter(|s| !url.contains(s.as_str()))
+            .collect();
+        if !leaked.is_empty() {
+            failures.push(format!(
+                "GET {url}: B's answer carries A's {leaked:?}: {status} {text}"
+            ));
+        }
+    }
+
     // A's pspReference, as A's own status request reports it (the Checkout API's handle).
     let a_status = dialect_call(
         &http,
@@ -547,6 +605,14 @@ async fn merchant_b_reaches_nothing_of_merchant_a_through_any_dialect() -> anyho
             ),
             Pos::new(&base, "", "POS-B").payment("svcB0002", TERMINALS[0], 1.0, "EUR"),
             "adyen",
+        ),
+        (
+            "Cybersource capture of A's pre-auth",
+            format!("{base}/cybersource/v1/cloud/transactions"),
+            json!({"serialNumber": a_serial, "request": {"type": "CaptureRequest",
+                "transactionId": a.auth_transaction.split_once('_').map(|(_, h)| h).unwrap_or(&a.auth_transaction),
+                "amountDetails": {"amount": "1.00", "currency": "EUR"}}}),
+            "bearer",
         ),
         (
             "Cybersource linked refund",
