@@ -100,6 +100,7 @@ fn body_for(method: &Method, path: &str, a_terminal: &str) -> Option<Value> {
         ("POST", "/v1/transactions/{id}/capture") => Some(json!({"amount": 100})),
         ("POST", "/v1/transactions/{id}/refunds") => Some(json!({"amount": 100})),
         ("PATCH", "/v1/webhook-endpoints/{id}") => Some(json!({"enabled": false})),
+        ("PUT", "/v1/api-keys/{id}/default-terminal") => Some(json!({"terminal": a_terminal})),
         ("POST", _) => Some(json!({})),
         _ => None,
     }
