@@ -163,7 +163,8 @@ impl Client {
         give_up: Duration,
     ) -> Result<Created, ClientError> {
         let deadline = Instant::now() + give_up;
-        // One attempt per call here: this loop decides what happens after a failure.
+        // One attempt per call here: this loop decides what happens after a failure (a
+        // refused connection gets the client's own retries below).
         let once = self.with_retry(crate::RetryPolicy::none());
         let mut lost = false;
         let mut attempt = 1u32;
@@ -192,6 +193,10 @@ impl Client {
                         recovered: true,
                     });
                 }
+            } else if error.is_unreachable() && !lost {
+                // Never reached (the client's own retries included): nothing can have been
+                // created, and waiting longer here would only hide that the server is down.
+                return Err(error);
             } else if !come_back_later(&error) && !error.is_unreachable() {
                 return Err(error);
             }

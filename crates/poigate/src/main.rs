@@ -4,6 +4,9 @@
 //! containers (`healthcheck`). The benchmarks are a
 //! separate binary (`poigate-bench`, crates/bench), so the shipped one does not carry them.
 
+#[macro_use]
+mod cli_output;
+mod cli_api;
 mod cli_client;
 mod cli_keys;
 mod config_args;
@@ -24,7 +27,8 @@ use std::sync::Arc;
 #[command(
     name = "poigate",
     version,
-    about = "Cloud gateway between POS systems and card payment terminals"
+    about = "Cloud gateway between POS systems and card payment terminals",
+    after_help = cli_output::EXIT_CODES_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,8 +54,11 @@ enum Command {
     /// Platform admin keys, on the data directory.
     #[command(subcommand)]
     AdminKey(AdminKeyCommand),
-    /// Run a payment on a terminal and follow it live.
+    /// Run a payment on a terminal and follow it live (exit 0 approved, 3 not approved).
     Pay(cli_client::PayArgs),
+    /// Interactions over the API: list (and look up), get, events, cancel.
+    #[command(subcommand)]
+    Interactions(cli_api::InteractionsCommand),
     /// Show an interaction (optionally waiting for its final state).
     Status(cli_client::StatusArgs),
     /// List the events of an interaction.
@@ -181,7 +188,12 @@ enum TerminalsCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let as_json = cli_output::wants_json(&args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e, as_json),
+    };
     poigate_webhooks::install_tls_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -200,8 +212,38 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            let failure = cli_output::classify(&e);
+            cli_output::report(&failure, as_json);
+            std::process::ExitCode::from(failure.exit_code)
+        }
+    }
+}
+
+/// A command line clap refused (exit code 2), or `--help`/`--version` (0). With `--json`
+/// the refusal is JSON like every other error.
+fn usage_error(e: clap::Error, as_json: bool) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            cli_output::write_out(&e.render().to_string());
+            std::process::ExitCode::SUCCESS
+        }
+        _ if as_json => {
+            let failure = cli_output::Failure {
+                exit_code: cli_output::USAGE,
+                kind: "usage",
+                message: e.render().to_string().trim().to_string(),
+                status: None,
+                code: None,
+                problem: None,
+                url: None,
+            };
+            cli_output::report(&failure, true);
+            std::process::ExitCode::from(cli_output::USAGE)
+        }
+        _ => {
+            cli_output::write_err(&e.render().ansi().to_string());
+            std::process::ExitCode::from(cli_output::USAGE)
         }
     }
 }
@@ -226,6 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Pay(args) => cli_client::pay(args).await,
+        Command::Interactions(cmd) => cli_api::interactions(cmd).await,
         Command::Status(args) => cli_client::status(args).await,
         Command::Events(args) => cli_client::events(args).await,
         Command::Cancel(args) => cli_client::cancel(args).await,
