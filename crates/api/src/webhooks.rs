@@ -151,3 +151,19 @@ pub struct ListDeliveriesQuery {
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
+
+/// The body of every native webhook, and the `data` of each message of the merchant event
+/// stream (`GET /v1/events/stream`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookEvent {
+    /// The message id (`msg_…`), also the `webhook-id` header: the same for every attempt.
+    pub id: String,
+    /// The event type, e.g. `interaction.completed`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub created_at: poigate_domain::Timestamp,
+    /// The object as it was when the event happened: an interaction, a terminal, a
+    /// transaction, or an operation with its transaction, in the native API's shape.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}

@@ -9,6 +9,7 @@ mod cli_output;
 mod cli_api;
 mod cli_client;
 mod cli_keys;
+mod cli_listen;
 mod config_args;
 mod healthcheck;
 mod shutdown;
@@ -56,6 +57,8 @@ enum Command {
     AdminKey(AdminKeyCommand),
     /// Run a payment on a terminal and follow it live (exit 0 approved, 3 not approved).
     Pay(cli_client::PayArgs),
+    /// Follow the merchant's events live; forward each to a local URL, signed like a webhook.
+    Listen(cli_listen::ListenArgs),
     /// Interactions over the API: list (and look up), get, events, cancel.
     #[command(subcommand)]
     Interactions(cli_api::InteractionsCommand),
@@ -269,6 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Pay(args) => cli_client::pay(args).await,
         Command::Interactions(cmd) => cli_api::interactions(cmd).await,
+        Command::Listen(args) => cli_listen::listen(args).await,
         Command::Status(args) => cli_client::status(args).await,
         Command::Events(args) => cli_client::events(args).await,
         Command::Cancel(args) => cli_client::cancel(args).await,
