@@ -10,6 +10,7 @@ mod cli_api;
 mod cli_client;
 mod cli_keys;
 mod cli_listen;
+mod cli_trigger;
 mod config_args;
 mod healthcheck;
 mod shutdown;
@@ -59,6 +60,8 @@ enum Command {
     Pay(cli_client::PayArgs),
     /// Follow the merchant's events live; forward each to a local URL, signed like a webhook.
     Listen(cli_listen::ListenArgs),
+    /// Run a named scenario on a simulated terminal, producing its real webhook sequence.
+    Trigger(cli_trigger::TriggerArgs),
     /// Interactions over the API: list (and look up), get, events, cancel.
     #[command(subcommand)]
     Interactions(cli_api::InteractionsCommand),
@@ -273,6 +276,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Pay(args) => cli_client::pay(args).await,
         Command::Interactions(cmd) => cli_api::interactions(cmd).await,
         Command::Listen(args) => cli_listen::listen(args).await,
+        Command::Trigger(args) => cli_trigger::trigger(args).await,
         Command::Status(args) => cli_client::status(args).await,
         Command::Events(args) => cli_client::events(args).await,
         Command::Cancel(args) => cli_client::cancel(args).await,
