@@ -29,6 +29,10 @@ pub struct Connection {
 }
 
 impl Connection {
+    pub(crate) fn new(url: String, key: String, json: bool) -> Connection {
+        Connection { url, key, json }
+    }
+
     pub(crate) fn client(&self) -> anyhow::Result<Client> {
         Ok(Client::builder(&self.url, &self.key).build()?)
     }
@@ -365,6 +369,43 @@ pub enum WebhooksCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Create a webhook endpoint; its signing secret is printed.
+    Create {
+        /// Where to send events (https://…; private addresses only when the gateway allows).
+        #[arg(value_name = "URL")]
+        target: String,
+        /// Event types (comma-separated) [default: all].
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Payload format: native (default) or a dialect's, e.g. adyen.
+        #[arg(long)]
+        format: Option<String>,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Show an endpoint's signing secrets (during a rotation, both).
+    Secret {
+        id: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Rotate an endpoint's signing secret; the old one keeps signing for the overlap.
+    Rotate {
+        id: String,
+        /// Seconds the old secret stays valid [default: the gateway's, 24 h].
+        #[arg(long)]
+        overlap_seconds: Option<u64>,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Delete an endpoint (its pending deliveries fail).
+    Delete {
+        id: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Show the delivery log (newest first), with every attempt.
     Deliveries {
         /// pending, succeeded or failed.
@@ -394,6 +435,67 @@ pub enum WebhooksCommand {
 
 pub async fn webhooks(cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        WebhooksCommand::Create {
+            target: url,
+            events,
+            description,
+            format,
+            conn,
+        } => {
+            let body = poigate_api::CreateWebhookEndpointRequest {
+                url,
+                events: (!events.is_empty()).then_some(events),
+                description,
+                enabled: None,
+                format,
+            };
+            let client = conn.client()?;
+            let e = client.create_webhook_endpoint(&body).await?;
+            if conn.json {
+                print_json(&e)?;
+            } else {
+                outln!("{}  {}  [{}]", e.id, e.url, e.events.join(","));
+                let secrets = client.webhook_secret(&e.id.to_string()).await?;
+                errln!("Signing secret (verify each webhook with it):");
+                outln!(
+                    "{}",
+                    serde_json::to_value(&secrets)?["secrets"][0]["secret"]
+                        .as_str()
+                        .unwrap_or_default()
+                );
+            }
+        }
+        WebhooksCommand::Secret { id, conn } => {
+            let secrets = conn.client()?.webhook_secret(&id).await?;
+            print_json(&secrets)?;
+        }
+        WebhooksCommand::Rotate {
+            id,
+            overlap_seconds,
+            conn,
+        } => {
+            let e = conn
+                .client()?
+                .rotate_webhook_secret(&id, overlap_seconds)
+                .await?;
+            if conn.json {
+                print_json(&e)?;
+            } else {
+                outln!(
+                    "{} rotated: `poigate webhooks secret {}` shows the new secret",
+                    e.id,
+                    e.id
+                );
+            }
+        }
+        WebhooksCommand::Delete { id, conn } => {
+            conn.client()?.delete_webhook_endpoint(&id).await?;
+            if conn.json {
+                print_json(&serde_json::json!({ "id": id, "deleted": true }))?;
+            } else {
+                outln!("{id} deleted");
+            }
+        }
         WebhooksCommand::Endpoints { conn } => {
             let list = conn.client()?.webhook_endpoints().await?;
             if conn.json {

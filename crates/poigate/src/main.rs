@@ -44,7 +44,8 @@ enum Command {
     /// Manage API keys in a data directory.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Manage terminals in a data directory.
+    /// Terminals: add and list in a data directory; list, get, register, pairing-code and
+    /// revoke over the API.
     #[command(subcommand)]
     Terminals(TerminalsCommand),
     /// A merchant's API keys over the API (--url, --key): list, create, revoke.
@@ -65,6 +66,20 @@ enum Command {
     /// Interactions over the API: list (and look up), get, events, cancel.
     #[command(subcommand)]
     Interactions(cli_api::InteractionsCommand),
+    /// Transactions over the API: get, capture, void, refund, refunds, events.
+    #[command(subcommand)]
+    Transactions(cli_api::TransactionsCommand),
+    /// Test helpers: drive a simulated terminal as a cardholder would (test keys).
+    #[command(subcommand)]
+    Helpers(cli_api::HelpersCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (poigate.1 and one per subcommand) into a directory.
+    Man {
+        /// Where to write them.
+        #[arg(long, default_value = ".")]
+        out: std::path::PathBuf,
+    },
     /// Show an interaction (optionally waiting for its final state).
     Status(cli_client::StatusArgs),
     /// List the events of an interaction.
@@ -186,11 +201,23 @@ enum TerminalsCommand {
         #[arg(long, conflicts_with = "device")]
         link: bool,
     },
-    /// List a merchant's terminals.
+    /// List terminals: over the API with an API key (--key or POIGATE_API_KEY), else from
+    /// the data directory.
     List {
         #[command(flatten)]
         data: DataDirArgs,
+        /// API key: list over the API (live status included) instead of the data directory.
+        #[arg(long, env = "POIGATE_API_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// Base URL of the gateway (with --key).
+        #[arg(long, env = "POIGATE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Print JSON (with --key).
+        #[arg(long)]
+        json: bool,
     },
+    #[command(flatten)]
+    Api(cli_api::TerminalsApiCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -275,6 +302,22 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Pay(args) => cli_client::pay(args).await,
         Command::Interactions(cmd) => cli_api::interactions(cmd).await,
+        Command::Transactions(cmd) => cli_api::transactions(cmd).await,
+        Command::Helpers(cmd) => cli_api::helpers(cmd).await,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "poigate", &mut script);
+            cli_output::write_out(&String::from_utf8_lossy(&script));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Man { out } => {
+            std::fs::create_dir_all(&out)?;
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::generate_to(command, &out)?;
+            errln!("man pages written to {}", out.display());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Listen(args) => cli_listen::listen(args).await,
         Command::Trigger(args) => cli_trigger::trigger(args).await,
         Command::Status(args) => cli_client::status(args).await,
@@ -593,7 +636,18 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
                 println!("{}", code.code);
             }
         }
-        TerminalsCommand::List { data } => {
+        TerminalsCommand::Api(cmd) => {
+            cli_api::terminals_api(cmd).await?;
+        }
+        TerminalsCommand::List {
+            key: Some(key),
+            url,
+            json,
+            ..
+        } => {
+            cli_api::list_terminals(&cli_client::Connection::new(url, key, json)).await?;
+        }
+        TerminalsCommand::List { data, .. } => {
             let engine = open_engine(&data.config.load()?).await?;
             let Some(merchant) = engine.admin().find_merchant_by_name(&data.merchant).await? else {
                 anyhow::bail!("no merchant named \"{}\"", data.merchant);
@@ -615,4 +669,14 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every subcommand's arguments are consistent (unique names, valid defaults): what
+    /// clap otherwise checks only when that subcommand is built, e.g. for completions.
+    #[test]
+    fn the_command_line_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }
