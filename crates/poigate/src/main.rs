@@ -1,5 +1,7 @@
 //! The `poigate` command: the server (`serve`), data-directory administration (`keys`,
-//! `terminals`), a client of the native API (`pay`, `status`, `events`, `cancel`), a fleet
+//! `terminals`), a client of the whole native API (`pay`, `interactions`, `transactions`,
+//! `terminals`, `helpers`, `webhooks`, `api-keys`), the developer tools (`listen`,
+//! `trigger`, `completions`, `man`; docs/developer-tools.md), a fleet
 //! of simulated terminals on the terminal link (`terminal-sim`), a health probe for
 //! containers (`healthcheck`). The benchmarks are a
 //! separate binary (`poigate-bench`, crates/bench), so the shipped one does not carry them.
