@@ -163,6 +163,22 @@ impl TransactionView {
     }
 }
 
+/// One message of an event stream (`text/event-stream`), as a client's SSE parser sees it.
+///
+/// Documentation only: the server writes SSE lines (`id:`, `event:`, `data:`), which
+/// schema checkers and generated clients read as one object per message. `data` is an
+/// [`EventView`] in JSON; `id` is its `seq`, the value to send back as `Last-Event-ID`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EventStreamMessage {
+    /// The event's `seq`, to resume from with `Last-Event-ID`.
+    pub id: String,
+    /// The event's `type`.
+    pub event: String,
+    /// The event, an `EventView` in JSON.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
 /// One event of an interaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EventView {

@@ -167,3 +167,19 @@ pub struct WebhookEvent {
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
+
+/// One message of the merchant event stream (`GET /v1/events/stream`), as the
+/// `text/event-stream` fields: schema checkers and generated clients read it as one object
+/// per message. `data` is a [`WebhookEvent`] in JSON (for `ready` and `gap`, a small
+/// object saying so).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MerchantEventStreamMessage {
+    /// `<epoch>-<n>`, to resume after with `Last-Event-ID` (absent on `gap` and
+    /// `reconnect`).
+    pub id: Option<String>,
+    /// The event type (`interaction.completed` …), or `ready`, `gap`, `reconnect`.
+    pub event: String,
+    /// The webhook body, a `WebhookEvent` in JSON.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}

@@ -30,8 +30,8 @@ use poigate_domain::{ApiKeyId, InteractionId, MerchantId, TerminalId, Timestamp,
 use poigate_engine::coordinator::{KeyCache, TransactionGuard, TransactionLocks, Waiters};
 use poigate_engine::idempotency::{InFlight, InFlightGuard};
 use poigate_engine::{
-    Clock, Committed, Coordinator, CoordinatorError, LeaseRecovery, NodeId, Route, Subscription,
-    TerminalCommand, TimerKey,
+    Clock, Committed, Coordinator, CoordinatorError, LeaseRecovery, NodeId, PresenceChange, Route,
+    Subscription, TerminalCommand, TimerKey,
 };
 use poigate_store::{ApiKeyRecord, Store};
 use std::collections::HashMap;
@@ -233,7 +233,7 @@ impl Coordinator for PostgresCoordinator {
         terminal: TerminalId,
         connected: bool,
         now: Timestamp,
-    ) -> Result<bool, CoordinatorError> {
+    ) -> Result<PresenceChange, CoordinatorError> {
         let was = self.is_connected(terminal);
         let client = self.shared.pool.get().await.map_err(unavailable)?;
         let node = &self.shared.node.0;
@@ -275,14 +275,40 @@ impl Coordinator for PostgresCoordinator {
             })
         };
         let Some(owner) = owner else {
-            return Ok(false);
+            return Ok(PresenceChange {
+                changed: false,
+                epoch: None,
+            });
         };
+        let epoch = connected.then(|| u64::try_from(owner.epoch).ok()).flatten();
         lock(&self.shared.owners).insert(terminal, owner);
         let _ = self
             .shared
             .notify
             .send(("poigate_presence", terminal.to_string()));
-        Ok(was != connected)
+        Ok(PresenceChange {
+            changed: was != connected,
+            epoch,
+        })
+    }
+
+    async fn is_current_session(
+        &self,
+        terminal: TerminalId,
+        epoch: u64,
+    ) -> Result<bool, CoordinatorError> {
+        let client = self.shared.pool.get().await.map_err(unavailable)?;
+        let row = client
+            .query_opt(
+                "SELECT node_id, epoch, connected FROM poigate_terminal_owners WHERE terminal_id = $1",
+                &[&terminal.to_string()],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(row.is_some_and(|r| {
+            let (node, current, connected): (String, i64, bool) = (r.get(0), r.get(1), r.get(2));
+            node == self.shared.node.0 && connected && u64::try_from(current) == Ok(epoch)
+        }))
     }
 
     fn is_connected(&self, terminal: TerminalId) -> bool {

@@ -68,7 +68,8 @@ async fn a_terminal_is_routed_to_the_node_that_holds_it_and_follows_a_reconnect(
     let (terminal, _) = ids();
     let now = c.clock.now();
     assert_eq!(c.b.route(terminal), Route::Nowhere);
-    assert!(c.a.set_connected(terminal, true, now).await?, "a change");
+    let first_connect = c.a.set_connected(terminal, true, now).await?;
+    assert!(first_connect.changed, "a change");
     assert_eq!(c.a.route(terminal), Route::Here);
     eventually(
         "node b sees node a holding it",
@@ -77,10 +78,18 @@ async fn a_terminal_is_routed_to_the_node_that_holds_it_and_follows_a_reconnect(
     )
     .await;
     let first = c.a.epoch_of(terminal).expect("a owns it");
+    assert_eq!(first_connect.epoch, u64::try_from(first).ok());
+    assert!(c.a.is_current_session(terminal, first as u64).await?);
     // The terminal reconnects to node b: b owns it with a newer epoch (the fencing token).
-    c.b.set_connected(terminal, true, now).await?;
+    let second = c.b.set_connected(terminal, true, now).await?;
     assert_eq!(c.b.route(terminal), Route::Here);
     assert!(c.b.epoch_of(terminal).expect("b owns it") > first);
+    // Node a's old session is fenced off, at once (the database answers, not a cache).
+    assert!(!c.a.is_current_session(terminal, first as u64).await?);
+    assert!(
+        c.b.is_current_session(terminal, second.epoch.expect("an epoch"))
+            .await?
+    );
     eventually(
         "node a sees node b holding it",
         Duration::from_secs(3),
@@ -88,7 +97,7 @@ async fn a_terminal_is_routed_to_the_node_that_holds_it_and_follows_a_reconnect(
     )
     .await;
     // Node a's late "disconnected" for the old connection changes nothing.
-    assert!(!c.a.set_connected(terminal, false, now).await?);
+    assert!(!c.a.set_connected(terminal, false, now).await?.changed);
     assert!(c.b.is_connected(terminal));
     Ok(())
 }

@@ -146,6 +146,17 @@ pub enum LeaseRecovery {
     ReleaseOwn(NodeId),
 }
 
+/// What recording a connect or disconnect did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PresenceChange {
+    /// Whether the cluster-wide presence changed (offline to online or back).
+    pub changed: bool,
+    /// For a connect: the connection's fencing token, an epoch that grows with every connect
+    /// of the terminal on any node. `None` for a disconnect, and for a disconnect that was
+    /// not this node's to record.
+    pub epoch: Option<u64>,
+}
+
 /// Why a coordinator could not do what was asked.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CoordinatorError {
@@ -189,12 +200,21 @@ pub trait Coordinator: Send + Sync + 'static {
     // --- presence and routing ----------------------------------------------------------
 
     /// Records that this node now holds (or no longer holds) `terminal`'s connection.
-    /// Returns whether the cluster-wide presence changed.
     async fn set_connected(
         &self,
         terminal: TerminalId,
         connected: bool,
         now: Timestamp,
+    ) -> Result<PresenceChange, CoordinatorError>;
+
+    /// Whether the connection recorded with `epoch` is still the terminal's newest, asked of
+    /// the authority (the database in a cluster, not a cache): a node whose terminal
+    /// reconnected to another node must not apply the old connection's frames, which it may
+    /// still be reading from a half-open socket.
+    async fn is_current_session(
+        &self,
+        terminal: TerminalId,
+        epoch: u64,
     ) -> Result<bool, CoordinatorError>;
 
     /// Whether any node holds `terminal`'s connection.
@@ -349,6 +369,8 @@ pub struct LocalCoordinator {
 struct Presence {
     connected: bool,
     last_seen_at: Option<Timestamp>,
+    /// Grows on every connect: the fencing token of the newest connection.
+    epoch: u64,
 }
 
 impl Default for LocalCoordinator {
@@ -404,13 +426,30 @@ impl Coordinator for LocalCoordinator {
         terminal: TerminalId,
         connected: bool,
         now: Timestamp,
-    ) -> Result<bool, CoordinatorError> {
+    ) -> Result<PresenceChange, CoordinatorError> {
         Ok(self.with_presence(|m| {
             let p = m.entry(terminal).or_default();
             p.last_seen_at = Some(now);
             let changed = p.connected != connected;
             p.connected = connected;
-            changed
+            if connected {
+                p.epoch += 1;
+            }
+            PresenceChange {
+                changed,
+                epoch: connected.then_some(p.epoch),
+            }
+        }))
+    }
+
+    async fn is_current_session(
+        &self,
+        terminal: TerminalId,
+        epoch: u64,
+    ) -> Result<bool, CoordinatorError> {
+        Ok(self.with_presence(|m| {
+            m.get(&terminal)
+                .is_some_and(|p| p.connected && p.epoch == epoch)
         }))
     }
 
@@ -566,14 +605,14 @@ mod tests {
             coordinator
                 .set_connected(terminal, true, now)
                 .await
-                .is_ok_and(|c| c)
+                .is_ok_and(|c| c.changed && c.epoch == Some(1))
         );
         assert_eq!(coordinator.route(terminal), Route::Here);
         assert!(
             coordinator
                 .set_connected(terminal, true, now)
                 .await
-                .is_ok_and(|c| !c)
+                .is_ok_and(|c| !c.changed && c.epoch == Some(2))
         );
         assert_eq!(coordinator.last_seen(terminal), Some(now));
     }

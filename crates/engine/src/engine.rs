@@ -1108,22 +1108,45 @@ impl Devices<'_> {
         self.engine.terminal_view(id)
     }
 
-    /// Called by the link when a terminal connects or disconnects.
-    pub async fn terminal_connected(&self, id: TerminalId, connected: bool) {
-        let now = self.engine.now();
-        match self
-            .engine
+    /// Called by the link when a terminal connects or disconnects. For a connect, returns
+    /// the connection's fencing token (see [`Devices::is_current_session`]).
+    pub async fn terminal_connected(&self, id: TerminalId, connected: bool) -> Option<u64> {
+        let session = self.record_connection(id, connected).await;
+        if connected { session } else { None }
+    }
+
+    /// Whether the connection that got `epoch` from [`Devices::terminal_connected`] is still
+    /// the terminal's newest one anywhere in the cluster. A link session asks before it
+    /// applies reports: frames from a connection that a reconnect elsewhere replaced are
+    /// refused (by epoch), never applied beside the new connection's.
+    pub async fn is_current_session(
+        &self,
+        id: TerminalId,
+        epoch: u64,
+    ) -> Result<bool, EngineError> {
+        // The coordination medium is the database: unreachable, it answers like storage.
+        self.engine
             .coordinator()
-            .set_connected(id, connected, now)
+            .is_current_session(id, epoch)
             .await
-        {
-            Ok(true) => {}
-            Ok(false) => return,
+            .map_err(|e| match e {
+                crate::coordinator::CoordinatorError::Unavailable(m) => {
+                    EngineError::Store(poigate_store::StoreError::Unavailable(m))
+                }
+            })
+    }
+
+    async fn record_connection(&self, id: TerminalId, connected: bool) -> Option<u64> {
+        let now = self.engine.now();
+        let coordinator = self.engine.coordinator();
+        let session = match coordinator.set_connected(id, connected, now).await {
+            Ok(change) if change.changed => change.epoch,
+            Ok(change) => return change.epoch,
             Err(e) => {
                 tracing::error!(terminal = %id, error = %e, "terminal presence not recorded");
-                return;
+                return None;
             }
-        }
+        };
         tracing::info!(terminal = %id, connected, "terminal connection changed");
         if let Some(live) = self.engine.terminal_view(id) {
             let message = terminal_message(&live.terminal, live.status(), now);
@@ -1146,6 +1169,7 @@ impl Devices<'_> {
                 .transition(active, Input::TerminalConnection { connected }, None)
                 .await;
         }
+        session
     }
 
     /// A report from a terminal. `Ok` means durable: the link may acknowledge the frame.

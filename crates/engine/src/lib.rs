@@ -57,8 +57,8 @@ pub use builder::{EngineBuilder, Ports};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use coordinator::{
-    Committed, Coordinator, CoordinatorError, LeaseRecovery, LocalCoordinator, NodeId, Route,
-    Subscription, TerminalCommand, TimerKey, Waiters,
+    Committed, Coordinator, CoordinatorError, LeaseRecovery, LocalCoordinator, NodeId,
+    PresenceChange, Route, Subscription, TerminalCommand, TimerKey, Waiters,
 };
 pub use engine::{
     Caller, CancelAnswer, CancelResult, CreateRequest, Created, Engine, NewApiKey, PairedDevice,

@@ -22,6 +22,12 @@
 //!
 //! A connection's slot is held by its socket (see [`Slotted`]): an upgraded WebSocket keeps
 //! its slot until it closes, so the limit counts every socket this listener opened.
+//!
+//! - **TLS** (optional, [`serve`]'s `tls`): the handshake runs inside the connection's task,
+//!   after its slot is taken, and must finish within the header read timeout (the overflow
+//!   lane's for that lane): a client that opens a socket and never says hello holds it no
+//!   longer than one that never sends a request head. The timeouts and limits above then
+//!   apply to the decrypted connection unchanged (bytes are counted on the socket).
 
 use crate::error::ApiError;
 use axum::Router;
@@ -45,6 +51,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
+pub use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// How long a connection of the overflow lane has for its one request head: a health probe
@@ -88,6 +95,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let regular = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -128,6 +136,7 @@ pub async fn serve(
             app: app.clone(),
             lane,
             limits,
+            tls: tls.clone(),
             stop: stop_tx.clone(),
             done: done_rx.clone(),
         };
@@ -186,6 +195,7 @@ struct Connection {
     app: Router,
     lane: Lane,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
     stop: watch::Sender<()>,
     done: watch::Receiver<()>,
 }
@@ -201,6 +211,34 @@ impl Connection {
             last_io: last_io.clone(),
             _permit: permit,
         };
+        let done = self.done.clone();
+        let served = async move {
+            match self.tls.clone() {
+                None => self.serve_io(io, started, last_io).await,
+                Some(acceptor) => {
+                    let limit = match self.lane {
+                        Lane::Regular => self.limits.header_read_timeout,
+                        Lane::Overflow => {
+                            OVERFLOW_HEADER_TIMEOUT.min(self.limits.header_read_timeout)
+                        }
+                    };
+                    match tokio::time::timeout(limit, acceptor.accept(io)).await {
+                        Ok(Ok(tls)) => self.serve_io(tls, started, last_io).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
+            }
+        };
+        crate::limits::PEER.scope(peer.ip(), served).await;
+        drop(done);
+    }
+
+    /// Serves HTTP/1.1 on `io` (the socket, or TLS over it) until the connection ends.
+    async fn serve_io<I>(self, io: I, started: Instant, last_io: Arc<AtomicU64>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder.timer(TokioTimer::new());
         match self.lane {
@@ -230,7 +268,7 @@ impl Connection {
         };
         let idle_timeout = self.limits.idle_timeout;
         let stop = self.stop;
-        let served = async move {
+        {
             let mut conn = pin!(
                 builder
                     .serve_connection(TokioIo::new(io), service)
@@ -265,8 +303,7 @@ impl Connection {
                     }
                 }
             }
-        };
-        crate::limits::PEER.scope(peer.ip(), served).await;
+        }
         drop(self.done);
     }
 }

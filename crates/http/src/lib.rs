@@ -102,10 +102,30 @@ pub async fn serve_with_limits(
     limits: connections::ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_options(listener, state, dialects, limits, None, shutdown).await
+}
+
+/// [`serve_with_limits`], over TLS when `tls` is given (HTTPS: the same application, the
+/// same limits; the handshake is bounded by the header read timeout).
+pub async fn serve_with_options(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    dialects: &DialectRegistry,
+    limits: connections::ConnectionLimits,
+    tls: Option<connections::TlsAcceptor>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     tokio::spawn(limits::sweep_every(
         std::time::Duration::from_secs(60),
         Arc::downgrade(&state.limits),
     ));
     // Each connection gets a clone of the router (an `Arc` inside), not a deep copy.
-    connections::serve(listener, router_with(state, dialects), limits, shutdown).await
+    connections::serve(
+        listener,
+        router_with(state, dialects),
+        limits,
+        tls,
+        shutdown,
+    )
+    .await
 }

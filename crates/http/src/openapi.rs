@@ -72,7 +72,7 @@ use utoipa::{Modify, OpenApi};
         routes::healthz,
         routes::readyz,
     ),
-    components(schemas(poigate_api::Order)),
+    components(schemas(poigate_api::Order, poigate_api::WebhookEvent)),
     modifiers(&BearerAuth, &StandardErrors),
     tags(
         (name = "interactions", description = "Requests to terminals and their lifecycle"),

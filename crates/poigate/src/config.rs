@@ -47,6 +47,28 @@ pub struct Config {
     /// Address of the Prometheus `/metrics` listener, apart from the API so that it can stay
     /// on a private interface. Off unless set (`serve --demo` uses 127.0.0.1:9464).
     pub metrics_listen: Option<SocketAddr>,
+    /// HTTPS for the API listener (plain HTTP unless set; see `crate::tls`).
+    pub tls: TlsSettings,
+}
+
+/// `[tls]`: a certificate chain and its key (PEM files), or a self-signed certificate for
+/// development, kept in `<data_dir>/tls/self-signed-cert.pem` for clients to trust.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain (the server's certificate first).
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// Make (once) and serve a self-signed certificate for localhost.
+    pub self_signed: bool,
+}
+
+impl TlsSettings {
+    /// Whether the listener serves HTTPS.
+    pub fn enabled(&self) -> bool {
+        self.self_signed || self.cert.is_some() || self.key.is_some()
+    }
 }
 
 /// How log lines are written (to standard error).
@@ -168,6 +190,11 @@ pub struct WebhookSettings {
     pub max_per_endpoint: usize,
     /// How long a rotated-out secret keeps signing.
     pub secret_overlap_seconds: u64,
+    /// How long a node's claim on a delivery it is sending lasts. On several nodes, a node
+    /// that dies mid-delivery leaves its claims to expire: another node sends them after
+    /// this long. Longer than `request_timeout_seconds`, so a live node's claim never
+    /// expires while its request is still running (which would send it twice).
+    pub lease_seconds: u64,
 }
 
 impl Default for WebhookSettings {
@@ -180,6 +207,7 @@ impl Default for WebhookSettings {
             max_concurrency: 64,
             max_per_endpoint: 4,
             secret_overlap_seconds: 86_400,
+            lease_seconds: 60,
         }
     }
 }
@@ -246,6 +274,7 @@ impl Default for Config {
             shutdown_timeout_seconds: 10,
             log_format: LogFormat::Text,
             metrics_listen: None,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -309,6 +338,17 @@ impl Config {
     /// Checks values a file or flag may have set out of range.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
+            matches!(
+                (&self.tls.cert, &self.tls.key, self.tls.self_signed),
+                (Some(_), Some(_), false) | (None, None, _)
+            ),
+            "tls takes either cert and key (--tls-cert and --tls-key) or self_signed (--tls-self-signed), not both, not half"
+        );
+        anyhow::ensure!(
+            !(self.tls.enabled() && self.demo && self.demo_terminals == DemoTerminals::Link),
+            "demo_terminals = link is not available with TLS (the demo's link clients speak ws://): use in-process demo terminals"
+        );
+        anyhow::ensure!(
             self.simulator.speed.is_finite() && self.simulator.speed >= 0.0,
             "simulator.speed must be a number >= 0"
         );
@@ -353,6 +393,11 @@ impl Config {
         anyhow::ensure!(
             (1..=120).contains(&self.webhooks.request_timeout_seconds),
             "webhooks.request_timeout_seconds must be 1 to 120"
+        );
+        anyhow::ensure!(
+            self.webhooks.lease_seconds > self.webhooks.request_timeout_seconds
+                && self.webhooks.lease_seconds <= 3600,
+            "webhooks.lease_seconds must be longer than webhooks.request_timeout_seconds and at most 3600"
         );
         anyhow::ensure!(
             self.webhooks.max_concurrency >= 1 && self.webhooks.max_per_endpoint >= 1,
@@ -445,6 +490,17 @@ mod tests {
             ..c.clone()
         };
         assert!(same.validate().is_err());
+    }
+
+    #[test]
+    fn a_webhook_lease_must_outlast_the_request() {
+        let mut c = Config::default();
+        assert!(c.validate().is_ok());
+        c.webhooks.lease_seconds = c.webhooks.request_timeout_seconds;
+        let err = c.validate().expect_err("a lease as short as the request");
+        assert!(err.to_string().contains("webhooks.lease_seconds"), "{err}");
+        c.webhooks.lease_seconds = c.webhooks.request_timeout_seconds + 1;
+        assert!(c.validate().is_ok());
     }
 
     #[test]

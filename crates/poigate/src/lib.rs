@@ -15,6 +15,7 @@ pub mod demo;
 pub mod fd_budget;
 pub mod metrics;
 pub mod server;
+pub mod tls;
 
 pub use config::Config;
 pub use server::{Drained, RunningServer, StartHooks, start, start_with_clock, start_with_hooks};

@@ -147,6 +147,26 @@ struct ServeArgs {
     /// Longest graceful drain on SIGTERM/SIGINT, in seconds [default: 10].
     #[arg(long, env = "POIGATE_SHUTDOWN_TIMEOUT")]
     shutdown_timeout: Option<u64>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(
+        long,
+        env = "POIGATE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "POIGATE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<std::path::PathBuf>,
+    /// Serve HTTPS with a self-signed certificate for development, made once and kept in
+    /// DATA_DIR/tls/self-signed-cert.pem (printed at start-up) for clients to trust.
+    #[arg(long, env = "POIGATE_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls_self_signed: bool,
 }
 
 /// What an administration command works on: the gateway's configuration (the same file,
@@ -418,6 +438,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(v) = args.metrics_listen {
         config.metrics_listen = Some(v);
     }
+    if args.tls_cert.is_some() || args.tls_self_signed {
+        // Flags replace the file's TLS settings as a whole.
+        config.tls = poigate::config::TlsSettings {
+            cert: args.tls_cert,
+            key: args.tls_key,
+            self_signed: args.tls_self_signed,
+        };
+    }
     if args.webhooks_allow_private_targets || config.demo {
         // The demo's webhook receivers run on this machine.
         config.webhooks.allow_private_targets = true;
@@ -459,7 +487,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 anyhow::bail!("a demo terminal could not connect over the terminal link");
             }
         }
-        print_demo_banner(&url, metrics_url.as_deref(), &demo);
+        print_demo_banner(
+            &url,
+            metrics_url.as_deref(),
+            server.self_signed_cert.as_deref(),
+            &demo,
+        );
     } else {
         use std::io::Write;
         let _ = writeln!(
@@ -469,6 +502,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         if let Some(m) = &metrics_url {
             let _ = writeln!(std::io::stdout(), "metrics at {m}");
+        }
+        if let Some(cert) = &server.self_signed_cert {
+            let _ = writeln!(
+                std::io::stdout(),
+                "self-signed TLS certificate (trust it in clients): {}",
+                cert.display()
+            );
         }
     }
     let first = signals.next().await;
@@ -503,7 +543,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Prints the demo banner. Write errors are ignored: a gateway must keep serving when
 /// whoever started it stopped reading its standard output (a closed pipe).
-fn print_demo_banner(url: &str, metrics: Option<&str>, demo: &demo::Demo) {
+fn print_demo_banner(
+    url: &str,
+    metrics: Option<&str>,
+    self_signed_cert: Option<&std::path::Path>,
+    demo: &demo::Demo,
+) {
     use std::io::Write;
     let terminal = demo
         .terminals
@@ -511,8 +556,13 @@ fn print_demo_banner(url: &str, metrics: Option<&str>, demo: &demo::Demo) {
         .map(String::as_str)
         .unwrap_or("V400m-324688179");
     let metrics = metrics.unwrap_or("off");
+    // With --tls-self-signed: the certificate clients must trust (curl --cacert FILE,
+    // NODE_EXTRA_CA_CERTS=FILE …).
+    let tls = self_signed_cert
+        .map(|p| format!("\n  TLS cert   {}", p.display()))
+        .unwrap_or_default();
     let banner = format!(
-        "\npoigate demo is running\n\n  URL        {url}\n  API key    {key}\n  terminals  {terminals}\n  metrics    {metrics}\n\n\
+        "\npoigate demo is running\n\n  URL        {url}\n  API key    {key}\n  terminals  {terminals}\n  metrics    {metrics}{tls}\n\n\
          Try a sale:\n\n  export POIGATE_URL={url} POIGATE_API_KEY={key}\n  \
          curl -s $POIGATE_URL/v1/interactions -H \"Authorization: Bearer $POIGATE_API_KEY\" \\\n    \
          -H 'Content-Type: application/json' \\\n    \

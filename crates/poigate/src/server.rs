@@ -21,6 +21,10 @@ use tokio::task::JoinHandle;
 /// A gateway serving HTTP in the background of the current runtime.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Whether the API is served over HTTPS.
+    pub tls: bool,
+    /// The self-signed certificate clients must trust (`--tls-self-signed`).
+    pub self_signed_cert: Option<std::path::PathBuf>,
     pub engine: Engine,
     /// This node's membership of a cluster on PostgreSQL (`None` on SQLite).
     pub cluster: Option<Arc<PostgresCoordinator>>,
@@ -36,7 +40,8 @@ pub struct RunningServer {
 
 impl RunningServer {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The terminal link's WebSocket URL (on loopback when listening on every address).
@@ -45,7 +50,8 @@ impl RunningServer {
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("ws://{addr}{}", poigate_link::protocol::LINK_PATH)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{addr}{}", poigate_link::protocol::LINK_PATH)
     }
 
     /// Stops accepting connections, closes the terminal link's connections (terminals
@@ -315,6 +321,7 @@ pub async fn start_with_hooks(
             max_concurrency: config.webhooks.max_concurrency,
             max_per_target: config.webhooks.max_per_endpoint,
             lease_recovery: coordinator.lease_recovery(),
+            lease: Duration::from_secs(config.webhooks.lease_seconds),
             ..WebhookConfig::default()
         },
     )
@@ -324,6 +331,9 @@ pub async fn start_with_hooks(
 
     let connection_limits =
         crate::fd_budget::connection_limits(config, crate::fd_budget::raise_nofile_limit());
+    let tls = crate::tls::load(&config.tls, &config.data_dir, config.listen)?;
+    let self_signed_cert = tls.as_ref().and_then(|t| t.self_signed_cert.clone());
+    let acceptor = tls.map(|t| t.acceptor);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -334,12 +344,21 @@ pub async fn start_with_hooks(
         limits: Arc::new(poigate_http::limits::RateLimits::new(&config.rate_limits)),
     };
     let (tx, rx) = oneshot::channel::<()>();
+    let tls_enabled = acceptor.is_some();
+    let tls_acceptor = acceptor;
     let task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = rx.await;
         };
-        poigate_http::serve_with_limits(listener, state, &dialects, connection_limits, shutdown)
-            .await
+        poigate_http::serve_with_options(
+            listener,
+            state,
+            &dialects,
+            connection_limits,
+            tls_acceptor,
+            shutdown,
+        )
+        .await
     });
     tracing::info!(
         %addr, data_dir = %config.data_dir.display(),
@@ -347,6 +366,8 @@ pub async fn start_with_hooks(
     );
     Ok(RunningServer {
         addr,
+        tls: tls_enabled,
+        self_signed_cert,
         engine,
         cluster,
         _data_dir_lock: data_dir_lock,

@@ -27,23 +27,31 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// Starts a node of the cluster and waits until it is ready.
 async fn node(url: &str, name: &str, dir: &std::path::Path) -> anyhow::Result<(Gateway, String)> {
+    node_with(url, name, dir, &[]).await
+}
+
+/// [`node`] with more `serve` arguments.
+async fn node_with(
+    url: &str,
+    name: &str,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> anyhow::Result<(Gateway, String)> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
-    let (gateway, _out) = spawn(
-        &[
-            "serve",
-            "--database",
-            url,
-            "--node-id",
-            name,
-            "--listen",
-            &listen,
-            "--log",
-            "warn",
-        ],
-        Some(dir),
-        "unused",
-    );
+    let mut args = vec![
+        "serve",
+        "--database",
+        url,
+        "--node-id",
+        name,
+        "--listen",
+        &listen,
+        "--log",
+        "warn",
+    ];
+    args.extend_from_slice(extra);
+    let (gateway, _out) = spawn(&args, Some(dir), "unused");
     let base = format!("http://{listen}");
     // The project's client (it sets up TLS the way the project does).
     let probe = Client::new(&base, "unused")?;
@@ -221,5 +229,106 @@ async fn killing_the_node_that_holds_the_terminals_loses_nothing() -> anyhow::Re
         })
         .await?;
     }
+    Ok(())
+}
+
+/// A webhook delivery whose node dies mid-request is sent by another node once the dead
+/// node's lease ends (`[webhooks] lease_seconds`), with the same `webhook-id`; the live
+/// node never took it while the lease ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_cut_by_its_nodes_death_is_sent_by_another_node() -> anyhow::Result<()> {
+    let Some(url) = fresh_database().await else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("poigate.toml");
+    std::fs::write(
+        &config,
+        "[webhooks]\nallow_private_targets = true\nrequest_timeout_seconds = 4\nlease_seconds = 5\n",
+    )?;
+    let config = config.to_string_lossy().to_string();
+    let receiver = poigate_testkit::WebhookReceiver::start().await?;
+    receiver.stall(true);
+
+    let (mut a, base_a) = node_with(
+        &url,
+        "node-a",
+        &dir.path().join("a"),
+        &["--config", &config],
+    )
+    .await?;
+    let key_out = Command::new(env!("CARGO_BIN_EXE_poigate"))
+        .args(["keys", "create", "--database", &url, "--merchant", "Hooks"])
+        .stderr(Stdio::null())
+        .output()?;
+    anyhow::ensure!(key_out.status.success(), "keys create failed");
+    let key = String::from_utf8(key_out.stdout)?.trim().to_string();
+    let client_a = Client::new(&base_a, &key)?;
+    client_a
+        .create_webhook_endpoint(&poigate_api::CreateWebhookEndpointRequest {
+            url: receiver.url("/hooks"),
+            events: Some(vec!["terminal.online".into()]),
+            description: None,
+            enabled: None,
+            format: None,
+        })
+        .await?;
+    // A terminal coming online makes a `terminal.online` message; node A sends it and the
+    // receiver holds the request.
+    client_a
+        .create_terminal(&poigate_api::CreateTerminalRequest {
+            serial_number: "800000001".into(),
+            model: "V400m".into(),
+            label: None,
+            kind: None,
+            connection: None,
+        })
+        .await?;
+    let arrived = receiver.wait_arrived(1, Duration::from_secs(30)).await?;
+    let cut = arrived[0]
+        .header("webhook-id")
+        .ok_or_else(|| anyhow::anyhow!("no webhook-id"))?
+        .to_string();
+    // kill -9 in the middle of the request: the lease stays in the database.
+    a.0.kill()?;
+    let _ = a.0.wait();
+    assert!(
+        receiver.received().is_empty(),
+        "nothing was answered before the kill"
+    );
+    receiver.stall(false);
+
+    let (_b, base_b) = node_with(
+        &url,
+        "node-b",
+        &dir.path().join("b"),
+        &["--config", &config],
+    )
+    .await?;
+    let delivered = eventually(Duration::from_secs(60), || async {
+        receiver
+            .received()
+            .iter()
+            .any(|r| r.header("webhook-id") == Some(cut.as_str()))
+            .then_some(())
+    })
+    .await;
+    assert!(
+        delivered.is_ok(),
+        "message {cut} was never delivered after node A died"
+    );
+    // The delivery log on node B says so.
+    let client_b = Client::new(&base_b, &key)?;
+    let log = client_b.deliveries(&Default::default()).await?.data;
+    let entry = log
+        .iter()
+        .find(|d| d.webhook_id.to_string() == cut)
+        .ok_or_else(|| anyhow::anyhow!("{cut} is in the delivery log"))?;
+    let settled = eventually(Duration::from_secs(10), || async {
+        let d = client_b.delivery(&entry.id.to_string()).await.ok()?;
+        (d.status == "succeeded").then_some(d)
+    })
+    .await?;
+    assert_eq!(settled.status, "succeeded");
     Ok(())
 }

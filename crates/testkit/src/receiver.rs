@@ -42,6 +42,9 @@ pub enum Reply {
 
 #[derive(Default)]
 struct Inner {
+    /// Every request as it arrived, before a stall (a request cut by its sender's death
+    /// is here and never in `received`).
+    arrived: Vec<Received>,
     received: Vec<Received>,
     script: VecDeque<Reply>,
 }
@@ -52,6 +55,7 @@ struct Shared {
     /// While true, requests wait (a receiver that hangs).
     stalled: watch::Sender<bool>,
     count: watch::Sender<usize>,
+    arrived: watch::Sender<usize>,
 }
 
 pub struct WebhookReceiver {
@@ -66,6 +70,18 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    {
+        let mut inner = match shared.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        inner.arrived.push(Received {
+            path: uri.path().to_string(),
+            headers: headers.clone(),
+            body: body.clone(),
+        });
+    }
+    shared.arrived.send_modify(|n| *n += 1);
     let mut stalled = shared.stalled.subscribe();
     while *stalled.borrow_and_update() {
         if stalled.changed().await.is_err() {
@@ -103,6 +119,7 @@ impl WebhookReceiver {
             inner: Arc::new(Mutex::new(Inner::default())),
             stalled: watch::Sender::new(false),
             count: watch::Sender::new(0),
+            arrived: watch::Sender::new(0),
         };
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -141,27 +158,54 @@ impl WebhookReceiver {
         }
     }
 
-    /// Waits until at least `n` requests arrived (or fails after `deadline`).
+    /// Requests as they arrived, answered or not (see [`WebhookReceiver::stall`]).
+    pub fn arrived(&self) -> Vec<Received> {
+        match self.shared.inner.lock() {
+            Ok(inner) => inner.arrived.clone(),
+            Err(p) => p.into_inner().arrived.clone(),
+        }
+    }
+
+    /// Waits until at least `n` requests arrived, answered or still stalled (or fails after
+    /// `deadline`).
+    pub async fn wait_arrived(
+        &self,
+        n: usize,
+        deadline: std::time::Duration,
+    ) -> anyhow::Result<Vec<Received>> {
+        reach(&self.shared.arrived, n, deadline)
+            .await
+            .map_err(|got| anyhow::anyhow!("expected {n} webhook requests to arrive, got {got}"))?;
+        Ok(self.arrived())
+    }
+
+    /// Waits until at least `n` requests were answered (or fails after `deadline`).
     pub async fn wait_for(
         &self,
         n: usize,
         deadline: std::time::Duration,
     ) -> anyhow::Result<Vec<Received>> {
-        let mut rx = self.shared.count.subscribe();
-        tokio::time::timeout(deadline, async {
-            while *rx.borrow_and_update() < n {
-                if rx.changed().await.is_err() {
-                    break;
-                }
-            }
-        })
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "expected {n} webhook requests, got {}",
-                self.received().len()
-            )
-        })?;
+        reach(&self.shared.count, n, deadline)
+            .await
+            .map_err(|got| anyhow::anyhow!("expected {n} webhook requests, got {got}"))?;
         Ok(self.received())
     }
+}
+
+/// Waits until `counter` reaches `n`; on timeout, returns how far it got.
+async fn reach(
+    counter: &watch::Sender<usize>,
+    n: usize,
+    deadline: std::time::Duration,
+) -> Result<(), usize> {
+    let mut rx = counter.subscribe();
+    let reached = tokio::time::timeout(deadline, async {
+        while *rx.borrow_and_update() < n {
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    reached.map_err(|_| *counter.borrow())
 }

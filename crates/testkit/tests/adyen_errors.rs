@@ -311,7 +311,9 @@ async fn no_field_removed_or_mistyped_gives_a_5xx() -> anyhow::Result<()> {
                     answer.status,
                     answer.text
                 );
+                // An abort on /sync answers an empty body, as Adyen's.
                 let shaped = answer.text == "ok"
+                    || (n == 2 && answer.text.is_empty())
                     || answer.json.get("SaleToPOIResponse").is_some()
                     || answer.json.get("SaleToPOIRequest").is_some()
                     || answer.json.is_array();

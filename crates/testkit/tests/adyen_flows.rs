@@ -65,7 +65,13 @@ async fn a_sale_answers_the_payment_response_with_receipts() -> anyhow::Result<(
         .as_str()
         .unwrap_or_default();
     let (_, psp) = poi_tx.split_once('.').unwrap_or_default();
-    assert!(psp.starts_with("txn_"), "{poi_tx}");
+    // Adyen's 16-character pspReference (upper case letters and digits).
+    assert_eq!(psp.len(), 16, "{poi_tx}");
+    assert!(
+        psp.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()),
+        "{poi_tx}"
+    );
     assert!(
         answer
             .additional("PaymentResponse")
@@ -97,12 +103,14 @@ async fn each_test_amount_declines_with_adyens_error_condition_and_refusal_reaso
     let ts = TestServer::start().await?;
     let pos = pos(&ts);
     let table = [
-        (11.24, "Refusal", "Not%20enough%20balance"),
-        (1.25, "Refusal", "Blocked%20Card"),
-        (21.26, "Refusal", "Expired%20Card"),
-        (1.27, "Refusal", "Invalid%20Amount"),
-        (1.28, "Refusal", "Invalid%20Card%20Number"),
-        (101.34, "WrongPIN", "Invalid%20Pin"),
+        // As Adyen's terminals: the acquirer's code, then its text.
+        (11.24, "Refusal", "210%20Not%20enough%20balance"),
+        (1.25, "Refusal", "199%20Card%20blocked"),
+        (21.26, "Refusal", "228%20Card%20expired"),
+        (1.27, "Refusal", "214%20Declined%20online"),
+        // The card itself is refused: InvalidCard, not Refusal.
+        (1.28, "InvalidCard", "214%20Declined%20online"),
+        (101.34, "WrongPIN", "129%20Invalid%20online%20PIN"),
     ];
     for (i, (amount, condition, reason)) in table.into_iter().enumerate() {
         let answer = pos
@@ -154,7 +162,8 @@ async fn an_abort_cancels_the_payment_in_progress() -> anyhow::Result<()> {
     let aborted = pos
         .post("sync", &pos.abort("2001abort", TERMINALS[0], "2001"))
         .await?;
-    assert_eq!((aborted.status, aborted.text.as_str()), (200, "ok"));
+    // As Adyen's cloud: 200 with an empty body on /sync.
+    assert_eq!((aborted.status, aborted.text.as_str()), (200, ""));
 
     let answer = waiting.await??;
     assert_eq!(
@@ -177,7 +186,7 @@ async fn an_abort_cancels_the_payment_in_progress() -> anyhow::Result<()> {
     let again = pos
         .post("sync", &pos.abort("2001again", TERMINALS[0], "2001"))
         .await?;
-    assert_eq!(again.text, "ok");
+    assert_eq!((again.status, again.text.as_str()), (200, ""));
     Ok(())
 }
 
@@ -462,5 +471,325 @@ async fn async_results_arrive_as_event_notifications_acknowledged_with_accepted(
         message["PaymentResponse"]["PaymentResult"]["AmountsResp"]["AuthorizedAmount"],
         12.5
     );
+    Ok(())
+}
+
+/// The test server's merchant account, as it goes in a URL path and in a body.
+const MERCHANT_PATH: &str = "Merchant%20A";
+const MERCHANT: &str = "Merchant A";
+
+/// The interaction id (Adyen's tender reference) of a `PaymentResponse`.
+fn tender_reference(answer: &Answer) -> String {
+    let poi_tx = answer.body("PaymentResponse")["POIData"]["POITransactionID"]["TransactionID"]
+        .as_str()
+        .unwrap_or_default();
+    poi_tx.split('.').next().unwrap_or_default().to_string()
+}
+
+async fn interaction_type(ts: &TestServer, id: &str) -> anyhow::Result<String> {
+    let v: Value = ts
+        .http()
+        .get(format!("{}/v1/interactions/{id}", ts.url()))
+        .bearer_auth(ts.key())
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(v["type"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn a_pre_authorisation_is_authorised_only_and_captured_later_by_psp_reference()
+-> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let pos = pos(&ts);
+    let answer = pos
+        .post("sync", &pos.pre_auth("7001", TERMINALS[0], 80.0, "EUR"))
+        .await?;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.result("PaymentResponse"), ("Success", None));
+    assert_eq!(
+        answer
+            .additional_value("PaymentResponse", "authorisationType")
+            .as_deref(),
+        Some("PreAuth"),
+        "{}",
+        answer.additional("PaymentResponse")
+    );
+    assert_eq!(
+        answer.body("PaymentResponse")["PaymentResult"]["AmountsResp"]["AuthorizedAmount"],
+        80.0
+    );
+    // The engine's auth, not a sale: nothing is captured yet.
+    assert_eq!(
+        interaction_type(&ts, &tender_reference(&answer)).await?,
+        "auth"
+    );
+    let psp = answer.psp_reference();
+
+    // The hotel checks out: the final amount is captured through the Checkout API.
+    let captured = pos
+        .post_at(
+            &format!("v71/payments/{psp}/captures"),
+            &serde_json::json!({"merchantAccount": MERCHANT, "reference": "checkout-7001",
+                "amount": {"value": 6550, "currency": "EUR"}}),
+        )
+        .await?;
+    assert_eq!(captured.status, 201, "{}", captured.text);
+    assert_eq!(captured.json["status"], "received");
+    assert_eq!(captured.json["paymentPspReference"], psp.as_str());
+    assert_eq!(captured.json["reference"], "checkout-7001");
+    assert_eq!(captured.json["amount"]["value"], 6550);
+    let modification = captured.json["pspReference"].as_str().unwrap_or_default();
+    assert_eq!(modification.len(), 16, "{}", captured.text);
+    assert_ne!(modification, psp);
+
+    // A sale is captured already: a capture of it is refused.
+    let sale = pos
+        .post("sync", &pos.payment("7002", TERMINALS[0], 10.0, "EUR"))
+        .await?;
+    assert_eq!(
+        interaction_type(&ts, &tender_reference(&sale)).await?,
+        "sale"
+    );
+    let refused = pos
+        .post_at(
+            &format!("v71/payments/{}/captures", sale.psp_reference()),
+            &serde_json::json!({"merchantAccount": MERCHANT,
+                "amount": {"value": 1000, "currency": "EUR"}}),
+        )
+        .await?;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(refused.json["errorType"], "validation");
+
+    // A pre-authorisation in a Base64 JSON SaleToAcquirerData, cancelled: nothing to
+    // capture afterwards.
+    let mut body = pos.payment("7003", TERMINALS[0], 30.0, "EUR");
+    body["SaleToPOIRequest"]["PaymentRequest"]["SaleData"]["SaleToAcquirerData"] =
+        serde_json::json!("eyJhdXRob3Jpc2F0aW9uVHlwZSI6IlByZUF1dGgifQ==");
+    let pre = pos.post("sync", &body).await?;
+    assert_eq!(
+        interaction_type(&ts, &tender_reference(&pre)).await?,
+        "auth"
+    );
+    let cancel = pos
+        .post_at(
+            &format!("v71/payments/{}/cancels", pre.psp_reference()),
+            &serde_json::json!({"merchantAccount": MERCHANT, "reference": "no-show"}),
+        )
+        .await?;
+    assert_eq!(cancel.status, 201, "{}", cancel.text);
+    assert_eq!(cancel.json["status"], "received");
+    assert!(cancel.json.get("amount").is_none());
+    let late = pos
+        .post_at(
+            &format!("v71/payments/{}/captures", pre.psp_reference()),
+            &serde_json::json!({"merchantAccount": MERCHANT,
+                "amount": {"value": 100, "currency": "EUR"}}),
+        )
+        .await?;
+    assert_eq!(late.status, 422, "{}", late.text);
+
+    // An authorisation type Adyen does not define is refused, never run as a sale.
+    let mut odd = pos.payment("7004", TERMINALS[0], 5.0, "EUR");
+    odd["SaleToPOIRequest"]["PaymentRequest"]["SaleData"]["SaleToAcquirerData"] =
+        serde_json::json!("authorisationType=Later");
+    let odd = pos.post("sync", &odd).await?;
+    assert_eq!(odd.status, 400, "{}", odd.text);
+    assert_eq!(
+        odd.result("PaymentResponse"),
+        ("Failure", Some("MessageFormat"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn checkout_modifications_by_psp_reference_refund_reverse_and_refuse_clearly()
+-> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let pos = pos(&ts);
+    let sale = pos
+        .post("sync", &pos.payment("7101", TERMINALS[1], 20.0, "EUR"))
+        .await?;
+    let psp = sale.psp_reference();
+    let refund_body = serde_json::json!({"merchantAccount": MERCHANT, "reference": "r1",
+        "amount": {"value": 500, "currency": "EUR"}});
+    let refund = pos
+        .post_at(&format!("v71/payments/{psp}/refunds"), &refund_body)
+        .await?;
+    assert_eq!(refund.status, 201, "{}", refund.text);
+    assert_eq!(refund.json["status"], "received");
+    assert_eq!(refund.json["paymentPspReference"], psp.as_str());
+    assert_eq!(refund.json["merchantAccount"], MERCHANT);
+
+    // Adyen's Idempotency-Key: the same request answers the same modification.
+    let keyed = || {
+        pos.http
+            .post(format!("{}/v70/payments/{psp}/refunds", pos.base))
+            .header("x-api-key", &pos.key)
+            .header("idempotency-key", "refund-7101-b")
+            .json(&refund_body)
+            .send()
+    };
+    let first = adyen_support::read(keyed().await?).await?;
+    let again = adyen_support::read(keyed().await?).await?;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(first.json["pspReference"], again.json["pspReference"]);
+    assert_ne!(first.json["pspReference"], refund.json["pspReference"]);
+
+    // A reversal ("cancel or refund") of what is left.
+    let reversal = pos
+        .post_at(
+            &format!("v71/payments/{psp}/reversals"),
+            &serde_json::json!({"merchantAccount": MERCHANT, "reference": "rev"}),
+        )
+        .await?;
+    assert_eq!(reversal.status, 201, "{}", reversal.text);
+    assert_eq!(reversal.json["status"], "received");
+
+    // Refusals, each with Adyen's error body and a stable code.
+    let cases = [
+        (
+            format!("v71/payments/{psp}/refunds"),
+            serde_json::json!({"merchantAccount": MERCHANT}),
+            422,
+            "100",
+        ),
+        (
+            format!("v71/payments/{psp}/refunds"),
+            serde_json::json!({"merchantAccount": MERCHANT, "amount": {"value": 1, "currency": "USD"}}),
+            422,
+            "137",
+        ),
+        (
+            "v71/payments/ZZZZZZZZZZZZZZZZ/refunds".to_string(),
+            serde_json::json!({"merchantAccount": MERCHANT, "amount": {"value": 1, "currency": "EUR"}}),
+            422,
+            "167",
+        ),
+        (
+            format!("v71/payments/{psp}/refunds"),
+            serde_json::json!({"amount": {"value": 1, "currency": "EUR"}}),
+            422,
+            "901",
+        ),
+        (
+            format!("v71/payments/{psp}/refunds"),
+            serde_json::json!({"merchantAccount": "SomeoneElse", "amount": {"value": 1, "currency": "EUR"}}),
+            403,
+            "901",
+        ),
+    ];
+    for (path, body, status, code) in cases {
+        let answer = pos.post_at(&path, &body).await?;
+        assert_eq!(answer.status, status, "{path} {body}: {}", answer.text);
+        assert_eq!(
+            answer.json["errorCode"], code,
+            "{path} {body}: {}",
+            answer.text
+        );
+        assert_eq!(answer.json["status"], status);
+    }
+    let not_json = pos
+        .http
+        .post(format!("{}/v71/payments/{psp}/refunds", pos.base))
+        .header("x-api-key", &pos.key)
+        .body("{")
+        .send()
+        .await?;
+    assert_eq!(not_json.status(), 422);
+    let no_key = reqwest::Client::new()
+        .post(format!("{}/v71/payments/{psp}/refunds", pos.base))
+        .json(&refund_body)
+        .send()
+        .await?;
+    assert_eq!(no_key.status(), 401);
+    let unknown = pos
+        .post_at(&format!("v71/payments/{psp}/adjustments"), &refund_body)
+        .await?;
+    assert_eq!(unknown.status, 404);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_cloud_device_api_takes_the_same_messages_and_lists_devices() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let pos = pos(&ts);
+    let base = format!("v1/merchants/{MERCHANT_PATH}");
+
+    let connected = pos.get_at(&format!("{base}/connectedDevices")).await?;
+    assert_eq!(connected.status, 200, "{}", connected.text);
+    let ids: Vec<&str> = connected.json["uniqueDeviceIds"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for t in TERMINALS {
+        assert!(ids.contains(&t), "{t} in {ids:?}");
+    }
+    let status = pos
+        .get_at(&format!("{base}/devices/{}/status", TERMINALS[0]))
+        .await?;
+    assert_eq!(status.status, 200, "{}", status.text);
+    assert_eq!(status.json["deviceId"], TERMINALS[0]);
+    assert_eq!(status.json["status"], "ONLINE");
+    let unknown = pos
+        .get_at(&format!("{base}/devices/V400m-000000000/status"))
+        .await?;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+
+    // A payment through /devices/{deviceId}/sync: the Terminal API's answer.
+    let paid = pos
+        .post_at(
+            &format!("{base}/devices/{}/sync", TERMINALS[0]),
+            &pos.payment("7201", TERMINALS[0], 12.5, "EUR"),
+        )
+        .await?;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    assert_eq!(paid.result("PaymentResponse"), ("Success", None));
+    assert_eq!(paid.psp_reference().len(), 16);
+
+    // /async answers ok; its status is found by the Terminal API's status request.
+    let accepted = pos
+        .post_at(
+            &format!("{base}/devices/{}/async", TERMINALS[0]),
+            &pos.payment("7202", TERMINALS[0], 3.0, "EUR"),
+        )
+        .await?;
+    assert_eq!((accepted.status, accepted.text.as_str()), (200, "ok"));
+    let done = final_status(&pos, TERMINALS[0], "7202").await?;
+    assert_eq!(
+        repeated_payment(&done)["Response"]["Result"],
+        "Success",
+        "{}",
+        done.text
+    );
+
+    // The URL's device must be the message's POIID; the merchant account the key's.
+    let mismatch = pos
+        .post_at(
+            &format!("{base}/devices/{}/sync", TERMINALS[1]),
+            &pos.payment("7203", TERMINALS[0], 1.0, "EUR"),
+        )
+        .await?;
+    assert_eq!(mismatch.status, 422, "{}", mismatch.text);
+    let other = pos
+        .get_at("v1/merchants/SomeoneElse/connectedDevices")
+        .await?;
+    assert_eq!(other.status, 403, "{}", other.text);
+    assert_eq!(other.json["errorCode"], "901");
+    let v2 = pos
+        .get_at(&format!("v2/merchants/{MERCHANT_PATH}/connectedDevices"))
+        .await?;
+    assert_eq!(v2.status, 404);
+    let deleted = adyen_support::read(
+        pos.http
+            .delete(format!("{}/{base}/connectedDevices", pos.base))
+            .header("x-api-key", &pos.key)
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(deleted.status, 405);
+    assert_eq!(deleted.json["errorType"], "validation", "{}", deleted.text);
     Ok(())
 }

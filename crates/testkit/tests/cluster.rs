@@ -6,13 +6,14 @@
 use futures_util::StreamExt;
 use poigate::RunningServer;
 use poigate::config::Config;
-use poigate_api::{CreateTerminalRequest, PairRequest};
+use poigate_api::{CreateTerminalRequest, PairRequest, PairResponse};
 use poigate_domain::{ApiKeyMode, Status, TerminalConnection, TerminalKind, TerminalStatus};
 use poigate_link::{ClientConfig, LinkClient};
 use poigate_store_postgres::testing::fresh_database;
 use poigate_terminal::SimulatorConfig;
 use poigate_testkit::poigate_client::Client;
-use poigate_testkit::{eventually, sale};
+use poigate_testkit::{RawTerminal, eventually, sale};
+use serde_json::json;
 use std::time::Duration;
 
 struct Node {
@@ -35,13 +36,8 @@ async fn node(url: &str, name: &str) -> anyhow::Result<Node> {
     Ok(Node { server, _dir: dir })
 }
 
-/// Registers a link terminal through `api`, pairs it, and runs the simulator on it as a
-/// link client of `link_url`.
-async fn linked_terminal(
-    api: &Client,
-    link_url: &str,
-    serial: &str,
-) -> anyhow::Result<(String, LinkClient)> {
+/// Registers a link terminal through `api` and pairs it.
+async fn paired_terminal(api: &Client, serial: &str) -> anyhow::Result<PairResponse> {
     let created = api
         .create_terminal(&CreateTerminalRequest {
             serial_number: serial.to_string(),
@@ -54,12 +50,22 @@ async fn linked_terminal(
     let code = created
         .pairing
         .ok_or_else(|| anyhow::anyhow!("no pairing code"))?;
-    let paired = api
+    Ok(api
         .pair(&PairRequest {
             pairing_code: code.pairing_code,
             serial_number: serial.to_string(),
         })
-        .await?;
+        .await?)
+}
+
+/// Registers a link terminal through `api`, pairs it, and runs the simulator on it as a
+/// link client of `link_url`.
+async fn linked_terminal(
+    api: &Client,
+    link_url: &str,
+    serial: &str,
+) -> anyhow::Result<(String, LinkClient)> {
+    let paired = paired_terminal(api, serial).await?;
     let mut config = ClientConfig::new(link_url, &paired.device_key, serial);
     config.simulator = SimulatorConfig { speed: 0.0 };
     config.max_backoff = Duration::from_millis(200);
@@ -240,6 +246,73 @@ async fn terminals_on_one_node_sales_on_another_waiters_on_a_third() -> anyhow::
     for n in [n1, n2, n3] {
         n.server.stop().await?;
     }
+    Ok(())
+}
+
+/// A terminal reconnects to node 2 while node 1 still reads its old, half-open socket: a
+/// report that arrives on the old socket is refused by epoch (the connection is closed with
+/// `4000`, nothing acknowledged, nothing applied), and the same report on the new
+/// connection is applied once.
+#[tokio::test]
+async fn a_replaced_connection_on_another_node_is_fenced_by_epoch() -> anyhow::Result<()> {
+    let Some(url) = fresh_database().await else {
+        return Ok(());
+    };
+    let n1 = node(&url, "node-1").await?;
+    let n2 = node(&url, "node-2").await?;
+    let admin = n1.server.engine.admin();
+    let merchant = admin.create_merchant("Fenced shop").await?;
+    let key = admin
+        .create_api_key(merchant.id, ApiKeyMode::Test, None)
+        .await?
+        .secret;
+    let c1 = Client::new(n1.server.url(), &key)?;
+    let serial = "700000042";
+    let paired = paired_terminal(&c1, serial).await?;
+
+    let mut old =
+        RawTerminal::connect(&n1.server.link_url(), &paired.device_key, serial, &[]).await?;
+    let id = c1
+        .create_interaction(&sale(&paired.poiid, 700, "EUR"), None)
+        .await?
+        .interaction
+        .id
+        .to_string();
+    let start = old.next_frame().await?;
+    assert_eq!(start["type"], "start", "{start}");
+
+    // The terminal comes back through node 2 (node 1 never saw the old socket end).
+    let mut new =
+        RawTerminal::connect(&n2.server.link_url(), &paired.device_key, serial, &[]).await?;
+    let resent = new.next_frame().await?;
+    assert_eq!(
+        (
+            resent["type"].as_str(),
+            resent["interaction"]["id"].as_str()
+        ),
+        (Some("start"), Some(id.as_str())),
+        "the pending start is re-sent on the new connection"
+    );
+
+    // A late report on the old connection: refused by epoch, never applied.
+    old.report("acknowledged", &id, 1, json!({})).await?;
+    assert_eq!(old.closed().await?, Some(4000));
+    let after_stale = c1.get_interaction(&id, None, None).await?;
+    assert_eq!(
+        (after_stale.status, after_stale.last_event_seq),
+        (Status::Pending, 1),
+        "the stale report changed nothing"
+    );
+
+    // The same report on the current connection is applied.
+    new.report("acknowledged", &id, 1, json!({})).await?;
+    let ack = new.next_answer().await?;
+    assert_eq!(
+        (ack["type"].as_str(), ack["status"].as_str()),
+        (Some("ack"), Some("applied"))
+    );
+    let acknowledged = c1.get_interaction(&id, None, None).await?;
+    assert_eq!(acknowledged.status, Status::InProgress);
     Ok(())
 }
 

@@ -44,7 +44,7 @@ pub struct MerchantStreamQuery {
     params(MerchantStreamQuery,
            ("Last-Event-ID" = Option<String>, Header, description = "Resume after this message (`<epoch>-<n>`)")),
     responses(
-        (status = 200, description = "text/event-stream of webhook events", content_type = "text/event-stream", body = poigate_api::WebhookEvent),
+        (status = 200, description = "text/event-stream of webhook events", content_type = "text/event-stream", body = poigate_api::MerchantEventStreamMessage),
     ),
     security(("bearer" = [])))]
 pub async fn stream_merchant_events(

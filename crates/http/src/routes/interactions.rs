@@ -242,7 +242,7 @@ pub async fn list_events(
            ("Last-Event-ID" = Option<String>, Header, description = "Resume after this seq"),
            ("after_seq" = Option<u64>, Query, description = "Resume after this seq")),
     responses(
-        (status = 200, description = "text/event-stream of events", content_type = "text/event-stream", body = EventView),
+        (status = 200, description = "text/event-stream of events", content_type = "text/event-stream", body = poigate_api::EventStreamMessage),
         (status = 404, description = "No such interaction for this merchant", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]

@@ -97,6 +97,7 @@ fn overlap(req: &RotateSecretRequest) -> Option<Duration> {
     responses(
         (status = 201, description = "Created; `secret` is in this answer", body = WebhookEndpointView),
         (status = 400, description = "Invalid request, or a private target while they are not allowed (`target_not_allowed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The merchant already has the most endpoints allowed (`not_allowed`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn create_webhook_endpoint(

@@ -98,25 +98,30 @@ impl Presence {
         }
     }
 
-    async fn record(&self, terminal: TerminalId, connected: bool) {
+    /// Tells the engine; for a connect, returns the connection's fencing token.
+    async fn record(&self, terminal: TerminalId, connected: bool) -> Option<u64> {
+        let mut epoch = None;
         if let Some(engine) = self.engine.upgrade() {
-            engine
+            epoch = engine
                 .devices()
                 .terminal_connected(terminal, connected)
                 .await;
         }
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        epoch
     }
 
     /// Makes a new session the terminal's current one, closing the one it replaces.
-    pub async fn register(&self, terminal: TerminalId) -> Arc<SessionHandle> {
+    /// Returns its handle and its fencing token (the epoch the coordinator recorded for this
+    /// connection, read under the slot's lock so it is this session's and not a later one's).
+    pub async fn register(&self, terminal: TerminalId) -> (Arc<SessionHandle>, Option<u64>) {
         let handle = Arc::new(SessionHandle {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             inbox: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
         });
         let Some(slot) = self.slot(terminal, true) else {
-            return handle;
+            return (handle, None);
         };
         let mut current = slot.current.lock().await;
         match current.replace(handle.clone()) {
@@ -131,8 +136,8 @@ impl Presence {
                 self.connected.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.record(terminal, true).await;
-        handle
+        let epoch = self.record(terminal, true).await;
+        (handle, epoch)
     }
 
     /// A session ended by itself; the terminal goes offline unless a newer session

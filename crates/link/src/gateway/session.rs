@@ -102,6 +102,9 @@ struct Session<'a> {
     errors: u32,
     pending_tests: Vec<(String, oneshot::Sender<TestDone>)>,
     last_heard: Instant,
+    /// This connection's fencing token: reports are applied only while it is the
+    /// terminal's newest connection anywhere (`None`: the connect could not be recorded).
+    epoch: Option<u64>,
 }
 
 /// Closes a connection that arrived while the gateway drains: 1001, reconnect elsewhere.
@@ -121,7 +124,7 @@ pub(super) async fn run(gw: &LinkGateway, mut socket: WebSocket, terminal: Termi
         holds = hello.holds.len(),
         "terminal connected over the link"
     );
-    let handle = gw.presence.register(terminal.id).await;
+    let (handle, epoch) = gw.presence.register(terminal.id).await;
     let _open = OpenConnection::new();
     let mut session = Session {
         gw,
@@ -131,6 +134,7 @@ pub(super) async fn run(gw: &LinkGateway, mut socket: WebSocket, terminal: Termi
         errors: 0,
         pending_tests: Vec::new(),
         last_heard: Instant::now(),
+        epoch,
         terminal,
     };
     session.serve(&hello).await;
@@ -552,6 +556,9 @@ impl Session<'_> {
         let Some(engine) = self.gw.engine.upgrade() else {
             return self.close(close::GOING_AWAY, "gateway shutting down").await;
         };
+        if let Flow::Stop = self.fence(&engine).await {
+            return Flow::Stop;
+        }
         let (ids, reports): (Vec<String>, Vec<TerminalReport>) = reports.into_iter().unzip();
         let outcomes = engine
             .devices()
@@ -578,6 +585,38 @@ impl Session<'_> {
         match futures_util::SinkExt::flush(&mut self.socket).await {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Stop,
+        }
+    }
+
+    /// Refuses the reports of a connection that a newer one replaced — possibly on another
+    /// node, after this node lost sight of the terminal — by closing it unacknowledged
+    /// (`4000`): the terminal re-sends them on its current connection, where they are
+    /// applied once. If the coordinator cannot answer, the reports go on to the engine,
+    /// whose storage then refuses them too.
+    async fn fence(&mut self, engine: &poigate_engine::Engine) -> Flow {
+        let Some(epoch) = self.epoch else {
+            // The connect was not recorded (the database was unreachable then): nothing
+            // proves this connection is the newest. Reconnecting records it.
+            tracing::warn!(terminal = %self.terminal.id, "connection without a recorded epoch; asking the terminal to reconnect");
+            return self
+                .close(close::INTERNAL, "connection not recorded; reconnect")
+                .await;
+        };
+        let current = engine
+            .devices()
+            .is_current_session(self.terminal.id, epoch)
+            .await;
+        match current {
+            Ok(true) | Err(_) => Flow::Continue,
+            Ok(false) => {
+                tracing::warn!(
+                    terminal = %self.terminal.id,
+                    epoch,
+                    "reports from a replaced connection refused by epoch; closing it"
+                );
+                self.close(close::REPLACED, "replaced by a newer connection")
+                    .await
+            }
         }
     }
 

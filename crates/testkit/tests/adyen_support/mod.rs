@@ -34,6 +34,21 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// A key of the `AdditionalResponse` form of `body` (percent-decoding `%20` only).
+    pub fn additional_value(&self, body: &str, key: &str) -> Option<String> {
+        self.additional(body)
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.replace("%20", " "))
+    }
+
+    /// The 16-character `pspReference` of a `PaymentResponse`.
+    pub fn psp_reference(&self) -> String {
+        self.additional_value("PaymentResponse", "pspReference")
+            .unwrap_or_default()
+    }
+
     /// The body of the `SaleToPOIResponse`, e.g. `PaymentResponse`.
     pub fn body(&self, key: &str) -> &Value {
         &self.json["SaleToPOIResponse"][key]
@@ -76,6 +91,39 @@ impl Pos {
             .send()
             .await?;
         read(response).await
+    }
+
+    /// Posts `body` to `/adyen/{path}` (the Checkout and Cloud Device APIs live under the
+    /// same prefix as the Terminal API).
+    pub async fn post_at(&self, path: &str, body: &Value) -> anyhow::Result<Answer> {
+        let response = self
+            .http
+            .post(format!("{}/{path}", self.base))
+            .header("x-api-key", &self.key)
+            .json(body)
+            .send()
+            .await?;
+        read(response).await
+    }
+
+    /// `GET /adyen/{path}`.
+    pub async fn get_at(&self, path: &str) -> anyhow::Result<Answer> {
+        let response = self
+            .http
+            .get(format!("{}/{path}", self.base))
+            .header("x-api-key", &self.key)
+            .send()
+            .await?;
+        read(response).await
+    }
+
+    /// A pre-authorisation: a `PaymentRequest` with `authorisationType=PreAuth` in
+    /// `SaleData.SaleToAcquirerData`.
+    pub fn pre_auth(&self, service_id: &str, poiid: &str, amount: f64, currency: &str) -> Value {
+        let mut body = self.payment(service_id, poiid, amount, currency);
+        body["SaleToPOIRequest"]["PaymentRequest"]["SaleData"]["SaleToAcquirerData"] =
+            json!("authorisationType=PreAuth");
+        body
     }
 
     fn header(&self, category: &str, service_id: &str, poiid: &str) -> Value {

@@ -27,6 +27,12 @@ pub fn json(status: StatusCode, body: &impl Serialize) -> Response {
 
 /// `ok`: the answer to `/async` requests (and to every `AbortRequest`), as Adyen's cloud
 /// gives it.
+/// The answer without a message: `200` with an empty body, as Adyen's cloud answers an
+/// `AbortRequest` on `/sync`.
+pub fn empty() -> Response {
+    (StatusCode::OK, [(header::CONTENT_LENGTH, "0")]).into_response()
+}
+
 pub fn ok() -> Response {
     (
         StatusCode::OK,
@@ -36,7 +42,7 @@ pub fn ok() -> Response {
         .into_response()
 }
 
-fn service_exception(
+pub fn service_exception(
     status: StatusCode,
     error_code: &'static str,
     message: impl Into<String>,
@@ -159,7 +165,7 @@ pub fn method_not_allowed() -> Response {
     service_exception(
         StatusCode::METHOD_NOT_ALLOWED,
         "000",
-        "HTTP Status Response - Method Not Allowed: use POST",
+        "HTTP Status Response - Method Not Allowed: use POST (GET for the Cloud Device API's device list and status)",
         "validation",
     )
 }

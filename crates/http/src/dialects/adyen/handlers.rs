@@ -122,12 +122,24 @@ async fn handle(
     body: Result<Bytes, BytesRejection>,
     mode: Mode,
 ) -> Response {
-    let engine = &state.engine;
     let caller = match authenticate::<ServiceError>(state, Adyen::CREDENTIALS, headers, None).await
     {
         Ok(caller) => caller,
         Err(refused) => return refused.into_response(),
     };
+    handle_as(state, &caller, body, mode, None).await
+}
+
+/// A Terminal API request of an authenticated caller. `device`: the device the URL names
+/// (the Cloud Device API's `/devices/{deviceId}/sync`), which must be the message's `POIID`.
+pub async fn handle_as(
+    state: &AppState,
+    caller: &Caller,
+    body: Result<Bytes, BytesRejection>,
+    mode: Mode,
+    device: Option<&str>,
+) -> Response {
+    let engine = &state.engine;
     let raw = match body {
         Ok(bytes) => bytes,
         Err(rejection) => return answer::unreadable_body(&rejection),
@@ -140,9 +152,22 @@ async fn handle(
         Ok(r) => r,
         Err(rejected) => return format_error(engine, &rejected, &raw),
     };
+    if let Some(device) = device
+        && device != request.header.poiid
+    {
+        return answer::service_exception(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "702",
+            format!(
+                "Unexpected input: the deviceId {device} of the URL is not the POIID {} of the message",
+                request.header.poiid
+            ),
+            "validation",
+        );
+    }
     let ctx = Ctx {
         engine,
-        caller: &caller,
+        caller,
         header: &request.header,
         raw: &raw,
         mode,

@@ -3,7 +3,10 @@
 //! `POST /adyen/sync` and `POST /adyen/async` take a `SaleToPOIRequest` with `x-api-key` (or
 //! a Bearer API key or access token), exactly as Adyen's cloud endpoints
 //! (`https://terminal-api-test.adyen.com/sync`) do, so a POS built on Adyen's libraries only
-//! changes its base URL.
+//! changes its base URL. The same prefix serves the Cloud Device API
+//! (`/adyen/v1/merchants/{merchantAccount}/devices/{deviceId}/sync`, `device`) and the
+//! Checkout API's modifications by `pspReference` (`/adyen/v71/payments/{pspReference}/captures`,
+//! `checkout`): every Adyen host maps to `/adyen`.
 //!
 //! The modules, in the order a request meets them: `handlers` (HTTP edge, auth, dispatch),
 //! `request` + `reader` (parsing, `MessageFormat` errors), one module per message type
@@ -12,12 +15,16 @@
 //! bodies), `notification` (webhooks for `/async`).
 
 mod abort;
+mod acquirer_data;
 mod answer;
+mod checkout;
+mod device;
 mod encode;
 mod handlers;
 mod notification;
 mod outcome;
 mod payment;
+mod psp;
 mod reader;
 mod receipt;
 mod render;
@@ -29,7 +36,7 @@ mod wire;
 use crate::AppState;
 use crate::dialect::{CredentialPlace, Dialect};
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 use poigate_domain::OutboxMessage;
 
 /// The Adyen Terminal API dialect, mounted at `/adyen`; renders the `adyen` webhook format
@@ -75,6 +82,26 @@ fn router() -> Router<AppState> {
         .route(
             "/async",
             post(handlers::asynchronous).fallback(|| async { answer::method_not_allowed() }),
+        )
+        // The Checkout API subset (modifications by pspReference): `/adyen/v71/payments/…`.
+        .route(
+            "/{version}/payments/{psp_reference}/{modification}",
+            post(checkout::modify).fallback(|| async { answer::method_not_allowed() }),
+        )
+        // The Cloud Device API: `/adyen/v1/merchants/{merchantAccount}/…`.
+        .route(
+            "/{version}/merchants/{merchant_account}/devices/{device_id}/{endpoint}",
+            post(device::message)
+                .get(device::status)
+                .fallback(|| async { answer::method_not_allowed() }),
+        )
+        .route(
+            "/{version}/merchants/{merchant_account}/connectedDevices",
+            get(device::connected).fallback(|| async { answer::method_not_allowed() }),
+        )
+        .route(
+            "/{version}/merchants/{merchant_account}/devices",
+            get(device::connected).fallback(|| async { answer::method_not_allowed() }),
         )
         .fallback(|| async { answer::not_found() })
 }

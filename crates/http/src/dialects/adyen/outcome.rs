@@ -1,11 +1,12 @@
 //! The mapping table from poigate's outcomes to nexo's `Result`, `ErrorCondition` and the
 //! `refusalReason` / `message` of Adyen's `AdditionalResponse` (also in `docs/dialects.md`).
 //!
-//! Sources: the refusal reasons are Adyen's mapped `refusalReason` values
-//! (docs.adyen.com/development-resources/refusal-reasons) for the results Adyen's test
-//! platform gives amounts ending in 124, 125, 126, 127, 128 and 134
-//! (docs.adyen.com/point-of-sale/testing-pos-payments, "Simulating declined payments"); the
-//! error conditions follow docs.adyen.com/point-of-sale/error-scenarios/refusal-reasons-pos.
+//! Sources: the refusal reasons and error conditions are those Adyen's terminals give on the
+//! test platform for amounts ending in 124, 125, 126, 127, 128 and 134
+//! (docs.adyen.com/point-of-sale/testing-pos-payments, "Simulating declined payments"), with
+//! the acquirer code in front as a real terminal sends it (`210 Not enough balance`), as
+//! tabulated by Adyen's mock Terminal API; the conditions follow
+//! docs.adyen.com/point-of-sale/error-scenarios/refusal-reasons-pos.
 
 use poigate_domain::{CancelReason, DeclineReason, FailureReason, Outcome};
 
@@ -33,30 +34,36 @@ const fn failure(
     }
 }
 
-/// The `ErrorCondition` and `refusalReason` of a card decline.
+/// The `ErrorCondition` and `refusalReason` of a card decline, as Adyen's terminals report
+/// them on the test platform: the acquirer's code, then its text (`210 Not enough balance`),
+/// the table of Adyen's own mock Terminal API (github.com/adyen-examples/adyen-mock-terminal-api,
+/// "Payment Refusal Codes"). Event notifications to a webhook carry the same values.
 pub fn decline(reason: DeclineReason) -> NexoResult {
     match reason {
         // Amount ending 124.
-        DeclineReason::InsufficientFunds => {
-            failure("Refusal", Some("Not enough balance"), "NOT_ENOUGH_BALANCE")
-        }
+        DeclineReason::InsufficientFunds => failure(
+            "Refusal",
+            Some("210 Not enough balance"),
+            "NOT_ENOUGH_BALANCE",
+        ),
         // 125.
-        DeclineReason::CardBlocked => failure("Refusal", Some("Blocked Card"), "BLOCK_CARD"),
+        DeclineReason::CardBlocked => failure("Refusal", Some("199 Card blocked"), "BLOCK_CARD"),
         // 126.
-        DeclineReason::CardExpired => failure("Refusal", Some("Expired Card"), "CARD_EXPIRED"),
+        DeclineReason::CardExpired => failure("Refusal", Some("228 Card expired"), "CARD_EXPIRED"),
         // 127.
         DeclineReason::InvalidAmount => {
-            failure("Refusal", Some("Invalid Amount"), "INVALID_AMOUNT")
+            failure("Refusal", Some("214 Declined online"), "INVALID_AMOUNT")
         }
-        // 128.
-        DeclineReason::InvalidCard => failure(
-            "Refusal",
-            Some("Invalid Card Number"),
-            "INVALID_CARD_NUMBER",
-        ),
+        // 128: the card itself is refused, nexo's `InvalidCard`, not a `Refusal`.
+        DeclineReason::InvalidCard => {
+            failure("InvalidCard", Some("214 Declined online"), "INVALID_CARD")
+        }
         // 134: nexo's own condition for a PIN the issuer refused.
-        DeclineReason::PinIncorrect => failure("WrongPIN", Some("Invalid Pin"), "INVALID_PIN"),
-        DeclineReason::Refused => failure("Refusal", Some("Refused"), "DECLINED"),
+        DeclineReason::PinIncorrect => {
+            failure("WrongPIN", Some("129 Invalid online PIN"), "INVALID_PIN")
+        }
+        // Any other refusal (123 on Adyen's test platform).
+        DeclineReason::Refused => failure("Refusal", Some("214 Declined online"), "DECLINED"),
     }
 }
 
@@ -123,7 +130,11 @@ mod tests {
         }
         assert_eq!(
             decline(DeclineReason::InsufficientFunds).refusal_reason,
-            Some("Not enough balance")
+            Some("210 Not enough balance")
+        );
+        assert_eq!(
+            decline(DeclineReason::InvalidCard).error_condition,
+            Some("InvalidCard")
         );
     }
 

@@ -25,6 +25,9 @@ const SYNC_GRACE: Duration = Duration::from_secs(10);
 pub async fn handle(ctx: &Ctx<'_>, request: PaymentRequest) -> Response {
     let kind = match &request.kind {
         PaymentKind::Sale => InteractionType::Sale,
+        // The dialect's mapping: a pre-authorisation is the engine's `auth`, which only
+        // authorises; capture and cancel are the engine's operations on it.
+        PaymentKind::PreAuth => InteractionType::Auth,
         PaymentKind::Refund => InteractionType::Refund,
         PaymentKind::Other(other) => {
             return failure(

@@ -4,6 +4,7 @@
 
 use super::encode::{Form, major_units, timestamp, tx_date_time};
 use super::outcome::{NexoResult, of_outcome};
+use super::psp;
 use super::receipt::payment_receipts;
 use super::request::Qualifier;
 use super::wire::*;
@@ -66,11 +67,12 @@ pub fn payment_header(interaction: &Interaction) -> MessageHeader {
     )
 }
 
-/// `POITransactionID.TransactionID`: like Adyen's `<tender reference>.<pspReference>`, the
-/// interaction id, followed by `.` and the transaction id once there is a card decision.
+/// `POITransactionID.TransactionID`: Adyen's `<tender reference>.<pspReference>`, the
+/// interaction id as the tender reference, followed by `.` and the 16-character
+/// `pspReference` once there is a card decision (only the tender reference before).
 pub fn poi_transaction_id(interaction: &Interaction) -> String {
     match interaction.transaction_id {
-        Some(txn) => format!("{}.{txn}", interaction.id),
+        Some(_) => format!("{}.{}", interaction.id, psp::of_interaction(interaction.id)),
         None => interaction.id.to_string(),
     }
 }
@@ -195,8 +197,14 @@ fn decision_details(interaction: &Interaction, txn: &Transaction, mapped: &NexoR
                 "GOODS_SERVICES"
             },
         )
-        .add("pspReference", txn.id.to_string())
-        .add_opt("merchantReference", interaction.reference.as_deref());
+        .add("pspReference", psp::of_interaction(interaction.id))
+        .add_opt("merchantReference", interaction.reference.as_deref())
+        // A pre-authorisation says so, as the request asked (`authorisationType=PreAuth`):
+        // authorised, not captured; `transactionType` stays the nexo purchase it is.
+        .add_opt(
+            "authorisationType",
+            (interaction.kind == InteractionType::Auth).then_some("PreAuth"),
+        );
     form = match txn.status {
         TransactionStatus::Approved => form.add_opt("authCode", txn.auth_code.as_deref()),
         TransactionStatus::Declined => form

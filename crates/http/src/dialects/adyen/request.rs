@@ -48,6 +48,9 @@ pub struct SaleTransaction {
 pub enum PaymentKind {
     /// `Normal` (the default): a sale.
     Sale,
+    /// `Normal` with `authorisationType=PreAuth` in `SaleData.SaleToAcquirerData`: an
+    /// authorisation only, captured or cancelled later.
+    PreAuth,
     /// `Refund`: a card-present refund, not linked to an earlier payment.
     Refund,
     /// Another nexo payment type poigate does not implement.
@@ -349,6 +352,9 @@ fn parse_payment(node: Node<'_>) -> Result<PaymentRequest, FormatError> {
     let amount = parse_amount(requested, currency)
         .map_err(|why| amounts.invalid("RequestedAmount", &why))?;
 
+    let authorisation =
+        super::acquirer_data::authorisation_type(sale_data.map.get("SaleToAcquirerData"))
+            .map_err(|why| sale_data.invalid("SaleToAcquirerData", &why.0))?;
     let mut kind = PaymentKind::Sale;
     if let Some(data) = node.opt_object("PaymentData")? {
         let data_path = Path::root().child(node.path()).child("PaymentData");
@@ -359,6 +365,9 @@ fn parse_payment(node: Node<'_>) -> Result<PaymentRequest, FormatError> {
             Some(other) if plain_text(other, 64) => PaymentKind::Other(other.to_string()),
             Some(_) => return Err(data.invalid("PaymentType", "Normal or Refund")),
         };
+    }
+    if kind == PaymentKind::Sale && authorisation == super::acquirer_data::AuthorisationType::Pre {
+        kind = PaymentKind::PreAuth;
     }
     Ok(PaymentRequest {
         sale_transaction,

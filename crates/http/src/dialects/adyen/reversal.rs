@@ -8,6 +8,7 @@
 use super::answer;
 use super::encode::{Form, major_units, percent, timestamp};
 use super::handlers::Ctx;
+use super::psp;
 use super::render::RECONCILIATION_ID;
 use super::request::{ReversalRequest, parse_amount};
 use super::wire::{
@@ -91,7 +92,8 @@ pub async fn handle(ctx: &Ctx<'_>, request: ReversalRequest) -> Response {
     }
 }
 
-/// The transaction a `POITransactionID.TransactionID` names.
+/// The transaction a `POITransactionID.TransactionID` names: `<tender>.<pspReference>`, a
+/// `pspReference` alone, or poigate's interaction or transaction id.
 async fn original_transaction(ctx: &Ctx<'_>, id: &str) -> Result<Option<Transaction>, EngineError> {
     let last = id.rsplit('.').next().unwrap_or(id);
     let txn_id = match (last.parse::<TransactionId>(), last.parse::<InteractionId>()) {
@@ -103,7 +105,9 @@ async fn original_transaction(ctx: &Ctx<'_>, id: &str) -> Result<Option<Transact
                 Err(e) => return Err(e),
             }
         }
-        _ => None,
+        _ => psp::resolve(ctx.engine, ctx.caller, last)
+            .await?
+            .and_then(|i| i.transaction_id),
     };
     let Some(txn_id) = txn_id else {
         return Ok(None);
@@ -151,8 +155,8 @@ pub fn reversal_response(result: &OperationResult) -> ReversalResponse {
         ),
         OperationStatus::Pending | OperationStatus::Succeeded => NexoResponse::success(Some(
             Form::new()
-                .add("pspReference", op.id.to_string())
-                .add("originalReference", txn.id.to_string())
+                .add("pspReference", psp::of_operation(op.id))
+                .add("originalReference", psp::of_interaction(txn.interaction_id))
                 .add_opt("merchantReference", op.reference.as_deref())
                 .encode(),
         )),
@@ -161,14 +165,18 @@ pub fn reversal_response(result: &OperationResult) -> ReversalResponse {
         poi_data: Some(PoiData {
             poi_transaction_id: TransactionIdentification {
                 time_stamp: timestamp(op.created_at),
-                transaction_id: op.id.to_string(),
+                transaction_id: psp::of_operation(op.id),
             },
             poi_reconciliation_id: Some(RECONCILIATION_ID.into()),
         }),
         original_poi_transaction: Some(OriginalPoiTransaction {
             poi_transaction_id: TransactionIdentification {
                 time_stamp: timestamp(txn.created_at),
-                transaction_id: format!("{}.{}", txn.interaction_id, txn.id),
+                transaction_id: format!(
+                    "{}.{}",
+                    txn.interaction_id,
+                    psp::of_interaction(txn.interaction_id)
+                ),
             },
         }),
         reversed_amount: Some(major_units(op.amount)),
