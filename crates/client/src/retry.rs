@@ -1,4 +1,4 @@
-//! Retries with exponential backoff and full jitter.
+//! Retries with exponential backoff and jitter.
 //!
 //! What is retried, and why it is safe:
 //! - `429 rate_limited` and `503` (storage unavailable, over capacity): the server refused
@@ -27,7 +27,7 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Four attempts, 200 ms doubling up to 5 s, each with full jitter.
+    /// Four attempts, 200 ms doubling up to 5 s, each wait between half and all of that.
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 4,
@@ -48,8 +48,8 @@ impl RetryPolicy {
     }
 
     /// The wait before attempt `attempt + 1` (`attempt` counts from 1): a random duration
-    /// between zero and the exponential bound ("full jitter"), so clients that failed
-    /// together do not come back together.
+    /// between half the exponential bound and the bound ("equal jitter"), so clients that
+    /// failed together do not come back together, and none comes back at once.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let exp = self
             .base_delay
