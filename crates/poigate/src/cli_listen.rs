@@ -108,13 +108,16 @@ async fn handle(
 ) {
     let body: serde_json::Value = serde_json::from_str(&message.data).unwrap_or_default();
     let msg_id = body["id"].as_str().unwrap_or_default().to_string();
-    let subject = body["data"]["id"].as_str().unwrap_or_default().to_string();
-    let detail = match (
-        body["data"]["status"].as_str(),
-        body["data"]["object"].as_str(),
-    ) {
+    // The object the event is about: the payload itself, or — for a capture, void or
+    // refund — its operation (`{operation, transaction}`).
+    let object = match body["data"].get("operation") {
+        Some(operation) => operation,
+        None => &body["data"],
+    };
+    let subject = object["id"].as_str().unwrap_or_default().to_string();
+    let detail = match (object["status"].as_str(), object["object"].as_str()) {
         (Some(status), _) => status.to_string(),
-        (None, Some(object)) => object.to_string(),
+        (None, Some(kind)) => kind.to_string(),
         (None, None) => String::new(),
     };
     let answer = match forward_to {

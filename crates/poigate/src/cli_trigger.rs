@@ -269,7 +269,11 @@ pub async fn trigger(args: TriggerArgs) -> anyhow::Result<ExitCode> {
             let refund = op.response.operation.id.to_string();
             let status = wait_refund(&client, &t, &refund).await?;
             report.operation = Some(refund.clone());
-            say(format!("  refund {refund}: {status:?}"));
+            let status = serde_json::to_value(status)?;
+            say(format!(
+                "  refund {refund}: {}",
+                status.as_str().unwrap_or_default()
+            ));
         }
         (Scenario::Capture | Scenario::Void | Scenario::Refund, None) => {
             anyhow::bail!("the payment was not approved, so there is no transaction to follow up")
