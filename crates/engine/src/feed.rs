@@ -176,3 +176,64 @@ impl EventFeed {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poigate_domain::webhook::interaction_messages;
+    use poigate_domain::{InteractionType, Timestamp, fixtures};
+
+    fn messages(n: usize) -> Vec<OutboxMessage> {
+        (0..n)
+            .flat_map(|i| {
+                let at = Timestamp::from_millis(1_800_000_000_000 + i as i64);
+                let created = fixtures::new_interaction(InteractionType::Sale, 100, "EUR", at);
+                interaction_messages(None, &created, None, at)
+            })
+            .collect()
+    }
+
+    fn numbers(entries: &[Arc<FeedEntry>]) -> Vec<u64> {
+        entries.iter().map(|e| e.number).collect()
+    }
+
+    #[test]
+    fn a_follower_resumes_after_its_position_without_gap_or_repeat() {
+        let feed = EventFeed::new();
+        feed.publish(&messages(5));
+        let fresh = feed.follow(None);
+        assert!(fresh.backlog.is_empty() && !fresh.gap);
+        assert_eq!(fresh.position, 5);
+        let resumed = feed.follow(Some((feed.epoch().to_string(), 2)));
+        assert_eq!(numbers(&resumed.backlog), vec![3, 4, 5]);
+        assert!(!resumed.gap);
+        assert_eq!(resumed.position, 2);
+        let mut live = resumed.live;
+        feed.publish(&messages(1));
+        assert_eq!(live.try_recv().map(|e| e.number).ok(), Some(6));
+    }
+
+    #[test]
+    fn positions_it_cannot_serve_are_gaps_from_now() {
+        let feed = EventFeed::new();
+        feed.publish(&messages(RING_CAPACITY + 10));
+        let newest = (RING_CAPACITY + 10) as u64;
+        for after in [
+            ("another-process".to_string(), 3),
+            (feed.epoch().to_string(), 1),
+            (feed.epoch().to_string(), newest + 1),
+        ] {
+            let start = feed.follow(Some(after.clone()));
+            assert!(start.gap, "{after:?}");
+            assert!(start.backlog.is_empty());
+            assert_eq!(start.position, newest);
+        }
+        // The oldest position the ring still serves without a gap.
+        let oldest_kept = newest - RING_CAPACITY as u64;
+        let start = feed.follow(Some((feed.epoch().to_string(), oldest_kept)));
+        assert!(!start.gap);
+        assert_eq!(start.backlog.len(), RING_CAPACITY);
+        assert!(feed.since(oldest_kept - 1).is_none());
+        assert_eq!(feed.since(newest - 2).map(|e| e.len()), Some(2));
+    }
+}
