@@ -151,3 +151,35 @@ pub struct ListDeliveriesQuery {
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
+
+/// The body of every native webhook, and the `data` of each message of the merchant event
+/// stream (`GET /v1/events/stream`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookEvent {
+    /// The message id (`msg_…`), also the `webhook-id` header: the same for every attempt.
+    pub id: String,
+    /// The event type, e.g. `interaction.completed`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub created_at: poigate_domain::Timestamp,
+    /// The object as it was when the event happened: an interaction, a terminal, a
+    /// transaction, or an operation with its transaction, in the native API's shape.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// One message of the merchant event stream (`GET /v1/events/stream`), as the
+/// `text/event-stream` fields: schema checkers and generated clients read it as one object
+/// per message. `data` is a [`WebhookEvent`] in JSON (for `ready` and `gap`, a small
+/// object saying so).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MerchantEventStreamMessage {
+    /// `<epoch>-<n>`, to resume after with `Last-Event-ID` (absent on `gap` and
+    /// `reconnect`).
+    pub id: Option<String>,
+    /// The event type (`interaction.completed` …), or `ready`, `gap`, `reconnect`.
+    pub event: String,
+    /// The webhook body, a `WebhookEvent` in JSON.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}

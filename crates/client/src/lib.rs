@@ -1,10 +1,55 @@
 //! # poigate-client
 //!
-//! A small Rust client of poigate's native API, used by the `poigate` CLI and by the tests.
-//! Every method is one HTTP call; errors keep the server's problem document.
+//! The Rust SDK of poigate's native API. Types are the API's own ([`poigate_api`]), so the
+//! client and the server cannot disagree about a field.
 //!
-//! **Owns:** URLs, headers and decoding of the native API. **Must not know about:** how the
-//! server works inside.
+//! Two ways to build it:
+//!
+//! - [`Client::builder`] — what an integration should use: an `Idempotency-Key` is generated
+//!   for every create (interactions, captures, voids, refunds) that has none, and requests
+//!   are retried with backoff and jitter on network failures and on `429`/`503` (never on
+//!   other 4xx; see [`RetryPolicy`]).
+//! - [`Client::new`] — one HTTP call per method, nothing added: what the server's own tests
+//!   use to see every answer as it is.
+//!
+//! On top of the calls:
+//!
+//! - [`Client::pay_and_wait`] creates a payment and follows it to its final state. A lost
+//!   answer to the create (the server committed it, the answer never came) is recovered by
+//!   looking the interaction up (by `sale_id` + `service_id`, else by replaying the create
+//!   with the same `Idempotency-Key`), never by paying twice. It returns a typed
+//!   [`PaymentOutcome`].
+//! - [`Client::interaction_events`] and [`Client::merchant_events`] are Server-Sent Events
+//!   streams that reconnect by themselves with `Last-Event-ID`: no event lost, none twice.
+//! - [`webhook::verify`] checks a Standard Webhooks signature on a webhook you received.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), poigate_client::ClientError> {
+//! use poigate_client::{Client, PaymentOutcome};
+//! use poigate_api::CreateInteractionRequest;
+//! use poigate_domain::InteractionType;
+//!
+//! let client = Client::builder("http://127.0.0.1:8080", "pg_test_…").build()?;
+//! let sale = CreateInteractionRequest::new("V400m-324688179", InteractionType::Sale, 1250, "EUR");
+//! let payment = client.pay_and_wait(&sale).await?;
+//! match payment.outcome {
+//!     PaymentOutcome::Approved { auth_code } => println!("approved {auth_code}"),
+//!     other => println!("not approved: {other:?}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! **Owns:** URLs, headers and decoding of the native API, retries, recovery, SSE parsing.
+//! **Must not know about:** how the server works inside.
+
+mod pay;
+mod retry;
+pub mod sse;
+pub mod webhook;
+
+pub use pay::{PayOptions, Payment, PaymentOutcome};
+pub use retry::RetryPolicy;
+pub use sse::{EventStream, SseMessage};
 
 use poigate_api::*;
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -25,6 +70,13 @@ pub enum ClientError {
     /// The server answered with something this client does not understand.
     #[error("unexpected answer ({status}): {body}")]
     Decode { status: StatusCode, body: String },
+    /// A payment did not reach a final state within the time it was given (it may still:
+    /// look it up by its id).
+    #[error("interaction {id} was not final after {waited:?}")]
+    NotFinal { id: String, waited: Duration },
+    /// The client was given something it cannot send (a base URL, a header value).
+    #[error("invalid client setting: {0}")]
+    Invalid(String),
 }
 
 impl ClientError {
@@ -40,7 +92,18 @@ impl ClientError {
         match self {
             ClientError::Api { status, .. } | ClientError::Decode { status, .. } => Some(*status),
             ClientError::Http(e) => e.status(),
+            ClientError::NotFinal { .. } | ClientError::Invalid(_) => None,
         }
+    }
+
+    /// True when the server could not be reached at all (nothing was sent).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::Http(e) if e.is_connect())
+    }
+
+    /// True when the request failed on the network: it may or may not have been carried out.
+    pub fn is_network(&self) -> bool {
+        matches!(self, ClientError::Http(_))
     }
 }
 
@@ -59,35 +122,116 @@ pub struct CreateResponse {
     pub replayed: bool,
 }
 
+/// Settings of a [`Client`]; [`Client::builder`] starts with the SDK defaults.
+#[derive(Clone, Debug)]
+pub struct ClientBuilder {
+    base: String,
+    key: String,
+    retry: RetryPolicy,
+    auto_idempotency_keys: bool,
+    timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// How requests are retried ([`RetryPolicy::none`] to send each once).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Whether creates without an `Idempotency-Key` get a generated one (default: yes).
+    pub fn auto_idempotency_keys(mut self, on: bool) -> Self {
+        self.auto_idempotency_keys = on;
+        self
+    }
+
+    /// The longest a single HTTP call may take (default 90 s: a long-poll waits up to 60).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn build(self) -> Result<Client, ClientError> {
+        // HTTPS support: reqwest is built without a default crypto provider; install ring's
+        // (a no-op when the process already has one).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder().timeout(self.timeout).build()?;
+        if !(self.base.starts_with("http://") || self.base.starts_with("https://")) {
+            return Err(ClientError::Invalid(format!(
+                "the base URL must start with http:// or https://, got {:?}",
+                self.base
+            )));
+        }
+        Ok(Client {
+            http,
+            base: self.base.trim_end_matches('/').to_string(),
+            key: self.key,
+            retry: self.retry,
+            auto_keys: self.auto_idempotency_keys,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
     key: String,
+    retry: RetryPolicy,
+    auto_keys: bool,
+}
+
+/// A fresh idempotency key: 128 random bits in hex, prefixed (`idem_…`).
+pub fn new_idempotency_key() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness: time and a process-wide counter still make a unique key.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        return format!("idem_{t:x}{:x}{n:x}", std::process::id());
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("idem_{hex}")
 }
 
 impl Client {
+    /// The plain client: one HTTP call per method, no retries, no generated keys.
     /// `base` like `http://127.0.0.1:8080`, `key` like `pg_test_…`.
     pub fn new(base: impl Into<String>, key: impl Into<String>) -> Result<Client, ClientError> {
-        // HTTPS support: reqwest is built without a default crypto provider; install ring's
-        // (a no-op when the process already has one).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(90))
-            .build()?;
-        Ok(Client {
-            http,
-            base: base.into().trim_end_matches('/').to_string(),
+        Client::builder(base, key)
+            .retry(RetryPolicy::none())
+            .auto_idempotency_keys(false)
+            .build()
+    }
+
+    /// The SDK: generated idempotency keys and retries ([`RetryPolicy::default`]).
+    pub fn builder(base: impl Into<String>, key: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            base: base.into(),
             key: key.into(),
-        })
+            retry: RetryPolicy::default(),
+            auto_idempotency_keys: true,
+            timeout: Duration::from_secs(90),
+        }
     }
 
     /// The same server with another key.
     pub fn with_key(&self, key: impl Into<String>) -> Client {
         Client {
-            http: self.http.clone(),
-            base: self.base.clone(),
             key: key.into(),
+            ..self.clone()
+        }
+    }
+
+    /// The same client with another retry policy.
+    pub fn with_retry(&self, retry: RetryPolicy) -> Client {
+        Client {
+            retry,
+            ..self.clone()
         }
     }
 
@@ -99,37 +243,58 @@ impl Client {
         &self.key
     }
 
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{}", self.base, path))
             .bearer_auth(&self.key)
     }
 
+    /// The key a create sends: the caller's, else a generated one when the client makes
+    /// them.
+    fn create_key(&self, given: Option<&str>) -> Option<String> {
+        match given {
+            Some(k) => Some(k.to_string()),
+            None if self.auto_keys => Some(new_idempotency_key()),
+            None => None,
+        }
+    }
+
+    /// Sends `req`, retrying what [`RetryPolicy`] allows, and decodes the answer.
     async fn send<T: DeserializeOwned>(
         &self,
         req: RequestBuilder,
     ) -> Result<(StatusCode, reqwest::header::HeaderMap, T), ClientError> {
-        let response = req.send().await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await?;
-        if status.is_success() {
-            serde_json::from_slice(&body)
-                .map(|v| (status, headers, v))
-                .map_err(|_| ClientError::Decode {
-                    status,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                })
-        } else {
-            match serde_json::from_slice::<Problem>(&body) {
-                Ok(problem) => Err(ClientError::Api {
-                    status,
-                    problem: Box::new(problem),
-                }),
-                Err(_) => Err(ClientError::Decode {
-                    status,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                }),
+        let mut attempt = 1;
+        loop {
+            let built = req
+                .try_clone()
+                .ok_or_else(|| ClientError::Invalid("a streaming body cannot be retried".into()))?
+                .build()?;
+            let method = built.method().clone();
+            let keyed = built.headers().contains_key("idempotency-key");
+            let result = self.http.execute(built).await;
+            let may_retry = attempt < self.retry.max_attempts;
+            let wait = match &result {
+                Err(e) if may_retry && retry::retryable_network(e, &method, keyed) => {
+                    Some(self.retry.backoff(attempt))
+                }
+                Ok(r) if may_retry && retry::retryable_status(r.status()) => Some(
+                    retry::retry_after(r.headers())
+                        .map(|d| d.min(self.retry.max_delay))
+                        .unwrap_or_else(|| self.retry.backoff(attempt)),
+                ),
+                _ => None,
+            };
+            match wait {
+                Some(wait) => {
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                None => return decode(result?).await,
             }
         }
     }
@@ -138,13 +303,15 @@ impl Client {
         self.send(req).await.map(|(_, _, v)| v)
     }
 
+    /// `POST /v1/interactions`. With [`Client::builder`] a missing `idempotency_key` is
+    /// generated, so the retries of this call can never create a second interaction.
     pub async fn create_interaction(
         &self,
         body: &CreateInteractionRequest,
         idempotency_key: Option<&str>,
     ) -> Result<CreateResponse, ClientError> {
         let mut req = self.request(Method::POST, "/v1/interactions").json(body);
-        if let Some(k) = idempotency_key {
+        if let Some(k) = self.create_key(idempotency_key) {
             req = req.header("Idempotency-Key", k);
         }
         let (_, headers, interaction) = self.send(req).await?;
@@ -365,25 +532,10 @@ impl Client {
     }
 
     pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), ClientError> {
-        let response = self
-            .request(Method::DELETE, &format!("/v1/webhook-endpoints/{id}"))
-            .send()
+        let _: (StatusCode, _, serde::de::IgnoredAny) = self
+            .send(self.request(Method::DELETE, &format!("/v1/webhook-endpoints/{id}")))
             .await?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let body = response.bytes().await?;
-        Err(match serde_json::from_slice::<Problem>(&body) {
-            Ok(problem) => ClientError::Api {
-                status,
-                problem: Box::new(problem),
-            },
-            Err(_) => ClientError::Decode {
-                status,
-                body: String::from_utf8_lossy(&body).into_owned(),
-            },
-        })
+        Ok(())
     }
 
     pub async fn rotate_webhook_secret(
@@ -442,7 +594,7 @@ impl Client {
         idempotency_key: Option<&str>,
     ) -> Result<CreateOperationResponse, ClientError> {
         let mut req = self.request(Method::POST, &path).json(&body);
-        if let Some(k) = idempotency_key {
+        if let Some(k) = self.create_key(idempotency_key) {
             req = req.header("Idempotency-Key", k);
         }
         let (status, headers, response) = self.send(req).await?;
@@ -541,6 +693,36 @@ impl Client {
             if i.is_final || std::time::Instant::now() >= deadline {
                 return Ok(i);
             }
+        }
+    }
+}
+
+/// Decodes an answer: the body on success, the problem document otherwise.
+async fn decode<T: DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<(StatusCode, reqwest::header::HeaderMap, T), ClientError> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    if status.is_success() {
+        // An empty success (204) decodes as JSON null for callers that ignore it.
+        let text: &[u8] = if body.is_empty() { b"null" } else { &body };
+        serde_json::from_slice(text)
+            .map(|v| (status, headers, v))
+            .map_err(|_| ClientError::Decode {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            })
+    } else {
+        match serde_json::from_slice::<Problem>(&body) {
+            Ok(problem) => Err(ClientError::Api {
+                status,
+                problem: Box::new(problem),
+            }),
+            Err(_) => Err(ClientError::Decode {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }),
         }
     }
 }

@@ -159,6 +159,8 @@ pub(crate) struct Inner {
     pub(crate) token_key: TokenKey,
     /// Notified after every commit that wrote webhook messages (wakes the worker).
     pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
+    /// Every committed webhook message, for live followers (`GET /v1/events/stream`).
+    pub(crate) feed: crate::feed::EventFeed,
     pub(crate) registry: Registry,
     pub(crate) live: LiveMap,
     /// Set once when the process starts draining (shutdown): every wait answers at once.
@@ -222,6 +224,7 @@ impl Engine {
                 target_guard: ports.target_guard,
                 token_key: ports.token_key,
                 outbox_signal: Arc::new(tokio::sync::Notify::new()),
+                feed: crate::feed::EventFeed::new(),
                 registry: Registry::default(),
                 live: LiveMap::default(),
                 draining: tokio::sync::watch::Sender::new(false),
@@ -406,8 +409,16 @@ impl Engine {
         }
     }
 
-    pub(crate) fn outbox_written(&self) {
+    /// After a commit that wrote `messages`: wakes the webhook worker and publishes them to
+    /// the live feed.
+    pub(crate) fn outbox_committed(&self, messages: &[poigate_domain::OutboxMessage]) {
+        self.inner.feed.publish(messages);
         self.inner.outbox_signal.notify_one();
+    }
+
+    /// The merchant-wide live feed of this node's committed events.
+    pub fn event_feed(&self) -> &crate::feed::EventFeed {
+        &self.inner.feed
     }
 
     /// Loads terminals and live interactions and resumes their timers and deliveries.
@@ -632,7 +643,7 @@ impl Engine {
             match self.inner.store.apply_transition(write).await {
                 Ok(()) => {
                     if !write.outbox.is_empty() {
-                        self.outbox_written();
+                        self.outbox_committed(&write.outbox);
                     }
                     break decision;
                 }
@@ -1194,8 +1205,14 @@ impl Devices<'_> {
         tracing::info!(terminal = %id, connected, "terminal connection changed");
         if let Some(live) = self.engine.terminal_view(id) {
             let message = terminal_message(&live.terminal, live.status(), now);
-            match self.engine.inner.store.append_outbox(&[message]).await {
-                Ok(()) => self.engine.outbox_written(),
+            match self
+                .engine
+                .inner
+                .store
+                .append_outbox(std::slice::from_ref(&message))
+                .await
+            {
+                Ok(()) => self.engine.outbox_committed(&[message]),
                 Err(e) => {
                     tracing::error!(terminal = %id, error = %e, "terminal webhook not stored")
                 }
@@ -1392,7 +1409,7 @@ impl Interactions<'_> {
             Err(e) => return Err(e.into()),
         }
 
-        self.engine.outbox_written();
+        self.engine.outbox_committed(&create.outbox);
         let entry = self.engine.inner.live.insert(interaction.clone());
         let origin = crate::metrics::current_origin();
         let _ = entry.origin.set(origin);

@@ -38,6 +38,7 @@ pub mod config;
 pub mod coordinator;
 mod engine;
 pub mod error;
+pub mod feed;
 pub mod idempotency;
 mod key_admin;
 pub mod key_cache;

@@ -139,7 +139,7 @@ impl Engine {
             };
             match self.inner.store.apply_transaction_write(&write).await {
                 Ok(()) => {
-                    self.inner.outbox_signal.notify_one();
+                    self.outbox_committed(&write.outbox);
                     return Ok((op, txn));
                 }
                 // Someone else (a settlement run in another process) changed the
@@ -414,7 +414,7 @@ impl Transactions<'_> {
             Err(e) => return Err(e.into()),
         }
         drop(lock);
-        self.engine.inner.outbox_signal.notify_one();
+        self.engine.outbox_committed(&write.outbox);
         if is_refund {
             let engine = self.engine.clone();
             let op = operation.clone();
@@ -623,6 +623,7 @@ impl Transactions<'_> {
                     .await
                 {
                     Ok(()) => {
+                        self.engine.inner.feed.publish(&write.outbox);
                         settled += 1;
                         progressed = true;
                     }

@@ -1,6 +1,10 @@
 //! Client commands: `pay`, `status`, `events`, `cancel`, talking to a running gateway.
+//!
+//! They use the SDK client (`Client::builder`): creates carry an idempotency key and
+//! requests are retried on network failures and 429/503, so a flaky network costs time,
+//! never a second payment.
 
-use anyhow::Context;
+use crate::cli_output::{NOT_APPROVED, UsageError, stdout_closed};
 use clap::Args;
 use poigate_api::{
     AmountInput, CancelResultKind, CreateInteractionRequest, EventView, InteractionView,
@@ -8,11 +12,8 @@ use poigate_api::{
 };
 use poigate_client::Client;
 use poigate_domain::{Currency, InteractionType, Money, Status};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
-
-/// Exit code when the interaction ended, but not approved (declined, cancelled, failed).
-const NOT_APPROVED: u8 = 3;
 
 #[derive(Args)]
 pub struct Connection {
@@ -28,8 +29,12 @@ pub struct Connection {
 }
 
 impl Connection {
+    pub(crate) fn new(url: String, key: String, json: bool) -> Connection {
+        Connection { url, key, json }
+    }
+
     pub(crate) fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&self.url, &self.key)?)
+        Ok(Client::builder(&self.url, &self.key).build()?)
     }
 }
 
@@ -48,6 +53,21 @@ pub struct PayArgs {
     /// Your reference for this payment.
     #[arg(long)]
     reference: Option<String>,
+    /// The create's Idempotency-Key [default: generated, and printed]. Run the same
+    /// command again with it after a lost answer: the gateway answers with the payment it
+    /// already has, never a second one.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// The POS id (nexo SaleID); with --service-id a natural key the payment can be looked
+    /// up by (`poigate interactions list --sale-id … --service-id …`).
+    #[arg(long, requires = "service_id")]
+    sale_id: Option<String>,
+    /// This request's id at the POS (nexo ServiceID).
+    #[arg(long, requires = "sale_id")]
+    service_id: Option<String>,
+    /// Card timeout enforced by the terminal, 10 to 600 seconds [default: 120].
+    #[arg(long)]
+    timeout_seconds: Option<u32>,
     #[command(flatten)]
     conn: Connection,
 }
@@ -64,12 +84,12 @@ fn parse_type(s: &str) -> Result<InteractionType, String> {
 
 #[derive(Args)]
 pub struct StatusArgs {
-    id: String,
+    pub(crate) id: String,
     /// Long-poll up to this many seconds for the final state.
     #[arg(long, num_args = 0..=1, default_missing_value = "60")]
-    wait: Option<u64>,
+    pub(crate) wait: Option<u64>,
     #[command(flatten)]
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 #[derive(Args)]
@@ -90,15 +110,20 @@ pub struct CancelArgs {
 }
 
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-fn exit_for(i: &InteractionView) -> ExitCode {
+/// Exit code 3 (not approved) as a value `main` returns.
+fn not_approved() -> ExitCode {
+    ExitCode::from(NOT_APPROVED)
+}
+
+pub(crate) fn exit_for(i: &InteractionView) -> ExitCode {
     if i.status == Status::Approved {
-        ExitCode::SUCCESS
+        ExitCode::from(crate::cli_output::APPROVED)
     } else {
-        ExitCode::from(NOT_APPROVED)
+        not_approved()
     }
 }
 
@@ -109,23 +134,21 @@ struct LiveLine {
 
 impl LiveLine {
     fn show(&self, text: &str) {
-        let mut out = std::io::stdout();
         if self.tty {
-            let _ = write!(out, "\r\x1b[2K{text}");
+            crate::cli_output::write_out(&format!("\r\x1b[2K{text}"));
         } else {
-            let _ = writeln!(out, "{text}");
+            outln!("{text}");
         }
-        let _ = out.flush();
     }
 
     fn done(&self) {
         if self.tty {
-            println!();
+            outln!();
         }
     }
 }
 
-fn describe(event: &EventView) -> Option<String> {
+pub(crate) fn describe(event: &EventView) -> Option<String> {
     match event.kind.as_str() {
         "created" => Some("Sent to terminal…".into()),
         "acknowledged" => Some("Terminal acknowledged".into()),
@@ -141,7 +164,7 @@ fn describe(event: &EventView) -> Option<String> {
     }
 }
 
-fn summary(i: &InteractionView) -> String {
+pub(crate) fn summary(i: &InteractionView) -> String {
     let outcome = match &i.outcome {
         Some(poigate_domain::Outcome::Approved { auth_code }) => {
             format!("APPROVED  auth code {auth_code}")
@@ -163,9 +186,9 @@ fn summary(i: &InteractionView) -> String {
 pub async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
     let client = args.conn.client()?;
     let currency = Currency::from_code(&args.currency)
-        .with_context(|| format!("unknown currency {}", args.currency))?;
+        .ok_or_else(|| UsageError(format!("unknown currency {}", args.currency)))?;
     let amount = Money::parse_decimal(&args.amount, currency)
-        .map_err(|e| anyhow::anyhow!("invalid amount {}: {e}", args.amount))?;
+        .map_err(|e| UsageError(format!("invalid amount {}: {e}", args.amount)))?;
     let request = CreateInteractionRequest {
         terminal: args.terminal.clone(),
         kind: args.kind,
@@ -174,18 +197,28 @@ pub async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
             currency: currency.code().to_string(),
         },
         reference: args.reference,
-        sale_id: None,
-        service_id: None,
-        timeout_seconds: None,
+        sale_id: args.sale_id,
+        service_id: args.service_id,
+        timeout_seconds: args.timeout_seconds,
         metadata: None,
         webhooks: None,
     };
-    let key = format!("cli-{}-{}", std::process::id(), now_millis());
-    let created = client.create_interaction(&request, Some(&key)).await?;
-    let id = created.interaction.id.to_string();
+    let key = args
+        .idempotency_key
+        .unwrap_or_else(poigate_client::new_idempotency_key);
+    // Printed before anything is sent: whatever happens next, the user can run the same
+    // payment again with this key and land on the same one.
+    errln!("idempotency key {key}");
+    let created = client
+        .create_recovering(&request, &key, std::time::Duration::from_secs(60))
+        .await?;
+    let id = created.response.interaction.id.to_string();
     let line = LiveLine {
         tty: std::io::stdout().is_terminal() && !args.conn.json,
     };
+    if created.recovered {
+        errln!("the answer was lost on the way; found {id} again (no second payment)");
+    }
     if !args.conn.json {
         line.show(&format!(
             "{} {} on {} ({id})",
@@ -195,22 +228,56 @@ pub async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
         ));
         line.done();
     }
+    let final_state = follow(&client, &id, &line, args.conn.json)
+        .await
+        .map_err(|e| {
+            e.context(format!(
+                "lost track of {id} (it goes on on the terminal): `poigate status {id} --wait` \
+             shows how it ends"
+            ))
+        })?;
+    if args.conn.json {
+        print_json(&final_state)?;
+    } else {
+        line.done();
+        outln!("{}", summary(&final_state));
+        if let Some(receipt) = final_state
+            .transaction
+            .as_ref()
+            .and_then(|t| t.receipts.customer.as_ref())
+        {
+            outln!();
+            outln!("{}", receipt.text);
+        }
+    }
+    Ok(exit_for(&final_state))
+}
+
+/// Follows `id` to its final state, printing each event. A closed standard output (the
+/// reader went away: `| head -1`) does not stop it: the payment is followed to its end all
+/// the same, quietly. Ctrl-C asks the terminal to cancel, and still waits for the end.
+async fn follow(
+    client: &Client,
+    id: &str,
+    line: &LiveLine,
+    json: bool,
+) -> anyhow::Result<InteractionView> {
     let mut seen = 0;
     let mut cancel_sent = false;
-    let final_state = loop {
+    loop {
         let state = tokio::select! {
-            s = client.get_interaction(&id, Some(30), Some(seen)) => s?,
+            s = client.get_interaction(id, Some(30), Some(seen)) => s?,
             _ = tokio::signal::ctrl_c(), if !cancel_sent => {
                 cancel_sent = true;
-                if !args.conn.json { line.show("Cancelling…"); }
-                let _ = client.cancel(&id, None).await;
+                if !json { line.show("Cancelling…"); }
+                let _ = client.cancel(id, None).await;
                 continue;
             }
         };
         if state.last_event_seq > seen {
             let events = client
                 .list_events(
-                    &id,
+                    id,
                     &ListEventsQuery {
                         after_seq: Some(seen),
                         limit: Some(1000),
@@ -218,7 +285,7 @@ pub async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
                     },
                 )
                 .await?;
-            if !args.conn.json {
+            if !json && !stdout_closed() {
                 for e in &events.data {
                     if let Some(text) = describe(e) {
                         line.show(&text);
@@ -232,31 +299,9 @@ pub async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or(state.last_event_seq);
         }
         if state.is_final {
-            break state;
-        }
-    };
-    if args.conn.json {
-        print_json(&final_state)?;
-    } else {
-        line.done();
-        println!("{}", summary(&final_state));
-        if let Some(receipt) = final_state
-            .transaction
-            .as_ref()
-            .and_then(|t| t.receipts.customer.as_ref())
-        {
-            println!();
-            println!("{}", receipt.text);
+            return Ok(state);
         }
     }
-    Ok(exit_for(&final_state))
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
@@ -265,7 +310,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     if args.conn.json {
         print_json(&i)?;
     } else {
-        println!("{}  final: {}", summary(&i), i.is_final);
+        outln!("{}  final: {}", summary(&i), i.is_final);
     }
     Ok(if i.is_final {
         exit_for(&i)
@@ -294,7 +339,7 @@ pub async fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
                 Some(_) => format!("completed: {}", e.status.as_str()),
                 None => e.kind.clone(),
             });
-            println!("{:>3}  {}  {:<22} {}", e.seq, e.created_at, e.kind, text);
+            outln!("{:>3}  {}  {:<22} {}", e.seq, e.created_at, e.kind, text);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -312,7 +357,7 @@ pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
             CancelResultKind::CancelRequested => "cancel requested (the terminal decides)",
             CancelResultKind::TooLate => "too late",
         };
-        println!("{result}: {}", summary(&answer.interaction));
+        outln!("{result}: {}", summary(&answer.interaction));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -321,6 +366,43 @@ pub async fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
 pub enum WebhooksCommand {
     /// List webhook endpoints.
     Endpoints {
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Create a webhook endpoint; its signing secret is printed.
+    Create {
+        /// Where to send events (https://…; private addresses only when the gateway allows).
+        #[arg(value_name = "URL")]
+        target: String,
+        /// Event types (comma-separated) [default: all].
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Payload format: native (default) or a dialect's, e.g. adyen.
+        #[arg(long)]
+        format: Option<String>,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Show an endpoint's signing secrets (during a rotation, both).
+    Secret {
+        id: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Rotate an endpoint's signing secret; the old one keeps signing for the overlap.
+    Rotate {
+        id: String,
+        /// Seconds the old secret stays valid [default: the gateway's, 24 h].
+        #[arg(long)]
+        overlap_seconds: Option<u64>,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Delete an endpoint (its pending deliveries fail).
+    Delete {
+        id: String,
         #[command(flatten)]
         conn: Connection,
     },
@@ -353,6 +435,67 @@ pub enum WebhooksCommand {
 
 pub async fn webhooks(cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        WebhooksCommand::Create {
+            target: url,
+            events,
+            description,
+            format,
+            conn,
+        } => {
+            let body = poigate_api::CreateWebhookEndpointRequest {
+                url,
+                events: (!events.is_empty()).then_some(events),
+                description,
+                enabled: None,
+                format,
+            };
+            let client = conn.client()?;
+            let e = client.create_webhook_endpoint(&body).await?;
+            if conn.json {
+                print_json(&e)?;
+            } else {
+                outln!("{}  {}  [{}]", e.id, e.url, e.events.join(","));
+                let secrets = client.webhook_secret(&e.id.to_string()).await?;
+                errln!("Signing secret (verify each webhook with it):");
+                outln!(
+                    "{}",
+                    serde_json::to_value(&secrets)?["secrets"][0]["secret"]
+                        .as_str()
+                        .unwrap_or_default()
+                );
+            }
+        }
+        WebhooksCommand::Secret { id, conn } => {
+            let secrets = conn.client()?.webhook_secret(&id).await?;
+            print_json(&secrets)?;
+        }
+        WebhooksCommand::Rotate {
+            id,
+            overlap_seconds,
+            conn,
+        } => {
+            let e = conn
+                .client()?
+                .rotate_webhook_secret(&id, overlap_seconds)
+                .await?;
+            if conn.json {
+                print_json(&e)?;
+            } else {
+                outln!(
+                    "{} rotated: `poigate webhooks secret {}` shows the new secret",
+                    e.id,
+                    e.id
+                );
+            }
+        }
+        WebhooksCommand::Delete { id, conn } => {
+            conn.client()?.delete_webhook_endpoint(&id).await?;
+            if conn.json {
+                print_json(&serde_json::json!({ "id": id, "deleted": true }))?;
+            } else {
+                outln!("{id} deleted");
+            }
+        }
         WebhooksCommand::Endpoints { conn } => {
             let list = conn.client()?.webhook_endpoints().await?;
             if conn.json {
@@ -367,7 +510,7 @@ pub async fn webhooks(cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
                             e.disabled_reason.clone().unwrap_or_default()
                         )
                     };
-                    println!("{}  {}  [{}]  {}", e.id, e.url, e.events.join(","), state);
+                    outln!("{}  {}  [{}]  {}", e.id, e.url, e.events.join(","), state);
                 }
             }
         }
@@ -394,16 +537,20 @@ pub async fn webhooks(cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
                 print_json(&list)?;
             } else {
                 for d in &list.data {
-                    println!(
+                    outln!(
                         "{}  {:<9} {:<26} {}  {}",
-                        d.id, d.status, d.event_type, d.webhook_id, d.url
+                        d.id,
+                        d.status,
+                        d.event_type,
+                        d.webhook_id,
+                        d.url
                     );
                     for a in &d.attempts {
                         let status = a
                             .status_code
                             .map(|s| s.to_string())
                             .unwrap_or_else(|| "---".into());
-                        println!(
+                        outln!(
                             "    #{} {}  {}  {:>5} ms  {}",
                             a.attempt,
                             a.started_at,
@@ -413,7 +560,7 @@ pub async fn webhooks(cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
                         );
                     }
                     if let Some(next) = d.next_attempt_at.filter(|_| d.status == "pending") {
-                        println!("    next attempt at {next}");
+                        outln!("    next attempt at {next}");
                     }
                 }
             }
@@ -423,7 +570,7 @@ pub async fn webhooks(cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
             if conn.json {
                 print_json(&d)?;
             } else {
-                println!(
+                outln!(
                     "{} is due again ({} attempts so far)",
                     d.id,
                     d.attempts.len()

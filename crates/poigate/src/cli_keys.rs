@@ -87,12 +87,12 @@ fn print_new_key(k: &ApiKeyView, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(k);
     }
-    eprintln!(
+    errln!(
         "Created {} key {}. It is shown once:",
         if k.livemode { "live" } else { "test" },
         k.id
     );
-    println!("{}", k.secret.clone().unwrap_or_default());
+    outln!("{}", k.secret.clone().unwrap_or_default());
     Ok(())
 }
 
@@ -104,7 +104,7 @@ pub async fn api_keys(cmd: ApiKeysCommand) -> anyhow::Result<ExitCode> {
                 print_json(&list)?;
             } else {
                 for k in &list.data {
-                    println!("{}", key_line(k));
+                    outln!("{}", key_line(k));
                 }
             }
         }
@@ -120,7 +120,7 @@ pub async fn api_keys(cmd: ApiKeysCommand) -> anyhow::Result<ExitCode> {
             if conn.json {
                 print_json(&key)?;
             } else {
-                println!("{}", key_line(&key));
+                outln!("{}", key_line(&key));
             }
         }
     }
@@ -142,7 +142,7 @@ pub async fn merchants(cmd: MerchantsCommand) -> anyhow::Result<ExitCode> {
                 print_json(&list)?;
             } else {
                 for m in &list.data {
-                    println!("{}", merchant_line(m));
+                    outln!("{}", merchant_line(m));
                 }
             }
         }
@@ -151,7 +151,7 @@ pub async fn merchants(cmd: MerchantsCommand) -> anyhow::Result<ExitCode> {
             if conn.json {
                 print_json(&m)?;
             } else {
-                println!("{}", merchant_line(&m));
+                outln!("{}", merchant_line(&m));
             }
         }
         MerchantsCommand::Disable { id, conn } => {
@@ -159,7 +159,7 @@ pub async fn merchants(cmd: MerchantsCommand) -> anyhow::Result<ExitCode> {
             if conn.json {
                 print_json(&m)?;
             } else {
-                println!("{}", merchant_line(&m));
+                outln!("{}", merchant_line(&m));
             }
         }
         MerchantsCommand::CreateKey {

@@ -1,11 +1,18 @@
 //! The `poigate` command: the server (`serve`), data-directory administration (`keys`,
-//! `terminals`), a client of the native API (`pay`, `status`, `events`, `cancel`), a fleet
+//! `terminals`), a client of the whole native API (`pay`, `interactions`, `transactions`,
+//! `terminals`, `helpers`, `webhooks`, `api-keys`), the developer tools (`listen`,
+//! `trigger`, `completions`, `man`; docs/developer-tools.md), a fleet
 //! of simulated terminals on the terminal link (`terminal-sim`), a health probe for
 //! containers (`healthcheck`). The benchmarks are a
 //! separate binary (`poigate-bench`, crates/bench), so the shipped one does not carry them.
 
+#[macro_use]
+mod cli_output;
+mod cli_api;
 mod cli_client;
 mod cli_keys;
+mod cli_listen;
+mod cli_trigger;
 mod config_args;
 mod healthcheck;
 mod shutdown;
@@ -24,7 +31,8 @@ use std::sync::Arc;
 #[command(
     name = "poigate",
     version,
-    about = "Cloud gateway between POS systems and card payment terminals"
+    about = "Cloud gateway between POS systems and card payment terminals",
+    after_help = cli_output::EXIT_CODES_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,7 +46,8 @@ enum Command {
     /// Manage API keys in a data directory.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Manage terminals in a data directory.
+    /// Terminals: add and list in a data directory; list, get, register, pairing-code and
+    /// revoke over the API.
     #[command(subcommand)]
     Terminals(TerminalsCommand),
     /// A merchant's API keys over the API (--url, --key): list, create, revoke.
@@ -50,8 +59,29 @@ enum Command {
     /// Platform admin keys, on the data directory.
     #[command(subcommand)]
     AdminKey(AdminKeyCommand),
-    /// Run a payment on a terminal and follow it live.
+    /// Run a payment on a terminal and follow it live (exit 0 approved, 3 not approved).
     Pay(cli_client::PayArgs),
+    /// Follow the merchant's events live; forward each to a local URL, signed like a webhook.
+    Listen(cli_listen::ListenArgs),
+    /// Run a named scenario on a simulated terminal, producing its real webhook sequence.
+    Trigger(cli_trigger::TriggerArgs),
+    /// Interactions over the API: list (and look up), get, events, cancel.
+    #[command(subcommand)]
+    Interactions(cli_api::InteractionsCommand),
+    /// Transactions over the API: get, capture, void, refund, refunds, events.
+    #[command(subcommand)]
+    Transactions(cli_api::TransactionsCommand),
+    /// Test helpers: drive a simulated terminal as a cardholder would (test keys).
+    #[command(subcommand)]
+    Helpers(cli_api::HelpersCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (poigate.1 and one per subcommand) into a directory.
+    Man {
+        /// Where to write them.
+        #[arg(long, default_value = ".")]
+        out: std::path::PathBuf,
+    },
     /// Show an interaction (optionally waiting for its final state).
     Status(cli_client::StatusArgs),
     /// List the events of an interaction.
@@ -193,15 +223,32 @@ enum TerminalsCommand {
         #[arg(long, conflicts_with = "device")]
         link: bool,
     },
-    /// List a merchant's terminals.
+    /// List terminals: over the API with an API key (--key or POIGATE_API_KEY), else from
+    /// the data directory.
     List {
         #[command(flatten)]
         data: DataDirArgs,
+        /// API key: list over the API (live status included) instead of the data directory.
+        #[arg(long, env = "POIGATE_API_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// Base URL of the gateway (with --key).
+        #[arg(long, env = "POIGATE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Print JSON (with --key).
+        #[arg(long)]
+        json: bool,
     },
+    #[command(flatten)]
+    Api(cli_api::TerminalsApiCommand),
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let as_json = cli_output::wants_json(&args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e, as_json),
+    };
     poigate_webhooks::install_tls_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -220,8 +267,38 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            let failure = cli_output::classify(&e);
+            cli_output::report(&failure, as_json);
+            std::process::ExitCode::from(failure.exit_code)
+        }
+    }
+}
+
+/// A command line clap refused (exit code 2), or `--help`/`--version` (0). With `--json`
+/// the refusal is JSON like every other error.
+fn usage_error(e: clap::Error, as_json: bool) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            cli_output::write_out(&e.render().to_string());
+            std::process::ExitCode::SUCCESS
+        }
+        _ if as_json => {
+            let failure = cli_output::Failure {
+                exit_code: cli_output::USAGE,
+                kind: "usage",
+                message: e.render().to_string().trim().to_string(),
+                status: None,
+                code: None,
+                problem: None,
+                url: None,
+            };
+            cli_output::report(&failure, true);
+            std::process::ExitCode::from(cli_output::USAGE)
+        }
+        _ => {
+            cli_output::write_err(&e.render().ansi().to_string());
+            std::process::ExitCode::from(cli_output::USAGE)
         }
     }
 }
@@ -246,6 +323,25 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Pay(args) => cli_client::pay(args).await,
+        Command::Interactions(cmd) => cli_api::interactions(cmd).await,
+        Command::Transactions(cmd) => cli_api::transactions(cmd).await,
+        Command::Helpers(cmd) => cli_api::helpers(cmd).await,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "poigate", &mut script);
+            cli_output::write_out(&String::from_utf8_lossy(&script));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Man { out } => {
+            std::fs::create_dir_all(&out)?;
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::generate_to(command, &out)?;
+            errln!("man pages written to {}", out.display());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Listen(args) => cli_listen::listen(args).await,
+        Command::Trigger(args) => cli_trigger::trigger(args).await,
         Command::Status(args) => cli_client::status(args).await,
         Command::Events(args) => cli_client::events(args).await,
         Command::Cancel(args) => cli_client::cancel(args).await,
@@ -592,7 +688,18 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
                 println!("{}", code.code);
             }
         }
-        TerminalsCommand::List { data } => {
+        TerminalsCommand::Api(cmd) => {
+            cli_api::terminals_api(cmd).await?;
+        }
+        TerminalsCommand::List {
+            key: Some(key),
+            url,
+            json,
+            ..
+        } => {
+            cli_api::list_terminals(&cli_client::Connection::new(url, key, json)).await?;
+        }
+        TerminalsCommand::List { data, .. } => {
             let engine = open_engine(&data.config.load()?).await?;
             let Some(merchant) = engine.admin().find_merchant_by_name(&data.merchant).await? else {
                 anyhow::bail!("no merchant named \"{}\"", data.merchant);
@@ -614,4 +721,14 @@ async fn terminals(cmd: TerminalsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every subcommand's arguments are consistent (unique names, valid defaults): what
+    /// clap otherwise checks only when that subcommand is built, e.g. for completions.
+    #[test]
+    fn the_command_line_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

@@ -30,6 +30,7 @@ use tempfile::TempDir;
 pub mod calls;
 mod faulty;
 pub mod golden;
+pub mod proxy;
 mod receiver;
 
 pub use faulty::{FaultyStore, StoreFaults};

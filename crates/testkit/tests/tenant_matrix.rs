@@ -120,8 +120,24 @@ async fn send(
     if let Some(b) = body {
         req = req.json(b);
     }
-    let r = req.send().await?;
+    let mut r = req.send().await?;
     let status = r.status().as_u16();
+    let live_stream = r
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if live_stream {
+        // The merchant-wide stream never ends by itself: what it sends at once (its `ready`
+        // message, and anything it would leak) is what is checked.
+        let mut text = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            while let Ok(Some(chunk)) = r.chunk().await {
+                text.extend_from_slice(&chunk);
+            }
+        })
+        .await;
+        return Ok((status, String::from_utf8_lossy(&text).into_owned()));
+    }
     Ok((status, r.text().await.unwrap_or_default()))
 }
 

@@ -295,7 +295,7 @@ struct StreamState {
 /// The last message of a stream ended by a drain: `event: reconnect` with a `retry:` hint
 /// and no `id`, so the client's `Last-Event-ID` stays the last event it received and it
 /// resumes without gaps on whichever node answers next.
-fn reconnect_event() -> SseEvent {
+pub(crate) fn reconnect_event() -> SseEvent {
     SseEvent::default()
         .event("reconnect")
         .retry(DRAIN_SSE_RETRY)

@@ -1,6 +1,7 @@
 //! Route table and operational endpoints.
 
 mod admin;
+mod events;
 mod interactions;
 mod keys;
 mod money;
@@ -20,6 +21,7 @@ use axum::routing::{get, post, put};
 use poigate_api::Health;
 
 pub(crate) use admin::*;
+pub(crate) use events::*;
 pub(crate) use interactions::*;
 pub(crate) use keys::*;
 pub(crate) use money::*;
@@ -38,6 +40,7 @@ pub fn router(dialects: &crate::dialect::DialectRegistry) -> Router<AppState> {
         .route("/v1/interactions/{id}/events", get(list_events))
         .route("/v1/interactions/{id}/events/stream", get(stream_events))
         .route("/v1/interactions/{id}/cancel", post(cancel_interaction))
+        .route("/v1/events/stream", get(stream_merchant_events))
         .route("/v1/transactions/{id}", get(get_transaction))
         .route("/v1/transactions/{id}/capture", post(capture))
         .route("/v1/transactions/{id}/void", post(void))
