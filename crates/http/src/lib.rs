@@ -26,6 +26,7 @@
 //! test helpers and to hand over upgraded link connections.
 
 pub mod connections;
+pub mod dashboard;
 pub mod dialect;
 pub mod dialects;
 pub mod error;
@@ -64,12 +65,15 @@ pub fn router(state: AppState) -> Router {
 
 /// The complete HTTP application, with the dialects of `dialects`.
 pub fn router_with(state: AppState, dialects: &DialectRegistry) -> Router {
+    let dashboard = Arc::new(dashboard::Dashboard::new(dialects));
     routes::router(dialects)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             routes::panic_to_problem,
         ))
         .layer(axum::middleware::from_fn(observe::observe))
+        // Outside `observe`, so the request log it feeds is reachable there.
+        .layer(axum::Extension(dashboard))
         .with_state(state)
 }
 
