@@ -201,11 +201,55 @@ async fn live_part(
     Ok((i, markup))
 }
 
+/// `value` minor units in the transaction's currency (`5.00 EUR`).
+fn minor(value: i64, t: &TransactionView) -> String {
+    poigate_domain::Money::new(value, t.amount.currency())
+        .map(|m| m.to_string())
+        .unwrap_or_else(|_| value.to_string())
+}
+
+/// The money of a transaction, which changes after the sale (refunds settle later).
+fn money_state(t: &TransactionView, refunds: &[OperationView]) -> Markup {
+    html! {
+        dl.kv id="transaction" {
+            dt { "Status" } dd { (badge(&name(&t.status))) }
+            dt { "Condition" } dd { (name(&t.condition)) }
+            dt { "Card" } dd.mono id="masked-pan" { (t.masked_pan.as_deref().unwrap_or("—")) }
+            dt { "Auth code" } dd.mono { (t.auth_code.as_deref().unwrap_or("—")) }
+            @if let Some(m) = &t.decline_message { dt { "Decline" } dd { (m) } }
+            dt { "Authorised" } dd { (minor(t.authorized_amount, t)) }
+            dt { "Captured" } dd { (minor(t.captured_amount, t)) }
+            dt { "Refunded" } dd id="refunded" { (minor(t.refunded_amount, t)) }
+            dt { "Refund pending" } dd { (minor(t.refund_pending_amount, t)) }
+            dt { "Refundable" } dd id="refundable" { (minor(t.refundable_amount, t)) }
+        }
+        @if !refunds.is_empty() {
+            h2 { "Refunds" }
+            ul id="refunds" { @for r in refunds { li { span.mono { (r.id) } " " (r.amount.to_string()) " " (badge(&name(&r.status))) } } }
+        }
+    }
+}
+
+async fn refunds_of(state: &AppState, signed: &Signed, t: &TransactionView) -> Vec<OperationView> {
+    call::<ListOf<OperationView>, _>(
+        crate::routes::list_refunds(
+            State(state.clone()),
+            Auth(signed.current.caller),
+            Path(t.id.to_string()),
+        )
+        .await,
+    )
+    .await
+    .map(|l| l.data)
+    .unwrap_or_default()
+}
+
 async fn detail(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<String>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let (i, live) = match live_part(&state, &signed, &id).await {
         Ok(x) => x,
@@ -218,8 +262,15 @@ async fn detail(
             );
         }
     };
+    let refunds = match &i.transaction {
+        Some(t) => refunds_of(&state, &signed, t).await,
+        None => Vec::new(),
+    };
     if is_fragment(&headers) {
-        return layout::fragment(live);
+        return match (&i.transaction, query.as_deref()) {
+            (Some(t), Some("part=money")) => layout::fragment(money_state(t, &refunds)),
+            _ => layout::fragment(live),
+        };
     }
     let base = format!("/dashboard/interactions/{}", i.id);
     // Each rendering of the page gets its own idempotency key: a form sent twice (a double
@@ -249,17 +300,7 @@ async fn detail(
             h2 { "Transaction " span.mono { (t.id) } }
             div.grid {
                 section.panel {
-                    dl.kv id="transaction" {
-                        dt { "Status" } dd { (badge(&name(&t.status))) }
-                        dt { "Condition" } dd { (name(&t.condition)) }
-                        dt { "Card" } dd.mono id="masked-pan" { (t.masked_pan.as_deref().unwrap_or("—")) }
-                        dt { "Auth code" } dd.mono { (t.auth_code.as_deref().unwrap_or("—")) }
-                        @if let Some(m) = &t.decline_message { dt { "Decline" } dd { (m) } }
-                        dt { "Authorised" } dd { (t.authorized_amount) }
-                        dt { "Captured" } dd { (t.captured_amount) }
-                        dt { "Refunded" } dd id="refunded" { (t.refunded_amount) }
-                        dt { "Refundable" } dd id="refundable" { (t.refundable_amount) }
-                    }
+                    div data-poll={ (base) "?part=money" } aria-live="polite" { (money_state(t, &refunds)) }
                     @if let Some(card) = &t.card { h2 { "Card" } (serde_json::to_value(card).map(|v| kv(&v)).unwrap_or_else(|_| html! {})) }
                     @if let Some(emv) = &t.emv { h2 { "EMV data" } (serde_json::to_value(emv).map(|v| kv(&v)).unwrap_or_else(|_| html! {})) }
                 }
@@ -281,10 +322,6 @@ async fn detail(
                         label for="refund-amount" { "Refund amount (minor units; empty = all that is left)" }
                         input id="refund-amount" name="amount" inputmode="numeric";
                         " " button type="submit" id="refund" { "Refund" }
-                    }
-                    @if !refunds.is_empty() {
-                        h2 { "Refunds" }
-                        ul id="refunds" { @for r in &refunds { li { span.mono { (r.id) } " " (r.amount.to_string()) " " (badge(&name(&r.status))) } } }
                     }
                 }
             }

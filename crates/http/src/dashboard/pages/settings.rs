@@ -52,7 +52,7 @@ fn deliveries_table(list: &[DeliveryView], signed: &Signed) -> Markup {
                         td {
                             form.inline method="post" action={ "/dashboard/deliveries/" (d.id) "/redeliver" } {
                                 (csrf(signed))
-                                button.secondary type="submit" class="redeliver" aria-label={ "Redeliver " (d.id) } { "Redeliver" }
+                                button.secondary.redeliver type="submit" aria-label={ "Redeliver " (d.id) } { "Redeliver" }
                             }
                         }
                     }

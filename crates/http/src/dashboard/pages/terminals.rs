@@ -222,6 +222,14 @@ async fn screen(state: &AppState, signed: &Signed, t: &TerminalView) -> Markup {
         },
         None => "Welcome".into(),
     };
+    // The simulator's prompt repeats the amount ("12.50 EUR - Present card"), shown above.
+    let message = match &latest {
+        Some(i) => message
+            .strip_prefix(&format!("{} - ", i.amount))
+            .map(str::to_string)
+            .unwrap_or(message),
+        None => message,
+    };
     let status = name(&t.status);
     let pin = message.to_ascii_lowercase().contains("pin");
     html! {
