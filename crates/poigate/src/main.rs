@@ -416,7 +416,7 @@ fn print_demo_banner(url: &str, metrics: Option<&str>, demo: &demo::Demo) {
         .unwrap_or("V400m-324688179");
     let metrics = metrics.unwrap_or("off");
     let banner = format!(
-        "\npoigate demo is running\n\n  URL        {url}\n  API key    {key}\n  terminals  {terminals}\n  metrics    {metrics}\n\n\
+        "\npoigate demo is running\n\n  URL        {url}\n  API key    {key}\n  terminals  {terminals}\n  dashboard  {url}/dashboard (sign in with the API key)\n  metrics    {metrics}\n\n\
          Try a sale:\n\n  export POIGATE_URL={url} POIGATE_API_KEY={key}\n  \
          curl -s $POIGATE_URL/v1/interactions -H \"Authorization: Bearer $POIGATE_API_KEY\" \\\n    \
          -H 'Content-Type: application/json' \\\n    \

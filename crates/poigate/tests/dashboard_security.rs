@@ -233,8 +233,18 @@ async fn cookie_flags_sign_out_and_revoked_keys() -> Result<()> {
         !cookie.contains("Secure"),
         "plain HTTP: no Secure flag ({cookie})"
     );
-    let page = v.page("/dashboard/terminals").await?;
-    ensure!(page.contains("TEST MODE"), "mode banner");
+    let r = v.get("/dashboard/terminals").await?;
+    let csp = r
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    ensure!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "CSP: {csp}"
+    );
+    ensure!(r.text().await?.contains("TEST MODE"), "mode banner");
     // Under TLS (a proxy says so) the cookie is Secure.
     let mut tls = Visitor::new(&server);
     let cookie = tls.sign_in(server.key(), true).await?;
