@@ -42,6 +42,10 @@ async fn shot_at(
     scroll_to: Option<&str>,
     key_elements: &[&str],
 ) -> Result<()> {
+    // No focus ring from an earlier keyboard step on the picture.
+    browser
+        .eval("document.activeElement && document.activeElement.blur()")
+        .await?;
     match scroll_to {
         Some(s) => {
             browser

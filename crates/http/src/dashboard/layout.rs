@@ -80,6 +80,25 @@ pub fn page(signed: &Signed, section: &str, title: &str, body: Markup) -> Respon
     html_response(markup)
 }
 
+/// A page saying why an object could not be shown, with the API's status code (`404` for
+/// an object of another merchant or mode, like the API).
+pub fn error_page(
+    signed: &Signed,
+    section: &str,
+    title: &str,
+    problem: &poigate_api::Problem,
+) -> Response {
+    let mut response = page(
+        signed,
+        section,
+        title,
+        html! { p role="alert" id="problem" { (super::problem_text(problem)) } },
+    );
+    *response.status_mut() = axum::http::StatusCode::from_u16(problem.status)
+        .unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    response
+}
+
 fn flash_box(f: &Flash) -> Markup {
     let class = match f.kind {
         FlashKind::Ok => "flash flash-ok",

@@ -254,12 +254,7 @@ async fn detail(
     let (i, live) = match live_part(&state, &signed, &id).await {
         Ok(x) => x,
         Err(p) => {
-            return page(
-                &signed,
-                "/dashboard/interactions",
-                "Interaction",
-                html! { p role="alert" { (problem_text(&p)) } },
-            );
+            return layout::error_page(&signed, "/dashboard/interactions", "Interaction", &p);
         }
     };
     let refunds = match &i.transaction {

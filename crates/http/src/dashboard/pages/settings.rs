@@ -121,7 +121,7 @@ async fn webhooks(State(state): State<AppState>, signed: Signed, headers: Header
             p.muted { "The signing secret is shown once, after adding. Test events: start a sale on a virtual terminal — every interaction event is delivered." }
         }
         h2 { "Deliveries" }
-        div data-poll="/dashboard/webhooks" aria-live="polite" { (deliveries) }
+        div.scroll data-poll="/dashboard/webhooks" aria-live="polite" { (deliveries) }
     };
     page(&signed, "/dashboard/webhooks", "Webhooks", body)
 }

@@ -5,7 +5,7 @@ use super::is_fragment;
 use crate::AppState;
 use crate::dashboard::layout::{self, badge, csrf, name, page};
 use crate::dashboard::session::FlashKind;
-use crate::dashboard::{Form, Signed, call, problem_text};
+use crate::dashboard::{Form, Signed, call};
 use crate::extract::{ApiJson, ApiQuery, Auth};
 use axum::Router;
 use axum::body::Bytes;
@@ -62,12 +62,7 @@ async fn list(State(state): State<AppState>, signed: Signed, headers: HeaderMap)
     let list = match terminals(&state, &signed).await {
         Ok(l) => l,
         Err(p) => {
-            return layout::page(
-                &signed,
-                "/dashboard/terminals",
-                "Terminals",
-                html! { p role="alert" { (problem_text(&p)) } },
-            );
+            return layout::error_page(&signed, "/dashboard/terminals", "Terminals", &p);
         }
     };
     if is_fragment(&headers) {
@@ -270,12 +265,7 @@ async fn virtual_terminal(
     {
         Ok(t) => t,
         Err(p) => {
-            return page(
-                &signed,
-                "/dashboard/terminals",
-                "Terminal",
-                html! { p role="alert" { (problem_text(&p)) } },
-            );
+            return layout::error_page(&signed, "/dashboard/terminals", "Terminal", &p);
         }
     };
     let live = screen(&state, &signed, &t).await;
