@@ -300,3 +300,151 @@ async fn filters_request_log_and_bad_input() -> Result<()> {
     );
     server.stop().await
 }
+
+/// The newest interaction on `terminal`, waited for until final (a long-poll).
+async fn last_final(server: &TestServer, terminal: &str) -> Result<poigate_api::InteractionView> {
+    let list: poigate_api::ListOf<poigate_api::InteractionView> = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/interactions?terminal={terminal}&limit=1",
+            server.url()
+        ))
+        .bearer_auth(server.key())
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = list.data.first().context("an interaction")?.id.to_string();
+    let i = server.client().get_interaction(&id, Some(30), None).await?;
+    ensure!(i.is_final, "{id} not final after 30 s");
+    Ok(i)
+}
+
+#[tokio::test]
+async fn the_virtual_terminal_controls() -> Result<()> {
+    let server = TestServer::start().await?;
+    let mut v = Visitor::new(&server);
+    v.sign_in(server.key(), false).await?;
+    let token = v.csrf().await?;
+    let t = TERMINALS[2];
+    let base = format!("/dashboard/terminals/{t}");
+    let act = |action: &'static str| {
+        let v = &v;
+        let token = token.clone();
+        let path = format!("{base}/helper/{action}");
+        async move { after(v, v.post(&path, &[("_csrf", token.as_str())]).await?).await }
+    };
+    let start = |kind: &'static str, amount: &'static str| {
+        let v = &v;
+        let token = token.clone();
+        let path = format!("{base}/pos");
+        async move {
+            let form = [
+                ("_csrf", token.as_str()),
+                ("type", kind),
+                ("amount", amount),
+                ("currency", "EUR"),
+            ];
+            after(v, v.post(&path, &form).await?).await
+        }
+    };
+    let screen = || async {
+        let r = v
+            .http
+            .get(format!("{}{base}", v.base))
+            .header(
+                reqwest::header::COOKIE,
+                v.cookie.clone().unwrap_or_default(),
+            )
+            .header("x-poigate-fragment", "1")
+            .send()
+            .await?;
+        ensure!(r.status() == 200);
+        Ok::<_, anyhow::Error>(r.text().await?)
+    };
+    let client = server.client();
+
+    // Disconnect and reconnect.
+    ensure!(act("disconnect").await?.contains("disconnect: done"));
+    ensure!(
+        format!("{:?}", client.terminal(t).await?.status)
+            .to_lowercase()
+            .contains("offline")
+    );
+    ensure!(screen().await?.contains("Offline"));
+    ensure!(act("connect").await?.contains("connect: done"));
+    ensure!(
+        format!("{:?}", client.terminal(t).await?.status)
+            .to_lowercase()
+            .contains("online")
+    );
+
+    // Hold, start, press cancel: cancelled by the terminal.
+    ensure!(
+        act("hold")
+            .await?
+            .contains("armed for the next interaction")
+    );
+    ensure!(
+        start("sale", "700")
+            .await?
+            .contains("Started sale 7.00 EUR")
+    );
+    ensure!(act("cancel").await?.contains("flash flash-ok"));
+    let i = last_final(&server, t).await?;
+    ensure!(
+        format!("{:?}", i.cancel_reason).contains("Terminal"),
+        "{:?}",
+        i.cancel_reason
+    );
+    ensure!(screen().await?.contains("CANCELLED"));
+
+    // Hold, start, walk away: the terminal times out.
+    act("hold").await?;
+    start("sale", "800").await?;
+    act("timeout").await?;
+    let i = last_final(&server, t).await?;
+    ensure!(
+        format!("{:?}", i.cancel_reason).contains("Timeout"),
+        "{:?}",
+        i.cancel_reason
+    );
+
+    // An auth, captured from its page; another, voided.
+    for (op, condition) in [("capture", "Pendingsettlement"), ("void", "Canceled")] {
+        start("auth", "3000").await?;
+        let i = last_final(&server, t).await?;
+        let txn = i
+            .transaction
+            .context("an approved auth has a transaction")?;
+        let detail = v.page(&format!("/dashboard/interactions/{}", i.id)).await?;
+        let idem = detail
+            .split("value=\"")
+            .find(|s| s.contains(&format!("-{op}\"")))
+            .map(|s| s.split('"').next().unwrap_or("").to_string())
+            .context("idempotency key on the form")?;
+        let form = [
+            ("_csrf", token.as_str()),
+            ("idempotency_key", idem.as_str()),
+            ("back", "/dashboard/interactions"),
+        ];
+        let path = format!("/dashboard/transactions/{}/{op}", txn.id);
+        let page = after(&v, v.post(&path, &form).await?).await?;
+        ensure!(
+            page.contains("flash flash-ok"),
+            "{op}: {}",
+            between(&page, "id=\"flash\">", "<").unwrap_or("")
+        );
+        // Sent twice (a double click): the money moves once.
+        after(&v, v.post(&path, &form).await?).await?;
+        let after_op = client.transaction(&txn.id.to_string()).await?;
+        ensure!(
+            format!("{:?}", after_op.condition) == condition,
+            "{op}: {:?}",
+            after_op.condition
+        );
+        if op == "capture" {
+            assert_eq!(after_op.captured_amount, 3000);
+        }
+    }
+    server.stop().await
+}
