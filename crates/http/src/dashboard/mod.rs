@@ -94,7 +94,7 @@ impl FromRequestParts<AppState> for Signed {
         let Some(id) = session::cookie(&parts.headers, session::SESSION_COOKIE) else {
             return Err(to_sign_in());
         };
-        let Some(current) = dashboard.sessions.touch(id) else {
+        let Some(current) = dashboard.sessions.touch(id, !fragment) else {
             return Err(to_sign_in());
         };
         // The key may have been revoked since sign-in (here or from the API).

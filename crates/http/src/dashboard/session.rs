@@ -69,6 +69,9 @@ pub struct Current {
 #[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
+    /// Added to the clock: tests move time forward without waiting (adding never
+    /// underflows, unlike moving `Instant`s back on a freshly booted machine).
+    skew: Mutex<Duration>,
 }
 
 impl Sessions {
@@ -76,7 +79,7 @@ impl Sessions {
     pub fn open(&self, caller: Caller) -> Result<String, getrandom::Error> {
         let id = random_token()?;
         let csrf = random_token()?;
-        let now = Instant::now();
+        let now = self.now();
         let mut map = self.lock();
         map.retain(|_, s| alive(s, now));
         if map.len() >= MAX_SESSIONS
@@ -100,16 +103,19 @@ impl Sessions {
         Ok(id)
     }
 
-    /// The live session named by `id`, refreshed (idle timeout restarts).
-    pub fn touch(&self, id: &str) -> Option<Current> {
-        let now = Instant::now();
+    /// The live session named by `id`. A request of the person (`refresh`) restarts the idle
+    /// timeout; the script's polling does not, so an open tab nobody uses still expires.
+    pub fn touch(&self, id: &str, refresh: bool) -> Option<Current> {
+        let now = self.now();
         let mut map = self.lock();
         let session = map.get_mut(id)?;
         if !alive(session, now) {
             map.remove(id);
             return None;
         }
-        session.last_used = now;
+        if refresh {
+            session.last_used = now;
+        }
         Some(Current {
             id: id.to_string(),
             caller: session.caller,
@@ -131,13 +137,16 @@ impl Sessions {
         self.lock().get_mut(id).and_then(|s| s.flash.take())
     }
 
-    /// Ends a session early (tests of expiry, without waiting half an hour).
+    /// Moves this store's clock forward (tests of expiry, without waiting half an hour).
     #[doc(hidden)]
-    pub fn age_all(&self, by: Duration) {
-        for s in self.lock().values_mut() {
-            s.created = s.created.checked_sub(by).unwrap_or(s.created);
-            s.last_used = s.last_used.checked_sub(by).unwrap_or(s.last_used);
-        }
+    pub fn advance(&self, by: Duration) {
+        let mut skew = self.skew.lock().unwrap_or_else(|e| e.into_inner());
+        *skew += by;
+    }
+
+    fn now(&self) -> Instant {
+        let skew = *self.skew.lock().unwrap_or_else(|e| e.into_inner());
+        Instant::now() + skew
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
@@ -212,13 +221,49 @@ mod tests {
     fn sessions_expire_when_idle_and_close() {
         let sessions = Sessions::default();
         let id = sessions.open(caller()).unwrap();
-        assert!(sessions.touch(&id).is_some());
-        sessions.age_all(IDLE_TIMEOUT);
-        assert!(sessions.touch(&id).is_none(), "idle session must be gone");
+        assert!(sessions.touch(&id, true).is_some());
+        sessions.advance(IDLE_TIMEOUT);
+        assert!(
+            sessions.touch(&id, true).is_none(),
+            "idle session must be gone"
+        );
         let id = sessions.open(caller()).unwrap();
         sessions.close(&id);
-        assert!(sessions.touch(&id).is_none());
-        assert!(sessions.touch("nonsense").is_none());
+        assert!(sessions.touch(&id, true).is_none());
+        assert!(sessions.touch("nonsense", true).is_none());
+    }
+
+    #[test]
+    fn polling_does_not_keep_a_session_alive() {
+        let sessions = Sessions::default();
+        let id = sessions.open(caller()).unwrap();
+        sessions.advance(IDLE_TIMEOUT / 2);
+        assert!(sessions.touch(&id, false).is_some());
+        sessions.advance(IDLE_TIMEOUT / 2);
+        assert!(
+            sessions.touch(&id, false).is_none(),
+            "polling refreshed the idle timer"
+        );
+        // A person's request does refresh it.
+        let id = sessions.open(caller()).unwrap();
+        sessions.advance(IDLE_TIMEOUT / 2);
+        assert!(sessions.touch(&id, true).is_some());
+        sessions.advance(IDLE_TIMEOUT / 2);
+        assert!(sessions.touch(&id, true).is_some());
+    }
+
+    #[test]
+    fn sessions_end_after_the_absolute_timeout_even_when_used() {
+        let sessions = Sessions::default();
+        let id = sessions.open(caller()).unwrap();
+        let step = IDLE_TIMEOUT / 2;
+        let mut aged = std::time::Duration::ZERO;
+        while aged < ABSOLUTE_TIMEOUT {
+            assert!(sessions.touch(&id, true).is_some());
+            sessions.advance(step);
+            aged += step;
+        }
+        assert!(sessions.touch(&id, true).is_none());
     }
 
     #[test]
