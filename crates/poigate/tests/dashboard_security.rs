@@ -81,6 +81,17 @@ async fn no_access_without_a_session() -> Result<()> {
         .await?;
     assert_eq!(wrong.status(), 401);
     ensure!(set_cookie(&wrong, "poigate_session").is_none());
+    // Only API keys sign in (an access token would outlive itself in a session).
+    let token_like = v
+        .http
+        .post(format!("{}/dashboard/sign-in", v.base))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(COOKIE, cookie_pair(&signin))
+        .body(format!("_csrf={token}&api_key=eyJhbGciOi.not.akey"))
+        .send()
+        .await?;
+    assert_eq!(token_like.status(), 401);
+    ensure!(set_cookie(&token_like, "poigate_session").is_none());
     let no_token = v
         .http
         .post(format!("{}/dashboard/sign-in", v.base))
@@ -165,6 +176,13 @@ async fn cookie_flags_sign_out_and_revoked_keys() -> Result<()> {
     w.page("/dashboard/terminals").await?;
     admin.revoke_api_key(m, extra.record.id).await?;
     ensure!(redirects_to_sign_in(&w.get("/dashboard/terminals").await?));
+
+    // A merchant disabled by a platform admin: its sessions end too.
+    let mut x = Visitor::new(&server);
+    x.sign_in(server.key(), false).await?;
+    x.page("/dashboard/terminals").await?;
+    admin.disable_merchant(m).await?;
+    ensure!(redirects_to_sign_in(&x.get("/dashboard/terminals").await?));
     server.stop().await
 }
 

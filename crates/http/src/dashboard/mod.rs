@@ -103,13 +103,22 @@ impl FromRequestParts<AppState> for Signed {
             .admin()
             .get_api_key(current.caller.merchant_id, current.caller.key_id)
             .await;
-        match key {
-            Ok(k) if k.revoked_at.is_none() => {}
-            Ok(_) | Err(poigate_engine::EngineError::NotFound(_)) => {
-                dashboard.sessions.close(&current.id);
-                return Err(to_sign_in());
-            }
-            Err(e) => return Err(ApiError::from(e).into_response()),
+        let merchant = state
+            .engine
+            .admin()
+            .get_merchant(current.caller.merchant_id)
+            .await;
+        // A revoked key, or a merchant a platform admin disabled, ends the session: the
+        // same refusals the API makes to the key itself.
+        let still_valid = match (key, merchant) {
+            (Ok(k), Ok(m)) => k.revoked_at.is_none() && m.disabled_at.is_none(),
+            (Err(poigate_engine::EngineError::NotFound(_)), _)
+            | (_, Err(poigate_engine::EngineError::NotFound(_))) => false,
+            (Err(e), _) | (_, Err(e)) => return Err(ApiError::from(e).into_response()),
+        };
+        if !still_valid {
+            dashboard.sessions.close(&current.id);
+            return Err(to_sign_in());
         }
         crate::observe::note_caller(&current.caller);
         Ok(Signed { current, dashboard })

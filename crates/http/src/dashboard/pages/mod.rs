@@ -123,6 +123,16 @@ async fn sign_in(
     }
     let secret = fields.get("api_key").map(|s| s.trim()).unwrap_or("");
     let token = fields.get("_csrf").cloned().unwrap_or_default();
+    // API keys only: an access token expires on its own schedule, which a session would
+    // outlive.
+    if !(secret.starts_with("pg_test_") || secret.starts_with("pg_live_")) {
+        let text = "Sign in with an API key (pg_test_… or pg_live_…).";
+        return (
+            StatusCode::UNAUTHORIZED,
+            layout::html_response(sign_in_form(&token, Some(text))),
+        )
+            .into_response();
+    }
     let caller = match crate::dialect::check(&state, &headers, Some(secret)).await {
         Ok(c) => c,
         Err(refusal) => {
