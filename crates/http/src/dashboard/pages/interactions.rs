@@ -139,6 +139,18 @@ fn receipt(title: &str, r: Option<&poigate_domain::Receipt>) -> Markup {
     }
 }
 
+/// An outcome in a few words: `approved (ZKPP0R)`, `declined: insufficient_funds`.
+fn outcome_line(o: &poigate_domain::Outcome) -> String {
+    let v = serde_json::to_value(o).unwrap_or_default();
+    let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let result = field("result").unwrap_or_else(|| "outcome".into());
+    match (field("auth_code"), field("reason")) {
+        (Some(code), _) => format!("{result} ({code})"),
+        (None, Some(reason)) => format!("{result}: {reason}"),
+        (None, None) => result,
+    }
+}
+
 /// The parts of the detail page that change while the interaction runs.
 async fn live_part(
     state: &AppState,
@@ -192,7 +204,7 @@ async fn live_part(
                 li data-type=(e.kind) {
                     span.mono { (e.seq) } " " strong { (e.kind) }
                     @if let Some(m) = &e.message { " — " (m) }
-                    @if let Some(o) = &e.outcome { " — " (name(&o)) }
+                    @if let Some(o) = &e.outcome { " — " (outcome_line(o)) }
                     " " span.muted { (e.created_at.to_string()) }
                 }
             }
