@@ -21,6 +21,9 @@
 //! WebSocket upgrade (device-key authentication, protocol negotiation, buffer limits), after
 //! which the socket belongs to `poigate-link`.
 //!
+//! The [`dashboard`] at `/dashboard` is here too: server-rendered pages for people that call
+//! the native API's own handlers with a signed-in session's caller (see `docs/dashboard.md`).
+//!
 //! **Must not know about:** storage, the state machine's rules, the link protocol's frames.
 //! Handlers call the [`Engine`]; the only other thing they touch is [`Terminals`], for the
 //! test helpers and to hand over upgraded link connections.
