@@ -446,5 +446,39 @@ async fn the_virtual_terminal_controls() -> Result<()> {
             assert_eq!(after_op.captured_amount, 3000);
         }
     }
+    // The POS form sent twice (a double click) starts one sale.
+    let count = || async {
+        let list: serde_json::Value = reqwest::Client::new()
+            .get(format!(
+                "{}/v1/interactions?terminal={t}&limit=100",
+                server.url()
+            ))
+            .bearer_auth(server.key())
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok::<_, anyhow::Error>(list["data"].as_array().map(Vec::len).unwrap_or(0))
+    };
+    let before = count().await?;
+    let page = v.page(&base).await?;
+    let key = between(&page, "name=\"idempotency_key\" value=\"", "\"")
+        .context("idempotency key on the POS form")?
+        .to_string();
+    let form = [
+        ("_csrf", token.as_str()),
+        ("idempotency_key", key.as_str()),
+        ("type", "sale"),
+        ("amount", "900"),
+        ("currency", "EUR"),
+    ];
+    for _ in 0..2 {
+        let page = after(&v, v.post(&format!("{base}/pos"), &form).await?).await?;
+        ensure!(
+            page.contains("Started sale 9.00 EUR"),
+            "a resent POS form is refused"
+        );
+    }
+    assert_eq!(count().await?, before + 1);
     server.stop().await
 }

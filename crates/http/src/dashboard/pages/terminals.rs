@@ -273,6 +273,7 @@ async fn virtual_terminal(
         return layout::fragment(live);
     }
     let simulated = t.kind == TerminalKind::Simulated && caller.mode == ApiKeyMode::Test;
+    let idempotency_key = crate::dashboard::session::random_token().unwrap_or_default();
     let base = format!("/dashboard/terminals/{}", t.id);
     let body = html! {
         p.muted { (t.model) " · serial " span.mono { (t.serial_number) } " · " (name(&t.kind)) " · " (name(&t.connection)) " · id " span.mono { (t.id) } }
@@ -324,6 +325,8 @@ async fn virtual_terminal(
                     h2 id="pos-h" { "POS" }
                     form method="post" action={ (base) "/pos" } {
                         (csrf(&signed))
+                        // A double click, or the form sent again, starts one sale.
+                        input type="hidden" name="idempotency_key" value=(idempotency_key);
                         label for="pos-type" { "Type" }
                         select id="pos-type" name="type" {
                             @for v in ["sale", "auth", "refund", "validate"] { option value=(v) { (v) } }
@@ -445,11 +448,18 @@ async fn pos(
             return Redirect::to(&back).into_response();
         }
     };
+    let mut api_headers = HeaderMap::new();
+    if let Some(v) = form
+        .get("idempotency_key")
+        .and_then(|k| axum::http::HeaderValue::from_str(k).ok())
+    {
+        api_headers.insert("idempotency-key", v);
+    }
     let result: Result<InteractionView, Problem> = call(
         crate::routes::create_interaction(
             State(state),
             Auth(signed.current.caller),
-            HeaderMap::new(),
+            api_headers,
             ApiJson(request),
         )
         .await,
