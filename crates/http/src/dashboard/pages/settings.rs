@@ -33,7 +33,7 @@ fn deliveries_table(list: &[DeliveryView], signed: &Signed) -> Markup {
             thead { tr { th scope="col" { "Delivery" } th scope="col" { "Event" } th scope="col" { "Subject" } th scope="col" { "Target" } th scope="col" { "Status" } th scope="col" { "Attempts" } th scope="col" { "Actions" } } }
             tbody {
                 @for d in list {
-                    tr data-delivery=(d.id) {
+                    tr data-delivery=(d.id) data-status=(d.status) {
                         td.mono { (d.id) }
                         td { (d.event_type) }
                         td.mono { (d.subject) }
