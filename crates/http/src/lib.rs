@@ -21,11 +21,15 @@
 //! WebSocket upgrade (device-key authentication, protocol negotiation, buffer limits), after
 //! which the socket belongs to `poigate-link`.
 //!
+//! The [`dashboard`] at `/dashboard` is here too: server-rendered pages for people that call
+//! the native API's own handlers with a signed-in session's caller (see `docs/dashboard.md`).
+//!
 //! **Must not know about:** storage, the state machine's rules, the link protocol's frames.
 //! Handlers call the [`Engine`]; the only other thing they touch is [`Terminals`], for the
 //! test helpers and to hand over upgraded link connections.
 
 pub mod connections;
+pub mod dashboard;
 pub mod dialect;
 pub mod dialects;
 pub mod error;
@@ -64,12 +68,15 @@ pub fn router(state: AppState) -> Router {
 
 /// The complete HTTP application, with the dialects of `dialects`.
 pub fn router_with(state: AppState, dialects: &DialectRegistry) -> Router {
+    let dashboard = Arc::new(dashboard::Dashboard::new(dialects));
     routes::router(dialects)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             routes::panic_to_problem,
         ))
         .layer(axum::middleware::from_fn(observe::observe))
+        // Outside `observe`, so the request log it feeds is reachable there.
+        .layer(axum::Extension(dashboard))
         .with_state(state)
 }
 

@@ -36,6 +36,8 @@ tokio::task_local! {
 pub struct RequestContext {
     pub request_id: Arc<str>,
     merchant: Arc<OnceLock<MerchantId>>,
+    /// Whether the caller's key is live (the dashboard's request log shows each mode its own).
+    livemode: Arc<OnceLock<bool>>,
     span: tracing::Span,
 }
 
@@ -53,6 +55,14 @@ impl RequestContext {
 /// Notes the authenticated merchant of the current request, if it runs under [`observe`].
 pub fn note_merchant(merchant: MerchantId) {
     let _ = CURRENT.try_with(|ctx| ctx.set_merchant(merchant));
+}
+
+/// Notes the authenticated caller (merchant and mode) of the current request.
+pub fn note_caller(caller: &poigate_engine::Caller) {
+    let _ = CURRENT.try_with(|ctx| {
+        ctx.set_merchant(caller.merchant_id);
+        let _ = ctx.livemode.set(caller.livemode());
+    });
 }
 
 /// The id of the current request, if it runs under [`observe`].
@@ -85,6 +95,10 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .map(str::to_owned)
         .unwrap_or_else(generate_request_id);
     let method = request.method().clone();
+    let dashboard = request
+        .extensions()
+        .get::<Arc<crate::dashboard::Dashboard>>()
+        .cloned();
     // The template (`/v1/interactions/{id}`), never the path: ids would make every request
     // its own metric series, and paths may carry references a merchant chose.
     let route = request
@@ -102,6 +116,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let ctx = RequestContext {
         request_id: Arc::from(request_id.as_str()),
         merchant: Arc::new(OnceLock::new()),
+        livemode: Arc::new(OnceLock::new()),
         span: span.clone(),
     };
     let response = CURRENT
@@ -121,6 +136,27 @@ pub async fn observe(request: Request, next: Next) -> Response {
     metrics::histogram!("poigate_http_request_duration_seconds", &labels)
         .record(elapsed.as_secs_f64());
 
+    // The dashboard's request log (its own pages are not logged there).
+    if let (Some(merchant), Some(dashboard)) = (ctx.merchant.get(), &dashboard)
+        && !route.starts_with("/dashboard")
+    {
+        dashboard.requests.record(
+            *merchant,
+            crate::dashboard::request_log::LoggedRequest {
+                at: poigate_domain::Timestamp::from_millis(now_millis()),
+                livemode: ctx.livemode.get().copied().unwrap_or(false),
+                method: method.to_string(),
+                dialect: crate::dashboard::request_log::dialect_of(
+                    &route,
+                    &dashboard.dialect_prefixes,
+                ),
+                route: route.clone(),
+                status,
+                latency_ms: elapsed.as_secs_f64() * 1000.0,
+                request_id: request_id.clone(),
+            },
+        );
+    }
     let merchant = ctx.merchant.get().map(|m| m.to_string());
     span.in_scope(|| {
         tracing::info!(
@@ -138,6 +174,13 @@ pub async fn observe(request: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     response
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Adds `request_id` to an `application/problem+json` body; other answers pass untouched.

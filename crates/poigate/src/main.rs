@@ -562,7 +562,7 @@ fn print_demo_banner(
         .map(|p| format!("\n  TLS cert   {}", p.display()))
         .unwrap_or_default();
     let banner = format!(
-        "\npoigate demo is running\n\n  URL        {url}\n  API key    {key}\n  terminals  {terminals}\n  metrics    {metrics}{tls}\n\n\
+        "\npoigate demo is running\n\n  URL        {url}\n  API key    {key}\n  terminals  {terminals}\n  dashboard  {url}/dashboard (sign in with the API key)\n  metrics    {metrics}{tls}\n\n\
          Try a sale:\n\n  export POIGATE_URL={url} POIGATE_API_KEY={key}\n  \
          curl -s $POIGATE_URL/v1/interactions -H \"Authorization: Bearer $POIGATE_API_KEY\" \\\n    \
          -H 'Content-Type: application/json' \\\n    \

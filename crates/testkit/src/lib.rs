@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+pub mod browser;
 pub mod calls;
 mod faulty;
 pub mod golden;

@@ -82,7 +82,7 @@ pub(crate) async fn check(
     match state.engine.admin().authenticate(secret).await {
         Ok(Some(caller)) => {
             // The access line and every log line of this request name the merchant.
-            crate::observe::note_merchant(caller.merchant_id);
+            crate::observe::note_caller(&caller);
             limits
                 .request(&caller.key_id.to_string())
                 .map_err(|l| refused(l.into()))?;

@@ -128,6 +128,7 @@ pub fn router(dialects: &crate::dialect::DialectRegistry) -> Router<AppState> {
         )
         .route("/oauth/token", post(crate::oauth::issue_token))
         .merge(dialects.router())
+        .merge(crate::dashboard::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))
