@@ -52,6 +52,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 pub use tokio_rustls::TlsAcceptor;
+
+/// Marks a request that arrived over this server's own TLS (e.g. for cookies' `Secure`).
+#[derive(Clone, Copy, Debug)]
+pub struct OverTls;
 use tower::ServiceExt;
 
 /// How long a connection of the overflow lane has for its one request head: a health probe
@@ -214,7 +218,7 @@ impl Connection {
         let done = self.done.clone();
         let served = async move {
             match self.tls.clone() {
-                None => self.serve_io(io, started, last_io).await,
+                None => self.serve_io(io, started, last_io, false).await,
                 Some(acceptor) => {
                     let limit = match self.lane {
                         Lane::Regular => self.limits.header_read_timeout,
@@ -223,7 +227,7 @@ impl Connection {
                         }
                     };
                     match tokio::time::timeout(limit, acceptor.accept(io)).await {
-                        Ok(Ok(tls)) => self.serve_io(tls, started, last_io).await,
+                        Ok(Ok(tls)) => self.serve_io(tls, started, last_io, true).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
@@ -235,7 +239,8 @@ impl Connection {
     }
 
     /// Serves HTTP/1.1 on `io` (the socket, or TLS over it) until the connection ends.
-    async fn serve_io<I>(self, io: I, started: Instant, last_io: Arc<AtomicU64>)
+    /// Requests of a TLS connection carry the [`OverTls`] extension.
+    async fn serve_io<I>(self, io: I, started: Instant, last_io: Arc<AtomicU64>, over_tls: bool)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -256,8 +261,14 @@ impl Connection {
         let app = self.app;
         let service = match self.lane {
             Lane::Regular => TowerToHyperService::new(
-                app.map_request(|r: Request<Incoming>| r.map(Body::new))
-                    .boxed_clone(),
+                app.map_request(move |r: Request<Incoming>| {
+                    let mut r = r.map(Body::new);
+                    if over_tls {
+                        r.extensions_mut().insert(OverTls);
+                    }
+                    r
+                })
+                .boxed_clone(),
             ),
             Lane::Overflow => TowerToHyperService::new(
                 tower::service_fn(move |r: Request<Incoming>| {

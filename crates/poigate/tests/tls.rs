@@ -136,6 +136,39 @@ async fn a_client_trusting_the_self_signed_certificate_completes_a_sale_over_htt
     Ok(())
 }
 
+/// The dashboard's cookies carry `Secure` when the gateway itself serves TLS (no proxy
+/// header needed), and not over plain HTTP.
+#[tokio::test]
+async fn dashboard_cookies_are_secure_over_the_gateways_own_tls() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (_gateway, url, cert) = start(dir.path(), &["--tls-self-signed"]);
+    let http = trusting(&std::fs::read(cert.unwrap_or_default())?)?;
+    let page = http.get(format!("{url}/dashboard/sign-in")).send().await?;
+    assert_eq!(page.status(), 200);
+    let cookies: Vec<String> = page
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    assert!(!cookies.is_empty(), "the sign-in page sets its form cookie");
+    for c in &cookies {
+        assert!(c.contains("; Secure"), "{c}");
+    }
+
+    let plain_dir = tempfile::tempdir()?;
+    let (_plain, plain_url, _) = start(plain_dir.path(), &[]);
+    let page = reqwest::get(format!("{plain_url}/dashboard/sign-in")).await?;
+    let cookie = page
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(!cookie.is_empty() && !cookie.contains("Secure"), "{cookie}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_given_certificate_and_key_are_served() -> anyhow::Result<()> {
     // Make a certificate (with --tls-self-signed), then serve its files as a given one.

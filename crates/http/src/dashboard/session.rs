@@ -184,12 +184,14 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v)
 }
 
-/// Whether the browser reached us over TLS (directly or through a proxy that says so).
-pub fn over_tls(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+/// Whether the browser reached us over TLS: this server's own (`direct`, the connection's
+/// [`crate::connections::OverTls`]) or a proxy's that says so.
+pub fn over_tls(headers: &HeaderMap, direct: bool) -> bool {
+    direct
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 /// A `Set-Cookie` value with the dashboard's flags.

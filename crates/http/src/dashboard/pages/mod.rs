@@ -89,7 +89,11 @@ fn sign_in_form(token: &str, error: Option<&str>) -> maud::Markup {
 }
 
 /// The sign-in form, with a fresh double-submit token in its own cookie.
-async fn sign_in_page(headers: HeaderMap, signed: MaybeSigned) -> Response {
+async fn sign_in_page(
+    headers: HeaderMap,
+    tls: Option<axum::Extension<crate::connections::OverTls>>,
+    signed: MaybeSigned,
+) -> Response {
     if signed.0 {
         return Redirect::to("/dashboard/terminals").into_response();
     }
@@ -101,7 +105,7 @@ async fn sign_in_page(headers: HeaderMap, signed: MaybeSigned) -> Response {
         SIGNIN_COOKIE,
         &token,
         Some(std::time::Duration::from_secs(3600)),
-        session::over_tls(&headers),
+        session::over_tls(&headers, tls.is_some()),
     );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, v);
@@ -112,6 +116,7 @@ async fn sign_in_page(headers: HeaderMap, signed: MaybeSigned) -> Response {
 async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
+    tls: Option<axum::Extension<crate::connections::OverTls>>,
     parts: SignInParts,
     body: Bytes,
 ) -> Response {
@@ -162,7 +167,7 @@ async fn sign_in(
     let Ok(id) = parts.0.sessions.open(caller) else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let secure = session::over_tls(&headers);
+    let secure = session::over_tls(&headers, tls.is_some());
     let mut response = Redirect::to("/dashboard/terminals").into_response();
     for cookie in [
         session::set_cookie(SESSION_COOKIE, &id, None, secure),
@@ -187,7 +192,12 @@ impl FromRequestParts<AppState> for SignInParts {
     }
 }
 
-async fn sign_out(signed: Signed, headers: HeaderMap, body: Bytes) -> Response {
+async fn sign_out(
+    signed: Signed,
+    headers: HeaderMap,
+    tls: Option<axum::Extension<crate::connections::OverTls>>,
+    body: Bytes,
+) -> Response {
     if let Err(refused) = super::Form::checked(&signed, &headers, &body) {
         return refused.into_response();
     }
@@ -197,7 +207,7 @@ async fn sign_out(signed: Signed, headers: HeaderMap, body: Bytes) -> Response {
         SESSION_COOKIE,
         "",
         Some(std::time::Duration::ZERO),
-        session::over_tls(&headers),
+        session::over_tls(&headers, tls.is_some()),
     );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, v);
