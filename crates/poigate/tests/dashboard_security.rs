@@ -331,3 +331,159 @@ async fn a_test_session_never_shows_live_data() -> Result<()> {
     );
     server.stop().await
 }
+
+/// Merchant B, signed in to the dashboard with its own key, aims every page and form that
+/// takes an id at merchant A's objects: each is "not found" (never a page or an effect), no
+/// answer carries A's ids, and A's objects are as before. A's own session reaches each page
+/// (the control).
+#[tokio::test]
+async fn another_merchants_objects_are_not_found_in_the_dashboard() -> Result<()> {
+    let server = TestServer::start().await?;
+    let client = server.client();
+    let created = client
+        .create_interaction(&sale(TERMINALS[0], 1_500, "EUR"), None)
+        .await?;
+    let interaction = created.interaction.id.to_string();
+    let done = client
+        .wait_final(&interaction, std::time::Duration::from_secs(20))
+        .await?;
+    let transaction = done
+        .transaction
+        .context("an approved sale has a transaction")?
+        .id
+        .to_string();
+    let terminal_id = client.terminal(TERMINALS[0]).await?.id.to_string();
+    let before = (
+        client.get_interaction(&interaction, None, None).await?,
+        client.transaction(&transaction).await?,
+        client.terminal(TERMINALS[0]).await?.status,
+    );
+
+    let b_key = server
+        .other_merchant("Merchant B")
+        .await?
+        .api_key()
+        .to_string();
+    let mut b = Visitor::new(&server);
+    b.sign_in(&b_key, false).await?;
+    let mut a = Visitor::new(&server);
+    a.sign_in(server.key(), false).await?;
+    let secrets = [
+        interaction.clone(),
+        transaction.clone(),
+        terminal_id.clone(),
+        TERMINALS[0].to_string(),
+    ];
+
+    let mut failures = Vec::new();
+    for page in [
+        format!("/dashboard/interactions/{interaction}"),
+        format!("/dashboard/terminals/{}", TERMINALS[0]),
+        format!("/dashboard/terminals/{terminal_id}"),
+    ] {
+        let r = b.get(&page).await?;
+        let status = r.status().as_u16();
+        let text = r.text().await?;
+        if status != 404
+            || secrets
+                .iter()
+                .any(|s| text.contains(s.as_str()) && !page.contains(s.as_str()))
+        {
+            failures.push(format!("B GET {page}: {status}"));
+        }
+        let control = a.get(&page).await?.status().as_u16();
+        if control != 200 {
+            failures.push(format!("control: A GET {page}: {control}"));
+        }
+    }
+    for list in [
+        "/dashboard/interactions",
+        "/dashboard/terminals",
+        "/dashboard/webhooks",
+        "/dashboard/api-keys",
+        "/dashboard/requests",
+    ] {
+        let text = b.page(list).await?;
+        if let Some(s) = secrets.iter().find(|s| text.contains(s.as_str())) {
+            failures.push(format!("B GET {list} carries A's {s}"));
+        }
+    }
+    let token = b.csrf().await?;
+    for (path, extra) in [
+        (
+            format!("/dashboard/interactions/{interaction}/cancel"),
+            vec![],
+        ),
+        (
+            format!("/dashboard/transactions/{transaction}/refund"),
+            vec![("amount", "100")],
+        ),
+        (
+            format!("/dashboard/transactions/{transaction}/void"),
+            vec![],
+        ),
+        (
+            format!("/dashboard/terminals/{}/revoke", TERMINALS[0]),
+            vec![],
+        ),
+        (
+            format!("/dashboard/terminals/{}/pairing-code", TERMINALS[0]),
+            vec![],
+        ),
+        (
+            format!("/dashboard/terminals/{}/helper/disconnect", TERMINALS[0]),
+            vec![],
+        ),
+        (
+            format!("/dashboard/terminals/{}/helper/hold", TERMINALS[0]),
+            vec![],
+        ),
+        (
+            format!("/dashboard/terminals/{}/pos", TERMINALS[0]),
+            vec![("type", "sale"), ("amount", "100"), ("currency", "EUR")],
+        ),
+    ] {
+        let mut form = vec![("_csrf", token.as_str())];
+        form.extend(extra);
+        let r = b.post(&path, &form).await?;
+        let status = r.status().as_u16();
+        // A form answers 404, or (post/redirect/get) a redirect whose page says what
+        // went wrong: what that page shows B is checked too.
+        let location = r
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
+        let mut text = r.text().await?;
+        if let (303, Some(to)) = (status, &location) {
+            // Where the browser goes next; a page that cannot be shown (A's object: 404)
+            // leaves the message for the next page that can.
+            let next = b.get(to).await?;
+            text = next.text().await?;
+            if !text.contains("flash flash-error") {
+                text.push_str(&b.page("/dashboard/terminals").await?);
+            }
+            if !text.contains("flash flash-error") {
+                failures.push(format!(
+                    "B POST {path}: redirected to {to} without a refusal"
+                ));
+            }
+        } else if status != 404 {
+            failures.push(format!("B POST {path}: {status}"));
+        }
+        if secrets
+            .iter()
+            .any(|s| text.contains(s.as_str()) && !path.contains(s.as_str()))
+        {
+            failures.push(format!("B POST {path}: the answer carries A's ids"));
+        }
+    }
+    ensure!(failures.is_empty(), "{}", failures.join("\n"));
+    let after = (
+        client.get_interaction(&interaction, None, None).await?,
+        client.transaction(&transaction).await?,
+        client.terminal(TERMINALS[0]).await?.status,
+    );
+    assert_eq!(before, after, "A's objects changed after B's refused forms");
+    Ok(())
+}
