@@ -87,6 +87,24 @@ pub struct SecretView {
     pub expires_at: Option<Timestamp>,
 }
 
+/// What an endpoint's receiver did with a test event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookTestView {
+    /// Always `webhook_test`.
+    pub object: String,
+    /// The endpoint.
+    pub endpoint: String,
+    /// The `webhook-id` the test event was sent with (`type` is `webhook.test`).
+    pub webhook_id: String,
+    /// Whether the receiver answered 2xx.
+    pub delivered: bool,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why it was not delivered: a refused target, a timeout, the HTTP status.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
 /// The secrets that currently sign (newest last).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SecretsView {

@@ -59,6 +59,8 @@ pub struct AppState {
     pub terminals: Option<Arc<Terminals>>,
     /// Rate limits on refused credentials, pairing codes and requests per key.
     pub limits: Arc<limits::RateLimits>,
+    /// Sends "test events" to one webhook endpoint on request (outside the outbox).
+    pub webhook_test: Arc<poigate_webhooks::TestEventSender>,
 }
 
 /// The complete HTTP application, with the standard dialects.

@@ -56,6 +56,7 @@ use utoipa::{Modify, OpenApi};
         routes::delete_webhook_endpoint,
         routes::get_webhook_secret,
         routes::rotate_webhook_secret,
+        routes::send_test_event,
         routes::get_callback_secret,
         routes::rotate_callback_secret,
         routes::list_deliveries,

@@ -342,6 +342,13 @@ pub async fn start_with_hooks(
         engine: engine.clone(),
         terminals: Some(terminals.clone()),
         limits: Arc::new(poigate_http::limits::RateLimits::new(&config.rate_limits)),
+        webhook_test: Arc::new(
+            poigate_webhooks::TestEventSender::new(
+                policy,
+                Duration::from_secs(config.webhooks.request_timeout_seconds),
+            )
+            .context("cannot start the webhook test sender")?,
+        ),
     };
     let (tx, rx) = oneshot::channel::<()>();
     let tls_enabled = acceptor.is_some();

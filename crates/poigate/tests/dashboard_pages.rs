@@ -482,3 +482,61 @@ async fn the_virtual_terminal_controls() -> Result<()> {
     assert_eq!(count().await?, before + 1);
     server.stop().await
 }
+
+/// "Send a test event" on the webhooks page: the receiver gets one signed `webhook.test`,
+/// and the page says it was delivered (or, for a receiver that fails, why not).
+#[tokio::test]
+async fn a_test_event_is_sent_from_the_webhooks_page() -> Result<()> {
+    let server = TestServer::start().await?;
+    let receiver = poigate_testkit::WebhookReceiver::start().await?;
+    let created = server
+        .client()
+        .create_webhook_endpoint(&poigate_api::CreateWebhookEndpointRequest {
+            url: receiver.url("/hooks"),
+            events: None,
+            description: None,
+            enabled: None,
+            format: None,
+        })
+        .await?;
+    let e = created.id.to_string();
+    let mut v = Visitor::new(&server);
+    v.sign_in(server.key(), false).await?;
+    let token = v.csrf().await?;
+    ensure!(
+        v.page("/dashboard/webhooks")
+            .await?
+            .contains("Send a test event"),
+        "the button is on the page"
+    );
+    let r = v
+        .post(
+            &format!("/dashboard/webhooks/{e}/test"),
+            &[("_csrf", &token)],
+        )
+        .await?;
+    let page = after(&v, r).await?;
+    ensure!(page.contains("delivered to"), "the page says delivered");
+    let got = receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await?;
+    ensure!(
+        got[0].event_type() == "webhook.test",
+        "{}",
+        got[0].event_type()
+    );
+
+    receiver.script([poigate_testkit::Reply::Status(503)]);
+    let r = v
+        .post(
+            &format!("/dashboard/webhooks/{e}/test"),
+            &[("_csrf", &token)],
+        )
+        .await?;
+    let page = after(&v, r).await?;
+    ensure!(
+        page.contains("not delivered") && page.contains("HTTP 503"),
+        "the page says why not"
+    );
+    server.stop().await
+}

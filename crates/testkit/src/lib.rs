@@ -318,6 +318,12 @@ impl TestServer {
         Ok(poiid)
     }
 
+    /// Whether webhooks may go to private addresses after the next restart (e.g. to check
+    /// that an endpoint created while they were allowed is refused once they are not).
+    pub fn set_webhooks_allow_private(&mut self, allowed: bool) {
+        self.config.webhooks.allow_private_targets = allowed;
+    }
+
     /// Stops the server and starts a new one on the same data directory (new port).
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         if let Some(server) = self.server.take() {

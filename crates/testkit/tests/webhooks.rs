@@ -547,3 +547,116 @@ async fn an_endpoint_receives_the_events_after_it_exists() -> anyhow::Result<()>
     assert_eq!(subjects, [after]);
     Ok(())
 }
+
+/// "Send a test event": one signed `webhook.test` message to the endpoint asked for, now,
+/// answered with what the receiver did; nothing in the delivery log, nothing to other
+/// endpoints, refused targets refused like deliveries.
+#[tokio::test]
+async fn a_test_event_reaches_only_its_endpoint_signed_and_says_what_the_receiver_did()
+-> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let client = ts.client();
+    let receiver = WebhookReceiver::start().await?;
+    let other = WebhookReceiver::start().await?;
+    let created = client
+        .create_webhook_endpoint(&endpoint(receiver.url("/hooks"), &["*"]))
+        .await?;
+    client
+        .create_webhook_endpoint(&endpoint(other.url("/other"), &["*"]))
+        .await?;
+    let secret = created.secret.clone().expect("the secret at creation");
+    let id = created.id.to_string();
+    let test = |id: String| {
+        let http = ts.http();
+        let url = format!("{}/v1/webhook-endpoints/{id}/test", ts.url());
+        let key = ts.key().to_string();
+        async move {
+            let r = http.post(url).bearer_auth(key).send().await?;
+            let status = r.status().as_u16();
+            anyhow::Ok((status, r.json::<serde_json::Value>().await?))
+        }
+    };
+
+    let (status, answer) = test(id.clone()).await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (&answer["delivered"], &answer["status"], &answer["endpoint"]),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(200),
+            &serde_json::json!(id)
+        )
+    );
+    let got = receiver.wait_for(1, WAIT).await?;
+    let request = &got[0];
+    verify(request, &secret).map_err(anyhow::Error::msg)?;
+    assert_eq!(request.event_type(), "webhook.test");
+    assert_eq!(request.header("webhook-id"), answer["webhook_id"].as_str());
+    assert_eq!(request.json()["data"]["endpoint"], id.as_str());
+    assert!(other.received().is_empty(), "only the endpoint asked for");
+    let log = client.deliveries(&ListDeliveriesQuery::default()).await?;
+    assert!(
+        log.data.is_empty(),
+        "a test event is not a delivery: {:?}",
+        log.data
+    );
+
+    // The receiver's failure is the answer, not an error of the request.
+    receiver.script([Reply::Status(500)]);
+    let (status, answer) = test(id.clone()).await?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (&answer["delivered"], &answer["status"], &answer["error"]),
+        (
+            &serde_json::json!(false),
+            &serde_json::json!(500),
+            &serde_json::json!("HTTP 500")
+        )
+    );
+    // Unknown endpoints are not found.
+    let (status, _) = test("whe_01a229da20757ce094f0e8de832de258".into()).await?;
+    assert_eq!(status, 404);
+    Ok(())
+}
+
+/// A test event obeys the SSRF guard like a delivery: a private target is refused without a
+/// request when private targets are not allowed.
+#[tokio::test]
+async fn a_test_event_to_a_refused_target_is_refused() -> anyhow::Result<()> {
+    let ts = TestServer::start_with(Options {
+        webhooks_allow_private: true,
+        ..Options::default()
+    })
+    .await?;
+    let receiver = WebhookReceiver::start().await?;
+    let created = ts
+        .client()
+        .create_webhook_endpoint(&endpoint(receiver.url("/hooks"), &["*"]))
+        .await?;
+    // The same database served by a gateway that refuses private targets.
+    let mut strict = ts;
+    strict.set_webhooks_allow_private(false);
+    strict.restart().await?;
+    let r = strict
+        .http()
+        .post(format!(
+            "{}/v1/webhook-endpoints/{}/test",
+            strict.url(),
+            created.id
+        ))
+        .bearer_auth(strict.key())
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let answer: serde_json::Value = r.json().await?;
+    assert_eq!(answer["delivered"], false);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("refused"),
+        "{answer}"
+    );
+    assert!(receiver.received().is_empty() && receiver.arrived().is_empty());
+    Ok(())
+}

@@ -18,10 +18,12 @@
 pub mod render;
 pub mod signing;
 pub mod ssrf;
+mod test_event;
 mod worker;
 
 pub use render::{NativeRenderer, PayloadRenderer};
 pub use ssrf::TargetPolicy;
+pub use test_event::{TestEventOutcome, TestEventSender};
 pub use worker::{WebhookConfig, WebhookWorker, WorkerHandle};
 
 /// Installs the process-wide TLS crypto provider (ring) used by HTTPS webhook targets.

@@ -404,14 +404,7 @@ impl WebhookWorker {
             Ok(_) => return failed("refused: no signing secret".into()),
             Err(e) => return failed(format!("refused: {e}")),
         };
-        let response = self
-            .http
-            .post(&job.url)
-            .header("content-type", "application/json")
-            .header("webhook-id", &msg_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body)
+        let response = signed_post(&self.http, &job.url, &msg_id, timestamp, signature, body)
             .send()
             .await;
         match response {
@@ -462,7 +455,24 @@ async fn drain(mut response: reqwest::Response) -> Vec<u8> {
 
 /// The delivery log's text for a failed request. A target the resolver refused reads
 /// `refused: …`, like a literal refused before sending, so that both give up at once.
-fn describe(e: &reqwest::Error) -> String {
+/// A Standard Webhooks request: the JSON body with its id, timestamp and signatures.
+pub(crate) fn signed_post(
+    http: &reqwest::Client,
+    url: &str,
+    msg_id: &str,
+    timestamp: i64,
+    signature: String,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    http.post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", msg_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+}
+
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     if let Some(refused) = crate::ssrf::refusal_in(e) {
         format!("refused: {refused}")
     } else if e.is_timeout() {

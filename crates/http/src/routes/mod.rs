@@ -100,6 +100,7 @@ pub fn router(dialects: &crate::dialect::DialectRegistry) -> Router<AppState> {
             "/v1/webhook-endpoints/{id}/rotate-secret",
             post(rotate_webhook_secret),
         )
+        .route("/v1/webhook-endpoints/{id}/test", post(send_test_event))
         .route("/v1/webhook-callback-secret", get(get_callback_secret))
         .route(
             "/v1/webhook-callback-secret/rotate",

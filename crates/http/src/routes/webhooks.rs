@@ -265,6 +265,61 @@ pub async fn rotate_webhook_secret(
     Ok(Json(endpoint_view(&e, true)))
 }
 
+/// Send a test event to an endpoint
+///
+/// One signed `webhook.test` message, sent now to this endpoint only — native envelope,
+/// Standard Webhooks headers, signed with the endpoint's active secrets, the same SSRF rules
+/// and timeout as deliveries — and the answer says what the receiver did. Outside the outbox:
+/// nothing is stored and nothing is retried (a disabled endpoint can be tested too).
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/test", tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses((status = 200, description = "Sent; `delivered` when the receiver answered 2xx", body = WebhookTestView)),
+    security(("bearer" = [])))]
+pub async fn send_test_event(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookTestView>, ApiError> {
+    let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
+    let e = state
+        .engine
+        .webhooks()
+        .webhook_endpoint(&caller, id)
+        .await?;
+    let now = state.engine.now();
+    let webhook_id = poigate_domain::MessageId::generate(now).to_string();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "id": webhook_id,
+        "type": "webhook.test",
+        "created_at": now,
+        "data": {
+            "object": "webhook_test",
+            "endpoint": e.id.to_string(),
+            "livemode": e.livemode,
+            "message": "A test event from poigate: nothing happened.",
+        },
+    }))
+    .unwrap_or_default();
+    let secrets: Vec<String> = e
+        .active_secrets(now)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let outcome = state
+        .webhook_test
+        .send(&e.url, &secrets, &webhook_id, now.as_millis() / 1000, body)
+        .await;
+    Ok(Json(WebhookTestView {
+        object: "webhook_test".into(),
+        endpoint: e.id.to_string(),
+        webhook_id: outcome.webhook_id,
+        delivered: outcome.delivered,
+        status: outcome.status,
+        error: outcome.error,
+        duration_ms: outcome.duration_ms,
+    }))
+}
+
 /// The secret that signs per-interaction callbacks
 ///
 /// Callbacks given in a create request (`webhooks: [{url, events}]`) are signed like

@@ -96,7 +96,7 @@ async fn webhooks(State(state): State<AppState>, signed: Signed, headers: Header
                             td { @if e.enabled { (badge("enabled")) } @else { (badge("disabled")) @if let Some(r) = &e.disabled_reason { " " (r) } } }
                             td {
                                 @let toggle = if e.enabled { ("disable", "Disable") } else { ("enable", "Enable") };
-                                @for (action, label) in [toggle, ("rotate", "Rotate secret"), ("delete", "Delete")] {
+                                @for (action, label) in [toggle, ("test", "Send a test event"), ("rotate", "Rotate secret"), ("delete", "Delete")] {
                                     form.inline method="post" action={ "/dashboard/webhooks/" (e.id) "/" (action) } {
                                         (csrf(&signed))
                                         button.secondary type="submit" aria-label={ (label) " " (e.id) } { (label) }
@@ -220,6 +220,38 @@ async fn endpoint_action(
                             text: format!("Rotated the secret of {} (the old one stays valid for the overlap).", e.id),
                             secret: e.secret,
                         },
+                    );
+                    Redirect::to(to).into_response()
+                }
+                Err(p) => signed.done::<()>(Err(p), |_| String::new(), to),
+            }
+        }
+        "test" => {
+            let r: Result<WebhookTestView, Problem> =
+                call(crate::routes::send_test_event(s, a, Path(id)).await).await;
+            match r {
+                Ok(t) if t.delivered => signed.done::<()>(
+                    Ok(()),
+                    |_| {
+                        format!(
+                            "Test event {} delivered to {}: HTTP {} in {} ms.",
+                            t.webhook_id,
+                            t.endpoint,
+                            t.status.unwrap_or_default(),
+                            t.duration_ms
+                        )
+                    },
+                    to,
+                ),
+                Ok(t) => {
+                    signed.flash(
+                        FlashKind::Error,
+                        format!(
+                            "Test event {} not delivered to {}: {}.",
+                            t.webhook_id,
+                            t.endpoint,
+                            t.error.unwrap_or_else(|| "no answer".into())
+                        ),
                     );
                     Redirect::to(to).into_response()
                 }
