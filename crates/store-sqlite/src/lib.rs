@@ -365,12 +365,13 @@ pub(crate) fn upsert_transaction(conn: &Connection, txn: &Transaction) -> StoreR
 
 /// A merchant's terminal by id, then POIID, then serial number (`?1` the merchant, `?2` the
 /// reference): three indexed lookups. One `OR` over the three columns would walk all the
-/// merchant's terminals for every interaction created.
-const FIND_TERMINAL_WHERE: &str = "WHERE rowid = (SELECT rowid FROM (
-    SELECT rowid, 0 AS pri FROM terminals WHERE id = ?2 AND merchant_id = ?1
-    UNION ALL SELECT rowid, 1 FROM terminals WHERE merchant_id = ?1 AND poiid = ?2
-    UNION ALL SELECT rowid, 2 FROM terminals WHERE merchant_id = ?1 AND serial_number = ?2
-) ORDER BY pri LIMIT 1)";
+/// merchant's terminals for every interaction created. `COALESCE` stops at the first lookup
+/// that finds the terminal, and needs no sorter (a `UNION ALL … ORDER BY pri LIMIT 1` built
+/// one on every call: a tenth of the CPU of an Adyen `TransactionStatus`).
+const FIND_TERMINAL_WHERE: &str = "WHERE rowid = COALESCE(
+    (SELECT rowid FROM terminals WHERE id = ?2 AND merchant_id = ?1),
+    (SELECT rowid FROM terminals WHERE merchant_id = ?1 AND poiid = ?2),
+    (SELECT rowid FROM terminals WHERE merchant_id = ?1 AND serial_number = ?2))";
 
 #[async_trait]
 impl Store for SqliteStore {
