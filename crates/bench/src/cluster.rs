@@ -256,9 +256,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let measure = Duration::from_secs(args.seconds);
     let warmup = Duration::from_secs(1);
     eprintln!("S1 through the node that holds the terminals …");
-    let one = closed_loop_sales(&on_b, &terminals, warmup, measure).await?;
+    let one = closed_loop_sales(&on_b, &terminals, warmup, measure, None).await?;
     eprintln!("S1 through the other node …");
-    let two = closed_loop_sales(&on_a, &terminals, warmup, measure).await?;
+    let two = closed_loop_sales(&on_a, &terminals, warmup, measure, None).await?;
     eprintln!("cross-node wake-ups ({}) …", args.wakes);
     let wakes = cross_node_wakes(&on_b, &on_a, &terminals[0], args.wakes).await?;
 

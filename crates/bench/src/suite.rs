@@ -50,6 +50,12 @@ pub struct BenchArgs {
     /// The `poigate` executable to measure [default: `poigate` next to this executable].
     #[arg(long, env = "POIGATE_BIN")]
     poigate_bin: Option<std::path::PathBuf>,
+    /// Adyen's mock terminal API (adyen-examples/adyen-mock-terminal-api), e.g.
+    /// `http://127.0.0.1:8080/sync`: adds the peer row, the same `TransactionStatus` request
+    /// at the same concurrency, with poigate's ratio to it (docs/performance.md says how to
+    /// start the mock; nothing is downloaded here).
+    #[arg(long, value_name = "URL")]
+    peer_adyen_mock: Option<String>,
 }
 
 #[derive(Args)]
@@ -146,6 +152,8 @@ struct Details {
     end_to_end: Option<system::EndToEnd>,
     open_loop: Option<system::OpenLoop>,
     reads: Option<system::Reads>,
+    dialect: Option<system::DialectReads>,
+    both_cores: Option<system::EndToEnd>,
     bare_axum: Option<load::Throughput>,
     parked: Option<parked::Parked>,
     link: Option<link_memory::LinkMemory>,
@@ -252,7 +260,19 @@ async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Res
         machine.memory_gib,
         placement.describe()
     ));
+    let peer = match &args.peer_adyen_mock {
+        Some(url) => {
+            let endpoint = http::Endpoint::from_url(url, None)?;
+            let path = url
+                .strip_prefix("http://")
+                .and_then(|rest| rest.find('/').map(|i| rest[i..].to_string()))
+                .unwrap_or_else(|| "/sync".into());
+            Some((endpoint, path))
+        }
+        None => None,
+    };
     let run = Run {
+        peer: peer.as_ref(),
         plan: &plan,
         placement: &placement,
         exes: &exes,
@@ -262,6 +282,7 @@ async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Res
     let mut details = Details::default();
     let base = run.baselines(&mut details).await?;
     let mut rows = run.end_to_end(&base, &mut details).await?;
+    rows.extend(run.both_cores(&base, &mut details).await?);
     rows.extend(run.parked(&base, &mut details).await?);
     rows.extend(run.link(&base, &mut details).await?);
     let mut all = base.rows();
@@ -299,6 +320,8 @@ async fn run(args: BenchArgs, placement: Placement, cores: usize) -> anyhow::Res
 
 /// What every phase of a run shares.
 struct Run<'a> {
+    /// `--peer-adyen-mock`: its endpoint and path.
+    peer: Option<&'a (Arc<Endpoint>, String)>,
     plan: &'a Plan,
     placement: &'a Placement,
     exes: &'a Exes,
@@ -316,6 +339,7 @@ struct Baselines {
     rtt50: Row,
     rtt99: Row,
     conn: Row,
+    axum_cpu: Row,
 }
 
 impl Baselines {
@@ -329,6 +353,7 @@ impl Baselines {
             &self.rtt50,
             &self.rtt99,
             &self.conn,
+            &self.axum_cpu,
         ]
         .into_iter()
         .cloned()
@@ -356,6 +381,9 @@ impl Run<'_> {
         let (axum_rps, axum_rtt, axum_conn_kib) =
             bare_axum(self.placement, &self.exes.me, plan).await?;
         let rtt = axum_rtt.latency.context("no bare axum latency samples")?;
+        let axum_cpu = axum_rps
+            .cpu_us_per_request
+            .context("no bare axum CPU figure")?;
         details.bare_axum = Some(axum_rps);
         let lower = Better::Lower;
         Ok(Baselines {
@@ -409,6 +437,16 @@ impl Run<'_> {
                 "KiB",
                 lower,
             ),
+            axum_cpu: Row::baseline(
+                "B9",
+                format!(
+                    "bare axum CPU per request, {} connections",
+                    plan.read_connections
+                ),
+                axum_cpu,
+                "µs",
+                lower,
+            ),
         })
     }
 
@@ -443,11 +481,13 @@ impl Run<'_> {
             terminals.len(),
             plan.s1_seconds
         ));
+        let server = Some(gateway.proc.pid()?);
         let e2e = system::closed_loop_sales(
             &gateway.endpoint,
             terminals,
             self.seconds(plan.warmup_seconds),
             self.seconds(plan.s1_seconds),
+            server,
         )
         .await?;
         let create = e2e.create.context("S1 completed no sale")?;
@@ -464,6 +504,16 @@ impl Run<'_> {
             Better::Higher,
             &base.commits,
             Some(Target::Value(5000.0)),
+        ));
+        let cpu = e2e.cpu_us_per_sale.context("no CPU figure for S1")?;
+        rows.push(Row::system(
+            "S1.cpu",
+            "CPU per sale, gateway process (all threads)",
+            cpu,
+            "µs",
+            lower,
+            &base.axum_cpu,
+            Some(Target::Value(200.0)),
         ));
         rows.push(Row::system(
             "S1.c50",
@@ -502,7 +552,7 @@ impl Run<'_> {
             None,
         ));
         self.progress.step(&format!(
-            "S1: {:.0} interactions/s, create p99 {:.2} ms, completion p99 {:.2} ms ({} errors)",
+            "S1: {:.0} interactions/s, {cpu:.0} µs CPU per sale, create p99 {:.2} ms, completion p99 {:.2} ms ({} errors)",
             e2e.interactions_per_second, create.p99_ms, completion.p99_ms, e2e.errors
         ));
 
@@ -562,6 +612,7 @@ impl Run<'_> {
             plan.read_connections,
             self.seconds(plan.warmup_seconds.min(1.0)),
             self.seconds(plan.read_seconds),
+            server,
         )
         .await?;
         for (id, what, t) in [
@@ -584,15 +635,187 @@ impl Run<'_> {
                 target,
             ));
             self.progress.step(&format!(
-                "S2 {what}: {:.0} req/s ({} errors)",
-                t.requests_per_second, t.errors
+                "S2 {what}: {:.0} req/s, {:.0} µs CPU per request ({} errors)",
+                t.requests_per_second,
+                t.cpu_us_per_request.unwrap_or(f64::NAN),
+                t.errors
             ));
         }
+        rows.extend(self.dialect(base, &gateway, terminals, details).await?);
         details.end_to_end = Some(e2e);
         details.open_loop = Some(open);
         details.reads = Some(reads);
         fleet.proc.stop().await;
         gateway.proc.stop().await;
+        Ok(rows)
+    }
+
+    /// D1: the Adyen `/sync` `TransactionStatus` against the native `GET` it wraps, and,
+    /// with `--peer-adyen-mock`, against Adyen's own mock.
+    async fn dialect(
+        &self,
+        base: &Baselines,
+        gateway: &system::Gateway,
+        terminals: &[String],
+        details: &mut Details,
+    ) -> anyhow::Result<Vec<Row>> {
+        let plan = self.plan;
+        let per_terminal = (2048 / terminals.len().max(1)).clamp(1, 16);
+        self.progress.step(&format!(
+            "D1: {per_terminal} sales per terminal with a nexo SaleID/ServiceID, then native GET vs Adyen /sync TransactionStatus"
+        ));
+        let sales = system::nexo_sales(&gateway.endpoint, terminals, per_terminal).await?;
+        let peer = self.peer.map(|(e, p)| (e, p.as_str()));
+        let d = system::dialect_reads(
+            &gateway.endpoint,
+            &sales,
+            plan.read_connections,
+            self.seconds(plan.warmup_seconds.min(1.0)),
+            self.seconds(plan.read_seconds),
+            Some(gateway.proc.pid()?),
+            peer,
+        )
+        .await?;
+        let native = Row::system(
+            "D1.get",
+            "native GET interaction (the read D1 wraps)",
+            d.native_get.requests_per_second,
+            "req/s",
+            Better::Higher,
+            &base.axum,
+            None,
+        );
+        let adyen = Row::system(
+            "D1.adyen",
+            "Adyen /sync TransactionStatus, receipts",
+            d.adyen_status.requests_per_second,
+            "req/s",
+            Better::Higher,
+            &native,
+            Some(Target::Ratio(0.8)),
+        );
+        let mut rows = vec![native];
+        for (id, what, t) in [
+            ("D1.getcpu", "CPU per native GET", &d.native_get),
+            (
+                "D1.adyencpu",
+                "CPU per Adyen TransactionStatus",
+                &d.adyen_status,
+            ),
+        ] {
+            if let Some(cpu) = t.cpu_us_per_request {
+                rows.push(Row::system(
+                    id,
+                    what,
+                    cpu,
+                    "µs",
+                    Better::Lower,
+                    &base.axum_cpu,
+                    None,
+                ));
+            }
+        }
+        self.progress.step(&format!(
+            "D1: native GET {:.0} req/s ({:.0} µs CPU), Adyen TransactionStatus {:.0} req/s ({:.0} µs CPU), {} + {} errors",
+            d.native_get.requests_per_second,
+            d.native_get.cpu_us_per_request.unwrap_or(f64::NAN),
+            d.adyen_status.requests_per_second,
+            d.adyen_status.cpu_us_per_request.unwrap_or(f64::NAN),
+            d.native_get.errors,
+            d.adyen_status.errors
+        ));
+        if let Some(peer) = &d.peer_adyen_mock {
+            let mock = Row::baseline(
+                "P1",
+                "Adyen mock terminal API /sync TransactionStatus (peer)",
+                peer.requests_per_second,
+                "req/s",
+                Better::Higher,
+            );
+            let versus = Row::system(
+                "P1.adyen",
+                "poigate Adyen TransactionStatus vs the mock",
+                adyen.value,
+                "req/s",
+                Better::Higher,
+                &mock,
+                Some(Target::Ratio(10.0)),
+            );
+            self.progress.step(&format!(
+                "P1: the Adyen mock {:.0} req/s ({} errors)",
+                peer.requests_per_second, peer.errors
+            ));
+            rows.push(adyen);
+            rows.push(mock);
+            rows.push(versus);
+        } else {
+            rows.push(adyen);
+        }
+        details.dialect = Some(d);
+        Ok(rows)
+    }
+
+    /// S1 again on a fresh gateway free to use every core (the load generator and the
+    /// terminals stay on theirs, so they compete with it there).
+    async fn both_cores(
+        &self,
+        base: &Baselines,
+        details: &mut Details,
+    ) -> anyhow::Result<Vec<Row>> {
+        let plan = self.plan;
+        self.progress
+            .step("S1 both cores: a fresh gateway, not pinned, and terminal-sim");
+        let gateway = system::Gateway::start_on(
+            self.placement.server_command_all_cores(&self.exes.poigate),
+            &self.scratch.join("gateway-both-cores"),
+        )
+        .await?;
+        let fleet = system::Fleet::start(
+            self.placement,
+            &self.exes.poigate,
+            &gateway,
+            plan.s1_terminals,
+        )
+        .await?;
+        let e2e = system::closed_loop_sales(
+            &gateway.endpoint,
+            &fleet.terminals,
+            self.seconds(plan.warmup_seconds),
+            self.seconds(plan.s1_seconds),
+            Some(gateway.proc.pid()?),
+        )
+        .await?;
+        fleet.proc.stop().await;
+        gateway.proc.stop().await;
+        let cpu = e2e.cpu_us_per_sale.context("no CPU figure for S1")?;
+        self.progress.step(&format!(
+            "S1 both cores: {:.0} interactions/s, {cpu:.0} µs CPU per sale ({} errors)",
+            e2e.interactions_per_second, e2e.errors
+        ));
+        let rows = vec![
+            Row::system(
+                "S1.2c",
+                format!(
+                    "interactions/s, {} terminals, gateway on both cores",
+                    e2e.terminals
+                ),
+                e2e.interactions_per_second,
+                "/s",
+                Better::Higher,
+                &base.commits,
+                None,
+            ),
+            Row::system(
+                "S1.2ccpu",
+                "CPU per sale, gateway on both cores",
+                cpu,
+                "µs",
+                Better::Lower,
+                &base.axum_cpu,
+                None,
+            ),
+        ];
+        details.both_cores = Some(e2e);
         Ok(rows)
     }
 
@@ -730,17 +953,18 @@ async fn bare_axum(
         Arc::new(|w, n| format!("/v1/interactions/int_{w}_{n}"));
     let warmup = Duration::from_secs_f64(plan.warmup_seconds.min(1.0));
     let measure = Duration::from_secs_f64(plan.read_seconds);
+    let pid = server.pid()?;
     let rps = load::closed_loop(
         &endpoint,
         plan.read_connections,
         warmup,
         measure,
         path.clone(),
+        Some(pid),
     )
     .await?;
-    let rtt = load::closed_loop(&endpoint, 1, warmup, measure, path).await?;
+    let rtt = load::closed_loop(&endpoint, 1, warmup, measure, path, None).await?;
 
-    let pid = server.pid()?;
     let conns_to_hold = plan.parked_long_polls;
     procs::quiesce(pid, Duration::from_millis(300), Duration::from_secs(30)).await?;
     let before = procs::rss_kib(pid)?;

@@ -9,8 +9,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const SYSTEM_ROWS: [&str; 16] = [
+const SYSTEM_ROWS: [&str; 19] = [
     "S1",
+    "S1.2c",
+    "D1.get",
+    "D1.adyen",
     "S1.c50",
     "S1.c99",
     "S1.f50",
@@ -28,6 +31,9 @@ const SYSTEM_ROWS: [&str; 16] = [
     "S5.link",
 ];
 const BASELINE_ROWS: [&str; 8] = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"];
+/// CPU time per operation: measured in clock ticks (10 ms), so a smoke run's windows may
+/// round a figure to zero; present, with a ratio to B9, is what is checked.
+const CPU_ROWS: [&str; 5] = ["S1.cpu", "S1.2ccpu", "D1.getcpu", "D1.adyencpu", "B9"];
 
 /// The `poigate` binary next to `poigate-bench`: the one the benchmark finds by default.
 /// Missing, the test fails with the command that builds it (never passes without running).
@@ -77,7 +83,16 @@ fn the_benchmark_measures_every_row_against_its_baseline() -> anyhow::Result<()>
         assert!(baseline > 0.0, "{id} has a baseline: {r}");
         assert!((ratio - value / baseline).abs() < 1e-9, "{r}");
     }
+    for id in CPU_ROWS {
+        let r = row(id).ok_or_else(|| anyhow::anyhow!("no row {id}"))?;
+        assert!(r["value"].as_f64().is_some_and(|v| v >= 0.0), "{r}");
+        if id != "B9" {
+            assert_eq!(r["baseline"][0], "B9", "{r}");
+        }
+    }
     let details = &report["details"];
+    assert_eq!(details["dialect"]["adyen_status"]["errors"], 0);
+    assert_eq!(details["both_cores"]["errors"], 0);
     assert_eq!(details["end_to_end"]["errors"], 0);
     assert_eq!(
         details["parked"]["fanout_woken"], 40,

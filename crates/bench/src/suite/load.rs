@@ -4,6 +4,8 @@
 
 use super::http::{Conn, Endpoint};
 use super::stats::{Samples, Summary};
+use bytes::Bytes;
+use hyper::Method;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,17 @@ pub struct Throughput {
     pub requests_per_second: f64,
     pub errors: u64,
     pub latency: Option<Summary>,
+    /// The server's CPU time (user + system, all its threads) over the measured window per
+    /// answer: the machine-independent figure (a busy or slow machine changes requests/s,
+    /// much less the CPU each request takes). `None` when no server process was named.
+    pub cpu_us_per_request: Option<f64>,
 }
+
+/// One request of a closed loop: method, path and body.
+pub type Request = (Method, String, Option<Bytes>);
+
+/// Makes the `n`th request of connection `worker`.
+pub type MakeRequest = Arc<dyn Fn(usize, u64) -> Request + Send + Sync>;
 
 /// Runs GETs of `path(n)` (n counts up per connection) on `connections` connections for
 /// `warmup + measure`; counts the answers completed during `measure`. Any answer but 2xx is
@@ -26,10 +38,25 @@ pub async fn closed_loop(
     warmup: Duration,
     measure: Duration,
     path: Arc<dyn Fn(usize, u64) -> String + Send + Sync>,
+    server: Option<u32>,
+) -> anyhow::Result<Throughput> {
+    let make: MakeRequest = Arc::new(move |w, n| (Method::GET, path(w, n), None));
+    closed_loop_requests(endpoint, connections, warmup, measure, make, server).await
+}
+
+/// [`closed_loop`] with any request (the dialect rows `POST` a body).
+pub async fn closed_loop_requests(
+    endpoint: &Arc<Endpoint>,
+    connections: usize,
+    warmup: Duration,
+    measure: Duration,
+    path: MakeRequest,
+    server: Option<u32>,
 ) -> anyhow::Result<Throughput> {
     let start = Instant::now();
     let from = start + warmup;
     let until = from + measure;
+    let cpu = server.map(|pid| tokio::spawn(cpu_over(pid, from, until)));
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..connections {
         let endpoint = endpoint.clone();
@@ -44,7 +71,8 @@ pub async fn closed_loop(
                 if sent >= until {
                     break;
                 }
-                let reply = conn.get(&path(worker, n)).await;
+                let (method, target, body) = path(worker, n);
+                let reply = conn.send(method, &target, body).await;
                 n += 1;
                 let done = Instant::now();
                 if done < from || done > until {
@@ -73,9 +101,22 @@ pub async fn closed_loop(
         errors += e;
         samples.extend(s);
     }
+    let cpu_seconds = match cpu {
+        Some(task) => Some(task.await??),
+        None => None,
+    };
     Ok(Throughput {
         requests_per_second: ok as f64 / measure.as_secs_f64(),
         errors,
         latency: samples.summary(),
+        cpu_us_per_request: cpu_seconds.filter(|_| ok > 0).map(|s| s * 1e6 / ok as f64),
     })
+}
+
+/// CPU seconds process `pid` used between `from` and `until`.
+pub async fn cpu_over(pid: u32, from: Instant, until: Instant) -> anyhow::Result<f64> {
+    tokio::time::sleep_until(from).await;
+    let before = super::procs::cpu_seconds(pid)?;
+    tokio::time::sleep_until(until).await;
+    Ok(super::procs::cpu_seconds(pid)? - before)
 }

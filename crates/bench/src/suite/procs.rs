@@ -85,6 +85,11 @@ impl Placement {
         self.command(self.server_core, exe)
     }
 
+    /// The server, free to run on every core (the load generator stays on its own).
+    pub fn server_command_all_cores(&self, exe: &Path) -> Command {
+        Command::new(exe)
+    }
+
     pub fn load_command(&self, exe: &Path) -> Command {
         self.command(self.load_core, exe)
     }
@@ -184,16 +189,26 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     Ok(utime + stime)
 }
 
+/// Clock ticks per second of `/proc/<pid>/stat` times.
+fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        t if t > 0 => t as f64,
+        _ => 100.0,
+    }
+}
+
+/// CPU time a process has used so far (user + system, all threads), in seconds; at the
+/// resolution of a clock tick (10 ms), so windows are seconds long.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    Ok(cpu_ticks(pid)? as f64 / ticks_per_second())
+}
+
 /// Waits until a process has settled — it used under 5% of a core over the last `quiet` —
 /// after handling what was sent to it (idle link connections still send heartbeats, so
 /// "no CPU at all" may never come); gives up after `within`.
 pub async fn quiesce(pid: u32, quiet: Duration, within: Duration) -> anyhow::Result<()> {
-    // SAFETY: sysconf only reads a configuration value.
-    let ticks_per_second = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
-        t if t > 0 => t as f64,
-        _ => 100.0,
-    };
-    let allowed = (quiet.as_secs_f64() * ticks_per_second * 0.05).max(1.0) as u64;
+    let allowed = (quiet.as_secs_f64() * ticks_per_second() * 0.05).max(1.0) as u64;
     let deadline = Instant::now() + within;
     loop {
         let before = cpu_ticks(pid)?;

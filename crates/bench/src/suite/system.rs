@@ -4,7 +4,7 @@
 //! created and long-polled to their outcome) and S2 (reads).
 
 use super::http::{Conn, Endpoint};
-use super::load::{Throughput, closed_loop};
+use super::load::{MakeRequest, Throughput, closed_loop, closed_loop_requests, cpu_over};
 use super::procs::{Placement, Proc};
 use super::stats::{Samples, Summary};
 use anyhow::Context;
@@ -31,8 +31,24 @@ impl Gateway {
         exe: &Path,
         data_dir: &Path,
     ) -> anyhow::Result<Gateway> {
+        Gateway::start_on(placement.server_command(exe), data_dir).await
+    }
+
+    /// [`Gateway::start`] with the command that runs `poigate` (pinned or not).
+    pub async fn start_on(
+        mut command: tokio::process::Command,
+        data_dir: &Path,
+    ) -> anyhow::Result<Gateway> {
         let key = format!("pg_test_bench{:024x}", rand_u128());
-        let mut command = placement.server_command(exe);
+        // The load generator is one client with one key on one address: the per-key request
+        // budget would measure the limiter, and the full run holds 10,000 parked long-polls
+        // plus the S1 connections, over the default connection cap.
+        let config = data_dir.with_extension("toml");
+        std::fs::write(
+            &config,
+            "[rate_limits]\nrequests_per_key = { burst = 0, per_minute = 0 }\n\n[connections]\nmax_connections = 100000\n",
+        )
+        .with_context(|| format!("cannot write {}", config.display()))?;
         command
             .args([
                 "serve",
@@ -44,6 +60,8 @@ impl Gateway {
             ])
             .args(["--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
             .arg(data_dir)
+            .arg("--config")
+            .arg(&config)
             .env("POIGATE_DEMO_API_KEY", &key);
         let mut proc = Proc::spawn("gateway", command)?;
         let url = proc
@@ -164,6 +182,9 @@ pub struct EndToEnd {
     pub errors: u64,
     pub create: Option<Summary>,
     pub completion: Option<Summary>,
+    /// The gateway's CPU time over the measured window per completed sale (all its threads:
+    /// HTTP, link sessions, the SQLite writer); `None` when no process was named.
+    pub cpu_us_per_sale: Option<f64>,
     /// (interaction id, reference) of the sales made, for the read rows.
     #[serde(skip)]
     pub made: Vec<(String, String)>,
@@ -174,9 +195,11 @@ pub async fn closed_loop_sales(
     terminals: &[String],
     warmup: Duration,
     measure: Duration,
+    server: Option<u32>,
 ) -> anyhow::Result<EndToEnd> {
     let from = Instant::now() + warmup;
     let until = from + measure;
+    let cpu = server.map(|pid| tokio::spawn(cpu_over(pid, from, until)));
     let mut workers = tokio::task::JoinSet::new();
     for (w, terminal) in terminals.iter().enumerate() {
         let endpoint = endpoint.clone();
@@ -218,7 +241,14 @@ pub async fn closed_loop_sales(
     while let Some(done) = workers.join_next().await {
         total.merge(done??);
     }
+    let cpu_seconds = match cpu {
+        Some(task) => Some(task.await??),
+        None => None,
+    };
     Ok(EndToEnd {
+        cpu_us_per_sale: cpu_seconds
+            .filter(|_| total.completed > 0)
+            .map(|s| s * 1e6 / total.completed as f64),
         terminals: terminals.len(),
         interactions_per_second: total.completed as f64 / measure.as_secs_f64(),
         completed: total.completed,
@@ -363,6 +393,7 @@ pub async fn reads(
     connections: usize,
     warmup: Duration,
     measure: Duration,
+    server: Option<u32>,
 ) -> anyhow::Result<Reads> {
     anyhow::ensure!(!made.is_empty(), "no sales were made to read");
     let made: Arc<Vec<(String, String)>> = Arc::new(made.to_vec());
@@ -378,6 +409,7 @@ pub async fn reads(
         warmup,
         measure,
         Arc::new(move |w, n| format!("/v1/interactions/{}", pick(&m, w, n).0)),
+        server,
     )
     .await
     .context("GET interaction")?;
@@ -388,6 +420,7 @@ pub async fn reads(
         warmup,
         measure,
         Arc::new(move |w, n| format!("/v1/interactions/{}/events", pick(&m, w, n).0)),
+        server,
     )
     .await
     .context("GET events")?;
@@ -398,6 +431,7 @@ pub async fn reads(
         warmup,
         measure,
         Arc::new(move |w, n| format!("/v1/interactions?reference={}", pick(&m, w, n).1)),
+        server,
     )
     .await
     .context("lookup by reference")?;
@@ -405,5 +439,162 @@ pub async fn reads(
         get_interaction,
         list_events,
         lookup_by_reference,
+    })
+}
+
+/// The sales the dialect rows read: made through the native API with a nexo `SaleID` and
+/// `ServiceID`, on every terminal, and followed to their outcome.
+pub struct NexoSale {
+    pub id: String,
+    pub poiid: String,
+    pub service_id: String,
+}
+
+/// The `SaleID` of the dialect rows' sales.
+pub const BENCH_SALE_ID: &str = "BENCHPOS";
+
+/// `per_terminal` sales on each terminal (terminals in parallel), each followed to final.
+pub async fn nexo_sales(
+    endpoint: &Arc<Endpoint>,
+    terminals: &[String],
+    per_terminal: usize,
+) -> anyhow::Result<Vec<NexoSale>> {
+    let mut workers = tokio::task::JoinSet::new();
+    for (w, terminal) in terminals.iter().enumerate() {
+        let (endpoint, terminal) = (endpoint.clone(), terminal.clone());
+        workers.spawn(async move {
+            let mut conn = Conn::open(&endpoint).await?;
+            let mut made = Vec::with_capacity(per_terminal);
+            for k in 0..per_terminal {
+                // 1 to 10 letters or digits, as Adyen's cloud API requires of a ServiceID.
+                let service_id = format!("b{w}n{k}");
+                let body = Bytes::from(format!(
+                    r#"{{"terminal":"{terminal}","type":"sale","amount":{{"value":1250,"currency":"EUR"}},"sale_id":"{BENCH_SALE_ID}","service_id":"{service_id}"}}"#
+                ));
+                let id = create_sale(&mut conn, body).await?;
+                follow_to_final(&mut conn, &id).await?;
+                made.push(NexoSale {
+                    id,
+                    poiid: terminal.clone(),
+                    service_id,
+                });
+            }
+            Ok::<_, anyhow::Error>(made)
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        all.extend(done??);
+    }
+    Ok(all)
+}
+
+/// An Adyen `/sync` `TransactionStatusRequest` for `sale`, receipts reprinted (the request a
+/// POS sends after losing the answer to its payment); `n` makes the header's own ServiceID.
+pub fn adyen_status_body(sale: &NexoSale, n: u64) -> Bytes {
+    let own = format!("q{}", n % 1_000_000_000);
+    Bytes::from(format!(
+        r#"{{"SaleToPOIRequest":{{"MessageHeader":{{"ProtocolVersion":"3.0","MessageClass":"Service","MessageCategory":"TransactionStatus","MessageType":"Request","SaleID":"{BENCH_SALE_ID}","ServiceID":"{own}","POIID":"{}"}},"TransactionStatusRequest":{{"ReceiptReprintFlag":true,"DocumentQualifier":["CashierReceipt","CustomerReceipt"],"MessageReference":{{"SaleID":"{BENCH_SALE_ID}","ServiceID":"{}","MessageCategory":"Payment"}}}}}}}}"#,
+        sale.poiid, sale.service_id
+    ))
+}
+
+/// The dialect rows: the native `GET` of an interaction and the Adyen `/sync`
+/// `TransactionStatus` that wraps it, over the same sales, same connections, same run; and
+/// the same status request against a peer (Adyen's mock terminal API) when given.
+#[derive(Debug, Serialize)]
+pub struct DialectReads {
+    pub native_get: Throughput,
+    pub adyen_status: Throughput,
+    pub peer_adyen_mock: Option<Throughput>,
+}
+
+pub async fn dialect_reads(
+    endpoint: &Arc<Endpoint>,
+    sales: &[NexoSale],
+    connections: usize,
+    warmup: Duration,
+    measure: Duration,
+    server: Option<u32>,
+    peer: Option<(&Arc<Endpoint>, &str)>,
+) -> anyhow::Result<DialectReads> {
+    anyhow::ensure!(!sales.is_empty(), "no sales were made for the dialect rows");
+    let sales: Arc<Vec<NexoSale>> = Arc::new(
+        sales
+            .iter()
+            .map(|s| NexoSale {
+                id: s.id.clone(),
+                poiid: s.poiid.clone(),
+                service_id: s.service_id.clone(),
+            })
+            .collect(),
+    );
+    let pick = |sales: &[NexoSale], w: usize, n: u64| {
+        (w as u64 * 7919 + n * 104_729) as usize % sales.len()
+    };
+    // /sync answers 200 whatever happened: check once that this is the full answer (the
+    // payment found, receipts included), not a cheap `NotFound` or `Reject`.
+    let mut conn = Conn::open(endpoint).await?;
+    let reply = conn
+        .post_json("/adyen/sync", Some(adyen_status_body(&sales[0], 0)))
+        .await?
+        .ok()?;
+    let text = String::from_utf8_lossy(&reply.body);
+    anyhow::ensure!(
+        text.contains(r#""Result":"Success""#) && text.contains("RepeatedMessageResponse"),
+        "the Adyen TransactionStatus of a bench sale did not answer Success: {text}"
+    );
+    let s = sales.clone();
+    let native: MakeRequest = Arc::new(move |w, n| {
+        let sale = &s[pick(&s, w, n)];
+        (
+            hyper::Method::GET,
+            format!("/v1/interactions/{}", sale.id),
+            None,
+        )
+    });
+    let native_get = closed_loop_requests(endpoint, connections, warmup, measure, native, server)
+        .await
+        .context("native GET for the dialect rows")?;
+    let status = |path: String| -> MakeRequest {
+        let s = sales.clone();
+        Arc::new(move |w, n| {
+            let sale = &s[pick(&s, w, n)];
+            (
+                hyper::Method::POST,
+                path.clone(),
+                Some(adyen_status_body(sale, n)),
+            )
+        })
+    };
+    let adyen_status = closed_loop_requests(
+        endpoint,
+        connections,
+        warmup,
+        measure,
+        status("/adyen/sync".into()),
+        server,
+    )
+    .await
+    .context("Adyen /sync TransactionStatus")?;
+    let peer_adyen_mock = match peer {
+        Some((peer, path)) => Some(
+            closed_loop_requests(
+                peer,
+                connections,
+                warmup,
+                measure,
+                status(path.to_string()),
+                None,
+            )
+            .await
+            .context("the Adyen mock's /sync TransactionStatus")?,
+        ),
+        None => None,
+    };
+    Ok(DialectReads {
+        native_get,
+        adyen_status,
+        peer_adyen_mock,
     })
 }

@@ -9,14 +9,23 @@ use poigate_domain::{Money, Timestamp};
 /// library).
 pub fn percent(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    percent_into(&mut out, text);
+    out
+}
+
+/// [`percent`], appended to `out`: receipts are rendered on every `TransactionStatus`, a
+/// few hundred bytes a line, so no string per byte or per pair.
+fn percent_into(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02x}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
     }
-    out
 }
 
 /// A form-encoded `key=value&key=value` string, built in order.
@@ -43,11 +52,17 @@ impl Form {
     }
 
     pub fn encode(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{}={}", percent(k), percent(v)))
-            .collect::<Vec<_>>()
-            .join("&")
+        let size: usize = self.0.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let mut out = String::with_capacity(size + size / 4);
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            percent_into(&mut out, k);
+            out.push('=');
+            percent_into(&mut out, v);
+        }
+        out
     }
 
     /// Like [`Form::encode`] with spaces as `+`, as Adyen writes `EventDetails`
