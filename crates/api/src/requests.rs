@@ -159,6 +159,11 @@ pub struct ListInteractionsQuery {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only interactions created at or after this time (RFC 3339, e.g.
+    /// `2026-11-30T00:00:00Z`).
+    pub created_after: Option<String>,
+    /// Only interactions created before this time (RFC 3339).
+    pub created_before: Option<String>,
 }
 
 /// `POST /v1/interactions/{id}/cancel` query.

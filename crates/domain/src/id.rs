@@ -45,6 +45,14 @@ macro_rules! prefixed_id {
                 $name(Uuid::new_v7(ts))
             }
 
+            /// The smallest id of an object created at `at` (to the millisecond): ids
+            /// sort by creation time, so "created at or after `at`" is "id ≥ this" and
+            /// "created before `at`" is "id < this".
+            pub fn first_at(at: Timestamp) -> Self {
+                let ms = u128::from(u64::try_from(at.as_millis()).unwrap_or(0));
+                $name(Uuid::from_u128(ms << 80))
+            }
+
             pub const fn from_uuid(uuid: Uuid) -> Self {
                 $name(uuid)
             }

@@ -29,6 +29,12 @@ pub enum InteractionsCommand {
         /// `next_cursor` of the previous page.
         #[arg(long)]
         cursor: Option<String>,
+        /// Only those created at or after this RFC 3339 time.
+        #[arg(long)]
+        created_after: Option<String>,
+        /// Only those created before this RFC 3339 time.
+        #[arg(long)]
+        created_before: Option<String>,
         #[command(flatten)]
         conn: Connection,
     },
@@ -50,6 +56,8 @@ pub async fn interactions(cmd: InteractionsCommand) -> anyhow::Result<ExitCode> 
             status,
             limit,
             cursor,
+            created_after,
+            created_before,
             conn,
         } => {
             let list = conn
@@ -62,6 +70,8 @@ pub async fn interactions(cmd: InteractionsCommand) -> anyhow::Result<ExitCode> 
                     status,
                     limit: Some(limit),
                     cursor,
+                    created_after,
+                    created_before,
                 })
                 .await?;
             if conn.json {

@@ -223,6 +223,16 @@ async fn filters_request_log_and_bad_input() -> Result<()> {
     ensure!(page.contains(&a) && !page.contains(&d), "terminal filter");
     let page = v.page("/dashboard/interactions?date=1999-01-01").await?;
     ensure!(!page.contains(&a) && !page.contains(&d), "date filter");
+    // Their own day (UTC) finds them, through the API's time range.
+    let today = approved.interaction.created_at.to_rfc3339();
+    let page = v
+        .page(&format!("/dashboard/interactions?date={}", &today[..10]))
+        .await?;
+    ensure!(
+        page.contains(&a) && page.contains(&d),
+        "date filter: {}",
+        &today[..10]
+    );
     let page = v.page("/dashboard/interactions").await?;
     ensure!(page.contains(&a) && page.contains(&d));
     // A bad filter is the API's message, not a failure.

@@ -966,6 +966,9 @@ impl Store for PostgresStore {
         if let Some(v) = f.before {
             q.push(" AND id < {}", v.to_string());
         }
+        if let Some(v) = f.since {
+            q.push(" AND id >= {}", v.to_string());
+        }
         q.push(" ORDER BY id DESC LIMIT {}", i64::from(f.limit));
         let c = self.client().await?;
         let rows = query(&c, &q.sql, &q.params()).await.map_err(db)?;

@@ -1049,6 +1049,9 @@ impl Store for SqliteStore {
                 if let Some(v) = f.before {
                     add(" AND id < ?", Box::new(v.to_string()));
                 }
+                if let Some(v) = f.since {
+                    add(" AND id >= ?", Box::new(v.to_string()));
+                }
                 add(" ORDER BY id DESC LIMIT ?", Box::new(i64::from(f.limit)));
                 let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
                 let params: Vec<&dyn rusqlite::ToSql> = args.iter().map(|b| b.as_ref()).collect();

@@ -792,6 +792,24 @@ pub async fn lookups_filter_and_page(store: Arc<dyn Store>) {
         page2.iter().map(|i| i.id).collect::<Vec<_>>(),
         vec![ids[2], ids[1]]
     );
+    // A time range: ids are time-ordered, so "created at or after 20, before 40" is
+    // `since` / `before` at the first ids of those instants.
+    let range = store
+        .find_interactions(
+            m.id,
+            &InteractionFilter {
+                since: Some(InteractionId::first_at(t(20))),
+                before: Some(InteractionId::first_at(t(40))),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("range");
+    assert_eq!(
+        range.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![ids[3], ids[2]]
+    );
     let scoped = store
         .find_interactions(
             other.id,

@@ -171,6 +171,9 @@ pub struct InteractionFilter {
     pub livemode: Option<bool>,
     /// Only interactions older than this one (cursor paging, newest first).
     pub before: Option<InteractionId>,
+    /// Only this one and newer ones (ids are time-ordered: a lower bound in time is an id,
+    /// see `InteractionId::first_at`).
+    pub since: Option<InteractionId>,
     pub limit: u32,
 }
 

@@ -366,3 +366,87 @@ async fn a_restarted_server_serves_every_interaction_and_event() -> anyhow::Resu
     assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
     Ok(())
 }
+
+/// `created_after` / `created_before` on the interaction list: a time range, alone or with
+/// the other filters and a cursor; a malformed time is a 400 naming the parameter.
+#[tokio::test]
+async fn the_list_takes_a_creation_time_range() -> anyhow::Result<()> {
+    let (ts, clock) = TestServer::start_with_manual_clock().await?;
+    let client = ts.client();
+    let mut ids = Vec::new();
+    let mut times = Vec::new();
+    for terminal in TERMINALS {
+        times.push(ts.engine().now());
+        let c = client
+            .create_interaction(&sale(terminal, 700, "EUR"), None)
+            .await?;
+        ids.push(c.interaction.id.to_string());
+        clock.advance(Duration::from_secs(86_400));
+    }
+    let list = |after: Option<String>, before: Option<String>| {
+        let client = client.clone();
+        async move {
+            let found = client
+                .lookup(&ListInteractionsQuery {
+                    created_after: after,
+                    created_before: before,
+                    ..Default::default()
+                })
+                .await?;
+            anyhow::Ok(
+                found
+                    .data
+                    .into_iter()
+                    .map(|i| i.id.to_string())
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let day = |n: usize| times[n].to_rfc3339();
+    assert_eq!(
+        list(Some(day(1)), None).await?,
+        vec![ids[2].clone(), ids[1].clone()]
+    );
+    assert_eq!(list(None, Some(day(1))).await?, vec![ids[0].clone()]);
+    assert_eq!(
+        list(Some(day(1)), Some(day(2))).await?,
+        vec![ids[1].clone()]
+    );
+    assert!(
+        list(Some(day(2)), Some(day(1))).await?.is_empty(),
+        "an empty range"
+    );
+    // With a cursor, the lower bound of both applies.
+    let page = client
+        .lookup(&ListInteractionsQuery {
+            created_before: Some(day(2)),
+            cursor: Some(ids[1].clone()),
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(
+        page.data
+            .iter()
+            .map(|i| i.id.to_string())
+            .collect::<Vec<_>>(),
+        vec![ids[0].clone()]
+    );
+    let err = client
+        .lookup(&ListInteractionsQuery {
+            created_after: Some("yesterday".into()),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a malformed time");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
+    match &err {
+        poigate_testkit::poigate_client::ClientError::Api { problem, .. } => {
+            assert!(
+                problem.errors.iter().any(|e| e.field == "created_after"),
+                "{problem:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    Ok(())
+}

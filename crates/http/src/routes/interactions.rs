@@ -458,6 +458,28 @@ pub async fn list_interactions(
         })?),
         None => None,
     };
+    let time_bound =
+        |field: &str, raw: &Option<String>| -> Result<Option<InteractionId>, ApiError> {
+            match raw {
+                None => Ok(None),
+                Some(t) => poigate_domain::Timestamp::parse_rfc3339(t)
+                    .map(|at| Some(InteractionId::first_at(at)))
+                    .ok_or_else(|| {
+                        ApiError::invalid_field(
+                            field,
+                            "invalid_value",
+                            "an RFC 3339 time, e.g. 2026-11-30T00:00:00Z",
+                        )
+                    }),
+            }
+        };
+    let since = time_bound("created_after", &query.created_after)?;
+    // Ids are time-ordered: "created before T" is "id below the first id of T"; with a
+    // cursor too, the lower of both.
+    let before = match (before, time_bound("created_before", &query.created_before)?) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let terminal_id = match &query.terminal {
         Some(reference) => match state
             .engine
@@ -482,6 +504,7 @@ pub async fn list_interactions(
         // The engine sets the caller's mode.
         livemode: None,
         before,
+        since,
         limit: limit + 1,
     };
     let mut found = state.engine.interactions().find(&caller, &filter).await?;

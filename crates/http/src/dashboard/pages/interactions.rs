@@ -68,15 +68,23 @@ async fn list(
             .into_owned()
             .filter(|(_, v)| !v.trim().is_empty())
             .collect();
+    // A day (`YYYY-MM-DD`, UTC) is the API's time range from its midnight to the next.
+    let day = q
+        .get("date")
+        .filter(|d| !d.is_empty())
+        .and_then(|d| poigate_domain::Timestamp::parse_rfc3339(&format!("{d}T00:00:00Z")));
     let query = ListInteractionsQuery {
         sale_id: q.get("sale_id").cloned(),
         reference: q.get("reference").cloned(),
         terminal: q.get("terminal").cloned(),
         status: q.get("status").cloned(),
         limit: Some(100),
+        created_after: day.map(|d| d.to_rfc3339()),
+        created_before: day.map(|d| {
+            poigate_domain::Timestamp::from_millis(d.as_millis() + 86_400_000).to_rfc3339()
+        }),
         ..Default::default()
     };
-    let date = q.get("date").cloned();
     let result: Result<ListOf<InteractionView>, Problem> = call(
         crate::routes::list_interactions(
             State(state),
@@ -87,18 +95,7 @@ async fn list(
     )
     .await;
     let region = match result {
-        Ok(l) => {
-            // The API has no date filter: the newest 100 are filtered by their creation day.
-            let shown: Vec<InteractionView> = l
-                .data
-                .into_iter()
-                .filter(|i| {
-                    date.as_deref()
-                        .is_none_or(|d| i.created_at.to_string().starts_with(d))
-                })
-                .collect();
-            rows(&shown)
-        }
+        Ok(l) => rows(&l.data),
         Err(p) => html! { p role="alert" { (problem_text(&p)) } },
     };
     if is_fragment(&headers) {
