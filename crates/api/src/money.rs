@@ -17,6 +17,14 @@ pub struct CaptureRequest {
     pub amount: Option<i64>,
 }
 
+/// `POST /v1/transactions/{id}/increment`: raise an approved, uncaptured auth.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncrementRequest {
+    /// Minor units to add to the authorisation (required, above zero).
+    pub amount: i64,
+}
+
 /// `POST /v1/transactions/{id}/refunds`
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

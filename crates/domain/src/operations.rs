@@ -23,6 +23,8 @@ pub enum OperationKind {
     Capture,
     Void,
     Refund,
+    /// Raises the authorisation of an uncaptured auth (an incremental authorisation).
+    Increment,
 }
 
 impl OperationKind {
@@ -31,6 +33,7 @@ impl OperationKind {
             OperationKind::Capture => "capture",
             OperationKind::Void => "void",
             OperationKind::Refund => "refund",
+            OperationKind::Increment => "increment",
         }
     }
 }
@@ -88,6 +91,8 @@ pub enum MoneyRuleError {
     AmountNotPositive,
     #[error("a {0} is being carried out on this transaction; retry when it has finished")]
     OperationInProgress(&'static str),
+    #[error("this authorisation cannot be raised: {0}")]
+    NotIncrementable(&'static str),
 }
 
 impl MoneyRuleError {
@@ -102,6 +107,7 @@ impl MoneyRuleError {
             MoneyRuleError::RefundExceedsCaptured { .. } => "refund_exceeds_captured",
             MoneyRuleError::AmountNotPositive => "amount_not_positive",
             MoneyRuleError::OperationInProgress(_) => "operation_in_progress",
+            MoneyRuleError::NotIncrementable(_) => "not_incrementable",
         }
     }
 
@@ -120,7 +126,7 @@ impl Transaction {
     /// What the card authorised: the amount of an approval, nothing of a decline.
     pub fn authorized_amount(&self) -> i64 {
         match self.status {
-            TransactionStatus::Approved => self.amount.value(),
+            TransactionStatus::Approved => self.amount.value() + self.incremented_amount,
             TransactionStatus::Declined => 0,
         }
     }
@@ -174,6 +180,27 @@ impl Transaction {
             });
         }
         Ok(money)
+    }
+
+    /// Checks an incremental authorisation of `amount` (required): an approved auth, neither
+    /// captured nor voided, with nothing else in progress.
+    pub fn check_increment(&self, amount: Option<i64>) -> Result<Money, MoneyRuleError> {
+        if self.kind != TransactionKind::Auth {
+            return Err(MoneyRuleError::NotIncrementable(
+                "only a pre-authorisation (auth) can be raised",
+            ));
+        }
+        if self.status != TransactionStatus::Approved {
+            return Err(MoneyRuleError::NotIncrementable("it was declined"));
+        }
+        if self.condition == Condition::Canceled {
+            return Err(MoneyRuleError::AlreadyVoided);
+        }
+        if self.captured_amount > 0 {
+            return Err(MoneyRuleError::NotIncrementable("it was captured"));
+        }
+        self.busy()?;
+        self.amount_or_all(amount, 0)
     }
 
     /// Checks a void: an uncaptured auth, or a sale (or card-present refund) not settled
@@ -243,7 +270,9 @@ impl Transaction {
     pub fn begin(&mut self, op: &Operation, now: Timestamp) {
         match op.kind {
             OperationKind::Refund => self.refund_pending_amount += op.amount.value(),
-            OperationKind::Capture | OperationKind::Void => self.pending_operation = Some(op.id),
+            OperationKind::Capture | OperationKind::Void | OperationKind::Increment => {
+                self.pending_operation = Some(op.id)
+            }
         }
         self.updated_at = now;
     }
@@ -276,6 +305,14 @@ impl Transaction {
                 if ok {
                     self.condition = Condition::Canceled;
                     self.voided_at = Some(now);
+                }
+            }
+            OperationKind::Increment => {
+                if self.pending_operation == Some(op.id) {
+                    self.pending_operation = None;
+                }
+                if ok {
+                    self.incremented_amount += op.amount.value();
                 }
             }
         }

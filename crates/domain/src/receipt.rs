@@ -183,6 +183,7 @@ pub fn render_operation(
             OperationKind::Refund => "REFUND",
             OperationKind::Void => "VOID",
             OperationKind::Capture => "CAPTURE",
+            OperationKind::Increment => "TOP-UP",
         };
         push("transaction_type", None, title.to_string());
         if let Some(card) = &txn.card {

@@ -89,6 +89,10 @@ pub struct Transaction {
     pub card: Option<MaskedCard>,
     pub emv: Option<EmvData>,
     pub condition: Condition,
+    /// Added to the authorisation after the card decision (incremental authorisations and
+    /// tips), minor units: what may be captured is `amount` plus this.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incremented_amount: i64,
     /// Captured so far, minor units (a sale captures at once; an auth when captured).
     pub captured_amount: i64,
     pub refunded_amount: i64,
@@ -185,6 +189,7 @@ impl Transaction {
             card,
             emv,
             condition: Condition::initial(kind, status),
+            incremented_amount: 0,
             captured_amount,
             refunded_amount: 0,
             refund_pending_amount: 0,
@@ -201,4 +206,8 @@ impl Transaction {
         txn.receipts = crate::receipt::render(&txn, receipt_context);
         Ok(txn)
     }
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }

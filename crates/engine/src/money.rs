@@ -131,9 +131,10 @@ impl Engine {
                 outbox,
                 idempotency: None,
                 idempotency_response: match (&op.idempotency_key, op.kind) {
-                    (Some(key), OperationKind::Capture | OperationKind::Void) => {
-                        Some((op.merchant_id, key.clone(), snapshot))
-                    }
+                    (
+                        Some(key),
+                        OperationKind::Capture | OperationKind::Void | OperationKind::Increment,
+                    ) => Some((op.merchant_id, key.clone(), snapshot)),
                     _ => None,
                 },
             };
@@ -336,6 +337,7 @@ impl Transactions<'_> {
                 txn.check_void()?
             }
             OperationKind::Refund => txn.check_refund(req.amount)?,
+            OperationKind::Increment => txn.check_increment(req.amount)?,
         };
         let operation = Operation {
             id: OperationId::generate(now),
@@ -444,6 +446,47 @@ impl Transactions<'_> {
             },
             None,
         ))
+    }
+
+    /// A tip on a pre-authorisation, then its capture (an "overcapture", how on-receipt
+    /// tipping is settled): the tip is authorised first (an incremental authorisation of the
+    /// tip), then the whole authorisation is captured. Each step is an operation of its own
+    /// with its event and processor answer; a declined tip leaves the auth uncaptured, as a
+    /// declined tip adjustment does. The answer is the capture's (or the failed tip's).
+    pub async fn capture_with_tip(
+        &self,
+        caller: &crate::Caller,
+        transaction_id: TransactionId,
+        tip: i64,
+        idempotency_key: Option<String>,
+    ) -> Result<OperationResult, EngineError> {
+        let key = |step: &str| idempotency_key.as_ref().map(|k| format!("{k}:{step}"));
+        let raised = self
+            .request_operation(
+                caller,
+                transaction_id,
+                OperationRequest {
+                    kind: OperationKind::Increment,
+                    amount: Some(tip),
+                    reference: None,
+                    idempotency_key: key("tip"),
+                },
+            )
+            .await?;
+        if raised.operation.status != OperationStatus::Succeeded {
+            return Ok(raised);
+        }
+        self.request_operation(
+            caller,
+            transaction_id,
+            OperationRequest {
+                kind: OperationKind::Capture,
+                amount: None,
+                reference: None,
+                idempotency_key: key("capture"),
+            },
+        )
+        .await
     }
 
     /// [`request_operation`](Self::request_operation), answering once the operation is

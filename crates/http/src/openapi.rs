@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         routes::cancel_interaction,
         routes::get_transaction,
         routes::capture,
+        routes::increment,
         routes::void,
         routes::create_refund,
         routes::list_refunds,

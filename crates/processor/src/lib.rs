@@ -38,6 +38,12 @@ pub fn refund_trigger(amount_minor: i64) -> Option<&'static str> {
     (amount_minor % 1000 == 124).then_some("Refund declined: insufficient merchant balance")
 }
 
+/// The decline an incremental authorisation amount triggers, if any (the same `…124` rule
+/// as refunds: the card has no more room).
+pub fn increment_trigger(amount_minor: i64) -> Option<&'static str> {
+    (amount_minor % 1000 == 124).then_some("Incremental authorisation declined: insufficient funds")
+}
+
 #[async_trait]
 impl Processor for SimulatedProcessor {
     async fn execute(
@@ -46,7 +52,7 @@ impl Processor for SimulatedProcessor {
         operation: &Operation,
     ) -> Result<ProcessorAnswer, ProcessorError> {
         let ms = match operation.kind {
-            OperationKind::Capture => CAPTURE_MS,
+            OperationKind::Capture | OperationKind::Increment => CAPTURE_MS,
             OperationKind::Void => VOID_MS,
             OperationKind::Refund => REFUND_MS,
         };
@@ -58,7 +64,8 @@ impl Processor for SimulatedProcessor {
         let reference = format!("sim-{}", &operation.id.uuid().simple().to_string()[20..]);
         let declined = match operation.kind {
             OperationKind::Refund => refund_trigger(operation.amount.value()),
-            _ => None,
+            OperationKind::Increment => increment_trigger(operation.amount.value()),
+            OperationKind::Capture | OperationKind::Void => None,
         };
         Ok(ProcessorAnswer {
             approved: declined.is_none(),

@@ -865,7 +865,64 @@ async fn documented_fields_pre_auth_capture_verification_and_async_follow_ons() 
         .expect("the verification");
     assert_eq!(found.kind, poigate_domain::InteractionType::Validate);
 
-    // Documented, not supported by the engine: refused clearly, nothing changed.
+    // Incremental authorisation and on-receipt tipping (Cybersource's documented shapes):
+    // a pre-authorisation of 10.00 raised by 2.00, then a tip of 1.50 captured with it.
+    let (status, pre) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "PaymentRequest",
+                "merchantReferenceCode": "doc-tab", "capture": false,
+                "amountDetails": {"amount": "10.00", "currency": "GBP"}}}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{pre}");
+    let tab = pre["transactionDetails"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (status, raised) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "IncrementalAuthorizationRequest",
+                "transactionId": tab,
+                "amountDetails": {"amount": "2.00", "currency": "GBP"}}}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{raised}");
+    assert_eq!(raised["type"], "IncrementalAuthorizationResponse");
+    assert_eq!(raised["message"], "Payment approved");
+    assert_eq!(raised["transactionDetails"]["captured"], false);
+    assert_eq!(
+        raised["transactionDetails"]["amountDetails"]["amount"],
+        "12.00"
+    );
+    let (status, tipped) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "TipAdjustRequest",
+                "transactionId": tab,
+                "amountDetails": {"amount": "1.50", "currency": "GBP"}}}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{tipped}");
+    assert_eq!(tipped["type"], "TipAdjustResponse");
+    assert_eq!(tipped["message"], "Payment approved");
+    assert_eq!(tipped["tipAdjustStatus"], "ADJUSTED");
+    let amounts = &tipped["transactionDetails"]["amountDetails"];
+    assert_eq!(tipped["transactionDetails"]["captured"], true);
+    assert_eq!(
+        (
+            &amounts["amount"],
+            &amounts["capturedAmount"],
+            &amounts["includedTipAmount"]
+        ),
+        (&json!("13.50"), &json!("13.50"), &json!("1.50"))
+    );
+    // The engine agrees: authorised 10.00 + 2.00 + 1.50, all captured.
+    let txn = ts.client().transaction(&format!("txn_{tab}")).await?;
+    assert_eq!((txn.authorized_amount, txn.captured_amount), (1350, 1350));
+    // Neither applies to a captured sale: refused in Cybersource's error shape, nothing
+    // changed.
     for kind in ["IncrementalAuthorizationRequest", "TipAdjustRequest"] {
         let (status, refused) = cybs
             .post(
@@ -875,16 +932,11 @@ async fn documented_fields_pre_auth_capture_verification_and_async_follow_ons() 
                     "amountDetails": {"amount": "1.00", "currency": "GBP"}}}),
             )
             .await?;
-        assert_eq!(status, 400, "{kind}: {refused}");
-        assert_eq!(refused["type"], "ErrorResponse");
-        assert_eq!(refused["message"], "Not supported");
-        assert!(
-            refused["developerDescription"]
-                .as_str()
-                .is_some_and(|d| d.contains(kind)),
-            "{refused}"
-        );
+        assert!((400..500).contains(&status), "{kind}: {status} {refused}");
+        assert_eq!(refused["type"], "ErrorResponse", "{kind}: {refused}");
     }
+    let sale = ts.client().transaction(&format!("txn_{sale_txn}")).await?;
+    assert_eq!(sale.authorized_amount, 500);
 
     // Asynchronous follow-ons: a linked refund answers an id whose events end with the
     // documented LinkedRefundResponse "Refund approved".

@@ -502,3 +502,55 @@ async fn webhooks_follow_every_step_and_settlement_completes_at_the_cutoff() -> 
     assert_eq!(status.status, Status::Approved);
     Ok(())
 }
+
+/// Incremental authorisation over the native API: an auth raised, then captured in full;
+/// refused on a sale; a processor decline leaves the authorisation as it was.
+#[tokio::test]
+async fn an_auth_is_raised_then_captured_in_full() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let client = ts.client();
+    let auth = approved(&client, InteractionType::Auth, 1000, TERMINALS[0]).await?;
+    let id = auth.id.to_string();
+    let increment = |txn: String, amount: i64| {
+        let http = ts.http();
+        let url = format!("{}/v1/transactions/{txn}/increment", ts.url());
+        let key = ts.key().to_string();
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&serde_json::json!({ "amount": amount }))
+                .send()
+                .await?;
+            let status = r.status().as_u16();
+            anyhow::Ok((status, r.json::<serde_json::Value>().await?))
+        }
+    };
+    let (status, raised) = increment(id.clone(), 250).await?;
+    assert_eq!(status, 200, "{raised}");
+    assert_eq!(raised["operation"]["kind"], "increment");
+    assert_eq!(raised["operation"]["status"], "succeeded");
+    assert_eq!(raised["transaction"]["authorized_amount"], 1250);
+    // The processor declines amounts ending in 124: nothing is added.
+    let (status, declined) = increment(id.clone(), 1124).await?;
+    assert_eq!(status, 200, "{declined}");
+    assert_eq!(declined["operation"]["status"], "failed");
+    assert_eq!(declined["transaction"]["authorized_amount"], 1250);
+    let captured = client.capture(&id, None, None).await?;
+    assert_eq!(captured.response.transaction.captured_amount, 1250);
+    // Captured: no more increments; a sale never takes one.
+    let (status, refused) = increment(id.clone(), 10).await?;
+    assert_eq!(
+        (status, &refused["code"]),
+        (409, &serde_json::json!("not_incrementable"))
+    );
+    let sale = approved(&client, InteractionType::Sale, 700, TERMINALS[1]).await?;
+    let (status, refused) = increment(sale.id.to_string(), 10).await?;
+    assert_eq!(
+        (status, &refused["code"]),
+        (409, &serde_json::json!("not_incrementable"))
+    );
+    let (status, refused) = increment(id, 0).await?;
+    assert_eq!(status, 409, "{refused}");
+    Ok(())
+}

@@ -98,6 +98,7 @@ fn body_for(method: &Method, path: &str, a_terminal: &str) -> Option<Value> {
         ("POST", "/v1/interactions") => Some(json!({"terminal": a_terminal, "type": "sale",
             "amount": {"value": 100, "currency": "EUR"}})),
         ("POST", "/v1/transactions/{id}/capture") => Some(json!({"amount": 100})),
+        ("POST", "/v1/transactions/{id}/increment") => Some(json!({"amount": 100})),
         ("POST", "/v1/transactions/{id}/refunds") => Some(json!({"amount": 100})),
         ("PATCH", "/v1/webhook-endpoints/{id}") => Some(json!({"enabled": false})),
         ("PUT", "/v1/api-keys/{id}/default-terminal") => Some(json!({"terminal": a_terminal})),

@@ -62,6 +62,46 @@ fn run(t0: &mut Transaction, kind: OperationKind, amount: Money, ok: bool) {
 }
 
 #[test]
+fn increment_rules() {
+    let sale = txn(InteractionType::Sale, 1000, true);
+    assert!(matches!(
+        sale.check_increment(Some(100)),
+        Err(MoneyRuleError::NotIncrementable(_))
+    ));
+    let declined = txn(InteractionType::Auth, 1000, false);
+    assert!(matches!(
+        declined.check_increment(Some(100)),
+        Err(MoneyRuleError::NotIncrementable(_))
+    ));
+    let mut auth = txn(InteractionType::Auth, 1000, true);
+    assert_eq!(
+        auth.check_increment(None),
+        Err(MoneyRuleError::AmountNotPositive),
+        "an increment names its amount"
+    );
+    let amount = auth.check_increment(Some(300)).expect("raise");
+    run(&mut auth, OperationKind::Increment, amount, false);
+    assert_eq!(
+        auth.authorized_amount(),
+        1000,
+        "a declined increment adds nothing"
+    );
+    run(&mut auth, OperationKind::Increment, amount, true);
+    assert_eq!(auth.authorized_amount(), 1300);
+    assert!(auth.invariants_hold());
+    // The raised amount can be captured in full, and then nothing more is raised.
+    let all = auth.check_capture(None).expect("capture all");
+    assert_eq!(all.value(), 1300);
+    run(&mut auth, OperationKind::Capture, all, true);
+    assert_eq!(auth.captured_amount, 1300);
+    assert!(auth.invariants_hold());
+    assert!(matches!(
+        auth.check_increment(Some(1)),
+        Err(MoneyRuleError::NotIncrementable(_))
+    ));
+}
+
+#[test]
 fn capture_rules() {
     let sale = txn(InteractionType::Sale, 1000, true);
     assert_eq!(

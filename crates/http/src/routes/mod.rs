@@ -43,6 +43,7 @@ pub fn router(dialects: &crate::dialect::DialectRegistry) -> Router<AppState> {
         .route("/v1/events/stream", get(stream_merchant_events))
         .route("/v1/transactions/{id}", get(get_transaction))
         .route("/v1/transactions/{id}/capture", post(capture))
+        .route("/v1/transactions/{id}/increment", post(increment))
         .route("/v1/transactions/{id}/void", post(void))
         .route(
             "/v1/transactions/{id}/refunds",

@@ -110,6 +110,44 @@ pub async fn capture(
     Ok(respond(result, StatusCode::OK))
 }
 
+/// Raise an approved auth (incremental authorisation)
+///
+/// Adds `amount` to what an uncaptured auth may capture (hotel, rental, a tab that grew).
+/// Answers when the processor did: `operation.status` is `succeeded` or `failed` (the
+/// simulated processor declines amounts ending in `124`); on success the transaction's
+/// `authorized_amount` includes it.
+#[utoipa::path(post, path = "/v1/transactions/{id}/increment", tag = "transactions",
+    params(("id" = String, Path, description = "Transaction id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (24 h)")),
+    request_body(content = IncrementRequest),
+    responses(
+        (status = 200, description = "The increment and the transaction after it", body = OperationResponse),
+        (status = 404, description = "No such transaction", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_incrementable` (a sale, a decline, a captured auth), `already_voided`, `operation_in_progress`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`amount_not_positive`, `idempotency_mismatch`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn increment(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: IncrementRequest = crate::extract::parse_json(&body)?;
+    let result = operate(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        OperationKind::Increment,
+        Some(req.amount),
+        None,
+    )
+    .await?;
+    Ok(respond(result, StatusCode::OK))
+}
+
 /// Void a transaction
 ///
 /// An uncaptured auth, or a sale (or card-present refund) that is not settled and has no

@@ -78,7 +78,7 @@ unit_row!(ReceiptCopyRow <=> d::ReceiptCopy {
     Customer = "customer", Merchant = "merchant",
 });
 unit_row!(OperationKindRow <=> d::OperationKind {
-    Capture = "capture", Void = "void", Refund = "refund",
+    Capture = "capture", Void = "void", Refund = "refund", Increment = "increment",
 });
 unit_row!(OperationStatusRow <=> d::OperationStatus {
     Pending = "pending", Succeeded = "succeeded", Failed = "failed",

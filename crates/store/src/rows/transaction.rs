@@ -175,6 +175,10 @@ pub struct TransactionRowV1 {
     pub card: Option<MaskedCardRowV1>,
     pub emv: Option<EmvDataRowV1>,
     pub condition: ConditionRow,
+    /// Added after the decision (incremental authorisations); absent when zero, so rows
+    /// written before it existed read and re-encode unchanged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incremented_amount: i64,
     pub captured_amount: i64,
     pub refunded_amount: i64,
     pub refund_pending_amount: i64,
@@ -211,6 +215,7 @@ impl From<&d::Transaction> for TransactionRowV1 {
             card: t.card.as_ref().map(Into::into),
             emv: t.emv.as_ref().map(Into::into),
             condition: t.condition.into(),
+            incremented_amount: t.incremented_amount,
             captured_amount: t.captured_amount,
             refunded_amount: t.refunded_amount,
             refund_pending_amount: t.refund_pending_amount,
@@ -245,6 +250,7 @@ impl TryFrom<TransactionRowV1> for d::Transaction {
             card: r.card.map(TryInto::try_into).transpose()?,
             emv: r.emv.map(Into::into),
             condition: r.condition.into(),
+            incremented_amount: r.incremented_amount,
             captured_amount: r.captured_amount,
             refunded_amount: r.refunded_amount,
             refund_pending_amount: r.refund_pending_amount,
@@ -478,4 +484,8 @@ impl TryFrom<OperationSnapshotRowV1> for OperationSnapshot {
 
 impl Stored for OperationSnapshot {
     type Row = OperationSnapshotRowV1;
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }

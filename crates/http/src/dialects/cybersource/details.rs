@@ -17,7 +17,7 @@ pub(super) fn transaction_id(txn: &Transaction) -> String {
     txn.id.uuid().simple().to_string()
 }
 
-fn decimal(minor: i64, currency: Currency) -> String {
+pub(super) fn decimal(minor: i64, currency: Currency) -> String {
     Money::new(minor.max(0), currency)
         .map(|m| m.to_decimal_string())
         .unwrap_or_default()
@@ -62,6 +62,7 @@ fn linked(op: &Operation) -> LinkedOperation {
             OperationKind::Capture => "CAPTURE",
             OperationKind::Void => "VOID",
             OperationKind::Refund => "REFUND",
+            OperationKind::Increment => "INCREMENTAL_AUTHORIZATION",
         },
         amount: op.amount.to_decimal_string(),
         status: match op.status {
@@ -104,9 +105,11 @@ pub(super) fn transaction_response(
             captured: txn.captured_amount > 0,
             amount_details: AmountView {
                 currency: currency.code().to_string(),
-                amount: txn.amount.to_decimal_string(),
+                // The authorisation with what was added to it since (increments, a tip).
+                amount: decimal(txn.amount.value() + txn.incremented_amount, currency),
                 captured_amount: decimal(captured, currency),
                 refundable_amount: decimal(refundable, currency),
+                included_tip_amount: None,
             },
         },
         processing_details: ProcessingDetails {
@@ -119,6 +122,7 @@ pub(super) fn transaction_response(
             }),
         },
         linked_operations: operations.iter().map(linked).collect(),
+        tip_adjust_status: None,
         receipts: ReceiptsView {
             merchant_receipt: receipt(txn.receipts.merchant.as_ref()),
             customer_receipt: receipt(txn.receipts.customer.as_ref()),
@@ -148,6 +152,7 @@ pub(super) fn aborted_response(
                 amount: interaction.amount.to_decimal_string(),
                 captured_amount: decimal(0, currency),
                 refundable_amount: decimal(0, currency),
+                included_tip_amount: None,
             },
         },
         processing_details: ProcessingDetails {
@@ -157,6 +162,7 @@ pub(super) fn aborted_response(
             card: None,
         },
         linked_operations: Vec::new(),
+        tip_adjust_status: None,
         receipts: ReceiptsView {
             merchant_receipt: receipt(receipts.merchant.as_ref()),
             customer_receipt: receipt(receipts.customer.as_ref()),

@@ -3,7 +3,7 @@
 //! Cybersource's backend timeout) and `GET /v1/cloud/interactions/{interactionId}/events`.
 
 use super::Cybersource;
-use super::details::{aborted_response, transaction_response};
+use super::details::{aborted_response, decimal, transaction_response};
 use super::error::Failure;
 use super::events::{event_view, operation_events};
 use super::messages::{
@@ -227,21 +227,15 @@ fn interaction_id(id: InteractionId) -> String {
     id.uuid().hyphenated().to_string()
 }
 
-/// A documented request poigate cannot carry out, refused with what to do instead.
-fn unsupported(kind: &str, why: &str) -> Failure {
-    Failure::new(
-        StatusCode::BAD_REQUEST,
-        "Not supported",
-        format!("{kind} is not supported by poigate: {why} See docs/dialects.md."),
-    )
-}
-
 /// What a request to either endpoint leads to.
 enum Begun {
     /// An interaction started or asked to cancel: follow it.
     Interaction(InteractionId),
-    /// A capture or linked refund of an earlier transaction (the terminal takes no part).
+    /// A capture, linked refund or incremental authorisation of an earlier transaction
+    /// (the terminal takes no part).
     Operation(OperationKind, Referenced),
+    /// A tip on a pre-authorisation, captured with it.
+    TipAdjust(Referenced),
     Lookup(Lookup),
 }
 
@@ -266,20 +260,8 @@ async fn begin(
         Request::Cancel(_) => Begun::Interaction(cancel(state, &caller, &serial).await?),
         Request::LinkedRefund(r) => Begun::Operation(OperationKind::Refund, r),
         Request::Capture(r) => Begun::Operation(OperationKind::Capture, r),
-        Request::IncrementalAuthorization(_) => {
-            return Err(unsupported(
-                "IncrementalAuthorizationRequest",
-                "the engine cannot raise an authorised amount; capture at most the authorised \
-                 amount, or run a new PaymentRequest for the difference.",
-            ));
-        }
-        Request::TipAdjust(_) => {
-            return Err(unsupported(
-                "TipAdjustRequest",
-                "the engine cannot charge more than was authorised; authorise the amount with \
-                 the tip (PaymentRequest with capture: false) and capture what is due.",
-            ));
-        }
+        Request::IncrementalAuthorization(r) => Begun::Operation(OperationKind::Increment, r),
+        Request::TipAdjust(r) => Begun::TipAdjust(r),
         Request::Lookup(l) => Begun::Lookup(l),
     };
     Ok((caller, begun))
@@ -298,6 +280,10 @@ pub(super) async fn transact_async(
         Begun::Interaction(id) => interaction_id(id),
         Begun::Operation(kind, r) => {
             let (_, result) = operate(&state, &caller, kind, &r, None).await?;
+            result.operation.id.uuid().hyphenated().to_string()
+        }
+        Begun::TipAdjust(r) => {
+            let (_, result, _) = tip_adjust(&state, &caller, &r).await?;
             result.operation.id.uuid().hyphenated().to_string()
         }
         Begun::Lookup(l) => match find(&state, &caller, &l).await? {
@@ -337,6 +323,36 @@ pub(super) async fn transact_sync(
                 txn,
             )
             .await
+        }
+        Begun::TipAdjust(r) => {
+            let (txn, result, tip) = tip_adjust(&state, &caller, &r).await?;
+            let adjusted = result.operation.kind == OperationKind::Capture
+                && result.operation.status == poigate_domain::OperationStatus::Succeeded;
+            let message = operation_message(result.operation.kind, result.operation.status);
+            let operations = state
+                .engine
+                .transactions()
+                .operations(&caller, txn, None)
+                .await?;
+            let current = state
+                .engine
+                .transactions()
+                .transaction(&caller, txn)
+                .await?;
+            let mut answer = transaction_response(
+                "TipAdjustResponse",
+                Some(message.to_string()),
+                &current,
+                &operations,
+            );
+            if adjusted {
+                answer.tip_adjust_status = Some("ADJUSTED");
+                answer
+                    .transaction_details
+                    .amount_details
+                    .included_tip_amount = Some(decimal(tip, current.amount.currency()));
+            }
+            Ok(Json(answer).into_response())
         }
         Begun::Lookup(l) => match find(&state, &caller, &l).await? {
             Found::Transaction(txn) => {
@@ -498,6 +514,39 @@ async fn operate(
         None => transactions.request_operation(caller, id, request).await?,
     };
     Ok((id, result))
+}
+
+/// `TipAdjustRequest`: the tip (`amountDetails`, required) on a pre-authorisation, then its
+/// capture — the engine's `capture_with_tip`. Returns the transaction, the last operation
+/// (the capture, or the tip that failed) and the tip.
+async fn tip_adjust(
+    state: &AppState,
+    caller: &Caller,
+    request: &Referenced,
+) -> Result<(TransactionId, OperationResult, i64), Failure> {
+    let id = TransactionId::from_uuid(parse_uuid(
+        request.transaction_id.as_deref(),
+        "request.transactionId",
+    )?);
+    let txn = state.engine.transactions().transaction(caller, id).await?;
+    let Some(details) = &request.amount_details else {
+        return Err(Failure::invalid(
+            "request.amountDetails is required: the tip to add.".to_string(),
+        ));
+    };
+    let tip = money(Some(details))?;
+    if tip.currency() != txn.amount.currency() {
+        return Err(Failure::invalid(format!(
+            "request.amountDetails.currency: the transaction is in {}.",
+            txn.amount.currency().code()
+        )));
+    }
+    let result = state
+        .engine
+        .transactions()
+        .capture_with_tip(caller, id, tip.value(), None)
+        .await?;
+    Ok((id, result, tip.value()))
 }
 
 /// What a lookup found: a transaction, or an aborted interaction (no card decision).

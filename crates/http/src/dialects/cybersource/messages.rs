@@ -30,6 +30,7 @@ pub(super) fn operation_response_type(kind: OperationKind) -> &'static str {
         OperationKind::Capture => "CaptureResponse",
         OperationKind::Refund => "LinkedRefundResponse",
         OperationKind::Void => "VoidResponse",
+        OperationKind::Increment => "IncrementalAuthorizationResponse",
     }
 }
 

@@ -32,12 +32,13 @@ pub(super) enum Request {
     /// The capture of a pre-authorisation.
     #[serde(rename = "CaptureRequest")]
     Capture(Referenced),
-    /// Raising a pre-authorisation's amount: not supported (see `docs/dialects.md`).
+    /// Raising a pre-authorisation by `amountDetails.amount` (the increment).
     #[serde(rename = "IncrementalAuthorizationRequest")]
-    IncrementalAuthorization(serde::de::IgnoredAny),
-    /// Adding a tip to an earlier transaction: not supported (see `docs/dialects.md`).
+    IncrementalAuthorization(Referenced),
+    /// On-receipt tipping: `amountDetails.amount` is the tip; the pre-authorisation is
+    /// captured with it (an overcapture).
     #[serde(rename = "TipAdjustRequest")]
-    TipAdjust(serde::de::IgnoredAny),
+    TipAdjust(Referenced),
     /// A zero-amount check of the card.
     #[serde(rename = "AccountVerificationRequest")]
     AccountVerification(Verification),
@@ -152,6 +153,9 @@ pub(super) struct TransactionResponse {
     pub transaction_details: TransactionDetails,
     pub processing_details: ProcessingDetails,
     pub linked_operations: Vec<LinkedOperation>,
+    /// `ADJUSTED` in a `TipAdjustResponse`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tip_adjust_status: Option<&'static str>,
     pub receipts: ReceiptsView,
 }
 
@@ -173,6 +177,9 @@ pub(super) struct AmountView {
     pub amount: String,
     pub captured_amount: String,
     pub refundable_amount: String,
+    /// The tip a `TipAdjustRequest` added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub included_tip_amount: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
