@@ -876,6 +876,7 @@ async fn documented_fields_pre_auth_capture_verification_and_async_follow_ons() 
         )
         .await?;
     assert_eq!(status, 200, "{pre}");
+    assert_eq!(pre["tipAdjustStatus"], "ADJUSTABLE", "{pre}");
     let tab = pre["transactionDetails"]["id"]
         .as_str()
         .expect("id")
@@ -896,6 +897,7 @@ async fn documented_fields_pre_auth_capture_verification_and_async_follow_ons() 
         raised["transactionDetails"]["amountDetails"]["amount"],
         "12.00"
     );
+    assert_eq!(raised["tipAdjustStatus"], "ADJUSTABLE");
     let (status, tipped) = cybs
         .post(
             SYNC,

@@ -9,7 +9,7 @@ use super::wire::{
 };
 use poigate_domain::{
     CardBrand, Condition, Currency, Cvm, EntryMode, Interaction, Money, Operation, OperationKind,
-    OperationStatus, Receipt, Receipts, Transaction, TransactionStatus,
+    OperationStatus, Receipt, Receipts, Transaction, TransactionKind, TransactionStatus,
 };
 
 /// Cybersource's transaction id: the poigate transaction's UUID, 32 hex digits.
@@ -122,7 +122,12 @@ pub(super) fn transaction_response(
             }),
         },
         linked_operations: operations.iter().map(linked).collect(),
-        tip_adjust_status: None,
+        // An approved pre-authorisation not yet captured takes a TipAdjustRequest.
+        tip_adjust_status: (txn.kind == TransactionKind::Auth
+            && txn.status == TransactionStatus::Approved
+            && txn.captured_amount == 0
+            && txn.condition != Condition::Canceled)
+            .then_some("ADJUSTABLE"),
         receipts: ReceiptsView {
             merchant_receipt: receipt(txn.receipts.merchant.as_ref()),
             customer_receipt: receipt(txn.receipts.customer.as_ref()),
