@@ -94,28 +94,31 @@ async fn lane(
             out.push((key, terminal, Some(UNSENT.to_string())));
             continue;
         }
-        loop {
+        // Busy with the previous sale (or one resumed after the restart): asked again until
+        // the terminal takes it; anything else (the process died) ends the lane.
+        let created = eventually(Duration::from_secs(60), || async {
             match create(&client, terminal, &key).await {
-                Ok(id) => {
-                    sent.send_modify(|n| *n += 1);
-                    out.push((key, terminal, Some(id.clone())));
-                    // The terminal's next sale waits for this one's outcome.
-                    if client
-                        .wait_final(&id, Duration::from_secs(5))
-                        .await
-                        .is_err()
-                    {
-                        alive = false;
-                    }
-                    break;
-                }
-                // Busy with the previous sale (or one resumed after the restart): again.
-                Err(Some(409)) => tokio::time::sleep(Duration::from_millis(5)).await,
-                Err(_) => {
-                    out.push((key, terminal, None));
+                Err(Some(409)) => None,
+                other => Some(other),
+            }
+        })
+        .await;
+        match created {
+            Ok(Ok(id)) => {
+                sent.send_modify(|n| *n += 1);
+                out.push((key, terminal, Some(id.clone())));
+                // The terminal's next sale waits for this one's outcome.
+                if client
+                    .wait_final(&id, Duration::from_secs(5))
+                    .await
+                    .is_err()
+                {
                     alive = false;
-                    break;
                 }
+            }
+            Ok(Err(_)) | Err(_) => {
+                out.push((key, terminal, None));
+                alive = false;
             }
         }
     }

@@ -100,21 +100,19 @@ async fn listen_forwards_a_sales_events_signed_like_webhooks() {
     assert_eq!(pay.status.code(), Some(0));
 
     // Wait (bounded) until the final event arrived at the receiver.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let done = received.lock().expect("lock").iter().any(|(_, body)| {
-            serde_json::from_slice::<serde_json::Value>(body)
-                .is_ok_and(|v| v["type"] == "interaction.completed")
-        });
-        if done {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no completed event forwarded"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poigate_testkit::eventually(Duration::from_secs(20), || async {
+        received
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|(_, body)| {
+                serde_json::from_slice::<serde_json::Value>(body)
+                    .is_ok_and(|v| v["type"] == "interaction.completed")
+            })
+            .then_some(())
+    })
+    .await
+    .expect("no completed event forwarded");
 
     let got = received.lock().expect("lock").clone();
     let verifier = standardwebhooks::Webhook::new(&secret).expect("whsec secret");

@@ -273,30 +273,21 @@ fn twenty_thousand_idle_connections_do_not_stop_healthz() -> anyhow::Result<()> 
     );
 
     // Every connection is open (or was closed over capacity): the health probes answer.
-    let started = Instant::now();
     let mut attempts = 0;
-    let health = loop {
+    let health = support::poll(Duration::from_secs(20), || {
         attempts += 1;
-        let status = get_status(addr, "/healthz", Duration::from_secs(3));
-        if status == Some(200) || started.elapsed() > Duration::from_secs(20) {
-            break status;
-        }
-    };
+        get_status(addr, "/healthz", Duration::from_secs(3)).filter(|s| *s == 200)
+    });
     anyhow::ensure!(
         health == Some(200),
-        "/healthz: {health:?} after {attempts} attempts"
+        "/healthz: no 200 after {attempts} attempts"
     );
     let ready = get_status(addr, "/readyz", Duration::from_secs(5));
-    let api_started = Instant::now();
-    let api = loop {
-        let status = get_status(addr, "/v1/terminals", Duration::from_secs(3));
-        if status.is_some() || api_started.elapsed() > Duration::from_secs(20) {
-            break status;
-        }
-    };
+    let api = support::poll(Duration::from_secs(20), || {
+        get_status(addr, "/v1/terminals", Duration::from_secs(3))
+    });
     eprintln!(
-        "{opened} idle connections: /healthz 200 after {attempts} attempt(s) in {:?}, /readyz {ready:?}, the API {api:?}",
-        started.elapsed()
+        "{opened} idle connections: /healthz 200 after {attempts} attempt(s), /readyz {ready:?}, the API {api:?}"
     );
     anyhow::ensure!(ready == Some(200), "/readyz: {ready:?}");
     if prlimit {
@@ -310,14 +301,9 @@ fn twenty_thousand_idle_connections_do_not_stop_healthz() -> anyhow::Result<()> 
         let _ = holder.wait();
     }
     // Once the idle connections are gone, the API has room again.
-    let started = Instant::now();
-    let after = loop {
-        let status = get_status(addr, "/v1/terminals", Duration::from_secs(3));
-        if status == Some(401) || started.elapsed() > Duration::from_secs(20) {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let after = support::poll(Duration::from_secs(20), || {
+        get_status(addr, "/v1/terminals", Duration::from_secs(3)).filter(|s| *s == 401)
+    });
     anyhow::ensure!(
         after == Some(401),
         "after the flood the API answered {after:?}"

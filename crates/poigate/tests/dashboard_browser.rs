@@ -257,22 +257,16 @@ async fn run(browser: &Browser) -> Result<()> {
         .click_and_wait("#deliveries tr[data-status=succeeded] .redeliver")
         .await?;
     browser.wait_for_text("#flash", "Redelivery of").await?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    poigate_testkit::eventually(Duration::from_secs(20), || async {
         let mut ids: HashMap<String, usize> = HashMap::new();
         for r in receiver.received() {
             *ids.entry(r.header("webhook-id").unwrap_or_default().to_string())
                 .or_default() += 1;
         }
-        if ids.values().any(|n| *n >= 2) {
-            break;
-        }
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "no webhook arrived twice within 20 s: {ids:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        ids.values().any(|n| *n >= 2).then_some(())
+    })
+    .await
+    .context("no webhook arrived twice within 20 s")?;
     shot(browser, &dir, "webhooks", &["#endpoints", "#deliveries"]).await?;
 
     // API keys and the request log (one API request to show).

@@ -8,7 +8,7 @@ mod support;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const KEY: &str = "pg_test_request_logs_0123456789abcdef012345";
 
@@ -43,15 +43,16 @@ fn start(dir: &Path, log: &Path, format: &str) -> (support::Gateway, String) {
 
 /// Waits until the log holds a line satisfying `found` (the log is written as requests end).
 fn wait_for_log(log: &Path, found: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    support::poll(Duration::from_secs(30), || {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.lines().any(&found) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "line not logged; log:\n{text}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        text.lines().any(&found).then_some(text)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "line not logged; log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    })
 }
 
 fn header(response: &reqwest::Response, name: &str) -> String {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
@@ -212,18 +212,23 @@ impl Browser {
 
     /// Polls `condition` (a script) until it is true, at most `deadline`.
     pub async fn wait_until(&self, condition: &str, deadline: Duration) -> Result<()> {
-        let start = Instant::now();
-        let mut last = Value::Null;
-        while start.elapsed() < deadline {
+        let last = std::sync::Mutex::new(Value::Null);
+        let met = crate::eventually(deadline, || async {
             // A navigation in between may make one evaluation fail: try again.
-            if let Ok(v) = self.eval(&format!("!!({condition})")).await {
-                if v == Value::Bool(true) {
-                    return Ok(());
+            match self.eval(&format!("!!({condition})")).await {
+                Ok(Value::Bool(true)) => Some(()),
+                Ok(v) => {
+                    *last.lock().unwrap_or_else(|p| p.into_inner()) = v;
+                    None
                 }
-                last = v;
+                Err(_) => None,
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        })
+        .await;
+        if met.is_ok() {
+            return Ok(());
         }
+        let last = last.into_inner().unwrap_or_else(|p| p.into_inner());
         let location = self.eval("location.href").await.unwrap_or_default();
         let text = self
             .eval("document.body ? document.body.innerText.slice(0, 1500) : ''")

@@ -128,15 +128,23 @@ async fn send(
         .get(reqwest::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if live_stream {
-        // The merchant-wide stream never ends by itself: what it sends at once (its `ready`
-        // message, and anything it would leak) is what is checked.
+        // The merchant-wide stream never ends by itself: its first message (`ready`, sent at
+        // once) is read whole and checked like any answer.
         let mut text = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_millis(500), async {
-            while let Ok(Some(chunk)) = r.chunk().await {
-                text.extend_from_slice(&chunk);
-            }
-        })
-        .await;
+        within(
+            Duration::from_secs(10),
+            "the stream's first message",
+            async {
+                while !text.windows(2).any(|w| w == b"\n\n") {
+                    match r.chunk().await? {
+                        Some(chunk) => text.extend_from_slice(&chunk),
+                        None => break,
+                    }
+                }
+                anyhow::Ok(())
+            },
+        )
+        .await?;
         return Ok((status, String::from_utf8_lossy(&text).into_owned()));
     }
     Ok((status, r.text().await.unwrap_or_default()))

@@ -222,14 +222,14 @@ mod tests {
     #[test]
     fn sessions_expire_when_idle_and_close() {
         let sessions = Sessions::default();
-        let id = sessions.open(caller()).unwrap();
+        let id = sessions.open(caller()).expect("a session opens");
         assert!(sessions.touch(&id, true).is_some());
         sessions.advance(IDLE_TIMEOUT);
         assert!(
             sessions.touch(&id, true).is_none(),
             "idle session must be gone"
         );
-        let id = sessions.open(caller()).unwrap();
+        let id = sessions.open(caller()).expect("a session opens");
         sessions.close(&id);
         assert!(sessions.touch(&id, true).is_none());
         assert!(sessions.touch("nonsense", true).is_none());
@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn polling_does_not_keep_a_session_alive() {
         let sessions = Sessions::default();
-        let id = sessions.open(caller()).unwrap();
+        let id = sessions.open(caller()).expect("a session opens");
         sessions.advance(IDLE_TIMEOUT / 2);
         assert!(sessions.touch(&id, false).is_some());
         sessions.advance(IDLE_TIMEOUT / 2);
@@ -247,7 +247,7 @@ mod tests {
             "polling refreshed the idle timer"
         );
         // A person's request does refresh it.
-        let id = sessions.open(caller()).unwrap();
+        let id = sessions.open(caller()).expect("a session opens");
         sessions.advance(IDLE_TIMEOUT / 2);
         assert!(sessions.touch(&id, true).is_some());
         sessions.advance(IDLE_TIMEOUT / 2);
@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn sessions_end_after_the_absolute_timeout_even_when_used() {
         let sessions = Sessions::default();
-        let id = sessions.open(caller()).unwrap();
+        let id = sessions.open(caller()).expect("a session opens");
         let step = IDLE_TIMEOUT / 2;
         let mut aged = std::time::Duration::ZERO;
         while aged < ABSOLUTE_TIMEOUT {
@@ -273,7 +273,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            "a=1; poigate_session=abc; b=2".parse().unwrap(),
+            "a=1; poigate_session=abc; b=2"
+                .parse()
+                .expect("a header value"),
         );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "c"), None);

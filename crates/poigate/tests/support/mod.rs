@@ -56,6 +56,24 @@ pub fn spawn_with_stderr(
     (Gateway(child), rx)
 }
 
+/// Asks `probe` until it answers, for at most `deadline`; `None` when it never did. The
+/// blocking twin of `poigate_testkit::eventually`, for tests that talk over plain sockets
+/// on their own threads: the pause between probes grows from 1 ms to 50 ms.
+pub fn poll<T>(deadline: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = std::time::Instant::now() + deadline;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
 /// Reads lines until one satisfies `pick` (or fails after a minute).
 pub fn line_where<T>(rx: &mpsc::Receiver<String>, mut pick: impl FnMut(&str) -> Option<T>) -> T {
     let mut seen = Vec::new();
