@@ -155,12 +155,7 @@ pub async fn get_webhook_endpoint(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookEndpointView>, ApiError> {
-    let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
-    let e = state
-        .engine
-        .webhooks()
-        .webhook_endpoint(&caller, id)
-        .await?;
+    let e = endpoint_of(&state, &caller, &id).await?;
     Ok(Json(endpoint_view(&e, false)))
 }
 
@@ -230,12 +225,7 @@ pub async fn get_webhook_secret(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<SecretsView>, ApiError> {
-    let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
-    let e = state
-        .engine
-        .webhooks()
-        .webhook_endpoint(&caller, id)
-        .await?;
+    let e = endpoint_of(&state, &caller, &id).await?;
     Ok(Json(secrets_view(&e, state.engine.now())))
 }
 
@@ -280,12 +270,7 @@ pub async fn send_test_event(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookTestView>, ApiError> {
-    let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
-    let e = state
-        .engine
-        .webhooks()
-        .webhook_endpoint(&caller, id)
-        .await?;
+    let e = endpoint_of(&state, &caller, &id).await?;
     let now = state.engine.now();
     let webhook_id = poigate_domain::MessageId::generate(now).to_string();
     let body = serde_json::to_vec(&serde_json::json!({
@@ -472,4 +457,14 @@ pub async fn redeliver(
     let id: DeliveryId = path_id(&id, "webhook delivery")?;
     let d = state.engine.webhooks().redeliver(&caller, id).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery_view(&d))))
+}
+
+/// The caller's endpoint named by a path segment (another merchant's or mode's: not found).
+async fn endpoint_of(
+    state: &AppState,
+    caller: &poigate_engine::Caller,
+    raw: &str,
+) -> Result<WebhookEndpoint, ApiError> {
+    let id: WebhookEndpointId = path_id(raw, "webhook endpoint")?;
+    Ok(state.engine.webhooks().webhook_endpoint(caller, id).await?)
 }
