@@ -985,6 +985,36 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn get_interaction_with_transaction(
+        &self,
+        id: InteractionId,
+    ) -> StoreResult<Option<(Interaction, Option<Transaction>)>> {
+        self.readers
+            .read(move |conn| {
+                let body = |sql: &str, key: String| -> StoreResult<Option<String>> {
+                    conn.prepare_cached(sql)
+                        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+                        .map_err(db)
+                };
+                let Some(text) = body(
+                    "SELECT body FROM interactions WHERE id = ?1",
+                    id.to_string(),
+                )?
+                else {
+                    return Ok(None);
+                };
+                let interaction: Interaction = decode_json(&text)?;
+                let transaction = match interaction.transaction_id {
+                    Some(t) => body("SELECT body FROM transactions WHERE id = ?1", t.to_string())?
+                        .map(|b| decode_json(&b))
+                        .transpose()?,
+                    None => None,
+                };
+                Ok(Some((interaction, transaction)))
+            })
+            .await
+    }
+
     async fn list_events(
         &self,
         id: InteractionId,

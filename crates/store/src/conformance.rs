@@ -560,6 +560,35 @@ pub async fn card_decision_stores_the_transaction(store: Arc<dyn Store>) {
     assert_eq!(txn.auth_code.as_deref(), Some("A1B2C3"));
     assert!(txn.receipts.customer.is_some());
     assert!(store.live_interactions().await.expect("live").is_empty());
+
+    // The read a GET makes: the interaction with its transaction, in one go.
+    let (both_i, both_t) = store
+        .get_interaction_with_transaction(i.id)
+        .await
+        .expect("get both")
+        .expect("stored");
+    assert_eq!(both_i, done);
+    assert_eq!(both_t.as_ref(), Some(&txn));
+    // Before a card decision there is no transaction; an unknown id is nothing at all.
+    let (j, f) = new_interaction(&m, &term, 101, 3);
+    store
+        .create_interaction(&create(&j, &f))
+        .await
+        .expect("create");
+    let (pending, none) = store
+        .get_interaction_with_transaction(j.id)
+        .await
+        .expect("get pending")
+        .expect("stored");
+    assert_eq!((pending.id, none), (j.id, None));
+    let (unknown, _) = new_interaction(&m, &term, 102, 4);
+    assert!(
+        store
+            .get_interaction_with_transaction(unknown.id)
+            .await
+            .expect("get unknown")
+            .is_none()
+    );
 }
 
 pub async fn idempotency_keys_are_unique_and_atomic(store: Arc<dyn Store>) {

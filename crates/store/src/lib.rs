@@ -183,6 +183,24 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_interaction(&self, id: InteractionId) -> StoreResult<Option<Interaction>>;
 
+    /// An interaction with the transaction its card decision created, if any: what a `GET`
+    /// of the interaction shows. A backend may read both in one go (SQLite: one read
+    /// transaction, so the two rows come from one snapshot); the default reads one after the
+    /// other, and a transaction found missing then is simply absent.
+    async fn get_interaction_with_transaction(
+        &self,
+        id: InteractionId,
+    ) -> StoreResult<Option<(Interaction, Option<Transaction>)>> {
+        let Some(interaction) = self.get_interaction(id).await? else {
+            return Ok(None);
+        };
+        let transaction = match interaction.transaction_id {
+            Some(t) => self.get_transaction(t).await?,
+            None => None,
+        };
+        Ok(Some((interaction, transaction)))
+    }
+
     /// Events of an interaction with `seq > after_seq`, in the given order, at most `limit`.
     async fn list_events(
         &self,

@@ -157,11 +157,16 @@ pub async fn get_interaction(
                 .wait_timed(&caller, id, query.after_seq, wait)
                 .await?
         }
-        None => poigate_engine::Waited {
-            interaction: state.engine.interactions().get(&caller, id).await?,
-            committed_at_micros: None,
-            transaction: None,
-        },
+        None => {
+            let (interaction, transaction) = state
+                .engine
+                .interactions()
+                .get_with_transaction(&caller, id)
+                .await?;
+            return Ok(
+                Json(InteractionView::new(&interaction, transaction.as_ref())).into_response(),
+            );
+        }
     };
     let body = match waited.transaction {
         Some(t) => InteractionView::new(&waited.interaction, Some(&t)),
