@@ -299,28 +299,38 @@ async fn lock_terminal(tx: &Transaction<'_>, terminal: &str) -> StoreResult<()> 
     Ok(())
 }
 
+/// Appends `events` in one statement (one round trip however many there are: a terminal's
+/// burst carries ten or more), rows unnested from one array per column.
 async fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> StoreResult<()> {
+    let Some(first) = events.first() else {
+        return Ok(());
+    };
+    let mut ids = Vec::with_capacity(events.len());
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut types = Vec::with_capacity(events.len());
+    let mut created = Vec::with_capacity(events.len());
+    let mut bodies = Vec::with_capacity(events.len());
     for e in events {
-        exec(
-            tx,
-            "INSERT INTO events (interaction_id, seq, type, created_at, body) VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &e.interaction_id.to_string(),
-                &seq(e.seq)?,
-                &e.kind.name(),
-                &e.created_at.as_millis(),
-                &encode_json(e)?,
-            ],
-        )
-        .await
-        .map_err(|err| match unique_violation(&err) {
-            Some("events_pkey") => StoreError::VersionConflict {
-                entity: "interaction",
-                id: e.interaction_id.to_string(),
-            },
-            _ => write(err),
-        })?;
+        ids.push(e.interaction_id.to_string());
+        seqs.push(seq(e.seq)?);
+        types.push(e.kind.name());
+        created.push(e.created_at.as_millis());
+        bodies.push(encode_json(e)?);
     }
+    exec(
+        tx,
+        "INSERT INTO events (interaction_id, seq, type, created_at, body)
+         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[])",
+        &[&ids, &seqs, &types, &created, &bodies],
+    )
+    .await
+    .map_err(|err| match unique_violation(&err) {
+        Some("events_pkey") => StoreError::VersionConflict {
+            entity: "interaction",
+            id: first.interaction_id.to_string(),
+        },
+        _ => write(err),
+    })?;
     Ok(())
 }
 
