@@ -40,6 +40,11 @@ enum Command {
     LinkClients(link::ClientsArgs),
 }
 
+/// The gateway's allocator (mimalloc) here too, so that the bare-axum baselines measured
+/// by this process and the gateway they are compared with allocate the same way.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::System(args) = cli.command {

@@ -242,6 +242,12 @@ enum TerminalsCommand {
     Api(cli_api::TerminalsApiCommand),
 }
 
+/// mimalloc instead of the system allocator: a gateway request allocates and frees many
+/// small buffers (JSON, rows, frames), and glibc's malloc and free were a fifth of the CPU
+/// of a `GET` in the profile (docs/performance.md, "Round two").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let as_json = cli_output::wants_json(&args);
