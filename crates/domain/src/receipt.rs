@@ -339,6 +339,7 @@ mod tests {
 
     fn approved(cvm: Cvm) -> TerminalOutcome {
         TerminalOutcome::Approved {
+            tip_amount: None,
             auth_code: "A99BUO".into(),
             card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip)
                 .expect("card"),
@@ -436,6 +437,7 @@ mod tests {
         }
         let mut approved = running;
         approved.outcome = Some(crate::interaction::Outcome::Approved {
+            tip_amount: None,
             auth_code: "A1".into(),
         });
         assert!(

@@ -367,6 +367,10 @@ pub struct StartInteraction {
     pub kind: InteractionType,
     pub amount: Money,
     pub timeout_seconds: u32,
+    /// Ask the cardholder for a tip before the card; the result reports `tip_amount`.
+    /// Absent (false) when no tip is asked, so terminals that predate tipping are unaffected.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ask_for_tip: bool,
 }
 
 impl From<&Job> for StartInteraction {
@@ -376,6 +380,7 @@ impl From<&Job> for StartInteraction {
             kind: j.kind,
             amount: j.amount,
             timeout_seconds: j.timeout_seconds,
+            ask_for_tip: j.ask_for_tip,
         }
     }
 }
@@ -387,6 +392,7 @@ impl From<&StartInteraction> for Job {
             kind: s.kind,
             amount: s.amount,
             timeout_seconds: s.timeout_seconds,
+            ask_for_tip: s.ask_for_tip,
         }
     }
 }

@@ -130,6 +130,7 @@ async fn terminal(store: &Arc<dyn Store>, m: &Merchant, serial: &str) -> Termina
 
 fn new_interaction(m: &Merchant, term: &Terminal, value: i64, at: i64) -> (Interaction, Event) {
     let new = NewInteraction {
+        ask_for_tip: false,
         merchant_id: m.id,
         terminal_id: term.id,
         kind: InteractionType::Sale,
@@ -183,6 +184,7 @@ async fn step(store: &Arc<dyn Store>, i: &Interaction, input: Input, at: i64) ->
 fn approved_input() -> Input {
     Input::TerminalResult {
         outcome: Box::new(TerminalOutcome::Approved {
+            tip_amount: None,
             auth_code: "A1B2C3".into(),
             card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip)
                 .expect("card"),
