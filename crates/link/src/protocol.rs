@@ -650,6 +650,42 @@ mod tests {
     }
 
     #[test]
+    fn ask_for_tip_is_sent_only_when_asked_and_optional_when_read() {
+        let id = "int_0192f7e0c6d87f3a9b2c4d5e6f708192";
+        let old = format!(
+            r#"{{"type":"start","id":"g1","interaction":{{"id":"{id}","type":"sale","amount":{{"value":1250,"currency":"EUR"}},"timeout_seconds":120}}}}"#
+        );
+        let GatewayFrame::Start(start) = parse_gateway_frame(&old).expect("valid") else {
+            panic!("not a start");
+        };
+        assert!(!start.interaction.ask_for_tip, "absent: no tip asked");
+        // Rendered back without the field: a start with no tip is what it always was.
+        assert_eq!(render(&GatewayFrame::Start(start.clone())), old);
+        let mut tipped = start;
+        tipped.interaction.ask_for_tip = true;
+        let text = render(&GatewayFrame::Start(tipped));
+        assert!(text.contains(r#""ask_for_tip":true"#), "{text}");
+        assert!(
+            Job::from(&match parse_gateway_frame(&text).expect("valid") {
+                GatewayFrame::Start(s) => s.interaction,
+                other => panic!("{other:?}"),
+            })
+            .ask_for_tip
+        );
+    }
+
+    #[test]
+    fn a_tip_that_is_not_an_integer_is_an_invalid_frame() {
+        for tip in ["-0.5", "\"3\"", "18446744073709551616"] {
+            let text = format!(
+                r#"{{"type":"result","id":"r1","interaction":"int_0192f7e0c6d87f3a9b2c4d5e6f708192","seq":2,"outcome":{{"result":"approved","auth_code":"A1","tip_amount":{tip},"card":{{"last4":"1111","brand":"visa","entry_mode":"chip"}}}}}}"#
+            );
+            let e = parse_terminal_frame(&text).expect_err(tip);
+            assert_eq!(e.code, ErrorCode::InvalidFrame, "{tip}");
+        }
+    }
+
+    #[test]
     fn unknown_fields_are_ignored_for_forward_compatibility() {
         let f = parse_terminal_frame(
             r#"{"type":"hello","id":"1","serial_number":"1","model":"V400m","firmware":"x","colour":"blue"}"#,

@@ -1135,6 +1135,20 @@ async fn tip_asked_on_the_device_sale_pre_auth_capture_and_refund() -> anyhow::R
             "{mode}: {plain}"
         );
     }
+    // A tip is for a payment: a standalone refund that asks for one is refused.
+    let (status, refused) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "StandaloneRefundRequest",
+                "merchantReferenceCode": "tip-refund", "askForTip": "ON_DEVICE",
+                "amountDetails": {"amount": "5.00", "currency": "USD"}}}),
+        )
+        .await?;
+    assert_eq!(
+        (status, &refused["type"]),
+        (400, &json!("ErrorResponse")),
+        "{refused}"
+    );
     // A value Cybersource does not define is refused, as other malformed fields are.
     let (status, refused) = cybs
         .post(SYNC, &tipped("tip-bad", "5.00", true, "SOMETIMES"))
