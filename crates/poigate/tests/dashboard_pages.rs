@@ -583,5 +583,10 @@ async fn the_pos_panel_asks_for_a_tip_on_the_terminal() -> Result<()> {
         "{}",
         between(&page, "id=\"pos-answer\"", "</p>").unwrap_or("no answer line")
     );
+    let detail = v.page(&format!("/dashboard/interactions/{}", i.id)).await?;
+    ensure!(
+        between(&detail, "id=\"tip\">", "<") == Some("1.87 EUR"),
+        "the tip on the interaction page"
+    );
     server.stop().await
 }
