@@ -46,6 +46,19 @@ pub struct CreateInteractionRequest {
     /// Per-interaction webhook subscriptions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<Vec<CallbackSubscription>>,
+    /// `on_terminal`: the terminal asks the cardholder for a tip before the card (a `sale`
+    /// or an `auth` only). The outcome and the transaction then carry `tip_amount`, and the
+    /// transaction's `amount` is the total (amount plus tip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip: Option<TipRequest>,
+}
+
+/// How a tip is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TipRequest {
+    /// The cardholder chooses a tip on the terminal.
+    OnTerminal,
 }
 
 impl CreateInteractionRequest {
@@ -69,6 +82,7 @@ impl CreateInteractionRequest {
             timeout_seconds: None,
             metadata: None,
             webhooks: None,
+            tip: None,
         }
     }
 }

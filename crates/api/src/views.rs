@@ -31,7 +31,11 @@ pub struct InteractionView {
     /// Who or what cancelled it, when `status` is `cancelled`.
     pub cancel_reason: Option<CancelReason>,
     pub terminal: TerminalId,
+    /// The amount requested, before any tip (the transaction's `amount` includes the tip).
     pub amount: Money,
+    /// `on_terminal` when the terminal asks the cardholder for a tip; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip: Option<crate::requests::TipRequest>,
     pub reference: Option<String>,
     pub sale_id: Option<String>,
     pub service_id: Option<String>,
@@ -68,6 +72,9 @@ impl InteractionView {
             cancel_reason: i.cancel_reason(),
             terminal: i.terminal_id,
             amount: i.amount,
+            tip: i
+                .ask_for_tip
+                .then_some(crate::requests::TipRequest::OnTerminal),
             reference: i.reference.clone(),
             sale_id: i.sale_id.clone(),
             service_id: i.service_id.clone(),
@@ -101,7 +108,12 @@ pub struct TransactionView {
     pub terminal: TerminalId,
     pub kind: TransactionKind,
     pub status: TransactionStatus,
+    /// What the card was asked for: the interaction's amount plus `tip_amount`.
     pub amount: Money,
+    /// The tip the cardholder chose on the terminal (minor units, included in `amount`);
+    /// absent when no tip was asked, 0 when the cardholder declined to tip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip_amount: Option<i64>,
     pub auth_code: Option<String>,
     pub decline_reason: Option<DeclineReason>,
     pub decline_message: Option<String>,
@@ -140,6 +152,7 @@ impl TransactionView {
             kind: t.kind,
             status: t.status,
             amount: t.amount,
+            tip_amount: t.tip_amount,
             auth_code: t.auth_code.clone(),
             decline_reason: t.decline_reason,
             decline_message: t.decline_message.clone(),

@@ -54,7 +54,7 @@ impl PaymentOutcome {
 impl From<Outcome> for PaymentOutcome {
     fn from(o: Outcome) -> Self {
         match o {
-            Outcome::Approved { auth_code } => PaymentOutcome::Approved { auth_code },
+            Outcome::Approved { auth_code, .. } => PaymentOutcome::Approved { auth_code },
             Outcome::Declined { reason, message } => PaymentOutcome::Declined { reason, message },
             Outcome::Cancelled { reason } => PaymentOutcome::Cancelled { reason },
             Outcome::Failed { reason, message } => PaymentOutcome::Failed { reason, message },

@@ -105,6 +105,8 @@ pub enum CardDataError {
     BadAuthCode,
     #[error("the outcome is not a card decision")]
     NotACardDecision,
+    #[error("the amount plus the tip exceeds the largest amount")]
+    BadTip,
 }
 
 /// What poigate keeps of a card: BIN and last four at most, scheme, how it was read.

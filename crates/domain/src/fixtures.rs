@@ -19,6 +19,7 @@ pub fn new_interaction(
     at: Timestamp,
 ) -> Interaction {
     let new = NewInteraction {
+        ask_for_tip: false,
         merchant_id: MerchantId::generate(at),
         terminal_id: TerminalId::generate(at),
         kind,
@@ -44,6 +45,7 @@ pub fn visa_chip() -> MaskedCard {
 pub fn approved_result(at: Timestamp) -> Input {
     Input::TerminalResult {
         outcome: Box::new(TerminalOutcome::Approved {
+            tip_amount: None,
             auth_code: "A1B2C3".into(),
             card: visa_chip(),
             emv: None,

@@ -159,6 +159,11 @@ pub enum FailureReason {
 pub enum Outcome {
     Approved {
         auth_code: String,
+        /// The tip the cardholder chose on the terminal, minor units in the interaction's
+        /// currency; present only when a tip was asked (`0`: the cardholder declined to
+        /// tip). The amount authorised is the interaction's `amount` plus this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tip_amount: Option<i64>,
     },
     Declined {
         reason: DeclineReason,
@@ -194,6 +199,11 @@ pub enum TerminalOutcome {
         card: MaskedCard,
         #[serde(default)]
         emv: Option<EmvData>,
+        /// The tip the cardholder chose, when the start asked for one (minor units). A
+        /// terminal that does not report it reports no tip (0); reported without being
+        /// asked, or out of range, the report is refused ([`TerminalOutcome::checked_tip`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tip_amount: Option<i64>,
     },
     Declined {
         reason: DeclineReason,
@@ -250,6 +260,45 @@ impl TerminalOutcome {
             .find_map(|(field, text)| crate::card_data::scan(text).map(|f| (field, f)))
     }
 
+    /// The tip to record for this outcome of `interaction`, checked: `Some` (0 when the
+    /// terminal reported none) exactly when a tip was asked and the card was approved.
+    /// A tip reported without being asked, negative, above [`MAX_TIP_FACTOR`] times the
+    /// amount, or making the total exceed the largest amount, is refused: a terminal's
+    /// arithmetic is not trusted with the cardholder's money.
+    pub fn checked_tip(&self, interaction: &Interaction) -> Result<Option<i64>, TipError> {
+        let TerminalOutcome::Approved { tip_amount, .. } = self else {
+            return Ok(None);
+        };
+        match (interaction.ask_for_tip, *tip_amount) {
+            (false, None) => Ok(None),
+            (false, Some(_)) => Err(TipError::NotAsked),
+            (true, None) => Ok(Some(0)),
+            (true, Some(tip)) => {
+                let base = interaction.amount.value();
+                let within = tip >= 0
+                    && base
+                        .checked_mul(MAX_TIP_FACTOR)
+                        .is_some_and(|max| tip <= max)
+                    && base
+                        .checked_add(tip)
+                        .is_some_and(|total| total <= crate::money::MAX_MINOR_UNITS);
+                if within {
+                    Ok(Some(tip))
+                } else {
+                    Err(TipError::OutOfRange)
+                }
+            }
+        }
+    }
+
+    /// The same outcome with its tip replaced (the checked one).
+    pub fn with_tip(mut self, tip: Option<i64>) -> TerminalOutcome {
+        if let TerminalOutcome::Approved { tip_amount, .. } = &mut self {
+            *tip_amount = tip;
+        }
+        self
+    }
+
     /// Whether the outcome is a card decision, which creates a transaction record.
     pub fn creates_transaction(&self) -> bool {
         matches!(
@@ -260,8 +309,13 @@ impl TerminalOutcome {
 
     pub fn to_outcome(&self) -> Outcome {
         match self {
-            TerminalOutcome::Approved { auth_code, .. } => Outcome::Approved {
+            TerminalOutcome::Approved {
+                auth_code,
+                tip_amount,
+                ..
+            } => Outcome::Approved {
                 auth_code: auth_code.clone(),
+                tip_amount: *tip_amount,
             },
             TerminalOutcome::Declined {
                 reason, message, ..
@@ -276,6 +330,18 @@ impl TerminalOutcome {
             },
         }
     }
+}
+
+/// A tip may be at most this many times the amount it is added to.
+pub const MAX_TIP_FACTOR: i64 = 10;
+
+/// Why a terminal's reported tip was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TipError {
+    #[error("tip_amount was reported but no tip was asked")]
+    NotAsked,
+    #[error("tip_amount must be 0 to {MAX_TIP_FACTOR} times the amount")]
+    OutOfRange,
 }
 
 /// A per-interaction webhook subscription (the CM.com pattern).
@@ -309,6 +375,8 @@ pub struct NewInteraction {
     pub timeout_seconds: Option<u32>,
     pub metadata: BTreeMap<String, String>,
     pub webhooks: Vec<CallbackSubscription>,
+    /// Ask the cardholder for a tip on the terminal (sales and pre-authorisations).
+    pub ask_for_tip: bool,
 }
 
 impl NewInteraction {
@@ -330,6 +398,14 @@ impl NewInteraction {
                     "amount must be greater than zero",
                 )
             }
+            _ => {}
+        }
+        match self.kind {
+            InteractionType::Refund | InteractionType::Validate if self.ask_for_tip => errors.add(
+                "tip",
+                "tip_not_allowed",
+                "a tip can be asked only for a sale or an auth",
+            ),
             _ => {}
         }
         if let Some(r) = &self.reference {
@@ -426,6 +502,9 @@ pub struct Interaction {
     pub timeout_seconds: u32,
     pub metadata: BTreeMap<String, String>,
     pub webhooks: Vec<CallbackSubscription>,
+    /// The terminal asks the cardholder for a tip (the outcome then carries `tip_amount`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ask_for_tip: bool,
     pub status: Status,
     pub outcome: Option<Outcome>,
     pub transaction_id: Option<TransactionId>,
@@ -467,6 +546,7 @@ impl Interaction {
             timeout_seconds: new.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
             metadata: new.metadata,
             webhooks: new.webhooks,
+            ask_for_tip: new.ask_for_tip,
             status: Status::Pending,
             outcome: None,
             transaction_id: None,

@@ -39,7 +39,7 @@ pub use id::{
 };
 pub use interaction::{
     CallbackSubscription, CancelReason, DeclineReason, FailureReason, Interaction, InteractionType,
-    NewInteraction, Outcome, Status, TerminalOutcome,
+    NewInteraction, Outcome, Status, TerminalOutcome, TipError,
 };
 pub use machine::{DomainError, Effect, Input, Transition, apply};
 pub use merchant::{ApiKeyMode, Merchant};

@@ -105,6 +105,8 @@ pub enum DomainError {
     Unexpected { state: Status, input: &'static str },
     #[error("invalid card data in terminal report: {0}")]
     InvalidCardData(String),
+    #[error("invalid tip in terminal report: {0}")]
+    InvalidTip(#[from] crate::interaction::TipError),
 }
 
 /// Applies `input` to `current` at time `now`.
@@ -141,6 +143,8 @@ pub fn apply(
                     field, finding,
                 )));
             }
+            let tip = outcome.checked_tip(current)?;
+            let outcome = outcome.with_tip(tip);
             let transaction = if outcome.creates_transaction() {
                 let txn = Transaction::from_terminal_outcome(
                     transaction_id,

@@ -5,6 +5,7 @@
 //! structured form is what the Adyen dialect turns into `PaymentReceipt` output text.
 
 use crate::card::Cvm;
+use crate::money::Money;
 use crate::transaction::{Transaction, TransactionKind, TransactionStatus};
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +103,17 @@ fn render_copy(txn: &Transaction, ctx: &ReceiptContext, copy: ReceiptCopy) -> Re
             .clone()
             .unwrap_or_else(|| emv.application_label.clone());
         push("application", Some("App"), name);
+    }
+    // With a tip asked on the terminal: the amount, the tip, then the total of both.
+    if let Some(tip) = txn.tip_amount {
+        let currency = txn.amount.currency();
+        let minor = |value: i64| {
+            Money::new(value, currency)
+                .map(|m| format!("{currency} {}", m.to_decimal_string()))
+                .unwrap_or_default()
+        };
+        push("amount", Some("Amount"), minor(txn.amount.value() - tip));
+        push("tip", Some("Tip"), minor(tip));
     }
     push(
         "total",
@@ -339,6 +351,7 @@ mod tests {
 
     fn approved(cvm: Cvm) -> TerminalOutcome {
         TerminalOutcome::Approved {
+            tip_amount: None,
             auth_code: "A99BUO".into(),
             card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip)
                 .expect("card"),
@@ -359,6 +372,42 @@ mod tests {
             merchant_name: name.into(),
             terminal_poiid: "V400m-324688179".into(),
         }
+    }
+
+    #[test]
+    fn a_tip_asked_on_the_terminal_shows_amount_tip_and_total() {
+        let mut i = interaction(2000);
+        i.ask_for_tip = true;
+        let txn = Transaction::from_terminal_outcome(
+            TransactionId::generate(i.created_at),
+            &i,
+            &approved(Cvm::OnlinePin).with_tip(Some(300)),
+            &ctx("Demo Coffee"),
+            i.created_at,
+        )
+        .expect("txn");
+        let lines = &txn.receipts.customer.as_ref().expect("customer").lines;
+        let value = |key: &str| {
+            lines
+                .iter()
+                .find(|l| l.key == key)
+                .map(|l| l.value.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(value("amount"), "GBP 20.00");
+        assert_eq!(value("tip"), "GBP 3.00");
+        assert_eq!(value("total"), "GBP 23.00");
+        // Without a tip asked, no amount or tip line.
+        let plain = Transaction::from_terminal_outcome(
+            TransactionId::generate(i.created_at),
+            &interaction(2000),
+            &approved(Cvm::OnlinePin),
+            &ctx("Demo Coffee"),
+            i.created_at,
+        )
+        .expect("txn");
+        let lines = &plain.receipts.customer.as_ref().expect("customer").lines;
+        assert!(!lines.iter().any(|l| l.key == "tip" || l.key == "amount"));
     }
 
     #[test]
@@ -436,6 +485,7 @@ mod tests {
         }
         let mut approved = running;
         approved.outcome = Some(crate::interaction::Outcome::Approved {
+            tip_amount: None,
             auth_code: "A1".into(),
         });
         assert!(

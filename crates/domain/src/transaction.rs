@@ -82,7 +82,12 @@ pub struct Transaction {
     pub terminal_id: TerminalId,
     pub kind: TransactionKind,
     pub status: TransactionStatus,
+    /// What the card was asked for: the interaction's amount plus `tip_amount`.
     pub amount: Money,
+    /// The tip the cardholder chose on the terminal, included in `amount`; present only
+    /// when a tip was asked (0: the cardholder declined to tip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip_amount: Option<i64>,
     pub auth_code: Option<String>,
     pub decline_reason: Option<DeclineReason>,
     pub decline_message: Option<String>,
@@ -134,6 +139,7 @@ impl Transaction {
                 auth_code,
                 card,
                 emv,
+                ..
             } => (
                 TransactionStatus::Approved,
                 Some(auth_code.clone()),
@@ -168,9 +174,20 @@ impl Transaction {
         }
         let card = card.map(MaskedCard::validated).transpose()?;
         let emv = emv.map(EmvData::validated).transpose()?;
+        // The machine checked the tip against the interaction (range, asked or not).
+        let tip_amount = match outcome {
+            TerminalOutcome::Approved { tip_amount, .. } => *tip_amount,
+            _ => None,
+        };
+        let amount = interaction
+            .amount
+            .value()
+            .checked_add(tip_amount.unwrap_or(0))
+            .and_then(|total| Money::new(total, interaction.amount.currency()).ok())
+            .ok_or(CardDataError::BadTip)?;
         let captured_amount = match (status, kind) {
             (TransactionStatus::Approved, TransactionKind::Sale | TransactionKind::Refund) => {
-                interaction.amount.value()
+                amount.value()
             }
             _ => 0,
         };
@@ -182,7 +199,8 @@ impl Transaction {
             terminal_id: interaction.terminal_id,
             kind,
             status,
-            amount: interaction.amount,
+            amount,
+            tip_amount,
             auth_code,
             decline_reason,
             decline_message,

@@ -73,6 +73,8 @@ pub struct CreateRequest {
     pub timeout_seconds: Option<u32>,
     pub metadata: BTreeMap<String, String>,
     pub webhooks: Vec<CallbackSubscription>,
+    /// Ask the cardholder for a tip on the terminal (sale or auth).
+    pub ask_for_tip: bool,
     pub idempotency_key: Option<String>,
 }
 
@@ -1315,6 +1317,7 @@ impl Interactions<'_> {
             timeout_seconds: req.timeout_seconds,
             metadata: req.metadata,
             webhooks: req.webhooks,
+            ask_for_tip: req.ask_for_tip,
         };
         let mut errors = new.validate().err().unwrap_or_default();
         for (i, hook) in new.webhooks.iter().enumerate() {

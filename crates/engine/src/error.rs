@@ -76,7 +76,9 @@ impl From<DomainError> for EngineError {
     fn from(e: DomainError) -> Self {
         match e {
             // Card data only comes in a terminal's report: the report itself is at fault.
-            DomainError::InvalidCardData(_) => EngineError::InvalidReport(e.to_string()),
+            DomainError::InvalidCardData(_) | DomainError::InvalidTip(_) => {
+                EngineError::InvalidReport(e.to_string())
+            }
             DomainError::AlreadyFinal(_) | DomainError::Unexpected { .. } => {
                 EngineError::Transition(e)
             }

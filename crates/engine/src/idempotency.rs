@@ -34,7 +34,7 @@ pub fn check_key(errors: &mut poigate_domain::ValidationErrors, key: Option<&str
 
 /// SHA-256 of the canonical form of a create request.
 pub fn fingerprint(new: &NewInteraction) -> [u8; 32] {
-    let canonical = serde_json::json!({
+    let mut canonical = serde_json::json!({
         "terminal": new.terminal_id.to_string(),
         "type": new.kind.as_str(),
         "amount": { "value": new.amount.value(), "currency": new.amount.currency().code() },
@@ -45,6 +45,10 @@ pub fn fingerprint(new: &NewInteraction) -> [u8; 32] {
         "metadata": new.metadata,
         "webhooks": new.webhooks,
     });
+    // Only when asked, so fingerprints stored before tipping existed still match.
+    if new.ask_for_tip {
+        canonical["ask_for_tip"] = serde_json::Value::Bool(true);
+    }
     let mut hasher = Sha256::new();
     hasher.update(canonical.to_string().as_bytes());
     hasher.finalize().into()

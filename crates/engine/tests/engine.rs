@@ -158,6 +158,7 @@ fn sale(h: &Harness, value: i64) -> CreateRequest {
 
 fn sale_on(t: &Terminal, value: i64) -> CreateRequest {
     CreateRequest {
+        ask_for_tip: false,
         terminal: t.poiid(),
         kind: InteractionType::Sale,
         amount: Money::new(value, Currency::from_code("EUR").expect("EUR")).expect("money"),
@@ -181,6 +182,7 @@ fn report(id: InteractionId, seq: u64, kind: ReportKind) -> TerminalReport {
 
 fn approved() -> ReportKind {
     ReportKind::Result(Box::new(TerminalOutcome::Approved {
+        tip_amount: None,
         auth_code: "ABC123".into(),
         card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip)
             .expect("card"),

@@ -367,6 +367,10 @@ pub struct StartInteraction {
     pub kind: InteractionType,
     pub amount: Money,
     pub timeout_seconds: u32,
+    /// Ask the cardholder for a tip before the card; the result reports `tip_amount`.
+    /// Absent (false) when no tip is asked, so terminals that predate tipping are unaffected.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ask_for_tip: bool,
 }
 
 impl From<&Job> for StartInteraction {
@@ -376,6 +380,7 @@ impl From<&Job> for StartInteraction {
             kind: j.kind,
             amount: j.amount,
             timeout_seconds: j.timeout_seconds,
+            ask_for_tip: j.ask_for_tip,
         }
     }
 }
@@ -387,6 +392,7 @@ impl From<&StartInteraction> for Job {
             kind: s.kind,
             amount: s.amount,
             timeout_seconds: s.timeout_seconds,
+            ask_for_tip: s.ask_for_tip,
         }
     }
 }
@@ -640,6 +646,42 @@ mod tests {
         match parse_gateway_frame(later).expect("valid") {
             GatewayFrame::Reconnect(r) => assert_eq!(r.reason, ReconnectReason::Other),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ask_for_tip_is_sent_only_when_asked_and_optional_when_read() {
+        let id = "int_0192f7e0c6d87f3a9b2c4d5e6f708192";
+        let old = format!(
+            r#"{{"type":"start","id":"g1","interaction":{{"id":"{id}","type":"sale","amount":{{"value":1250,"currency":"EUR"}},"timeout_seconds":120}}}}"#
+        );
+        let GatewayFrame::Start(start) = parse_gateway_frame(&old).expect("valid") else {
+            panic!("not a start");
+        };
+        assert!(!start.interaction.ask_for_tip, "absent: no tip asked");
+        // Rendered back without the field: a start with no tip is what it always was.
+        assert_eq!(render(&GatewayFrame::Start(start.clone())), old);
+        let mut tipped = start;
+        tipped.interaction.ask_for_tip = true;
+        let text = render(&GatewayFrame::Start(tipped));
+        assert!(text.contains(r#""ask_for_tip":true"#), "{text}");
+        assert!(
+            Job::from(&match parse_gateway_frame(&text).expect("valid") {
+                GatewayFrame::Start(s) => s.interaction,
+                other => panic!("{other:?}"),
+            })
+            .ask_for_tip
+        );
+    }
+
+    #[test]
+    fn a_tip_that_is_not_an_integer_is_an_invalid_frame() {
+        for tip in ["-0.5", "\"3\"", "18446744073709551616"] {
+            let text = format!(
+                r#"{{"type":"result","id":"r1","interaction":"int_0192f7e0c6d87f3a9b2c4d5e6f708192","seq":2,"outcome":{{"result":"approved","auth_code":"A1","tip_amount":{tip},"card":{{"last4":"1111","brand":"visa","entry_mode":"chip"}}}}}}"#
+            );
+            let e = parse_terminal_frame(&text).expect_err(tip);
+            assert_eq!(e.code, ErrorCode::InvalidFrame, "{tip}");
         }
     }
 

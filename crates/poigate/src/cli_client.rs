@@ -68,6 +68,9 @@ pub struct PayArgs {
     /// Card timeout enforced by the terminal, 10 to 600 seconds [default: 120].
     #[arg(long)]
     timeout_seconds: Option<u32>,
+    /// Ask the cardholder for a tip on the terminal (sale or auth).
+    #[arg(long)]
+    tip_on_terminal: bool,
     #[command(flatten)]
     conn: Connection,
 }
@@ -166,9 +169,13 @@ pub(crate) fn describe(event: &EventView) -> Option<String> {
 
 pub(crate) fn summary(i: &InteractionView) -> String {
     let outcome = match &i.outcome {
-        Some(poigate_domain::Outcome::Approved { auth_code }) => {
-            format!("APPROVED  auth code {auth_code}")
-        }
+        Some(poigate_domain::Outcome::Approved {
+            auth_code,
+            tip_amount,
+        }) => match tip_amount {
+            Some(tip) => format!("APPROVED  auth code {auth_code}  tip {tip} (minor units)"),
+            None => format!("APPROVED  auth code {auth_code}"),
+        },
         Some(poigate_domain::Outcome::Declined { message, .. }) => format!("DECLINED  {message}"),
         Some(poigate_domain::Outcome::Cancelled { reason }) => format!(
             "CANCELLED ({})",
@@ -202,6 +209,9 @@ pub async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
         timeout_seconds: args.timeout_seconds,
         metadata: None,
         webhooks: None,
+        tip: args
+            .tip_on_terminal
+            .then_some(poigate_api::TipRequest::OnTerminal),
     };
     let key = args
         .idempotency_key

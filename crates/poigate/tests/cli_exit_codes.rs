@@ -82,6 +82,23 @@ fn the_exit_code_table_holds() {
         run.stderr
     );
 
+    // 0 too with a tip asked on the terminal: the summary shows the cardholder's 15 %.
+    let run = poigate(&with_conn(
+        &[
+            "pay",
+            "12.50",
+            "EUR",
+            "--terminal",
+            TERMINAL,
+            "--tip-on-terminal",
+        ],
+        &url,
+        &key,
+    ));
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("APPROVED"), "{}", run.stdout);
+    assert!(run.stdout.contains("tip 187"), "{}", run.stdout);
+
     // 3: declined (an amount ending in 124).
     let run = poigate(&with_conn(
         &["pay", "11.24", "EUR", "--terminal", TERMINAL],

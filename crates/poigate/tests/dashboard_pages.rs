@@ -550,3 +550,43 @@ async fn a_test_event_is_sent_from_the_webhooks_page() -> Result<()> {
     );
     server.stop().await
 }
+
+/// The POS panel's "Ask for a tip" box: the terminal asks, the simulated cardholder tips
+/// 15 %, and the virtual terminal's last-interaction line shows the tip and the total.
+#[tokio::test]
+async fn the_pos_panel_asks_for_a_tip_on_the_terminal() -> Result<()> {
+    let server = TestServer::start().await?;
+    let mut v = Visitor::new(&server);
+    v.sign_in(server.key(), false).await?;
+    let token = v.csrf().await?;
+    let t = TERMINALS[2];
+    let base = format!("/dashboard/terminals/{t}");
+    ensure!(
+        v.page(&base).await?.contains("id=\"pos-tip\""),
+        "the box is on the panel"
+    );
+    let form = [
+        ("_csrf", token.as_str()),
+        ("type", "sale"),
+        ("amount", "1250"),
+        ("currency", "EUR"),
+        ("tip", "on_terminal"),
+    ];
+    let page = after(&v, v.post(&format!("{base}/pos"), &form).await?).await?;
+    ensure!(page.contains("Started sale 12.50 EUR"), "started");
+    let i = last_final(&server, t).await?;
+    let txn = i.transaction.as_ref().context("transaction")?;
+    assert_eq!((txn.tip_amount, txn.amount.value()), (Some(187), 1437));
+    let page = v.page(&base).await?;
+    ensure!(
+        page.contains("tip 1.87 EUR") && page.contains("total 14.37 EUR"),
+        "{}",
+        between(&page, "id=\"pos-answer\"", "</p>").unwrap_or("no answer line")
+    );
+    let detail = v.page(&format!("/dashboard/interactions/{}", i.id)).await?;
+    ensure!(
+        between(&detail, "id=\"tip\">", "<") == Some("1.87 EUR"),
+        "the tip on the interaction page"
+    );
+    server.stop().await
+}

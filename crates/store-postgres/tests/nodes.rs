@@ -58,6 +58,7 @@ async fn terminal(store: &PostgresStore, m: &Merchant, serial: &str) -> Terminal
 /// A sale on `term` whose natural key is (till-1, `service`), with that key's record.
 fn sale(m: &Merchant, term: &Terminal, service: &str, at: i64) -> CreateInteraction {
     let new = NewInteraction {
+        ask_for_tip: false,
         merchant_id: m.id,
         terminal_id: term.id,
         kind: InteractionType::Sale,

@@ -21,7 +21,7 @@ use poigate_domain::{
     TerminalOutcome, TerminalStatus, WebhookEndpoint, WebhookEndpointId, WebhookEventType, apply,
 };
 use poigate_domain::{
-    Operation, OperationId, OperationKind, OperationStatus, TransactionEventKind,
+    Operation, OperationId, OperationKind, OperationStatus, Outcome, TransactionEventKind,
 };
 use std::any::Any;
 use std::sync::Arc;
@@ -51,6 +51,7 @@ macro_rules! conformance_tests {
             concurrent_creates_on_one_terminal_admit_one,
             transitions_append_events_and_check_versions,
             card_decision_stores_the_transaction,
+            a_tip_is_stored_with_the_interaction_and_transaction,
             idempotency_keys_are_unique_and_atomic,
             expired_idempotency_keys_are_reusable,
             events_page_in_both_orders,
@@ -130,6 +131,7 @@ async fn terminal(store: &Arc<dyn Store>, m: &Merchant, serial: &str) -> Termina
 
 fn new_interaction(m: &Merchant, term: &Terminal, value: i64, at: i64) -> (Interaction, Event) {
     let new = NewInteraction {
+        ask_for_tip: false,
         merchant_id: m.id,
         terminal_id: term.id,
         kind: InteractionType::Sale,
@@ -183,6 +185,7 @@ async fn step(store: &Arc<dyn Store>, i: &Interaction, input: Input, at: i64) ->
 fn approved_input() -> Input {
     Input::TerminalResult {
         outcome: Box::new(TerminalOutcome::Approved {
+            tip_amount: None,
             auth_code: "A1B2C3".into(),
             card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip)
                 .expect("card"),
@@ -589,6 +592,59 @@ pub async fn card_decision_stores_the_transaction(store: Arc<dyn Store>) {
             .expect("get unknown")
             .is_none()
     );
+}
+
+/// A tip asked on the terminal lives in the JSON bodies (no column): the flag on the
+/// interaction, the tip on its outcome and transaction, the total as the amount.
+pub async fn a_tip_is_stored_with_the_interaction_and_transaction(store: Arc<dyn Store>) {
+    let m = merchant(&store, "M").await;
+    let term = terminal(&store, &m, "1").await;
+    let (mut i, e) = new_interaction(&m, &term, 1000, 1);
+    i.ask_for_tip = true;
+    store
+        .create_interaction(&create(&i, &e))
+        .await
+        .expect("create");
+    let read = store
+        .get_interaction(i.id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert!(read.ask_for_tip);
+    let Input::TerminalResult {
+        outcome,
+        transaction_id,
+        receipt_context,
+    } = approved_input()
+    else {
+        unreachable!("approved_input is a result");
+    };
+    let tipped = Input::TerminalResult {
+        outcome: Box::new(outcome.with_tip(Some(150))),
+        transaction_id,
+        receipt_context,
+    };
+    let done = step(&store, &read, tipped, 2).await;
+    let read = store
+        .get_interaction(i.id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(read, done);
+    assert!(matches!(
+        read.outcome,
+        Some(Outcome::Approved {
+            tip_amount: Some(150),
+            ..
+        })
+    ));
+    let txn = store
+        .get_transaction(done.transaction_id.expect("transaction id"))
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!((txn.amount.value(), txn.tip_amount), (1150, Some(150)));
+    assert_eq!(txn.captured_amount, 1150);
 }
 
 pub async fn idempotency_keys_are_unique_and_atomic(store: Arc<dyn Store>) {

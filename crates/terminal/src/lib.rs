@@ -16,6 +16,7 @@
 pub mod simulator;
 
 pub use simulator::{
-    CardholderAction, Delivered, HelperTarget, Job, Outgoing, ReportRefused, SimDevice, SimError,
-    SimulatedLink, SimulatorConfig, TestCard, TestCardOutcome, amount_trigger,
+    CardholderAction, Delivered, HelperTarget, Job, NO_TIP_SUFFIX, Outgoing, ReportRefused,
+    SimDevice, SimError, SimulatedLink, SimulatorConfig, TestCard, TestCardOutcome, amount_trigger,
+    simulated_tip,
 };

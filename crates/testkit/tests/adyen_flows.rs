@@ -793,3 +793,85 @@ async fn the_cloud_device_api_takes_the_same_messages_and_lists_devices() -> any
     assert_eq!(deleted.json["errorType"], "validation", "{}", deleted.text);
     Ok(())
 }
+
+/// Issue 14: `tenderOption=AskGratuity` in `SaleToAcquirerData` makes the terminal ask the
+/// shopper for a tip (the simulated shopper tips 15 %). The PaymentResponse shows the tip in
+/// `PaymentResult.AmountsResp.TipAmount` and the total in `AuthorizedAmount`, in the answer
+/// and in a TransactionStatus's repeated response; a pre-authorisation with a tip captures
+/// the total. Without the option, or on a refund, no tip is asked and no `TipAmount` shown.
+#[tokio::test]
+async fn ask_gratuity_asks_for_a_tip_on_the_terminal() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let pos = pos(&ts);
+    let with_data = |body: &mut Value, data: &str| {
+        body["SaleToPOIRequest"]["PaymentRequest"]["SaleData"]["SaleToAcquirerData"] =
+            serde_json::json!(data);
+    };
+
+    let mut sale = pos.payment("8001", TERMINALS[0], 20.0, "EUR");
+    with_data(&mut sale, "tenderOption=AskGratuity");
+    let answer = pos.post("sync", &sale).await?;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.result("PaymentResponse"), ("Success", None));
+    let amounts = &answer.body("PaymentResponse")["PaymentResult"]["AmountsResp"];
+    assert_eq!(
+        (&amounts["AuthorizedAmount"], &amounts["TipAmount"]),
+        (&serde_json::json!(23.0), &serde_json::json!(3.0)),
+        "{}",
+        answer.text
+    );
+    // The same in the repeated response of a TransactionStatusRequest.
+    let status = final_status(&pos, TERMINALS[0], "8001").await?;
+    let repeated = &repeated_payment(&status)["PaymentResult"]["AmountsResp"];
+    assert_eq!(
+        (&repeated["AuthorizedAmount"], &repeated["TipAmount"]),
+        (&serde_json::json!(23.0), &serde_json::json!(3.0)),
+        "{}",
+        status.text
+    );
+
+    // A pre-authorisation with a tip (both elements in one form string): the total is
+    // authorised, and captured by the Checkout API.
+    let mut pre = pos.payment("8002", TERMINALS[0], 10.0, "EUR");
+    with_data(
+        &mut pre,
+        "authorisationType=PreAuth&tenderOption=AskGratuity",
+    );
+    let pre = pos.post("sync", &pre).await?;
+    let amounts = &pre.body("PaymentResponse")["PaymentResult"]["AmountsResp"];
+    assert_eq!(
+        (&amounts["AuthorizedAmount"], &amounts["TipAmount"]),
+        (&serde_json::json!(11.5), &serde_json::json!(1.5)),
+        "{}",
+        pre.text
+    );
+    assert_eq!(
+        interaction_type(&ts, &tender_reference(&pre)).await?,
+        "auth"
+    );
+    let captured = pos
+        .post_at(
+            &format!("v71/payments/{}/captures", pre.psp_reference()),
+            &serde_json::json!({"merchantAccount": MERCHANT,
+                "amount": {"value": 1150, "currency": "EUR"}}),
+        )
+        .await?;
+    assert_eq!(captured.status, 201, "{}", captured.text);
+
+    // No option: no tip asked, no TipAmount.
+    let plain = pos
+        .post("sync", &pos.payment("8003", TERMINALS[0], 20.0, "EUR"))
+        .await?;
+    let amounts = &plain.body("PaymentResponse")["PaymentResult"]["AmountsResp"];
+    assert_eq!(amounts["AuthorizedAmount"], 20.0, "{}", plain.text);
+    assert!(amounts.get("TipAmount").is_none(), "{}", plain.text);
+    // A refund with the option: a tip is for a payment, none is asked.
+    let mut refund = pos.refund("8004", TERMINALS[0], 7.0, "EUR");
+    with_data(&mut refund, "tenderOption=AskGratuity");
+    let refund = pos.post("sync", &refund).await?;
+    assert_eq!(refund.result("PaymentResponse"), ("Success", None));
+    let amounts = &refund.body("PaymentResponse")["PaymentResult"]["AmountsResp"];
+    assert_eq!(amounts["AuthorizedAmount"], 7.0, "{}", refund.text);
+    assert!(amounts.get("TipAmount").is_none(), "{}", refund.text);
+    Ok(())
+}

@@ -773,7 +773,8 @@ async fn documented_fields_pre_auth_capture_verification_and_async_follow_ons() 
     let native = |id: &str| format!("int_{}", id.replace('-', ""));
 
     // A POS that sends `capture: true`, a tip mode, a payment mode and fields of a newer
-    // API version on every sale.
+    // API version on every sale. `ON_DEVICE` asks for a tip on the terminal: the simulated
+    // cardholder tips 15 %, so the 5.00 sale is 5.75.
     let (status, sale) = cybs
         .post(
             SYNC,
@@ -787,6 +788,10 @@ async fn documented_fields_pre_auth_capture_verification_and_async_follow_ons() 
     assert_eq!(status, 200, "{sale}");
     assert_eq!(sale["message"], "Payment approved");
     assert_eq!(sale["transactionDetails"]["captured"], true);
+    assert_eq!(
+        sale["transactionDetails"]["amountDetails"]["includedTipAmount"],
+        "0.75"
+    );
     let sale_txn = sale["transactionDetails"]["id"]
         .as_str()
         .expect("id")
@@ -938,7 +943,7 @@ async fn documented_fields_pre_auth_capture_verification_and_async_follow_ons() 
         assert_eq!(refused["type"], "ErrorResponse", "{kind}: {refused}");
     }
     let sale = ts.client().transaction(&format!("txn_{sale_txn}")).await?;
-    assert_eq!(sale.authorized_amount, 500);
+    assert_eq!(sale.authorized_amount, 575, "5.00 and the 0.75 tip");
 
     // Asynchronous follow-ons: a linked refund answers an id whose events end with the
     // documented LinkedRefundResponse "Refund approved".
@@ -954,7 +959,7 @@ async fn documented_fields_pre_auth_capture_verification_and_async_follow_ons() 
     let (_, lookup) = cybs.lookup(dev, "TRANSACTION_ID", &sale_txn).await?;
     assert_eq!(
         lookup["transactionDetails"]["amountDetails"]["refundableAmount"],
-        "3.00"
+        "3.75"
     );
     // Without amountDetails, the rest: a full refund.
     let (status, rest) = cybs
@@ -1013,5 +1018,147 @@ async fn documented_fields_pre_auth_capture_verification_and_async_follow_ons() 
     assert_eq!(done["transactionId"], sale_txn.as_str());
     let view = ts.client().wait_final(&native(id), WAIT).await?;
     assert_eq!(view.reference.as_deref(), Some("doc-sale"));
+    Ok(())
+}
+
+/// Issue 14: `askForTip: "ON_DEVICE"` asks the cardholder for a tip on the terminal (the
+/// simulated cardholder tips 15 %, nothing on amounts ending in 140). The PaymentResponse
+/// shows the total in `amountDetails.amount` and the tip in `includedTipAmount`; capture and
+/// refunds work on the total. Other documented values ask nothing; an unknown one is refused.
+#[tokio::test]
+async fn tip_asked_on_the_device_sale_pre_auth_capture_and_refund() -> anyhow::Result<()> {
+    let ts = TestServer::start().await?;
+    let cybs = Cybersource::new(&ts);
+    let dev = serial(TERMINALS[0]);
+    let tipped = |code: &str, amount: &str, capture: bool, tip: &str| {
+        json!({"serialNumber": dev, "request": {"type": "PaymentRequest",
+            "merchantReferenceCode": code, "capture": capture, "askForTip": tip,
+            "amountDetails": {"amount": amount, "currency": "USD"}}})
+    };
+
+    // A sale: 20.00 and a 3.00 tip, all captured.
+    let (status, sale) = cybs
+        .post(SYNC, &tipped("tip-sale", "20.00", true, "ON_DEVICE"))
+        .await?;
+    assert_eq!(status, 200, "{sale}");
+    assert_eq!(sale["type"], "PaymentResponse");
+    assert_eq!(sale["message"], "Payment approved");
+    let amounts = &sale["transactionDetails"]["amountDetails"];
+    assert_eq!(
+        (
+            &amounts["amount"],
+            &amounts["includedTipAmount"],
+            &amounts["capturedAmount"],
+            &amounts["refundableAmount"]
+        ),
+        (
+            &json!("23.00"),
+            &json!("3.00"),
+            &json!("23.00"),
+            &json!("23.00")
+        ),
+        "{sale}"
+    );
+    let sale_txn = sale["transactionDetails"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let native = ts.client().transaction(&format!("txn_{sale_txn}")).await?;
+    assert_eq!(
+        (
+            native.amount.value(),
+            native.tip_amount,
+            native.captured_amount
+        ),
+        (2300, Some(300), 2300)
+    );
+    // A full linked refund returns the total, tip included.
+    let (status, refund) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "LinkedRefundRequest",
+                "transactionId": sale_txn}}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{refund}");
+    let native = ts.client().transaction(&format!("txn_{sale_txn}")).await?;
+    assert_eq!(native.refunded_amount, 2300);
+
+    // The cardholder declines the tip prompt (amount ending in 140): a tip of 0.00.
+    let (_, no_tip) = cybs
+        .post(SYNC, &tipped("tip-none", "11.40", true, "ON_DEVICE"))
+        .await?;
+    let amounts = &no_tip["transactionDetails"]["amountDetails"];
+    assert_eq!(
+        (&amounts["amount"], &amounts["includedTipAmount"]),
+        (&json!("11.40"), &json!("0.00")),
+        "{no_tip}"
+    );
+
+    // A pre-authorisation with the tip, then its capture without amountDetails: the total.
+    let (_, auth) = cybs
+        .post(SYNC, &tipped("tip-auth", "10.00", false, "ON_DEVICE"))
+        .await?;
+    let amounts = &auth["transactionDetails"]["amountDetails"];
+    assert_eq!(
+        (
+            &amounts["amount"],
+            &amounts["includedTipAmount"],
+            &amounts["capturedAmount"]
+        ),
+        (&json!("11.50"), &json!("1.50"), &json!("0.00")),
+        "{auth}"
+    );
+    let auth_txn = auth["transactionDetails"]["id"].as_str().expect("id");
+    let (status, captured) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "CaptureRequest",
+                "transactionId": auth_txn}}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{captured}");
+    let (_, lookup) = cybs.lookup(dev, "TRANSACTION_ID", auth_txn).await?;
+    assert_eq!(
+        lookup["transactionDetails"]["amountDetails"]["capturedAmount"], "11.50",
+        "{lookup}"
+    );
+
+    // On receipt (the tip follows in a TipAdjustRequest), NONE, OFF: no tip asked.
+    for (code, mode) in [("tip-r", "ON_RECEIPT"), ("tip-n", "NONE"), ("tip-o", "OFF")] {
+        let (status, plain) = cybs.post(SYNC, &tipped(code, "5.00", false, mode)).await?;
+        assert_eq!(status, 200, "{mode}: {plain}");
+        let amounts = &plain["transactionDetails"]["amountDetails"];
+        assert_eq!(amounts["amount"], "5.00", "{mode}: {plain}");
+        assert!(
+            amounts.get("includedTipAmount").is_none(),
+            "{mode}: {plain}"
+        );
+    }
+    // A tip is for a payment: a standalone refund that asks for one is refused.
+    let (status, refused) = cybs
+        .post(
+            SYNC,
+            &json!({"serialNumber": dev, "request": {"type": "StandaloneRefundRequest",
+                "merchantReferenceCode": "tip-refund", "askForTip": "ON_DEVICE",
+                "amountDetails": {"amount": "5.00", "currency": "USD"}}}),
+        )
+        .await?;
+    assert_eq!(
+        (status, &refused["type"]),
+        (400, &json!("ErrorResponse")),
+        "{refused}"
+    );
+    // A value Cybersource does not define is refused, as other malformed fields are.
+    let (status, refused) = cybs
+        .post(SYNC, &tipped("tip-bad", "5.00", true, "SOMETIMES"))
+        .await?;
+    assert_eq!((status, &refused["type"]), (400, &json!("ErrorResponse")));
+    assert!(
+        refused["developerDescription"]
+            .as_str()
+            .is_some_and(|d| d.contains("askForTip")),
+        "{refused}"
+    );
     Ok(())
 }

@@ -126,6 +126,7 @@ async fn toy_pay(
     };
     let currency = Currency::from_code("EUR").ok_or_else(bad)?;
     let create = CreateRequest {
+        ask_for_tip: false,
         terminal: till.to_string(),
         kind: InteractionType::Sale,
         amount: Money::new(cents, currency).map_err(|_| bad())?,

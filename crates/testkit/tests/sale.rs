@@ -21,7 +21,7 @@ async fn sale_runs_pending_in_progress_approved_with_stages_and_receipts() -> an
     let done = client.wait_final(&id, Duration::from_secs(20)).await?;
     assert_eq!(done.status, Status::Approved);
     assert!(done.is_final);
-    let Some(Outcome::Approved { auth_code }) = &done.outcome else {
+    let Some(Outcome::Approved { auth_code, .. }) = &done.outcome else {
         panic!("expected an approval, got {:?}", done.outcome);
     };
 

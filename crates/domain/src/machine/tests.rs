@@ -12,6 +12,7 @@ fn t(ms: i64) -> Timestamp {
 
 fn new_interaction() -> (Interaction, Event) {
     let new = NewInteraction {
+        ask_for_tip: false,
         merchant_id: MerchantId::generate(t(0)),
         terminal_id: TerminalId::generate(t(0)),
         kind: InteractionType::Sale,
@@ -35,6 +36,7 @@ fn ctx() -> ReceiptContext {
 
 fn approved() -> TerminalOutcome {
     TerminalOutcome::Approved {
+        tip_amount: None,
         auth_code: "A1B2C3".into(),
         card: MaskedCard::new(Some("476173"), "0010", CardBrand::Visa, EntryMode::Chip)
             .expect("card"),
@@ -200,6 +202,7 @@ fn disconnect_and_reconnect_are_recorded_in_flight() {
 fn invalid_card_data_from_a_terminal_is_refused() {
     let (i, _) = new_interaction();
     let bad = TerminalOutcome::Approved {
+        tip_amount: None,
         auth_code: "not an auth code!".into(),
         card: MaskedCard::new(None, "0010", CardBrand::Visa, EntryMode::Chip).expect("card"),
         emv: None,
@@ -311,6 +314,7 @@ fn card_data_in_any_report_text_is_refused_without_echoing_it() {
     assert!(why.contains("message") && !why.contains("4111"), "{why}");
 
     let with_label = TerminalOutcome::Approved {
+        tip_amount: None,
         auth_code: "A1B2C3".into(),
         card: MaskedCard::new(Some("411111"), "1111", CardBrand::Visa, EntryMode::Chip)
             .expect("card"),
@@ -348,4 +352,78 @@ fn a_card_with_more_than_bin_and_last4_does_not_parse() {
     assert!(serde_json::from_str::<TerminalOutcome>(track).is_err());
     let plain = r#"{"result":"approved","auth_code":"A1","card":{"last4":"1111","brand":"visa","entry_mode":"chip"}}"#;
     assert!(serde_json::from_str::<TerminalOutcome>(plain).is_ok());
+}
+
+fn with_tip(tip: Option<i64>) -> TerminalOutcome {
+    approved().with_tip(tip)
+}
+
+#[test]
+fn a_tip_asked_on_the_terminal_is_added_to_the_transaction() {
+    let (mut i, _) = new_interaction();
+    i.ask_for_tip = true;
+    let tr = apply(&i, result(with_tip(Some(15))), t(1)).expect("applied");
+    let txn = tr.transaction.expect("a card decision");
+    assert_eq!(txn.amount.value(), 115, "amount plus tip");
+    assert_eq!(txn.tip_amount, Some(15));
+    assert_eq!(txn.captured_amount, 115, "a sale captures the total");
+    assert_eq!(
+        tr.interaction.outcome,
+        Some(Outcome::Approved {
+            auth_code: "A1B2C3".into(),
+            tip_amount: Some(15)
+        })
+    );
+    // A terminal that predates tipping reports none: no tip, recorded as 0.
+    let tr = apply(&i, result(with_tip(None)), t(1)).expect("applied");
+    assert_eq!(tr.transaction.expect("txn").tip_amount, Some(0));
+}
+
+#[test]
+fn a_bad_tip_from_a_terminal_is_refused() {
+    let (plain, _) = new_interaction();
+    assert_eq!(
+        apply(&plain, result(with_tip(Some(0))), t(1)).err(),
+        Some(DomainError::InvalidTip(
+            crate::interaction::TipError::NotAsked
+        ))
+    );
+    let mut asked = plain.clone();
+    asked.ask_for_tip = true;
+    for tip in [-1, 1001, i64::MAX, i64::MIN] {
+        assert_eq!(
+            apply(&asked, result(with_tip(Some(tip))), t(1)).err(),
+            Some(DomainError::InvalidTip(
+                crate::interaction::TipError::OutOfRange
+            )),
+            "tip {tip}"
+        );
+    }
+    assert!(apply(&asked, result(with_tip(Some(1000))), t(1)).is_ok());
+}
+
+#[test]
+fn a_tip_is_asked_only_for_a_sale_or_an_auth() {
+    let (i, _) = new_interaction();
+    for kind in [InteractionType::Refund, InteractionType::Validate] {
+        let new = NewInteraction {
+            ask_for_tip: true,
+            merchant_id: i.merchant_id,
+            terminal_id: i.terminal_id,
+            kind,
+            amount: if kind == InteractionType::Validate {
+                Money::zero(i.amount.currency())
+            } else {
+                i.amount
+            },
+            reference: None,
+            sale_id: None,
+            service_id: None,
+            timeout_seconds: None,
+            metadata: Default::default(),
+            webhooks: vec![],
+        };
+        let errors = new.validate().expect_err("refused");
+        assert_eq!(errors.errors()[0].code, "tip_not_allowed");
+    }
 }

@@ -12,6 +12,7 @@ fn txn(kind: InteractionType, value: i64, approved: bool) -> Transaction {
     let card = crate::fixtures::visa_chip();
     let outcome = if approved {
         TerminalOutcome::Approved {
+            tip_amount: None,
             auth_code: "ABC123".into(),
             card,
             emv: None,

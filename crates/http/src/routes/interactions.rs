@@ -111,6 +111,10 @@ pub async fn create_interaction(
         timeout_seconds: body.timeout_seconds,
         metadata: body.metadata.unwrap_or_default(),
         webhooks: body.webhooks.unwrap_or_default(),
+        ask_for_tip: match body.tip {
+            Some(TipRequest::OnTerminal) => true,
+            None => false,
+        },
         idempotency_key,
     };
     let created = state.engine.interactions().create(&caller, request).await?;

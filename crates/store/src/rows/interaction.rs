@@ -61,7 +61,12 @@ impl From<CallbackSubscriptionRowV1> for d::CallbackSubscription {
 #[serde(tag = "result")]
 pub enum OutcomeRowV1 {
     #[serde(rename = "approved")]
-    Approved { auth_code: String },
+    Approved {
+        auth_code: String,
+        /// Present only when a tip was asked; absent in rows written before tipping.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tip_amount: Option<i64>,
+    },
     #[serde(rename = "declined")]
     Declined {
         reason: DeclineReasonRow,
@@ -79,8 +84,12 @@ pub enum OutcomeRowV1 {
 impl From<&d::Outcome> for OutcomeRowV1 {
     fn from(o: &d::Outcome) -> Self {
         match o {
-            d::Outcome::Approved { auth_code } => OutcomeRowV1::Approved {
+            d::Outcome::Approved {
+                auth_code,
+                tip_amount,
+            } => OutcomeRowV1::Approved {
                 auth_code: auth_code.clone(),
+                tip_amount: *tip_amount,
             },
             d::Outcome::Declined { reason, message } => OutcomeRowV1::Declined {
                 reason: (*reason).into(),
@@ -100,7 +109,13 @@ impl From<&d::Outcome> for OutcomeRowV1 {
 impl From<OutcomeRowV1> for d::Outcome {
     fn from(r: OutcomeRowV1) -> Self {
         match r {
-            OutcomeRowV1::Approved { auth_code } => d::Outcome::Approved { auth_code },
+            OutcomeRowV1::Approved {
+                auth_code,
+                tip_amount,
+            } => d::Outcome::Approved {
+                auth_code,
+                tip_amount,
+            },
             OutcomeRowV1::Declined { reason, message } => d::Outcome::Declined {
                 reason: reason.into(),
                 message,
@@ -134,6 +149,9 @@ pub struct InteractionRowV1 {
     pub timeout_seconds: u32,
     pub metadata: BTreeMap<String, String>,
     pub webhooks: Vec<CallbackSubscriptionRowV1>,
+    /// Absent (no tip asked) in rows written before tipping existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ask_for_tip: bool,
     pub status: StatusRow,
     pub outcome: Option<OutcomeRowV1>,
     pub transaction_id: Option<String>,
@@ -163,6 +181,7 @@ impl From<&d::Interaction> for InteractionRowV1 {
             timeout_seconds: i.timeout_seconds,
             metadata: i.metadata.clone(),
             webhooks: i.webhooks.iter().map(Into::into).collect(),
+            ask_for_tip: i.ask_for_tip,
             status: i.status.into(),
             outcome: i.outcome.as_ref().map(Into::into),
             transaction_id: i.transaction_id.map(|t| t.to_string()),
@@ -195,6 +214,7 @@ impl TryFrom<InteractionRowV1> for d::Interaction {
             timeout_seconds: r.timeout_seconds,
             metadata: r.metadata,
             webhooks: r.webhooks.into_iter().map(Into::into).collect(),
+            ask_for_tip: r.ask_for_tip,
             status: r.status.into(),
             outcome: r.outcome.map(Into::into),
             transaction_id: parse_opt_id(r.transaction_id)?,

@@ -168,7 +168,11 @@ pub struct TransactionRowV1 {
     pub terminal_id: String,
     pub kind: TransactionKindRow,
     pub status: TransactionStatusRow,
+    /// The total: the interaction's amount plus the tip.
     pub amount: MoneyRowV1,
+    /// Present only when a tip was asked; absent in rows written before tipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip_amount: Option<i64>,
     pub auth_code: Option<String>,
     pub decline_reason: Option<DeclineReasonRow>,
     pub decline_message: Option<String>,
@@ -209,6 +213,7 @@ impl From<&d::Transaction> for TransactionRowV1 {
             kind: t.kind.into(),
             status: t.status.into(),
             amount: (&t.amount).into(),
+            tip_amount: t.tip_amount,
             auth_code: t.auth_code.clone(),
             decline_reason: t.decline_reason.map(Into::into),
             decline_message: t.decline_message.clone(),
@@ -244,6 +249,7 @@ impl TryFrom<TransactionRowV1> for d::Transaction {
             kind: r.kind.into(),
             status: r.status.into(),
             amount: r.amount.try_into()?,
+            tip_amount: r.tip_amount,
             auth_code: r.auth_code,
             decline_reason: r.decline_reason.map(Into::into),
             decline_message: r.decline_message,

@@ -27,6 +27,21 @@ pub fn amount_trigger(amount: &Money) -> Option<DeclineReason> {
     }
 }
 
+/// The amount suffix (last three digits of the minor-unit value) on which the simulated
+/// cardholder declines the tip prompt (tip 0).
+pub const NO_TIP_SUFFIX: i64 = 140;
+
+/// The tip a simulated cardholder chooses when the terminal asks for one: 15 % of the
+/// amount rounded down to the minor unit, or nothing when the amount ends in
+/// [`NO_TIP_SUFFIX`] (`140`). Deterministic, so tests and demos know the total beforehand.
+pub fn simulated_tip(amount: &Money) -> i64 {
+    if amount.trigger_suffix() == NO_TIP_SUFFIX {
+        return 0;
+    }
+    // At most 99 999 999 999 × 15: no overflow; capped so the total stays an amount.
+    (amount.value() * 15 / 100).min(poigate_domain::money::MAX_MINOR_UNITS - amount.value())
+}
+
 /// What the issuer says to a test card (when the amount carries no trigger).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -25,6 +25,8 @@ pub struct Job {
     pub amount: Money,
     /// The card-interaction timeout the terminal enforces.
     pub timeout_seconds: u32,
+    /// Ask the cardholder for a tip before the card is presented.
+    pub ask_for_tip: bool,
 }
 
 impl From<&Interaction> for Job {
@@ -34,6 +36,7 @@ impl From<&Interaction> for Job {
             kind: i.kind,
             amount: i.amount,
             timeout_seconds: i.timeout_seconds,
+            ask_for_tip: i.ask_for_tip,
         }
     }
 }

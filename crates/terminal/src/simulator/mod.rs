@@ -17,7 +17,7 @@ mod cards;
 mod device;
 mod script;
 
-pub use cards::{TestCard, TestCardOutcome, amount_trigger};
+pub use cards::{NO_TIP_SUFFIX, TestCard, TestCardOutcome, amount_trigger, simulated_tip};
 pub use device::{Delivered, Job, Outgoing, ReportRefused, SimDevice};
 
 use async_trait::async_trait;

@@ -3,7 +3,7 @@
 //! "Processing payment...", "Payment approved".
 
 use super::CardholderAction;
-use super::cards::{TestCard, amount_trigger};
+use super::cards::{TestCard, amount_trigger, simulated_tip};
 use super::device::{Delivered, Job, Outgoing, RunCommand};
 use poigate_domain::{
     CancelReason, DeclineReason, InteractionId, InteractionType, TerminalOutcome,
@@ -19,6 +19,9 @@ pub(super) struct Script {
     /// The last report sequence number used for this interaction.
     pub seq: u64,
 }
+
+/// How long the simulated cardholder looks at the tip prompt, at speed 1.0.
+const TIP_MS: u64 = 1_000;
 
 /// How the wait for a card ended.
 enum CardWait {
@@ -108,6 +111,14 @@ impl Script {
                     None => {}
                 }
             }
+            if self.job.ask_for_tip {
+                self.stage("Add a tip?");
+                match self.pause(TIP_MS, &mut commands).await {
+                    Some(RunCommand::GatewayCancel) => return self.cancelled(CancelReason::Api),
+                    Some(RunCommand::Cardholder(a)) => action = Some(a),
+                    None => {}
+                }
+            }
             let card = match self.wait_for_card(action, &mut commands).await {
                 CardWait::Presented(card) => card,
                 CardWait::Cancelled(reason) => return self.cancelled(reason),
@@ -126,12 +137,23 @@ impl Script {
         self.finish(TerminalOutcome::Cancelled { reason });
     }
 
+    /// The tip the simulated cardholder chooses, when the start asked for one.
+    fn tip(&self) -> Option<i64> {
+        self.job
+            .ask_for_tip
+            .then(|| simulated_tip(&self.job.amount))
+    }
+
     fn prompt(&self) -> String {
         if self.job.kind == InteractionType::Validate {
-            "Present card".to_string()
-        } else {
-            format!("{} - Present card", self.job.amount)
+            return "Present card".to_string();
         }
+        // With a tip, the prompt shows the total the card is asked for.
+        let total = self.tip().and_then(|tip| {
+            poigate_domain::Money::new(self.job.amount.value() + tip, self.job.amount.currency())
+                .ok()
+        });
+        format!("{} - Present card", total.unwrap_or(self.job.amount))
     }
 
     async fn wait_for_card(
@@ -221,6 +243,7 @@ impl Script {
                     auth_code: auth_code(self.job.id),
                     card: masked,
                     emv: card.emv(),
+                    tip_amount: self.tip(),
                 }
             }
         };

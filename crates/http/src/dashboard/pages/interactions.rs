@@ -226,6 +226,8 @@ fn money_state(t: &TransactionView, refunds: &[OperationView]) -> Markup {
             dt { "Card" } dd.mono id="masked-pan" { (t.masked_pan.as_deref().unwrap_or("—")) }
             dt { "Auth code" } dd.mono { (t.auth_code.as_deref().unwrap_or("—")) }
             @if let Some(m) = &t.decline_message { dt { "Decline" } dd { (m) } }
+            // A tip asked on the terminal: included in the authorised amount.
+            @if let Some(tip) = t.tip_amount { dt { "Tip" } dd id="tip" { (minor(tip, t)) } }
             dt { "Authorised" } dd { (minor(t.authorized_amount, t)) }
             dt { "Captured" } dd { (minor(t.captured_amount, t)) }
             dt { "Refunded" } dd id="refunded" { (minor(t.refunded_amount, t)) }

@@ -246,7 +246,10 @@ async fn screen(state: &AppState, signed: &Signed, t: &TerminalView) -> Markup {
         }
         @if let Some(i) = &latest {
             p id="pos-answer" { "Last interaction: " a href={ "/dashboard/interactions/" (i.id) } { (i.id) } " " (badge(&name(&i.status))) " " (name(&i.kind)) " " (i.amount.to_string())
-                @if let Some(r) = &i.reference { " · reference " span.mono { (r) } } }
+                @if let Some(r) = &i.reference { " · reference " span.mono { (r) } }
+                @if let Some(tip) = i.transaction.as_ref().and_then(|t| t.tip_amount.map(|tip| (t, tip))) {
+                    " · tip " (tip_text(tip.0, tip.1)) " · total " (tip.0.amount.to_string())
+                } }
         }
     }
 }
@@ -337,6 +340,10 @@ async fn virtual_terminal(
                         input id="pos-currency" name="currency" value="EUR" size="4" required;
                         label for="pos-reference" { "Reference (optional)" }
                         input id="pos-reference" name="reference";
+                        label for="pos-tip" {
+                            input id="pos-tip" type="checkbox" name="tip" value="on_terminal";
+                            " Ask for a tip on the terminal (sale or auth)"
+                        }
                         p { button type="submit" id="pos-start" { "Start" } }
                     }
                 }
@@ -420,6 +427,13 @@ async fn helper(
     )
 }
 
+/// A tip in the transaction's currency (`1.87 EUR`).
+fn tip_text(txn: &poigate_api::TransactionView, tip: i64) -> String {
+    poigate_domain::Money::new(tip, txn.amount.currency())
+        .map(|m| m.to_string())
+        .unwrap_or_default()
+}
+
 async fn pos(
     State(state): State<AppState>,
     signed: Signed,
@@ -437,6 +451,8 @@ async fn pos(
         "type": form.get("type").unwrap_or("sale"),
         "amount": { "value": form.get("amount").and_then(|a| a.parse::<i64>().ok()), "currency": form.get("currency").unwrap_or("EUR") },
         "reference": form.get("reference"),
+        // An unchecked box sends nothing; a checked one `on_terminal`.
+        "tip": form.get("tip"),
     });
     let request: CreateInteractionRequest = match serde_json::from_value(request) {
         Ok(r) => r,

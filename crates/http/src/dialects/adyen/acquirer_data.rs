@@ -1,10 +1,11 @@
 //! `SaleData.SaleToAcquirerData`: the data elements a POS adds to a payment
 //! (docs.adyen.com/point-of-sale/add-data). Adyen takes them in three shapes: a
 //! form-encoded `key=value&…` string, a Base64-encoded JSON object, or (through its
-//! libraries) the JSON object itself. poigate reads one element from them,
+//! libraries) the JSON object itself. poigate reads two elements from them,
 //! `authorisationType` (`PreAuth` or `FinalAuth`,
-//! docs.adyen.com/point-of-sale/pre-authorisation); the rest is ignored, as Adyen ignores
-//! elements a request does not need.
+//! docs.adyen.com/point-of-sale/pre-authorisation) and the `tenderOption` `AskGratuity`
+//! (docs.adyen.com/point-of-sale/add-data/tender-options: the terminal asks for a tip); the
+//! rest is ignored, as Adyen ignores elements a request does not need.
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -24,13 +25,7 @@ pub struct Unreadable(pub String);
 
 /// The `authorisationType` of a `SaleToAcquirerData` value (`None`: the field is absent).
 pub fn authorisation_type(data: Option<&Value>) -> Result<AuthorisationType, Unreadable> {
-    let value = match data {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) => from_object(map),
-        Some(Value::String(text)) => from_text(text),
-        Some(_) => None,
-    };
-    match value.as_deref() {
+    match element(data, "authorisationType").as_deref() {
         None => Ok(AuthorisationType::Final),
         Some(v) if v.eq_ignore_ascii_case("PreAuth") => Ok(AuthorisationType::Pre),
         Some(v) if v.eq_ignore_ascii_case("FinalAuth") => Ok(AuthorisationType::Final),
@@ -40,29 +35,49 @@ pub fn authorisation_type(data: Option<&Value>) -> Result<AuthorisationType, Unr
     }
 }
 
-/// `authorisationType` at the top of the object, or in its `additionalData`.
-fn from_object(map: &Map<String, Value>) -> Option<String> {
+/// Whether the `tenderOption`s (comma-separated, e.g. `AskGratuity,ReceiptHandler`) include
+/// `AskGratuity`: the terminal asks the shopper for a tip. Other options are ignored.
+pub fn asks_gratuity(data: Option<&Value>) -> bool {
+    element(data, "tenderOption").is_some_and(|options| {
+        options
+            .split(',')
+            .any(|o| o.trim().eq_ignore_ascii_case("AskGratuity"))
+    })
+}
+
+/// The text of element `key`, whichever of the three shapes carries it.
+fn element(data: Option<&Value>, key: &str) -> Option<String> {
+    match data {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => from_object(map, key),
+        Some(Value::String(text)) => from_text(text, key),
+        Some(_) => None,
+    }
+}
+
+/// `key` at the top of the object, or in its `additionalData`.
+fn from_object(map: &Map<String, Value>, key: &str) -> Option<String> {
     let text = |v: &Value| v.as_str().map(str::to_string);
-    map.get("authorisationType").and_then(text).or_else(|| {
+    map.get(key).and_then(text).or_else(|| {
         map.get("additionalData")
             .and_then(Value::as_object)
-            .and_then(|a| a.get("authorisationType"))
+            .and_then(|a| a.get(key))
             .and_then(text)
     })
 }
 
 /// A Base64 JSON object, or a form-encoded string.
-fn from_text(text: &str) -> Option<String> {
+fn from_text(text: &str, key: &str) -> Option<String> {
     let trimmed = text.trim();
     if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(trimmed)
         && let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&bytes)
     {
-        return from_object(&map);
+        return from_object(&map, key);
     }
     trimmed
         .split('&')
         .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| percent_decode(k) == "authorisationType")
+        .find(|(k, _)| percent_decode(k) == key)
         .map(|(_, v)| percent_decode(v))
 }
 
@@ -98,6 +113,21 @@ fn percent_decode(text: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn ask_gratuity_in_every_shape() {
+        assert!(asks_gratuity(Some(&json!("tenderOption=AskGratuity"))));
+        assert!(asks_gratuity(Some(&json!(
+            "authorisationType=PreAuth&tenderOption=ReceiptHandler,AskGratuity"
+        ))));
+        assert!(asks_gratuity(Some(&json!({"tenderOption": "AskGratuity"}))));
+        let b64 =
+            base64::engine::general_purpose::STANDARD.encode(br#"{"tenderOption":"AskGratuity"}"#);
+        assert!(asks_gratuity(Some(&json!(b64))));
+        assert!(!asks_gratuity(None));
+        assert!(!asks_gratuity(Some(&json!("tenderOption=ReceiptHandler"))));
+        assert!(!asks_gratuity(Some(&json!("authorisationType=PreAuth"))));
+    }
 
     #[test]
     fn every_shape_adyen_takes() {

@@ -67,6 +67,8 @@ pub async fn handle(ctx: &Ctx<'_>, request: PaymentRequest) -> Response {
         timeout_seconds: None,
         metadata,
         webhooks: Vec::new(),
+        // A tip is for a payment; Adyen's terminals do not ask for one on a refund.
+        ask_for_tip: request.ask_gratuity && kind != InteractionType::Refund,
         idempotency_key: None,
     };
     let created = match engine.interactions().create(ctx.caller, create).await {

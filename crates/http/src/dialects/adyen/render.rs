@@ -10,8 +10,8 @@ use super::request::Qualifier;
 use super::wire::*;
 use base64::Engine as _;
 use poigate_domain::{
-    CardBrand, Cvm, EntryMode, Interaction, InteractionType, Outcome, Timestamp, Transaction,
-    TransactionStatus,
+    CardBrand, Cvm, EntryMode, Interaction, InteractionType, Money, Outcome, Timestamp,
+    Transaction, TransactionStatus,
 };
 
 /// Metadata the dialect stores on the interactions it creates, so that whatever renders them
@@ -165,6 +165,11 @@ fn payment_result(interaction: &Interaction, txn: &Transaction) -> PaymentResult
                 serde_json::Number::from(0)
             },
             currency: txn.amount.currency().code(),
+            tip_amount: txn
+                .tip_amount
+                .filter(|_| approved)
+                .and_then(|tip| Money::new(tip, txn.amount.currency()).ok())
+                .map(major_units),
         },
         online_flag: true,
         payment_acquirer_data: PaymentAcquirerData {

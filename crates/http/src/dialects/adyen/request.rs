@@ -62,6 +62,9 @@ pub struct PaymentRequest {
     pub sale_transaction: SaleTransaction,
     pub amount: Money,
     pub kind: PaymentKind,
+    /// `tenderOption=AskGratuity` in `SaleData.SaleToAcquirerData`: the terminal asks the
+    /// shopper for a tip.
+    pub ask_gratuity: bool,
 }
 
 /// `DocumentQualifier` values that have a receipt in poigate.
@@ -355,6 +358,7 @@ fn parse_payment(node: Node<'_>) -> Result<PaymentRequest, FormatError> {
     let authorisation =
         super::acquirer_data::authorisation_type(sale_data.map.get("SaleToAcquirerData"))
             .map_err(|why| sale_data.invalid("SaleToAcquirerData", &why.0))?;
+    let ask_gratuity = super::acquirer_data::asks_gratuity(sale_data.map.get("SaleToAcquirerData"));
     let mut kind = PaymentKind::Sale;
     if let Some(data) = node.opt_object("PaymentData")? {
         let data_path = Path::root().child(node.path()).child("PaymentData");
@@ -373,6 +377,7 @@ fn parse_payment(node: Node<'_>) -> Result<PaymentRequest, FormatError> {
         sale_transaction,
         amount,
         kind,
+        ask_gratuity,
     })
 }
 

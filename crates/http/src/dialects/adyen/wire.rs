@@ -185,6 +185,10 @@ pub struct AmountsResp {
     pub authorized_amount: serde_json::Number,
     #[serde(rename = "Currency")]
     pub currency: &'static str,
+    /// The tip the shopper chose on the terminal (`tenderOption=AskGratuity`), included
+    /// in `AuthorizedAmount`; absent when no tip was asked.
+    #[serde(rename = "TipAmount", skip_serializing_if = "Option::is_none")]
+    pub tip_amount: Option<serde_json::Number>,
 }
 
 #[derive(Serialize, Debug, Clone)]

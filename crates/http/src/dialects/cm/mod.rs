@@ -290,6 +290,7 @@ async fn create_transaction(
         timeout_seconds: prepared.timeout_seconds,
         metadata: prepared.metadata,
         webhooks: prepared.webhooks,
+        ask_for_tip: false,
         idempotency_key: idempotency_key(&headers),
     };
     let created = state

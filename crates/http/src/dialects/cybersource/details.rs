@@ -109,7 +109,8 @@ pub(super) fn transaction_response(
                 amount: decimal(txn.amount.value() + txn.incremented_amount, currency),
                 captured_amount: decimal(captured, currency),
                 refundable_amount: decimal(refundable, currency),
-                included_tip_amount: None,
+                // The tip chosen on the terminal (askForTip ON_DEVICE), included in `amount`.
+                included_tip_amount: txn.tip_amount.map(|tip| decimal(tip, currency)),
             },
         },
         processing_details: ProcessingDetails {

@@ -118,12 +118,14 @@ async fn start(
     kind: InteractionType,
     amount: Money,
     code: Option<&str>,
+    ask_for_tip: bool,
 ) -> Result<Interaction, Failure> {
     let reference = reference(code)?;
     let request = CreateRequest {
         terminal: serial,
         kind,
         amount,
+        ask_for_tip,
         idempotency_key: Some(format!("cybersource:{reference}")),
         reference: Some(reference),
         sale_id: None,
@@ -161,7 +163,23 @@ async fn start_payment(
     };
     let amount = money(payment.amount_details.as_ref())?;
     let code = payment.merchant_reference_code.as_deref();
-    Ok(start(state, caller, serial, kind, amount, code).await?.id)
+    let tip = ask_for_tip(payment.ask_for_tip.as_deref())?;
+    Ok(start(state, caller, serial, kind, amount, code, tip)
+        .await?
+        .id)
+}
+
+/// `askForTip`: `ON_DEVICE` asks the cardholder for a tip on the terminal (the engine's
+/// `ask_for_tip`). `ON_RECEIPT` (the tip follows in a `TipAdjustRequest`), `NONE` and `OFF`
+/// ask nothing; any other value is refused, as other malformed fields are.
+fn ask_for_tip(value: Option<&str>) -> Result<bool, Failure> {
+    match value.map(|v| v.trim().to_ascii_uppercase()).as_deref() {
+        None | Some("ON_RECEIPT" | "NONE" | "OFF") => Ok(false),
+        Some("ON_DEVICE") => Ok(true),
+        Some(_) => Err(Failure::invalid(
+            "request.askForTip must be ON_DEVICE, ON_RECEIPT, NONE or OFF.",
+        )),
+    }
 }
 
 /// `AccountVerificationRequest`: the engine's zero-amount `validate`. The currency is
@@ -203,6 +221,7 @@ async fn start_verification(
         InteractionType::Validate,
         Money::zero(currency),
         reference,
+        false,
     )
     .await?
     .id)

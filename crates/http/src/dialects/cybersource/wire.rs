@@ -57,10 +57,9 @@ pub(super) struct Payment {
     pub amount_details: Option<AmountDetails>,
     /// `false`: a pre-authorisation, captured later with a `CaptureRequest`. Default `true`.
     pub capture: Option<bool>,
-    /// `ON_DEVICE`: ask for a tip on the terminal. Accepted; poigate's terminals do not ask
-    /// (see `docs/dialects.md`).
-    #[allow(dead_code)]
-    pub ask_for_tip: Option<serde_json::Value>,
+    /// `ON_DEVICE`: the terminal asks the cardholder for a tip; `ON_RECEIPT`, `NONE`, `OFF`:
+    /// it does not (an on-receipt tip comes later, with a `TipAdjustRequest`).
+    pub ask_for_tip: Option<String>,
     /// Accepted and not used: the terminal reads the card the way it can.
     #[allow(dead_code)]
     pub payment_mode: Option<serde_json::Value>,

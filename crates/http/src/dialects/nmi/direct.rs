@@ -114,7 +114,7 @@ pub(super) fn result(interaction: &Interaction, txn: Option<&Transaction>) -> An
         ..Answer::error("").with_order(&orderid, kind)
     };
     match (&interaction.outcome, txn) {
-        (Some(Outcome::Approved { auth_code }), _) => Answer {
+        (Some(Outcome::Approved { auth_code, .. }), _) => Answer {
             response: Code::Approved,
             text: "APPROVED".into(),
             authcode: auth_code.clone(),

@@ -262,6 +262,7 @@ mod tests {
     fn interaction(status: Status, outcome: Option<Outcome>) -> Interaction {
         let now = Timestamp::from_millis(1_716_901_890_939);
         let new = NewInteraction {
+            ask_for_tip: false,
             merchant_id: MerchantId::generate(now),
             terminal_id: TerminalId::generate(now),
             kind: InteractionType::Sale,
@@ -289,6 +290,7 @@ mod tests {
             (
                 Status::Approved,
                 Some(Outcome::Approved {
+                    tip_amount: None,
                     auth_code: "A1".into(),
                 }),
                 "interactionComplete",

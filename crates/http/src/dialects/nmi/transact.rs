@@ -206,6 +206,7 @@ async fn start(
         timeout_seconds: None,
         metadata,
         webhooks: Vec::new(),
+        ask_for_tip: false,
         idempotency_key: None,
     };
     let created = match state.engine.interactions().create(caller, request).await {
