@@ -1131,8 +1131,12 @@ impl Store for SqliteStore {
         limit: u32,
         skip_targets: Vec<String>,
     ) -> StoreResult<Vec<DeliveryJob>> {
+        // Relaxed: a lease lost to a power cut is one the next start releases anyway
+        // (`release_delivery_leases`), so it need not wait for an fsync of its own.
         self.writer
-            .write(move |conn| webhooks::lease_due(conn, now, lease_until, limit, &skip_targets))
+            .write_relaxed(move |conn| {
+                webhooks::lease_due(conn, now, lease_until, limit, &skip_targets)
+            })
             .await
     }
 
