@@ -78,6 +78,13 @@ struct Target {
     format: Option<String>,
 }
 
+/// Whether any message waits to be dispatched (one probe of the undispatched index).
+pub fn has_undispatched(conn: &Connection) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM webhook_messages WHERE dispatched = 0)")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db)
+}
+
 pub fn dispatch(conn: &Connection, limit: u32, now: Timestamp) -> StoreResult<u32> {
     let pending: Vec<(i64, String)> = {
         let mut stmt = conn
