@@ -238,6 +238,8 @@ pub fn lease_due(
     let mut endpoint_body = conn
         .prepare_cached("SELECT body FROM webhook_endpoints WHERE id = ?1")
         .map_err(db)?;
+    // Most jobs of one lease go to few endpoints: read and decode each endpoint once.
+    let mut secrets_of: HashMap<String, Vec<String>> = HashMap::new();
     for row in candidates {
         if jobs.len() >= limit as usize {
             break;
@@ -251,23 +253,28 @@ pub fn lease_due(
                 .map_err(db)?,
         )?;
         let secrets = match &row.endpoint_id {
-            Some(id) => {
-                let body: Option<String> = endpoint_body
-                    .query_row([id], |r| r.get(0))
-                    .optional()
-                    .map_err(db)?;
-                match body {
-                    Some(b) => {
-                        let endpoint: WebhookEndpoint = decode_json(&b)?;
-                        endpoint
-                            .active_secrets(now)
-                            .into_iter()
-                            .map(str::to_string)
-                            .collect()
-                    }
-                    None => Vec::new(),
+            Some(id) => match secrets_of.get(id) {
+                Some(known) => known.clone(),
+                None => {
+                    let body: Option<String> = endpoint_body
+                        .query_row([id], |r| r.get(0))
+                        .optional()
+                        .map_err(db)?;
+                    let secrets: Vec<String> = match body {
+                        Some(b) => {
+                            let endpoint: WebhookEndpoint = decode_json(&b)?;
+                            endpoint
+                                .active_secrets(now)
+                                .into_iter()
+                                .map(str::to_string)
+                                .collect()
+                        }
+                        None => Vec::new(),
+                    };
+                    secrets_of.insert(id.clone(), secrets.clone());
+                    secrets
                 }
-            }
+            },
             None => Vec::new(),
         };
         lease
