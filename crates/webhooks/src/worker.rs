@@ -149,6 +149,9 @@ fn record_slots(config: &WebhookConfig) -> usize {
         .saturating_mul(RECORDS_PER_SEND)
 }
 
+/// Messages fanned out per store call.
+const DISPATCH_CHUNK: u32 = 128;
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -276,8 +279,14 @@ impl WebhookWorker {
         }
         loop {
             let now = self.clock.now();
-            self.dispatch(now).await;
+            let more_to_dispatch = self.dispatch(now).await;
             let leased = self.lease_and_send(now).await;
+            if more_to_dispatch {
+                // A backlog is fanned out a chunk per pass, between leases, so that its first
+                // deliveries are on the wire while the rest is still being dispatched.
+                tokio::task::yield_now().await;
+                continue;
+            }
             let wake_at = match self.store.next_delivery_due().await {
                 Ok(Some(due)) if due > now => {
                     due.min(now.plus_millis(millis(self.config.poll_interval)))
@@ -304,15 +313,13 @@ impl WebhookWorker {
         }
     }
 
-    async fn dispatch(&self, now: Timestamp) {
-        loop {
-            match self.store.dispatch_outbox(500, now).await {
-                Ok(500) => continue,
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot dispatch webhook messages");
-                    return;
-                }
+    /// Dispatches one chunk of committed messages; says whether more may be waiting.
+    async fn dispatch(&self, now: Timestamp) -> bool {
+        match self.store.dispatch_outbox(DISPATCH_CHUNK, now).await {
+            Ok(n) => n == DISPATCH_CHUNK,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot dispatch webhook messages");
+                false
             }
         }
     }
