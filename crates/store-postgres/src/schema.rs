@@ -318,6 +318,18 @@ ALTER TABLE webhook_deliveries ADD COLUMN livemode boolean NOT NULL DEFAULT fals
 ALTER TABLE api_keys ADD COLUMN default_terminal text COLLATE "C";
 "#,
     ),
+    (
+        6,
+        r#"
+-- Webhook delivery throughput (SQLite migration 11): leasing reads due deliveries in
+-- (next_attempt_at, message_seq) order with a LIMIT, which this index serves without
+-- sorting every due delivery; the next due time is the smaller of the earliest unleased
+-- next_attempt_at and the earliest lease end, one index probe each.
+DROP INDEX webhook_deliveries_due;
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, message_seq) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (leased_until) WHERE status = 'pending' AND leased_until IS NOT NULL;
+"#,
+    ),
 ];
 
 /// Applies every migration the database lacks, in one transaction under the advisory lock;

@@ -289,7 +289,13 @@ pub async fn lease_due(
 pub async fn next_due<C: GenericClient>(c: &C) -> StoreResult<Option<Timestamp>> {
     let row = query_opt(
         c,
-        "SELECT MIN(COALESCE(leased_until, next_attempt_at)) FROM webhook_deliveries WHERE status = 'pending'",
+        // MIN(COALESCE(leased_until, next_attempt_at)) over pending deliveries, split in two
+        // so that each half is one probe of its index (migration 6), not a scan.
+        "SELECT LEAST(
+             (SELECT MIN(next_attempt_at) FROM webhook_deliveries
+               WHERE status = 'pending' AND leased_until IS NULL),
+             (SELECT MIN(leased_until) FROM webhook_deliveries
+               WHERE status = 'pending' AND leased_until IS NOT NULL))",
         &[],
     )
     .await

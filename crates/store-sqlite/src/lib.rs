@@ -1149,6 +1149,12 @@ impl Store for SqliteStore {
     }
 
     async fn dispatch_outbox(&self, limit: u32, now: Timestamp) -> StoreResult<u32> {
+        // The worker asks on every pass, and mostly nothing is waiting: a read answers that
+        // without queueing behind the writer's group commit (an fsync) for an empty write.
+        // A message committed after this read is seen on the next pass (its writer signals).
+        if !self.readers.read(webhooks::has_undispatched).await? {
+            return Ok(0);
+        }
         self.writer
             .write(move |conn| webhooks::dispatch(conn, limit, now))
             .await
@@ -1161,8 +1167,12 @@ impl Store for SqliteStore {
         limit: u32,
         skip_targets: Vec<String>,
     ) -> StoreResult<Vec<DeliveryJob>> {
+        // Relaxed: a lease lost to a power cut is one the next start releases anyway
+        // (`release_delivery_leases`), so it need not wait for an fsync of its own.
         self.writer
-            .write(move |conn| webhooks::lease_due(conn, now, lease_until, limit, &skip_targets))
+            .write_relaxed(move |conn| {
+                webhooks::lease_due(conn, now, lease_until, limit, &skip_targets)
+            })
             .await
     }
 

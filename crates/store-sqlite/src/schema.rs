@@ -308,6 +308,21 @@ ALTER TABLE webhook_deliveries ADD COLUMN livemode INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE api_keys ADD COLUMN default_terminal TEXT;
 "#,
     ),
+    (
+        11,
+        r#"
+-- Webhook delivery throughput (issue 17). The worker leases due deliveries in
+-- (next_attempt_at, message_seq) order with a LIMIT: with `message_seq` in the index SQLite
+-- walks it in that order and stops after LIMIT rows, where an index on next_attempt_at
+-- alone made every lease read, check and sort every due delivery (the profile's largest
+-- cost with a few thousand queued). When the next delivery falls due is the smaller of the
+-- earliest unleased next_attempt_at (this index) and the earliest lease end (the second
+-- one), each one index probe instead of a scan of every pending delivery.
+DROP INDEX webhook_deliveries_due;
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at, message_seq) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_leased ON webhook_deliveries(leased_until) WHERE status = 'pending' AND leased_until IS NOT NULL;
+"#,
+    ),
 ];
 
 /// Applies every migration newer than the database's `user_version`.

@@ -78,6 +78,13 @@ struct Target {
     format: Option<String>,
 }
 
+/// Whether any message waits to be dispatched (one probe of the undispatched index).
+pub fn has_undispatched(conn: &Connection) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM webhook_messages WHERE dispatched = 0)")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db)
+}
+
 pub fn dispatch(conn: &Connection, limit: u32, now: Timestamp) -> StoreResult<u32> {
     let pending: Vec<(i64, String)> = {
         let mut stmt = conn
@@ -172,6 +179,19 @@ pub fn dispatch(conn: &Connection, limit: u32, now: Timestamp) -> StoreResult<u3
     Ok(pending.len() as u32)
 }
 
+/// Due deliveries in lease order, each the earliest pending one of its (target, subject). The
+/// due index (migration 11) yields them in this order, so SQLite stops after `LIMIT` rows.
+const LEASE_CANDIDATES: &str = "SELECT d.id, d.message_seq, d.endpoint_id, d.url, d.target_key, d.attempts, d.retry_from, d.format
+     FROM webhook_deliveries d
+     WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+       AND (d.leased_until IS NULL OR d.leased_until <= ?1)
+       AND NOT EXISTS (
+           SELECT 1 FROM webhook_deliveries p
+           WHERE p.target_key = d.target_key AND p.subject_id = d.subject_id
+             AND p.status = 'pending' AND p.message_seq < d.message_seq)
+     ORDER BY d.next_attempt_at, d.message_seq
+     LIMIT ?2";
+
 pub fn lease_due(
     conn: &Connection,
     now: Timestamp,
@@ -190,20 +210,7 @@ pub fn lease_due(
         format: Option<String>,
     }
     let candidates: Vec<Row> = {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT d.id, d.message_seq, d.endpoint_id, d.url, d.target_key, d.attempts, d.retry_from, d.format
-                 FROM webhook_deliveries d
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
-                   AND (d.leased_until IS NULL OR d.leased_until <= ?1)
-                   AND NOT EXISTS (
-                       SELECT 1 FROM webhook_deliveries p
-                       WHERE p.target_key = d.target_key AND p.subject_id = d.subject_id
-                         AND p.status = 'pending' AND p.message_seq < d.message_seq)
-                 ORDER BY d.next_attempt_at, d.message_seq
-                 LIMIT ?2",
-            )
-            .map_err(db)?;
+        let mut stmt = conn.prepare_cached(LEASE_CANDIDATES).map_err(db)?;
         let fetch = i64::from(limit) + skip_targets.len() as i64 * 4;
         let rows = stmt
             .query_map(params![now.as_millis(), fetch], |r| {
@@ -231,6 +238,8 @@ pub fn lease_due(
     let mut endpoint_body = conn
         .prepare_cached("SELECT body FROM webhook_endpoints WHERE id = ?1")
         .map_err(db)?;
+    // Most jobs of one lease go to few endpoints: read and decode each endpoint once.
+    let mut secrets_of: HashMap<String, Vec<String>> = HashMap::new();
     for row in candidates {
         if jobs.len() >= limit as usize {
             break;
@@ -244,23 +253,28 @@ pub fn lease_due(
                 .map_err(db)?,
         )?;
         let secrets = match &row.endpoint_id {
-            Some(id) => {
-                let body: Option<String> = endpoint_body
-                    .query_row([id], |r| r.get(0))
-                    .optional()
-                    .map_err(db)?;
-                match body {
-                    Some(b) => {
-                        let endpoint: WebhookEndpoint = decode_json(&b)?;
-                        endpoint
-                            .active_secrets(now)
-                            .into_iter()
-                            .map(str::to_string)
-                            .collect()
-                    }
-                    None => Vec::new(),
+            Some(id) => match secrets_of.get(id) {
+                Some(known) => known.clone(),
+                None => {
+                    let body: Option<String> = endpoint_body
+                        .query_row([id], |r| r.get(0))
+                        .optional()
+                        .map_err(db)?;
+                    let secrets: Vec<String> = match body {
+                        Some(b) => {
+                            let endpoint: WebhookEndpoint = decode_json(&b)?;
+                            endpoint
+                                .active_secrets(now)
+                                .into_iter()
+                                .map(str::to_string)
+                                .collect()
+                        }
+                        None => Vec::new(),
+                    };
+                    secrets_of.insert(id.clone(), secrets.clone());
+                    secrets
                 }
-            }
+            },
             None => Vec::new(),
         };
         lease
@@ -281,11 +295,18 @@ pub fn lease_due(
     Ok(jobs)
 }
 
+/// MIN(COALESCE(leased_until, next_attempt_at)) over pending deliveries, split in two so
+/// that each half is one probe of its index (migration 11), not a scan.
+const NEXT_DUE: &str = "SELECT MIN(due) FROM (
+     SELECT MIN(next_attempt_at) AS due FROM webhook_deliveries
+      WHERE status = 'pending' AND leased_until IS NULL
+     UNION ALL
+     SELECT MIN(leased_until) FROM webhook_deliveries
+      WHERE status = 'pending' AND leased_until IS NOT NULL)";
+
 pub fn next_due(conn: &Connection) -> StoreResult<Option<Timestamp>> {
     let next: Option<i64> = conn
-        .prepare_cached(
-            "SELECT MIN(COALESCE(leased_until, next_attempt_at)) FROM webhook_deliveries WHERE status = 'pending'",
-        )
+        .prepare_cached(NEXT_DUE)
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(db)?;
     Ok(next.map(Timestamp::from_millis))
@@ -635,4 +656,60 @@ pub fn redeliver(
         .and_then(|mut s| s.execute(params![id.to_string(), merchant.to_string(), now.as_millis()]))
         .map_err(db)?;
     Ok(n == 1)
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    fn plan(sql: &str, args: &[&dyn rusqlite::ToSql]) -> Vec<String> {
+        let mut conn = Connection::open_in_memory().expect("open");
+        crate::schema::migrate(&mut conn).expect("migrate");
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("prepare");
+        stmt.query_map(args, |r| r.get(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    /// A lease walks the due index in its order and stops at LIMIT: no scan of the pending
+    /// deliveries and no sort of them all (the original plan, 22% of the benchmark's CPU).
+    #[test]
+    fn a_lease_reads_the_due_index_in_order() {
+        let plan = plan(LEASE_CANDIDATES, &[&1_i64, &10_i64]);
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("USING INDEX webhook_deliveries_due (next_attempt_at<?)")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+            "every due delivery sorted: {plan:?}"
+        );
+        assert!(!plan.iter().any(|p| p.starts_with("SCAN d")), "{plan:?}");
+    }
+
+    /// The next due time is two index probes, not a scan of every pending delivery.
+    #[test]
+    fn the_next_due_time_uses_the_indexes() {
+        let plan = plan(NEXT_DUE, &[]);
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("USING INDEX webhook_deliveries_due")),
+            "{plan:?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("INDEX webhook_deliveries_leased")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|p| p.starts_with("SCAN webhook_deliveries")),
+            "{plan:?}"
+        );
+    }
 }

@@ -7,6 +7,14 @@
 //! back only itself — and answers every caller after the commit is durable. Under load this
 //! turns N fsyncs into one, which is the whole point (design section 8).
 //!
+//! Some writes need no fsync of their own: a webhook delivery's lease, which the next start
+//! releases anyway, so losing it to a power cut changes nothing. Those are queued with
+//! [`Writer::write_relaxed`]; the thread commits the relaxed jobs of a batch first, in their
+//! own transaction at `synchronous=NORMAL` (in WAL mode: no fsync at commit; the next
+//! durable commit's fsync covers them, as the WAL is written in order), then the others at the
+//! configured level. A lease then costs no disk flush and does not wait behind the attempts'
+//! group commit for its own.
+//!
 //! The thread must outlive any one bad job, because every write of the process goes through
 //! it: a job that panics is caught, fails with an error, and its savepoint is rolled back
 //! like any failed job's. The queue is bounded so that a stalled disk turns into clear
@@ -30,12 +38,15 @@ trait WriteJob: Send {
     fn run(self: Box<Self>, conn: &Connection) -> (bool, Finisher);
     /// The batch failed before this job ran: tell its caller why.
     fn fail(self: Box<Self>, err: StoreError);
+    /// Whether its commit may skip the fsync ([`Writer::write_relaxed`]).
+    fn relaxed(&self) -> bool;
 }
 
 /// A caller's closure and where its answer goes.
 struct Pending<F, T> {
     f: F,
     answer: oneshot::Sender<StoreResult<T>>,
+    relaxed: bool,
 }
 
 impl<F, T> WriteJob for Pending<F, T>
@@ -44,7 +55,7 @@ where
     F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection) -> (bool, Finisher) {
-        let Pending { f, answer } = *self;
+        let Pending { f, answer, .. } = *self;
         let result = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|panic| {
             let why = panic_message(panic.as_ref());
             tracing::error!(panic = %why, "a write job panicked; it is rolled back");
@@ -61,6 +72,10 @@ where
 
     fn fail(self: Box<Self>, err: StoreError) {
         let _ = self.answer.send(Err(err));
+    }
+
+    fn relaxed(&self) -> bool {
+        self.relaxed
     }
 }
 
@@ -115,8 +130,28 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.enqueue(f, false).await
+    }
+
+    /// Like [`write`](Self::write), but answers once the change is committed and visible,
+    /// without waiting for it to reach the disk: a power cut may undo it (a process crash
+    /// does not), together with nothing that was committed durably after it. Only for
+    /// changes whose loss is harmless — a delivery lease, released at start-up anyway.
+    pub async fn write_relaxed<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.enqueue(f, true).await
+    }
+
+    async fn enqueue<T, F>(&self, f: F, relaxed: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
         let (answer, rx) = oneshot::channel();
-        let job: Job = Box::new(Pending { f, answer });
+        let job: Job = Box::new(Pending { f, answer, relaxed });
         match tokio::time::timeout(self.enqueue_timeout, self.jobs.send(job)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => {
@@ -145,7 +180,52 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
+/// The connection's `synchronous` level (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA), switched per
+/// transaction between the configured one and at most NORMAL for relaxed jobs. SQLite
+/// refuses the change inside a transaction, so it happens between batches only.
+struct SyncLevel {
+    durable: i64,
+    current: i64,
+}
+
+impl SyncLevel {
+    fn read(conn: &Connection) -> SyncLevel {
+        // Unreadable: assume FULL, so that nothing is ever committed with less than asked.
+        let durable = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))
+            .unwrap_or(2);
+        SyncLevel {
+            durable,
+            current: durable,
+        }
+    }
+
+    /// Sets the level for the next transaction; `false` if SQLite refused (the caller then
+    /// commits the jobs durably instead).
+    fn set(&mut self, conn: &Connection, relaxed: bool) -> bool {
+        let want = if relaxed {
+            self.durable.min(1)
+        } else {
+            self.durable
+        };
+        if want == self.current {
+            return true;
+        }
+        match conn.pragma_update(None, "synchronous", want) {
+            Ok(()) => {
+                self.current = want;
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot change the synchronous level");
+                false
+            }
+        }
+    }
+}
+
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize, capacity: usize) {
+    let mut level = SyncLevel::read(&conn);
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -160,7 +240,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize, capacity
         metrics::gauge!("poigate_store_writer_queue_capacity").set(capacity as f64);
         metrics::histogram!("poigate_store_writer_batch_size").record(batch.len() as f64);
         let started = std::time::Instant::now();
-        commit_batch(&conn, batch);
+        commit_split(&conn, &mut level, batch);
         metrics::histogram!("poigate_store_writer_commit_seconds")
             .record(started.elapsed().as_secs_f64());
     }
@@ -224,6 +304,29 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     };
     for finish in finishers {
         finish(outcome.clone());
+    }
+}
+
+/// Commits the batch's relaxed jobs first, without an fsync, then the others durably. If the
+/// level cannot be relaxed, everything is committed durably; if it cannot be restored, the
+/// durable jobs fail rather than be committed with less than asked.
+fn commit_split(conn: &Connection, level: &mut SyncLevel, batch: Vec<Job>) {
+    let (relaxed, mut durable): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|j| j.relaxed());
+    if !relaxed.is_empty() {
+        if level.set(conn, true) {
+            commit_batch(conn, relaxed);
+        } else {
+            durable.extend(relaxed);
+        }
+    }
+    if durable.is_empty() {
+        return;
+    }
+    if level.set(conn, false) {
+        commit_batch(conn, durable);
+    } else {
+        let err = StoreError::Unavailable("cannot restore the durable synchronous level".into());
+        fail_all(conn, durable, err);
     }
 }
 

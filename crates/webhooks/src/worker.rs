@@ -6,7 +6,13 @@
 //! or until the engine signals new messages.
 //!
 //! Concurrency is bounded twice: overall (`max_concurrency`) and per target
-//! (`max_per_target`). A target at its limit is skipped when leasing, so a slow endpoint
+//! (`max_per_target`). Both count requests: a send's permit is returned when its answer is
+//! in, and the attempt's record then waits for its group commit holding a permit of its own
+//! (at most `RECORDS_PER_SEND` times `max_concurrency` of them). The delivery stays leased
+//! and pending until that record is durable, so nothing treats it as done before, the next
+//! delivery of its subject waits for it, and a crash in between only sends it again (same
+//! `webhook-id`: at-least-once). Meanwhile the request slot carries another delivery instead
+//! of idling through an fsync. A target at its limit is skipped when leasing, so a slow endpoint
 //! holds at most its own few permits and never delays the others. Deliveries to one target
 //! are handed out in message order per subject (the store guarantees it), so an integrator
 //! sees `interaction.updated` before `interaction.completed` of the same interaction.
@@ -56,13 +62,19 @@ impl Default for WebhookConfig {
     }
 }
 
+/// How many attempt records may wait for their commit per request slot.
+const RECORDS_PER_SEND: usize = 4;
+
 /// Stops the worker when dropped or told to.
 pub struct WorkerHandle {
     shutdown: Arc<Notify>,
     task: Option<JoinHandle<()>>,
-    /// The worker's permits: all of them free means no attempt is in flight.
+    /// The worker's request permits: all of them free means no request is in flight.
     global: Arc<Semaphore>,
     permits: u32,
+    /// The record permits: all of them free means every attempt made is recorded.
+    recording: Arc<Semaphore>,
+    record_permits: u32,
 }
 
 impl WorkerHandle {
@@ -75,8 +87,8 @@ impl WorkerHandle {
         }
     }
 
-    /// Stops taking new work, then waits for the attempts in flight to finish, at most
-    /// `within`. Returns whether they all did. Those that did not stay leased in the store
+    /// Stops taking new work, then waits for the attempts in flight to finish and be
+    /// recorded, at most `within`. Returns whether they all did. Those that did not stay leased in the store
     /// and are sent again by the next process (it releases this node's leases at start),
     /// so a drain never loses a delivery; at worst one is sent twice (at-least-once).
     pub async fn stop_within(mut self, within: std::time::Duration) -> bool {
@@ -88,9 +100,17 @@ impl WorkerHandle {
             task.abort();
             return false;
         }
-        // Every permit back: no send is running.
-        let all = self.global.clone().acquire_many_owned(self.permits);
-        matches!(tokio::time::timeout_at(deadline, all).await, Ok(Ok(_)))
+        // Every permit back: no send is running and no record is waiting for its commit.
+        let sends = self.global.clone().acquire_many_owned(self.permits);
+        let records = self
+            .recording
+            .clone()
+            .acquire_many_owned(self.record_permits);
+        let both = async { (sends.await.is_ok(), records.await.is_ok()) };
+        matches!(
+            tokio::time::timeout_at(deadline, both).await,
+            Ok((true, true))
+        )
     }
 }
 
@@ -110,6 +130,8 @@ pub struct WebhookWorker {
     config: WebhookConfig,
     http: reqwest::Client,
     global: Arc<Semaphore>,
+    /// Attempts made whose record is not yet committed.
+    recording: Arc<Semaphore>,
     per_target: Arc<Mutex<HashMap<String, usize>>>,
 }
 
@@ -118,6 +140,17 @@ pub enum WorkerError {
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
 }
+
+/// Record permits: `RECORDS_PER_SEND` per request slot.
+fn record_slots(config: &WebhookConfig) -> usize {
+    config
+        .max_concurrency
+        .max(1)
+        .saturating_mul(RECORDS_PER_SEND)
+}
+
+/// Messages fanned out per store call.
+const DISPATCH_CHUNK: u32 = 128;
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -172,6 +205,7 @@ impl WebhookWorker {
             clock,
             signal,
             global: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            recording: Arc::new(Semaphore::new(record_slots(&config))),
             per_target: Arc::new(Mutex::new(HashMap::new())),
             config,
             http,
@@ -190,6 +224,8 @@ impl WebhookWorker {
         let stop = shutdown.clone();
         let global = self.global.clone();
         let permits = u32::try_from(self.config.max_concurrency.max(1)).unwrap_or(u32::MAX);
+        let recording = self.recording.clone();
+        let record_permits = u32::try_from(record_slots(&self.config)).unwrap_or(u32::MAX);
         let worker = Arc::new(self);
         let task = tokio::spawn(async move { worker.run(stop).await });
         WorkerHandle {
@@ -197,6 +233,8 @@ impl WebhookWorker {
             task: Some(task),
             global,
             permits,
+            recording,
+            record_permits,
         }
     }
 
@@ -241,8 +279,14 @@ impl WebhookWorker {
         }
         loop {
             let now = self.clock.now();
-            self.dispatch(now).await;
+            let more_to_dispatch = self.dispatch(now).await;
             let leased = self.lease_and_send(now).await;
+            if more_to_dispatch {
+                // A backlog is fanned out a chunk per pass, between leases, so that its first
+                // deliveries are on the wire while the rest is still being dispatched.
+                tokio::task::yield_now().await;
+                continue;
+            }
             let wake_at = match self.store.next_delivery_due().await {
                 Ok(Some(due)) if due > now => {
                     due.min(now.plus_millis(millis(self.config.poll_interval)))
@@ -269,21 +313,22 @@ impl WebhookWorker {
         }
     }
 
-    async fn dispatch(&self, now: Timestamp) {
-        loop {
-            match self.store.dispatch_outbox(500, now).await {
-                Ok(500) => continue,
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot dispatch webhook messages");
-                    return;
-                }
+    /// Dispatches one chunk of committed messages; says whether more may be waiting.
+    async fn dispatch(&self, now: Timestamp) -> bool {
+        match self.store.dispatch_outbox(DISPATCH_CHUNK, now).await {
+            Ok(n) => n == DISPATCH_CHUNK,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot dispatch webhook messages");
+                false
             }
         }
     }
 
     async fn lease_and_send(self: &Arc<Self>, now: Timestamp) -> usize {
-        let free = self.global.available_permits();
+        let free = self
+            .global
+            .available_permits()
+            .min(self.recording.available_permits());
         if free == 0 {
             return 0;
         }
@@ -305,20 +350,29 @@ impl WebhookWorker {
         };
         let count = jobs.len();
         for job in jobs {
+            // Taken only after the lease: none was free means this job stays leased, unsent
+            // until the lease expires (cannot happen: this loop is the only taker).
             let Ok(permit) = self.global.clone().try_acquire_owned() else {
+                break;
+            };
+            let Ok(record_permit) = self.recording.clone().try_acquire_owned() else {
                 break;
             };
             self.target_count(&job.target_key, 1);
             let worker = self.clone();
             tokio::spawn(async move {
-                let target = job.target_key.clone();
                 let record = worker.attempt(&job).await;
+                // The answer is in: the request slot takes the next delivery while this
+                // record waits for its group commit.
+                worker.target_count(&job.target_key, -1);
+                drop(permit);
+                worker.signal.notify_one();
                 if let Err(e) = worker.store.record_attempt(&record).await {
                     // Not recorded: the lease expires and the attempt is made again.
                     tracing::error!(delivery = %job.delivery_id, error = %e, "cannot record a delivery attempt");
                 }
-                worker.target_count(&target, -1);
-                drop(permit);
+                drop(record_permit);
+                // Recorded: the next delivery of this subject may be leased now.
                 worker.signal.notify_one();
             });
         }

@@ -164,3 +164,52 @@ async fn a_read_only_database_is_not_ready() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
+
+/// The `synchronous` level a job runs under.
+fn level_of(conn: &Connection) -> StoreResult<i64> {
+    conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(crate::db)
+}
+
+/// A relaxed write commits without an fsync (NORMAL) and is visible at once; the writes
+/// after it are committed at the configured level again (FULL), whether they come alone or
+/// in the same batch as relaxed ones.
+#[tokio::test]
+async fn relaxed_writes_skip_the_fsync_and_durable_ones_keep_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let conn = Connection::open(dir.path().join("w.db")).expect("open");
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (v INTEGER NOT NULL)",
+    )
+    .expect("schema");
+    let writer = Writer::spawn(conn, WriterLimits::default()).expect("spawn");
+
+    let relaxed = writer
+        .write_relaxed(|conn| {
+            conn.execute("INSERT INTO t (v) VALUES (1)", [])
+                .map_err(crate::db)?;
+            level_of(conn)
+        })
+        .await
+        .expect("relaxed write");
+    assert_eq!(relaxed, 1, "a relaxed write runs at NORMAL");
+    assert_eq!(count(&writer).await, 1, "and is committed");
+    let durable = writer.write(level_of).await.expect("durable write");
+    assert_eq!(durable, 2, "the next durable write runs at FULL again");
+
+    // Both kinds queued together: each runs at its own level.
+    let mut relaxed = Vec::new();
+    let mut durable = Vec::new();
+    for _ in 0..20 {
+        let w = writer.clone();
+        relaxed.push(tokio::spawn(async move { w.write_relaxed(level_of).await }));
+        let w = writer.clone();
+        durable.push(tokio::spawn(async move { w.write(level_of).await }));
+    }
+    for r in relaxed {
+        assert_eq!(r.await.expect("join").expect("relaxed"), 1);
+    }
+    for d in durable {
+        assert_eq!(d.await.expect("join").expect("durable"), 2);
+    }
+}
