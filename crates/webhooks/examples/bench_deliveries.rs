@@ -213,7 +213,11 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "targets: at least 1,000 deliveries/s -> {}; ratio at least 0.30 (issue 17) -> {}",
         if system >= 1000.0 { "met" } else { "MISSED" },
-        if system / base >= 0.3 { "met" } else { "MISSED" }
+        if system / base >= 0.3 {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
     Ok(())
 }
