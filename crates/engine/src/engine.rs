@@ -1678,6 +1678,50 @@ impl Interactions<'_> {
             .collect())
     }
 
+    /// [`Interactions::find`], each with the transaction its card decision created (what a
+    /// lookup shows), read with the list in one go where the store can.
+    pub async fn find_with_transactions(
+        &self,
+        caller: &Caller,
+        filter: &InteractionFilter,
+    ) -> Result<Vec<(Interaction, Option<Transaction>)>, EngineError> {
+        let found = self
+            .engine
+            .inner
+            .store
+            .find_interactions_with_transactions(
+                caller.merchant_id,
+                &InteractionFilter {
+                    livemode: Some(caller.livemode()),
+                    ..filter.clone()
+                },
+            )
+            .await?;
+        let mut out = Vec::with_capacity(found.len());
+        for (row, read) in found {
+            // Live interactions are fresher in memory than in the row read a moment ago.
+            let interaction = match self
+                .engine
+                .memory_is_truth()
+                .then(|| self.engine.inner.live.get(row.id))
+                .flatten()
+            {
+                Some(entry) => (*entry.snapshot()).clone(),
+                None => row,
+            };
+            let transaction = match (interaction.transaction_id, read) {
+                (Some(id), Some(t)) if t.id == id => Some(t),
+                // Decided since the row was read: read its transaction now.
+                (Some(id), _) => self.engine.inner.store.get_transaction(id).await?,
+                (None, _) => None,
+            };
+            let transaction = transaction
+                .filter(|t| t.merchant_id == caller.merchant_id && t.livemode == caller.livemode());
+            out.push((interaction, transaction));
+        }
+        Ok(out)
+    }
+
     /// Number of interactions not yet final.
     pub fn live_count(&self) -> usize {
         self.engine.inner.live.count()

@@ -338,6 +338,60 @@ fn insert_events(conn: &Connection, events: &[Event]) -> StoreResult<()> {
     Ok(())
 }
 
+/// The interactions of `merchant` matching `f`, newest first (one statement on `conn`).
+fn select_interactions(
+    conn: &Connection,
+    merchant: MerchantId,
+    f: &InteractionFilter,
+) -> StoreResult<Vec<Interaction>> {
+    let mut sql = String::from("SELECT body FROM interactions WHERE merchant_id = ?");
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(merchant.to_string())];
+    let mut add = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
+        sql.push_str(clause);
+        args.push(v);
+    };
+    if let Some(v) = f.sale_id.clone() {
+        add(" AND sale_id = ?", Box::new(v));
+    }
+    if let Some(v) = f.service_id.clone() {
+        add(" AND service_id = ?", Box::new(v));
+    }
+    if let Some(v) = f.reference.clone() {
+        add(" AND reference = ?", Box::new(v));
+    }
+    if let Some(v) = f.terminal_id {
+        add(" AND terminal_id = ?", Box::new(v.to_string()));
+    }
+    if let Some(v) = f.status {
+        add(" AND status = ?", Box::new(v.as_str()));
+    }
+    if let Some(v) = f.livemode {
+        add(" AND livemode = ?", Box::new(v));
+    }
+    if let Some(v) = f.before {
+        add(" AND id < ?", Box::new(v.to_string()));
+    }
+    if let Some(v) = f.since {
+        add(" AND id >= ?", Box::new(v.to_string()));
+    }
+    add(" ORDER BY id DESC LIMIT ?", Box::new(i64::from(f.limit)));
+    let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+    let params: Vec<&dyn rusqlite::ToSql> = args.iter().map(|b| b.as_ref()).collect();
+    let rows = stmt
+        .query_map(params.as_slice(), |r| r.get::<_, String>(0))
+        .map_err(db)?;
+    rows.map(|r| decode_json(&r.map_err(db)?)).collect()
+}
+
+/// A transaction by id, read on `conn`.
+fn select_transaction(conn: &Connection, id: TransactionId) -> StoreResult<Option<Transaction>> {
+    let body: Option<String> = conn
+        .prepare_cached("SELECT body FROM transactions WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
+        .map_err(db)?;
+    body.map(|b| decode_json(&b)).transpose()
+}
+
 pub(crate) fn upsert_transaction(conn: &Connection, txn: &Transaction) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO transactions (id, merchant_id, interaction_id, created_at, updated_at, body, condition, last_seq, captured_at, livemode)
@@ -991,23 +1045,16 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<(Interaction, Option<Transaction>)>> {
         self.readers
             .read(move |conn| {
-                let body = |sql: &str, key: String| -> StoreResult<Option<String>> {
-                    conn.prepare_cached(sql)
-                        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
-                        .map_err(db)
-                };
-                let Some(text) = body(
-                    "SELECT body FROM interactions WHERE id = ?1",
-                    id.to_string(),
-                )?
-                else {
+                let text: Option<String> = conn
+                    .prepare_cached("SELECT body FROM interactions WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
+                    .map_err(db)?;
+                let Some(text) = text else {
                     return Ok(None);
                 };
                 let interaction: Interaction = decode_json(&text)?;
                 let transaction = match interaction.transaction_id {
-                    Some(t) => body("SELECT body FROM transactions WHERE id = ?1", t.to_string())?
-                        .map(|b| decode_json(&b))
-                        .transpose()?,
+                    Some(t) => select_transaction(conn, t)?,
                     None => None,
                 };
                 Ok(Some((interaction, transaction)))
@@ -1051,44 +1098,28 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<Interaction>> {
         let f = filter.clone();
         self.readers
+            .read(move |conn| select_interactions(conn, merchant, &f))
+            .await
+    }
+
+    async fn find_interactions_with_transactions(
+        &self,
+        merchant: MerchantId,
+        filter: &InteractionFilter,
+    ) -> StoreResult<Vec<(Interaction, Option<Transaction>)>> {
+        let f = filter.clone();
+        self.readers
             .read(move |conn| {
-                let mut sql = String::from("SELECT body FROM interactions WHERE merchant_id = ?");
-                let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(merchant.to_string())];
-                let mut add = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
-                    sql.push_str(clause);
-                    args.push(v);
-                };
-                if let Some(v) = f.sale_id.clone() {
-                    add(" AND sale_id = ?", Box::new(v));
-                }
-                if let Some(v) = f.service_id.clone() {
-                    add(" AND service_id = ?", Box::new(v));
-                }
-                if let Some(v) = f.reference.clone() {
-                    add(" AND reference = ?", Box::new(v));
-                }
-                if let Some(v) = f.terminal_id {
-                    add(" AND terminal_id = ?", Box::new(v.to_string()));
-                }
-                if let Some(v) = f.status {
-                    add(" AND status = ?", Box::new(v.as_str()));
-                }
-                if let Some(v) = f.livemode {
-                    add(" AND livemode = ?", Box::new(v));
-                }
-                if let Some(v) = f.before {
-                    add(" AND id < ?", Box::new(v.to_string()));
-                }
-                if let Some(v) = f.since {
-                    add(" AND id >= ?", Box::new(v.to_string()));
-                }
-                add(" ORDER BY id DESC LIMIT ?", Box::new(i64::from(f.limit)));
-                let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
-                let params: Vec<&dyn rusqlite::ToSql> = args.iter().map(|b| b.as_ref()).collect();
-                let rows = stmt
-                    .query_map(params.as_slice(), |r| r.get::<_, String>(0))
-                    .map_err(db)?;
-                rows.map(|r| decode_json(&r.map_err(db)?)).collect()
+                select_interactions(conn, merchant, &f)?
+                    .into_iter()
+                    .map(|i| {
+                        let t = match i.transaction_id {
+                            Some(id) => select_transaction(conn, id)?,
+                            None => None,
+                        };
+                        Ok((i, t))
+                    })
+                    .collect()
             })
             .await
     }
@@ -1107,13 +1138,7 @@ impl Store for SqliteStore {
 
     async fn get_transaction(&self, id: TransactionId) -> StoreResult<Option<Transaction>> {
         self.readers
-            .read(move |conn| {
-                let body: Option<String> = conn
-                    .prepare_cached("SELECT body FROM transactions WHERE id = ?1")
-                    .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
-                    .map_err(db)?;
-                body.map(|b| decode_json(&b)).transpose()
-            })
+            .read(move |conn| select_transaction(conn, id))
             .await
     }
 

@@ -584,6 +584,22 @@ pub async fn card_decision_stores_the_transaction(store: Arc<dyn Store>) {
         .expect("get pending")
         .expect("stored");
     assert_eq!((pending.id, none), (j.id, None));
+    // The read a lookup makes: the list, each with its transaction (the newest first).
+    let listed = store
+        .find_interactions_with_transactions(
+            m.id,
+            &InteractionFilter {
+                limit: 10,
+                ..InteractionFilter::default()
+            },
+        )
+        .await
+        .expect("find both");
+    let listed: Vec<_> = listed
+        .iter()
+        .map(|(i, t)| (i.id, t.as_ref().map(|t| t.id)))
+        .collect();
+    assert_eq!(listed, vec![(j.id, None), (i.id, Some(txn.id))]);
     let (unknown, _) = new_interaction(&m, &term, 102, 4);
     assert!(
         store

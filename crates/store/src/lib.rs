@@ -217,6 +217,26 @@ pub trait Store: Send + Sync + 'static {
         filter: &InteractionFilter,
     ) -> StoreResult<Vec<Interaction>>;
 
+    /// [`Store::find_interactions`], each with the transaction its card decision created (a
+    /// lookup answers both). SQLite reads them in one read transaction; the default reads
+    /// each transaction after the list.
+    async fn find_interactions_with_transactions(
+        &self,
+        merchant: MerchantId,
+        filter: &InteractionFilter,
+    ) -> StoreResult<Vec<(Interaction, Option<Transaction>)>> {
+        let found = self.find_interactions(merchant, filter).await?;
+        let mut out = Vec::with_capacity(found.len());
+        for interaction in found {
+            let transaction = match interaction.transaction_id {
+                Some(t) => self.get_transaction(t).await?,
+                None => None,
+            };
+            out.push((interaction, transaction));
+        }
+        Ok(out)
+    }
+
     /// Every interaction not in a final state (for recovery at start-up).
     async fn live_interactions(&self) -> StoreResult<Vec<Interaction>>;
 

@@ -516,18 +516,22 @@ pub async fn list_interactions(
         since,
         limit: limit + 1,
     };
-    let mut found = state.engine.interactions().find(&caller, &filter).await?;
+    let mut found = state
+        .engine
+        .interactions()
+        .find_with_transactions(&caller, &filter)
+        .await?;
     let has_more = found.len() > limit as usize;
     found.truncate(limit as usize);
     let next_cursor = if has_more {
-        found.last().map(|i| i.id.to_string())
+        found.last().map(|(i, _)| i.id.to_string())
     } else {
         None
     };
-    let mut data = Vec::with_capacity(found.len());
-    for i in &found {
-        data.push(view(&state.engine, &caller, i).await?);
-    }
+    let data = found
+        .iter()
+        .map(|(i, t)| InteractionView::new(i, t.as_ref()))
+        .collect();
     Ok(Json(ListOf::new(data, has_more, next_cursor)))
 }
 

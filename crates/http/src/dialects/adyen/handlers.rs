@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use poigate_domain::{Interaction, TerminalId};
+use poigate_domain::{Interaction, TerminalId, Transaction};
 use poigate_engine::{Caller, Engine, EngineError, InteractionFilter};
 
 /// How the result of a request reaches the POS.
@@ -75,6 +75,29 @@ impl Ctx<'_> {
             Err(EngineError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// [`Ctx::latest`] with the transaction its card decision created, read together
+    /// (a `TransactionStatus` answers both).
+    pub async fn latest_with_transaction(
+        &self,
+        terminal: TerminalId,
+        reference: Option<&Reference>,
+    ) -> Result<Option<(Interaction, Option<Transaction>)>, EngineError> {
+        let filter = InteractionFilter {
+            sale_id: reference.map(|r| r.sale_id.clone()),
+            service_id: reference.map(|r| r.service_id.clone()),
+            terminal_id: Some(terminal),
+            limit: 1,
+            ..InteractionFilter::default()
+        };
+        Ok(self
+            .engine
+            .interactions()
+            .find_with_transactions(self.caller, &filter)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// The newest interaction on `terminal`, of `sale_id` + `service_id` when given.

@@ -16,7 +16,9 @@ use super::wire::{
 };
 use axum::http::StatusCode;
 use axum::response::Response;
-use poigate_domain::{CancelReason, Interaction, OperationStatus, Outcome, TerminalId};
+use poigate_domain::{
+    CancelReason, Interaction, OperationStatus, Outcome, TerminalId, Transaction,
+};
 use poigate_engine::{EngineError, OperationResult};
 
 pub async fn handle(ctx: &Ctx<'_>, request: StatusRequest) -> Response {
@@ -43,10 +45,15 @@ async fn answer_for(
             return reversal_status(ctx, reference).await.map(Some);
         }
         Some(reference) if reference.category != "Payment" => None,
-        reference => ctx.latest(terminal, reference.as_ref()).await?,
+        reference => {
+            ctx.latest_with_transaction(terminal, reference.as_ref())
+                .await?
+        }
     };
     let answer = match found {
-        Some(interaction) => payment_status(ctx, request, interaction, terminal).await?,
+        Some((interaction, transaction)) => {
+            payment_status(ctx, request, interaction, transaction, terminal).await?
+        }
         None => not_found(ctx, terminal).await?,
     };
     Ok(Some(answer))
@@ -81,6 +88,7 @@ async fn payment_status(
     ctx: &Ctx<'_>,
     request: &StatusRequest,
     interaction: Interaction,
+    transaction: Option<Transaction>,
     terminal: TerminalId,
 ) -> Result<TransactionStatusResponse, EngineError> {
     if !interaction.is_final() {
@@ -95,15 +103,6 @@ async fn payment_status(
         // The terminal never received it: for Adyen that message was not processed.
         return not_found(ctx, terminal).await;
     }
-    let transaction = match interaction.transaction_id {
-        Some(id) => Some(
-            ctx.engine
-                .transactions()
-                .transaction(ctx.caller, id)
-                .await?,
-        ),
-        None => None,
-    };
     Ok(TransactionStatusResponse {
         message_reference: Some(MessageReference {
             sale_id: interaction.sale_id.clone(),
