@@ -135,6 +135,11 @@ pub async fn long_polls(
 
     let mut wake = Samples::with_capacity(samples);
     let mut wake_discarded = 0;
+    // A fresh control connection: the first one sat idle while the long-polls were parked,
+    // which can take longer than the gateway's keep-alive limit (10 s, the header read
+    // timeout); reusing it then raced the gateway closing it (`channel closed`, one full run
+    // in seven).
+    control = Conn::open(endpoint).await?;
     let mut poller = Conn::open(endpoint).await?;
     for k in 0..samples {
         let terminal = &samplers[k % samplers.len()];
